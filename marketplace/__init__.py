@@ -1,0 +1,1 @@
+"""The marketplace service: HTTP API, auth, configuration, CLI and jobs."""

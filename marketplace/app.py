@@ -1,0 +1,101 @@
+"""The one place where the application is assembled."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from offers import ConsentService, ReceiptSigner
+from policies import load_bundle
+
+from .auth import BearerAuthMiddleware, TokenVerifier
+from .config import Settings
+from .db import create_pool, embedded_database_url, migrate
+from .idempotency import idempotency_middleware
+from .keys import KeyRing
+from .logs import configure_logging, request_log_middleware
+from .openapi import close_request_schemas
+from .problems import EXCEPTION_HANDLERS
+from .routes import admin, me, partner, public
+
+API_DESCRIPTION = """Consent-gated personal-data marketplace.
+
+Customers see, delete, take along and earn from the data their phones generate; partners get
+scoped, time-limited, revocable access through grants; every error is RFC 9457 problem+json
+with a stable `code`. Authenticate with `Authorization: Bearer <JWT>` (EdDSA or ES256)."""
+
+
+def create_app(settings: Settings) -> Litestar:
+    configure_logging(json=settings.log_json)
+    keys = KeyRing.load(settings.key_file, settings.trusted_jwks_file, settings.accept_local_tokens)
+    rules = load_bundle()  # validated now: a bad rule file stops the start with a clear error
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        url = settings.database_url or embedded_database_url(settings.data_dir)
+        await migrate(url)
+        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        app.state.pool = pool
+        app.state.consent = ConsentService(
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
+        )
+        close_request_schemas(app)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = Litestar(
+        route_handlers=[
+            *public.ROUTES,
+            admin.AdminController,
+            partner.PartnerOffersController,
+            partner.PartnerGrantsController,
+            me.MeController,
+        ],
+        lifespan=[lifespan],
+        dependencies={"consent": Provide(_consent, sync_to_thread=False)},
+        middleware=[
+            request_log_middleware,
+            DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
+            idempotency_middleware,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Consent marketplace API",
+            version="1.0.0",
+            description=API_DESCRIPTION,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.keyring = keys
+    app.state.verifier = TokenVerifier(keys, settings.jwt_issuers, settings.jwt_audience)
+    app.state.rules = rules
+    return app
+
+
+def _consent(state: State) -> ConsentService:
+    return state.consent
+
+
+def app_from_env() -> Litestar:
+    """Factory for `uvicorn --factory` (several workers each build their own app)."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,144 @@
+"""Bearer-token authentication (asymmetric JWTs) and role guards."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+
+import jwt
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from .keys import KeyRing
+
+Role = Literal["operator", "partner", "customer", "regulator"]
+ROLES: tuple[Role, ...] = ("operator", "partner", "customer", "regulator")
+# Asymmetric only: `none` and HMAC (which a public key could forge) are refused by construction.
+ALGORITHMS_BY_KTY = {"OKP": ["EdDSA"], "EC": ["ES256"]}
+CLOCK_SKEW_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a role, the actor's id, and a regulator's jurisdictions."""
+
+    role: Role
+    sub: str
+    jurisdictions: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.role}:{self.sub}"
+
+
+class InvalidToken(Exception):
+    """A bearer token that does not authenticate; the message says why, without secrets."""
+
+
+@dataclass(frozen=True)
+class TokenVerifier:
+    keys: KeyRing
+    issuers: tuple[str, ...]
+    audience: str
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise InvalidToken("malformed token") from None
+        key = self.keys.trusted.get(header.get("kid", ""))
+        if key is None:
+            raise InvalidToken("unknown signing key")
+        algorithms = ALGORITHMS_BY_KTY.get(key.key_type, [])
+        if header.get("alg") not in algorithms:
+            raise InvalidToken("algorithm not accepted")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=algorithms,
+                audience=self.audience,
+                issuer=list(self.issuers),
+                leeway=CLOCK_SKEW_SECONDS,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("token expired") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("token not yet valid") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("wrong audience") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("issuer not trusted") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("invalid token") from None
+        role, sub = claims.get("role"), claims.get("sub")
+        if role not in ROLES:
+            raise InvalidToken("unknown role")
+        if not isinstance(sub, str) or not 1 <= len(sub) <= 100:
+            raise InvalidToken("invalid subject")
+        jurisdictions = claims.get("jurisdictions", [])
+        if role == "regulator" and (
+            not isinstance(jurisdictions, list)
+            or not jurisdictions
+            or not all(isinstance(j, str) and len(j) == 2 for j in jurisdictions)
+        ):
+            raise InvalidToken("a regulator token needs a jurisdictions list")
+        return Principal(role=role, sub=sub, jurisdictions=tuple(jurisdictions))
+
+
+def issue_token(
+    keys: KeyRing,
+    *,
+    issuer: str,
+    audience: str,
+    role: Role,
+    sub: str,
+    jurisdictions: tuple[str, ...] = (),
+    ttl: int = 3600,
+) -> str:
+    """A token signed with the service's own key (development, demos and tests)."""
+    now = int(time.time())
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": sub,
+        "role": role,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
+    if jurisdictions:
+        claims["jurisdictions"] = list(jurisdictions)
+    return jwt.encode(claims, keys.private_key, algorithm="EdDSA", headers={"kid": keys.kid})
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Puts the verified Principal on the connection as `user`."""
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise NotAuthorizedException("a bearer token is required")
+        verifier: TokenVerifier = connection.app.state.verifier
+        try:
+            principal = verifier.verify(token.strip())
+        except InvalidToken as e:
+            raise NotAuthorizedException(str(e)) from None
+        return AuthenticationResult(user=principal, auth=None)
+
+
+def requires(*roles: Role):
+    """A guard admitting only these roles."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        if connection.user.role not in roles:
+            raise PermissionDeniedException(f"this endpoint is for the {'/'.join(roles)} role")
+
+    return guard

@@ -1,0 +1,61 @@
+"""PostgreSQL: the embedded server for a fresh machine, the pool, and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "sql" / "migrations"
+# Any constant works; it only has to be the same for every process that migrates.
+_MIGRATION_LOCK = 727_401_2026
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL kept under `data_dir/pg` and return its URL."""
+    import pgserver  # imported lazily: only the embedded mode needs it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode=None)
+    return server.get_uri()
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb in and out as text: msgspec encodes and decodes it, once, at the edges.
+    await conn.set_type_codec("jsonb", encoder=str, decoder=str, schema="pg_catalog")
+
+
+def migration_files() -> list[Path]:
+    return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply pending migrations in order; safe when several processes start at once."""
+    conn = await asyncpg.connect(url)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for path in migration_files():
+            if path.stem in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem)
+            applied.append(path.stem)
+            log.info("migration_applied", version=path.stem)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        await conn.close()
+    return applied

@@ -1,0 +1,85 @@
+"""Structured logs: JSON lines, a request id on every line, one canonical line per request."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("marketplace.request")
+
+
+def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if json or not sys.stderr.isatty()
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and 8 <= len(value) <= 64 and value.isascii():
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+def request_log_middleware(app: ASGIApp) -> ASGIApp:
+    """Binds `request_id`, echoes it as X-Request-Id, logs one line when the response ends.
+
+    The line carries ids only (route, status, role, subject id), never bodies or tokens.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            user = scope.get("user")
+            route = scope.get("path_template") or scope.get("path")
+            log.info(
+                "request",
+                method=scope["method"],
+                route=route,
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                role=getattr(user, "role", None),
+                sub=getattr(user, "sub", None),
+            )
+
+    return middleware

@@ -1,0 +1,142 @@
+"""RFC 9457 problem responses: every error leaves the API here, with a stable `code`."""
+
+from __future__ import annotations
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+
+from offers import OffersError
+
+log = structlog.get_logger("marketplace.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+# One table from domain error code to HTTP status; codes not listed are 422.
+STATUS_BY_CODE = {
+    "not_found": 404,
+    "partner_not_found": 404,
+    "customer_not_found": 404,
+    "offer_not_found": 404,
+    "grant_not_found": 404,
+    "invalid_terms": 422,
+    "invalid_transition": 409,
+    "offer_not_open": 409,
+    "offer_version_changed": 409,
+    "offer_full": 409,
+    "already_granted": 409,
+    "not_eligible": 403,
+}
+
+# Litestar's own HTTP errors, by status, to our codes.
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    field: str | None = None
+    instance: str | None = None
+    errors: list[dict] | None = None
+    reasons: list | None = None
+
+
+def problem(
+    status: int,
+    code: str,
+    detail: str | None = None,
+    *,
+    field: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra,
+) -> Response:
+    body = msgspec.to_builtins(
+        Problem(
+            type=f"/problems/{code}",
+            title=title or code.replace("_", " ").capitalize(),
+            status=status,
+            code=code,
+            detail=detail,
+            field=field,
+        )
+    )
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_bytes(
+    status: int, code: str, detail: str, *, field: str | None = None
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The same problem as raw ASGI parts, for middleware that answers before routing."""
+    body = Problem(
+        type=f"/problems/{code}",
+        title=code.replace("_", " ").capitalize(),
+        status=status,
+        code=code,
+        detail=detail,
+        field=field,
+    )
+    return status, msgspec.json.encode(body), [(b"content-type", PROBLEM_JSON.encode())]
+
+
+def _offers_error(request: Request, exc: OffersError) -> Response:
+    reasons = [msgspec.to_builtins(r) for r in exc.reasons] or None
+    return problem(
+        STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.detail, field=exc.field, reasons=reasons
+    )
+
+
+def _validation_error(request: Request, exc: ValidationException) -> Response:
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    first = errors[0] if errors else {}
+    detail = first.get("message") or exc.detail
+    if first.get("message", "").startswith("Object contains unknown field"):
+        code = "unknown_field"
+    elif "JSON is malformed" in (detail or "") or "invalid character" in (detail or ""):
+        code = "malformed_json"
+    else:
+        code = "validation_error"
+    return problem(400, code, detail, field=first.get("key"), errors=errors or None)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status >= 500:
+        return _unexpected(request, exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return problem(status, CODE_BY_STATUS.get(status, "bad_request"), exc.detail, headers=headers)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS = {
+    OffersError: _offers_error,
+    ValidationException: _validation_error,
+    NotAuthorizedException: _http_error,
+    PermissionDeniedException: _http_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

@@ -1,0 +1,11 @@
+"""Query parameters shared by list endpoints."""
+
+from typing import Annotated
+
+from litestar.params import Parameter
+
+Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
+StartingAfter = Annotated[
+    str | None,
+    Parameter(max_length=64, description="the last id of the previous page"),
+]

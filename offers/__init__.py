@@ -1,0 +1,38 @@
+"""Offers, grants and consent receipts."""
+
+from .errors import (
+    AlreadyGranted,
+    CustomerNotFound,
+    GrantNotFound,
+    InvalidTerms,
+    InvalidTransition,
+    NotEligible,
+    NotFound,
+    OfferFull,
+    OfferNotFound,
+    OfferNotOpen,
+    OffersError,
+    OfferVersionChanged,
+    PartnerNotFound,
+)
+from .models import (
+    Compensation,
+    Customer,
+    CustomerOffer,
+    Grant,
+    Offer,
+    OfferTerms,
+    Page,
+    Partner,
+    Reason,
+)
+from .receipts import ReceiptSigner, terms_hash
+from .service import ConsentService
+
+__all__ = [
+    "AlreadyGranted", "Compensation", "ConsentService", "Customer", "CustomerNotFound",
+    "CustomerOffer", "Grant", "GrantNotFound", "InvalidTerms", "InvalidTransition",
+    "NotEligible", "NotFound", "Offer", "OfferFull", "OfferNotFound", "OfferNotOpen",
+    "OfferTerms", "OfferVersionChanged", "OffersError", "Page", "Partner", "PartnerNotFound",
+    "Reason", "ReceiptSigner", "terms_hash",
+]

@@ -1,0 +1,370 @@
+"""The consent service: offers, grants and receipts. Each method owns one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import msgspec
+
+from policies import RuleBundle, Subject, is_category, is_purpose, offer_eligibility
+
+from .errors import (
+    AlreadyGranted,
+    CustomerNotFound,
+    GrantNotFound,
+    InvalidTerms,
+    InvalidTransition,
+    NotEligible,
+    OfferFull,
+    OfferNotFound,
+    OfferNotOpen,
+    OfferVersionChanged,
+    PartnerNotFound,
+)
+from .models import Customer, CustomerOffer, Grant, Offer, OfferTerms, Page, Partner, Reason
+from .receipts import ReceiptSigner, receipt_claims, terms_hash
+from .repository import OffersRepository
+
+# What each offer action does: allowed from these statuses, to that one.
+OFFER_TRANSITIONS = {
+    "publish": ({"draft", "paused"}, "active"),
+    "pause": ({"active"}, "paused"),
+    "close": ({"draft", "active", "paused"}, "closed"),
+}
+GRANT_TRANSITIONS = {
+    "revoke": (["active", "paused"], "revoked"),
+    "pause": (["active"], "paused"),
+    "resume": (["paused"], "active"),
+}
+GRANT_EVENTS = {"revoked": "revoked", "paused": "paused", "active": "resumed"}
+
+_REASON_TEXT = {
+    "not_offered_in_jurisdiction": "This offer is not available in your country.",
+    "already_granted": "You have already accepted this offer.",
+    "offer_full": "This offer has reached its maximum number of participants.",
+}
+
+
+def _reason(code: str, message: str | None = None) -> Reason:
+    return Reason(code=code, message=message or _REASON_TEXT[code])
+
+
+def validate_terms(terms: OfferTerms) -> None:
+    """Domain checks the request schema cannot express; raises InvalidTerms naming the field."""
+    for field, values, known in (
+        ("categories", terms.categories, is_category),
+        ("purposes", terms.purposes, is_purpose),
+    ):
+        if not values:
+            raise InvalidTerms(f"at least one of {field} is required", field=field)
+        if len(set(values)) != len(values):
+            raise InvalidTerms(f"{field} contains duplicates", field=field)
+        for v in values:
+            if not known(v):
+                raise InvalidTerms(f"unknown {field[:-1]} {v!r}", field=field)
+    if len(set(terms.jurisdictions)) != len(terms.jurisdictions):
+        raise InvalidTerms("jurisdictions contains duplicates", field="jurisdictions")
+
+
+class ConsentService:
+    """Offers, grants and receipts over one PostgreSQL pool."""
+
+    def __init__(self, pool: asyncpg.Pool, signer: ReceiptSigner, rules: RuleBundle):
+        self.pool = pool
+        self.signer = signer
+        self.rules = rules
+
+    # -- onboarding (operator) ------------------------------------------------------------
+
+    async def create_partner(self, name: str, jurisdiction: str) -> Partner:
+        async with self.pool.acquire() as conn:
+            return await OffersRepository(conn).insert_partner(name, jurisdiction)
+
+    async def create_customer(
+        self, external_ref: str, jurisdiction: str, birth_date: date | None
+    ) -> tuple[Customer, bool]:
+        """Returns the customer and whether it was created (an existing ref is not an error)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            created = await repo.insert_customer(external_ref, jurisdiction, birth_date)
+            if created:
+                return created, True
+            existing = await repo.get_customer_by_ref(external_ref)
+            assert existing is not None  # the conflicting row exists: we just collided with it
+            return existing, False
+
+    # -- offers (partner) -----------------------------------------------------------------
+
+    async def create_offer(self, partner_id: str, terms: OfferTerms, max_grants: int) -> Offer:
+        validate_terms(terms)
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            if await repo.get_partner(partner_id) is None:
+                raise PartnerNotFound("the partner in this token does not exist")
+            offer_id = await repo.insert_offer(partner_id, max_grants)
+            await repo.insert_offer_version(offer_id, 1, terms, terms_hash(partner_id, terms))
+            return await repo.get_offer(offer_id, partner_id)
+
+    async def get_offer(self, partner_id: str, offer_id: str) -> Offer:
+        async with self.pool.acquire() as conn:
+            offer = await OffersRepository(conn).get_offer(offer_id, partner_id)
+        if offer is None:
+            raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
+        return offer
+
+    async def list_offers(
+        self, partner_id: str, *, status: str | None, starting_after: str | None, limit: int
+    ) -> Page[Offer]:
+        async with self.pool.acquire() as conn:
+            rows = await OffersRepository(conn).list_partner_offers(
+                partner_id, status, starting_after, limit + 1
+            )
+        return Page(data=rows[:limit], has_more=len(rows) > limit)
+
+    async def update_offer(self, partner_id: str, offer_id: str, changes: dict) -> Offer:
+        """Applies a PATCH: changed terms become a new version; existing grants keep theirs."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            head = await repo.lock_offer(offer_id, partner_id)
+            if head is None:
+                raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
+            if head["status"] == "closed":
+                raise InvalidTransition("a closed offer cannot be changed", field="status")
+            current = await repo.get_offer(offer_id, partner_id)
+            max_grants = changes.pop("max_grants", current.max_grants)
+            if max_grants < current.grant_count:
+                raise InvalidTerms(
+                    f"max_grants cannot go below the {current.grant_count} grants already made",
+                    field="max_grants",
+                )
+            terms = msgspec.structs.replace(current.terms, **changes)
+            validate_terms(terms)
+            version = current.version
+            if terms != current.terms:
+                version += 1
+                await repo.insert_offer_version(
+                    offer_id, version, terms, terms_hash(partner_id, terms)
+                )
+            await repo.update_offer_head(offer_id, partner_id, version, max_grants)
+            return await repo.get_offer(offer_id, partner_id)
+
+    async def change_offer_status(self, partner_id: str, offer_id: str, action: str) -> Offer:
+        allowed, target = OFFER_TRANSITIONS[action]
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            head = await repo.lock_offer(offer_id, partner_id)
+            if head is None:
+                raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
+            if head["status"] not in allowed:
+                raise InvalidTransition(
+                    f"cannot {action} an offer that is {head['status']}", field="status"
+                )
+            await repo.set_offer_status(offer_id, partner_id, target)
+            return await repo.get_offer(offer_id, partner_id)
+
+    # -- offers (customer) ----------------------------------------------------------------
+
+    def _eligibility_reasons(
+        self, customer: Customer, partner_id: str, terms: OfferTerms, at: datetime
+    ) -> list[Reason]:
+        """Why this customer may not accept these terms; the policy engine decides the law."""
+        reasons = []
+        if customer.jurisdiction not in terms.jurisdictions:
+            reasons.append(_reason("not_offered_in_jurisdiction"))
+        verdict = offer_eligibility(
+            _subject(customer), partner_id, terms.categories, terms.purposes, at, self.rules
+        )
+        if not verdict.eligible:
+            reasons.extend(_reason(code, text) for code, text in verdict.explained)
+        return reasons
+
+    async def offers_for_customer(
+        self, customer_id: str, *, starting_after: str | None, limit: int
+    ) -> Page[CustomerOffer]:
+        async with self.pool.acquire() as conn:
+            repo = OffersRepository(conn)
+            customer = await _customer(repo, customer_id)
+            rows = await repo.list_customer_offers(customer_id, starting_after, limit + 1)
+        now = datetime.now(UTC)
+        data = []
+        for r, terms in rows[:limit]:
+            reasons = self._eligibility_reasons(customer, r["partner_id"], terms, now)
+            if r["already_granted"]:
+                reasons.append(_reason("already_granted"))
+            if r["grant_count"] >= r["max_grants"]:
+                reasons.append(_reason("offer_full"))
+            data.append(
+                CustomerOffer(
+                    id=r["id"],
+                    partner_id=r["partner_id"],
+                    partner_name=r["partner_name"],
+                    version=r["version"],
+                    terms=terms,
+                    terms_hash=r["terms_hash"],
+                    eligible=not reasons,
+                    reasons=tuple(reasons),
+                )
+            )
+        return Page(data=data, has_more=len(rows) > limit)
+
+    # -- grants (customer) ----------------------------------------------------------------
+
+    async def accept_offer(
+        self,
+        customer_id: str,
+        offer_id: str,
+        *,
+        categories: tuple[str, ...] | None = None,
+        purposes: tuple[str, ...] | None = None,
+        offer_version: int | None = None,
+    ) -> Grant:
+        """Grants consent to an offer's current terms, possibly narrowed; signs the receipt."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            customer = await _customer(repo, customer_id)
+            offer = await repo.get_open_offer(offer_id)
+            if offer is None or not offer.partner_active:
+                raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
+            if offer.status != "active":
+                raise OfferNotOpen(f"offer {offer_id} is {offer.status}", field="offer_id")
+            if offer_version is not None and offer_version != offer.version:
+                raise OfferVersionChanged(
+                    f"the offer is now at version {offer.version}", field="offer_version"
+                )
+            terms = offer.terms
+            categories = _narrow(categories, terms.categories, "categories")
+            purposes = _narrow(purposes, terms.purposes, "purposes")
+            grant_id, now = await repo.new_grant_id()
+            narrowed = msgspec.structs.replace(terms, categories=categories, purposes=purposes)
+            reasons = self._eligibility_reasons(customer, offer.partner_id, narrowed, now)
+            if reasons:
+                raise NotEligible(
+                    "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
+                )
+            for stale_id, partner_id in await repo.expire_stale_grants(customer_id, offer_id):
+                await repo.insert_consent_event(stale_id, customer_id, partner_id, "expired")
+            if not await repo.claim_grant_slot(offer_id, offer.version):
+                raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
+            partner = await repo.get_partner(offer.partner_id)
+            expires_at = now + timedelta(days=terms.duration_days)
+            receipt = self.signer.sign(
+                receipt_claims(
+                    grant_id=grant_id, issuer=self.signer.issuer, customer=customer,
+                    partner=partner, offer_id=offer_id, offer_version=offer.version,
+                    terms=terms, terms_hash=offer.terms_hash, categories=categories,
+                    purposes=purposes, granted_at=now, expires_at=expires_at,
+                )
+            )  # fmt: skip
+            try:
+                async with conn.transaction():  # a savepoint, so the error is ours to name
+                    grant = await repo.insert_grant(
+                        grant_id=grant_id, customer_id=customer_id, partner_id=offer.partner_id,
+                        offer_id=offer_id, offer_version=offer.version, categories=categories,
+                        purposes=purposes, granted_at=now, expires_at=expires_at,
+                        terms_hash=offer.terms_hash, receipt=receipt,
+                    )  # fmt: skip
+            except asyncpg.UniqueViolationError:
+                raise AlreadyGranted(
+                    f"you already hold a grant on offer {offer_id}", field="offer_id"
+                ) from None
+            await repo.insert_consent_event(grant_id, customer_id, offer.partner_id, "accepted")
+            return grant
+
+    async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
+        async with self.pool.acquire() as conn:
+            grant = await OffersRepository(conn).get_customer_grant(grant_id, customer_id)
+        if grant is None:
+            raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
+        return grant
+
+    async def list_customer_grants(
+        self, customer_id: str, *, status: str | None, starting_after: str | None, limit: int
+    ) -> Page[Grant]:
+        async with self.pool.acquire() as conn:
+            rows = await OffersRepository(conn).list_customer_grants(
+                customer_id, status, starting_after, limit + 1
+            )
+        return Page(data=rows[:limit], has_more=len(rows) > limit)
+
+    async def change_grant(self, customer_id: str, grant_id: str, action: str) -> Grant:
+        """Revoke, pause or resume; once this returns, no later request is allowed on it."""
+        from_statuses, target = GRANT_TRANSITIONS[action]
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            grant = await repo.transition_grant(grant_id, customer_id, from_statuses, target)
+            if grant is None:
+                current = await repo.get_customer_grant(grant_id, customer_id)
+                if current is None:
+                    raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
+                raise InvalidTransition(
+                    f"cannot {action} a grant that is {current.status}", field="status"
+                )
+            await repo.insert_consent_event(
+                grant_id, customer_id, grant.partner_id, GRANT_EVENTS[target]
+            )
+            return grant
+
+    # -- grants (partner) -----------------------------------------------------------------
+
+    async def get_partner_grant(self, partner_id: str, grant_id: str) -> Grant:
+        async with self.pool.acquire() as conn:
+            grant = await OffersRepository(conn).get_partner_grant(grant_id, partner_id)
+        if grant is None:
+            raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
+        return grant
+
+    async def list_partner_grants(
+        self,
+        partner_id: str,
+        *,
+        offer_id: str | None,
+        status: str | None,
+        starting_after: str | None,
+        limit: int,
+    ) -> Page[Grant]:
+        async with self.pool.acquire() as conn:
+            rows = await OffersRepository(conn).list_partner_grants(
+                partner_id, offer_id, status, starting_after, limit + 1
+            )
+        return Page(data=rows[:limit], has_more=len(rows) > limit)
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def expire_due_grants(self, batch: int = 500) -> int:
+        """Marks grants past their end as expired and records the event; returns how many."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = OffersRepository(conn)
+            expired = await repo.expire_due_grants(batch)
+            for grant_id, customer_id, partner_id in expired:
+                await repo.insert_consent_event(grant_id, customer_id, partner_id, "expired")
+        return len(expired)
+
+
+def _subject(customer: Customer) -> Subject:
+    return Subject(
+        customer_id=customer.id,
+        jurisdiction=customer.jurisdiction,
+        birth_date=customer.birth_date,
+    )
+
+
+async def _customer(repo: OffersRepository, customer_id: str) -> Customer:
+    customer = await repo.get_customer(customer_id)
+    if customer is None:
+        raise CustomerNotFound("the customer in this token does not exist")
+    return customer
+
+
+def _narrow(
+    chosen: tuple[str, ...] | None, offered: tuple[str, ...], field: str
+) -> tuple[str, ...]:
+    """The customer may keep a subset of what is offered, never add to it."""
+    if chosen is None:
+        return offered
+    if not chosen:
+        raise InvalidTerms(f"choose at least one of the offered {field}", field=field)
+    extra = [c for c in chosen if c not in offered]
+    if extra:
+        raise InvalidTerms(f"{field} not in the offer: {', '.join(extra)}", field=field)
+    return tuple(c for c in offered if c in chosen)

@@ -1,0 +1,167 @@
+-- Queries of the offers repository. Each block runs in psql as it is (with PREPARE).
+
+-- name: insert_partner
+INSERT INTO partners (name, jurisdiction) VALUES ($1, $2)
+RETURNING id, name, jurisdiction, status, created_at;
+
+-- name: get_partner
+SELECT id, name, jurisdiction, status, created_at FROM partners WHERE id = $1;
+
+-- name: insert_customer
+INSERT INTO customers (external_ref, jurisdiction, birth_date) VALUES ($1, $2, $3)
+ON CONFLICT (external_ref) DO NOTHING
+RETURNING id, external_ref, jurisdiction, birth_date, created_at;
+
+-- name: get_customer
+SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers WHERE id = $1;
+
+-- name: get_customer_by_ref
+SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
+WHERE external_ref = $1;
+
+-- name: insert_offer
+INSERT INTO offers (partner_id, max_grants) VALUES ($1, $2)
+RETURNING id;
+
+-- name: insert_offer_version
+INSERT INTO offer_versions (offer_id, version, title, description, categories, purposes,
+  duration_days, lookback_days, compensation_kind, compensation_amount, compensation_currency,
+  jurisdictions, terms_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+
+-- name: get_offer
+SELECT o.id, o.partner_id, o.status, o.current_version AS version, o.max_grants, o.grant_count,
+       o.created_at, o.updated_at, v.title, v.description, v.categories, v.purposes,
+       v.duration_days, v.lookback_days, v.compensation_kind, v.compensation_amount,
+       v.compensation_currency, v.jurisdictions, v.terms_hash
+FROM offers o JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
+WHERE o.id = $1 AND o.partner_id = $2;
+
+-- name: lock_offer
+SELECT status, current_version, max_grants, grant_count FROM offers
+WHERE id = $1 AND partner_id = $2
+FOR UPDATE;
+
+-- name: list_partner_offers
+SELECT o.id, o.partner_id, o.status, o.current_version AS version, o.max_grants, o.grant_count,
+       o.created_at, o.updated_at, v.title, v.description, v.categories, v.purposes,
+       v.duration_days, v.lookback_days, v.compensation_kind, v.compensation_amount,
+       v.compensation_currency, v.jurisdictions, v.terms_hash
+FROM offers o JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
+WHERE o.partner_id = $1
+  AND ($2::text IS NULL OR o.status = $2)
+  AND ($3::text IS NULL OR o.id < $3)
+ORDER BY o.id DESC
+LIMIT $4;
+
+-- name: update_offer_head
+UPDATE offers SET current_version = $3, max_grants = $4, updated_at = now()
+WHERE id = $1 AND partner_id = $2;
+
+-- name: set_offer_status
+UPDATE offers SET status = $3, updated_at = now()
+WHERE id = $1 AND partner_id = $2;
+
+-- name: list_customer_offers
+SELECT o.id, o.partner_id, p.name AS partner_name, o.current_version AS version,
+       o.max_grants, o.grant_count, v.title, v.description, v.categories, v.purposes,
+       v.duration_days, v.lookback_days, v.compensation_kind, v.compensation_amount,
+       v.compensation_currency, v.jurisdictions, v.terms_hash,
+       EXISTS (SELECT 1 FROM grants g
+               WHERE g.customer_id = $1 AND g.offer_id = o.id
+                 AND grant_status(g.status, g.expires_at) IN ('active', 'paused'))
+         AS already_granted
+FROM offers o
+JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
+JOIN partners p ON p.id = o.partner_id
+WHERE o.status = 'active' AND p.status = 'active'
+  AND ($2::text IS NULL OR o.id < $2)
+ORDER BY o.id DESC
+LIMIT $3;
+
+-- name: get_open_offer
+SELECT o.id, o.partner_id, o.status, o.current_version AS version, v.title, v.description,
+       v.categories, v.purposes, v.duration_days, v.lookback_days, v.compensation_kind,
+       v.compensation_amount, v.compensation_currency, v.jurisdictions, v.terms_hash,
+       p.status AS partner_status
+FROM offers o
+JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
+JOIN partners p ON p.id = o.partner_id
+WHERE o.id = $1;
+
+-- name: claim_grant_slot
+-- Takes one of the offer's max_grants slots; the row lock serialises concurrent accepts.
+UPDATE offers SET grant_count = grant_count + 1
+WHERE id = $1 AND status = 'active' AND current_version = $2 AND grant_count < max_grants
+RETURNING grant_count;
+
+-- name: expire_stale_grants
+UPDATE grants SET status = 'expired', updated_at = expires_at
+WHERE customer_id = $1 AND offer_id = $2 AND status IN ('active', 'paused')
+  AND expires_at <= now()
+RETURNING id, partner_id;
+
+-- name: new_grant_id
+SELECT new_id('gnt') AS id, now() AS now;
+
+-- name: insert_grant
+INSERT INTO grants (id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+  status, granted_at, expires_at, updated_at, terms_hash, receipt)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $8, $10, $11)
+RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+          grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+          terms_hash, receipt;
+
+-- name: insert_consent_event
+INSERT INTO consent_events (grant_id, customer_id, partner_id, event) VALUES ($1, $2, $3, $4);
+
+-- name: get_customer_grant
+SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+       grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+       terms_hash, receipt
+FROM grants WHERE id = $1 AND customer_id = $2;
+
+-- name: list_customer_grants
+SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+       grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+       terms_hash, receipt
+FROM grants
+WHERE customer_id = $1
+  AND ($2::text IS NULL OR grant_status(status, expires_at) = $2)
+  AND ($3::text IS NULL OR id < $3)
+ORDER BY id DESC
+LIMIT $4;
+
+-- name: get_partner_grant
+SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+       grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+       terms_hash, receipt
+FROM grants WHERE id = $1 AND partner_id = $2;
+
+-- name: list_partner_grants
+SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+       grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+       terms_hash, receipt
+FROM grants
+WHERE partner_id = $1
+  AND ($2::text IS NULL OR offer_id = $2)
+  AND ($3::text IS NULL OR grant_status(status, expires_at) = $3)
+  AND ($4::text IS NULL OR id < $4)
+ORDER BY id DESC
+LIMIT $5;
+
+-- name: transition_grant
+-- Moves a live grant of this customer from one of $3's statuses to $4; nothing if it expired.
+UPDATE grants SET status = $4, updated_at = now()
+WHERE id = $1 AND customer_id = $2 AND status = ANY($3::text[]) AND expires_at > now()
+RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+          grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+          terms_hash, receipt;
+
+-- name: expire_due_grants
+-- The expiry job: flips grants past their end to `expired`, a batch at a time.
+UPDATE grants SET status = 'expired', updated_at = expires_at
+WHERE id IN (SELECT id FROM grants
+             WHERE status IN ('active', 'paused') AND expires_at <= now()
+             ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING id, customer_id, partner_id;

@@ -1,0 +1,172 @@
+"""Shared fixtures: a real PostgreSQL (embedded unless DATABASE_URL is set), the app, tokens."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from marketplace.app import create_app
+from marketplace.auth import issue_token
+from marketplace.config import Settings
+from marketplace.db import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """The PostgreSQL server the suite runs on: DATABASE_URL, else an embedded one."""
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import pgserver
+
+    server = pgserver.get_server(ROOT / ".data" / "test-pg", cleanup_mode="stop")
+    return server.get_uri()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str):
+    """A fresh, migrated database for this test session, dropped afterwards."""
+    name = f"mkt_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=tmp_path_factory.mktemp("data"),
+        log_json=True,
+        max_body_bytes=65_536,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings):
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app):
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str):
+    """The tests' own pool (the app's lives on the test client's event loop)."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+def token(app, settings):
+    """`token(role, sub, **claims)` signed with the service key, as `marketplace token` does."""
+
+    def make(role: str, sub: str, jurisdictions=(), ttl: int = 600) -> str:
+        return issue_token(
+            app.state.keyring,
+            issuer=settings.local_issuer,
+            audience=settings.jwt_audience,
+            role=role,
+            sub=sub,
+            jurisdictions=tuple(jurisdictions),
+            ttl=ttl,
+        )
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class Actors:
+    """Creates partners, customers and offers through the API, each new and unique."""
+
+    def __init__(self, client, token):
+        self.client = client
+        self.token = token
+        self.operator = bearer(token("operator", "op_test"))
+
+    async def partner(self, name: str = "Test Partner", jurisdiction: str = "DE") -> dict:
+        r = await self.client.post(
+            "/v1/admin/partners",
+            json={"name": name, "jurisdiction": jurisdiction},
+            headers=self.operator,
+        )
+        assert r.status_code == 201, r.text
+        p = r.json()
+        p["auth"] = bearer(self.token("partner", p["id"]))
+        return p
+
+    async def customer(self, jurisdiction: str = "FR", birth_date: str | None = "1990-01-01"):
+        body = {"external_ref": f"ref-{uuid.uuid4().hex}", "jurisdiction": jurisdiction}
+        if birth_date:
+            body["birth_date"] = birth_date
+        r = await self.client.post("/v1/admin/customers", json=body, headers=self.operator)
+        assert r.status_code == 201, r.text
+        c = r.json()
+        c["auth"] = bearer(self.token("customer", c["id"]))
+        return c
+
+    async def offer(self, partner: dict, publish: bool = True, **overrides) -> dict:
+        body = offer_body(**overrides)
+        r = await self.client.post("/v1/partner/offers", json=body, headers=partner["auth"])
+        assert r.status_code == 201, r.text
+        offer = r.json()
+        if publish:
+            r = await self.client.post(
+                f"/v1/partner/offers/{offer['id']}/publish", headers=partner["auth"]
+            )
+            assert r.status_code == 200, r.text
+            offer = r.json()
+        return offer
+
+    async def accept(self, customer: dict, offer: dict, **body) -> dict:
+        r = await self.client.post(
+            "/v1/me/grants", json={"offer_id": offer["id"], **body}, headers=customer["auth"]
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+def offer_body(**overrides) -> dict:
+    body = {
+        "title": "Footfall insights",
+        "description": "Aggregated footfall counts for retail planning.",
+        "categories": ["location", "data_usage"],
+        "purposes": ["aggregated_analytics", "research"],
+        "duration_days": 30,
+        "lookback_days": 14,
+        "compensation": {"kind": "discount", "amount": 500, "currency": "EUR"},
+        "jurisdictions": ["DE", "FR", "ES", "NL"],
+        "max_grants": 100,
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(scope="session")
+def actors(client, token) -> Actors:
+    return Actors(client, token)

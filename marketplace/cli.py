@@ -1,4 +1,4 @@
-"""The `marketplace` command: run, migrate, demo and token."""
+"""The `marketplace` command: run, migrate, worker, demo and token."""
 
 from __future__ import annotations
 
@@ -110,6 +110,12 @@ def cmd_run(settings: Settings, args) -> None:
     )
 
 
+def cmd_worker(settings: Settings, args) -> None:
+    from .worker import main as worker_main
+
+    worker_main(settings)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("worker", help="run background jobs").set_defaults(func=cmd_worker)
 
     demo = sub.add_parser("demo", help="load demo data (once) and print demo tokens")
     demo.add_argument("--ttl", type=int, default=24 * 3600)

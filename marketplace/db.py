@@ -55,7 +55,19 @@ async def migrate(url: str) -> list[str]:
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem)
             applied.append(path.stem)
             log.info("migration_applied", version=path.stem)
+        await _install_job_queue(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
         await conn.close()
     return applied
+
+
+async def _install_job_queue(conn: asyncpg.Connection) -> None:
+    """The job queue's own tables (pgqueuer), installed once and upgraded in place."""
+    from pgqueuer.db import AsyncpgDriver
+    from pgqueuer.queries import Queries
+
+    queries = Queries(AsyncpgDriver(conn))
+    if not await queries.schema_is_installed():
+        await queries.install()
+        log.info("job_queue_installed")

@@ -54,7 +54,7 @@ def _offer(r: asyncpg.Record) -> Offer:
     )
 
 
-def _grant(r: asyncpg.Record) -> Grant:
+def _grant(r) -> Grant:
     return Grant(**{**dict(r), "categories": tuple(r["categories"]), "purposes": tuple(r["purposes"])})
 
 
@@ -148,9 +148,9 @@ class OffersRepository:
     async def claim_grant_slot(self, offer_id: str, version: int) -> bool:
         return await self.conn.fetchval(Q["claim_grant_slot"], offer_id, version) is not None
 
-    async def expire_stale_grants(self, customer_id: str, offer_id: str) -> list[tuple[str, str]]:
+    async def expire_stale_grants(self, customer_id: str, offer_id: str) -> list[Grant]:
         rows = await self.conn.fetch(Q["expire_stale_grants"], customer_id, offer_id)
-        return [(r["id"], r["partner_id"]) for r in rows]
+        return [_grant(r) for r in rows]
 
     async def new_grant_id(self) -> tuple[str, datetime]:
         r = await self.conn.fetchrow(Q["new_grant_id"])
@@ -165,11 +165,6 @@ class OffersRepository:
             list(categories), list(purposes), granted_at, expires_at, terms_hash, receipt,
         )  # fmt: skip
         return _grant(r)
-
-    async def insert_consent_event(
-        self, grant_id: str, customer_id: str, partner_id: str, event: str
-    ) -> None:
-        await self.conn.execute(Q["insert_consent_event"], grant_id, customer_id, partner_id, event)
 
     async def get_customer_grant(self, grant_id: str, customer_id: str) -> Grant | None:
         r = await self.conn.fetchrow(Q["get_customer_grant"], grant_id, customer_id)
@@ -203,6 +198,8 @@ class OffersRepository:
         )
         return _grant(r) if r else None
 
-    async def expire_due_grants(self, batch: int) -> list[tuple[str, str, str]]:
+    async def expire_due_grants(self, batch: int) -> list[tuple[Grant, str]]:
+        """The grants just expired, each with its customer's jurisdiction."""
         rows = await self.conn.fetch(Q["expire_due_grants"], batch)
-        return [(r["id"], r["customer_id"], r["partner_id"]) for r in rows]
+        return [(_grant({k: r[k] for k in r.keys() if k != "jurisdiction"}), r["jurisdiction"])
+                for r in rows]  # fmt: skip

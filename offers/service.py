@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import msgspec
 
+from ledger.audit import AuditLog
 from policies import RuleBundle, Subject, is_category, is_purpose, offer_eligibility
 
 from .errors import (
@@ -26,6 +27,8 @@ from .models import Customer, CustomerOffer, Grant, Offer, OfferTerms, Page, Par
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import OffersRepository
 
+OFFER_EVENTS = {"publish": "offer.published", "pause": "offer.paused", "close": "offer.closed"}
+
 # What each offer action does: allowed from these statuses, to that one.
 OFFER_TRANSITIONS = {
     "publish": ({"draft", "paused"}, "active"),
@@ -37,7 +40,7 @@ GRANT_TRANSITIONS = {
     "pause": (["active"], "paused"),
     "resume": (["paused"], "active"),
 }
-GRANT_EVENTS = {"revoked": "revoked", "paused": "paused", "active": "resumed"}
+GRANT_EVENTS = {"revoked": "grant.revoked", "paused": "grant.paused", "active": "grant.resumed"}
 
 _REASON_TEXT = {
     "not_offered_in_jurisdiction": "This offer is not available in your country.",
@@ -89,6 +92,7 @@ class ConsentService:
             repo = OffersRepository(conn)
             created = await repo.insert_customer(external_ref, jurisdiction, birth_date)
             if created:
+                await AuditLog(conn).create_customer_key(created.id)
                 return created, True
             existing = await repo.get_customer_by_ref(external_ref)
             assert existing is not None  # the conflicting row exists: we just collided with it
@@ -104,7 +108,9 @@ class ConsentService:
                 raise PartnerNotFound("the partner in this token does not exist")
             offer_id = await repo.insert_offer(partner_id, max_grants)
             await repo.insert_offer_version(offer_id, 1, terms, terms_hash(partner_id, terms))
-            return await repo.get_offer(offer_id, partner_id)
+            offer = await repo.get_offer(offer_id, partner_id)
+            await _audit_offer(AuditLog(conn), "offer.created", offer)
+            return offer
 
     async def get_offer(self, partner_id: str, offer_id: str) -> Offer:
         async with self.pool.acquire() as conn:
@@ -147,7 +153,9 @@ class ConsentService:
                     offer_id, version, terms, terms_hash(partner_id, terms)
                 )
             await repo.update_offer_head(offer_id, partner_id, version, max_grants)
-            return await repo.get_offer(offer_id, partner_id)
+            offer = await repo.get_offer(offer_id, partner_id)
+            await _audit_offer(AuditLog(conn), "offer.changed", offer)
+            return offer
 
     async def change_offer_status(self, partner_id: str, offer_id: str, action: str) -> Offer:
         allowed, target = OFFER_TRANSITIONS[action]
@@ -161,7 +169,9 @@ class ConsentService:
                     f"cannot {action} an offer that is {head['status']}", field="status"
                 )
             await repo.set_offer_status(offer_id, partner_id, target)
-            return await repo.get_offer(offer_id, partner_id)
+            offer = await repo.get_offer(offer_id, partner_id)
+            await _audit_offer(AuditLog(conn), OFFER_EVENTS[action], offer)
+            return offer
 
     # -- offers (customer) ----------------------------------------------------------------
 
@@ -242,8 +252,9 @@ class ConsentService:
                 raise NotEligible(
                     "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
                 )
-            for stale_id, partner_id in await repo.expire_stale_grants(customer_id, offer_id):
-                await repo.insert_consent_event(stale_id, customer_id, partner_id, "expired")
+            audit = AuditLog(conn)
+            for stale in await repo.expire_stale_grants(customer_id, offer_id):
+                await _audit_grant(audit, "grant.expired", stale, customer.jurisdiction)
             if not await repo.claim_grant_slot(offer_id, offer.version):
                 raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
             partner = await repo.get_partner(offer.partner_id)
@@ -268,7 +279,7 @@ class ConsentService:
                 raise AlreadyGranted(
                     f"you already hold a grant on offer {offer_id}", field="offer_id"
                 ) from None
-            await repo.insert_consent_event(grant_id, customer_id, offer.partner_id, "accepted")
+            await _audit_grant(audit, "grant.accepted", grant, customer.jurisdiction)
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
@@ -300,9 +311,8 @@ class ConsentService:
                 raise InvalidTransition(
                     f"cannot {action} a grant that is {current.status}", field="status"
                 )
-            await repo.insert_consent_event(
-                grant_id, customer_id, grant.partner_id, GRANT_EVENTS[target]
-            )
+            customer = await _customer(repo, customer_id)
+            await _audit_grant(AuditLog(conn), GRANT_EVENTS[target], grant, customer.jurisdiction)
             return grant
 
     # -- grants (partner) -----------------------------------------------------------------
@@ -336,9 +346,38 @@ class ConsentService:
         async with self.pool.acquire() as conn, conn.transaction():
             repo = OffersRepository(conn)
             expired = await repo.expire_due_grants(batch)
-            for grant_id, customer_id, partner_id in expired:
-                await repo.insert_consent_event(grant_id, customer_id, partner_id, "expired")
+            audit = AuditLog(conn)
+            for grant, jurisdiction in expired:
+                await _audit_grant(audit, "grant.expired", grant, jurisdiction)
         return len(expired)
+
+
+async def _audit_offer(audit: AuditLog, kind: str, offer: Offer) -> None:
+    await audit.append(
+        kind,
+        jurisdictions=offer.terms.jurisdictions,
+        partner_id=offer.partner_id,
+        offer_id=offer.id,
+        offer_version=offer.version,
+        status=offer.status,
+        terms_hash=offer.terms_hash,
+    )
+
+
+async def _audit_grant(audit: AuditLog, kind: str, grant: Grant, jurisdiction: str) -> None:
+    await audit.append(
+        kind,
+        jurisdictions=[jurisdiction],
+        partner_id=grant.partner_id,
+        customer_id=grant.customer_id,
+        grant_id=grant.id,
+        offer_id=grant.offer_id,
+        offer_version=grant.offer_version,
+        categories=list(grant.categories),
+        purposes=list(grant.purposes),
+        expires_at=grant.expires_at.isoformat(),
+        terms_hash=grant.terms_hash,
+    )
 
 
 def _subject(customer: Customer) -> Subject:

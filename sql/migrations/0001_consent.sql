@@ -95,18 +95,6 @@ CREATE INDEX grants_by_partner ON grants (partner_id, id);
 CREATE INDEX grants_by_offer ON grants (offer_id, id);
 CREATE INDEX grants_live_expiry ON grants (expires_at) WHERE status IN ('active', 'paused');
 
--- Every change of a grant's status, in order (the audit log chains these later).
-CREATE TABLE consent_events (
-  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  grant_id    text NOT NULL REFERENCES grants (id),
-  customer_id text NOT NULL,
-  partner_id  text NOT NULL,
-  event       text NOT NULL
-              CHECK (event IN ('accepted', 'paused', 'resumed', 'revoked', 'expired')),
-  at          timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX consent_events_by_grant ON consent_events (grant_id, id);
-
 CREATE TABLE idempotency_keys (
   principal       text NOT NULL,
   key             text NOT NULL,

@@ -99,7 +99,8 @@ RETURNING grant_count;
 UPDATE grants SET status = 'expired', updated_at = expires_at
 WHERE customer_id = $1 AND offer_id = $2 AND status IN ('active', 'paused')
   AND expires_at <= now()
-RETURNING id, partner_id;
+RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+          status, granted_at, expires_at, updated_at, terms_hash, receipt;
 
 -- name: new_grant_id
 SELECT new_id('gnt') AS id, now() AS now;
@@ -111,9 +112,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $8, $10, $11)
 RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
           grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
           terms_hash, receipt;
-
--- name: insert_consent_event
-INSERT INTO consent_events (grant_id, customer_id, partner_id, event) VALUES ($1, $2, $3, $4);
 
 -- name: get_customer_grant
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
@@ -160,8 +158,12 @@ RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purp
 
 -- name: expire_due_grants
 -- The expiry job: flips grants past their end to `expired`, a batch at a time.
-UPDATE grants SET status = 'expired', updated_at = expires_at
-WHERE id IN (SELECT id FROM grants
-             WHERE status IN ('active', 'paused') AND expires_at <= now()
-             ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING id, customer_id, partner_id;
+UPDATE grants g SET status = 'expired', updated_at = g.expires_at
+FROM customers c
+WHERE c.id = g.customer_id
+  AND g.id IN (SELECT id FROM grants
+               WHERE status IN ('active', 'paused') AND expires_at <= now()
+               ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.categories,
+          g.purposes, g.status, g.granted_at, g.expires_at, g.updated_at, g.terms_hash,
+          g.receipt, c.jurisdiction;

@@ -1,0 +1,76 @@
+"""Appending to the audit log, inside the caller's transaction (no action without its entry)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import rfc8785
+
+QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit.sql"
+_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.M)
+Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
+
+PSEUDONYM_PREFIX = "psn_"
+
+
+def pseudonym(secret: bytes, customer_id: str) -> str:
+    """The customer's keyed pseudonym: HMAC-SHA256 under their own audit key."""
+    return PSEUDONYM_PREFIX + hmac.new(secret, customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+class AuditLog:
+    """Writes audit entries on one connection; the caller owns the transaction.
+
+    An entry holds no personal data: ids of partners, offers, grants and money, codes, and the
+    customer only as a pseudonym. Its canonical JSON is stored as written and is what the
+    Merkle leaf hashes.
+    """
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+
+    async def create_customer_key(self, customer_id: str) -> None:
+        await self.conn.execute(Q["create_customer_audit_key"], customer_id, os.urandom(32))
+
+    async def subject(self, customer_id: str) -> str | None:
+        """The pseudonym of a customer, or None once their key was destroyed (erasure)."""
+        secret = await self.conn.fetchval(Q["customer_audit_key"], customer_id)
+        return pseudonym(bytes(secret), customer_id) if secret is not None else None
+
+    async def append(
+        self,
+        kind: str,
+        *,
+        jurisdictions: list[str] | tuple[str, ...] = (),
+        partner_id: str | None = None,
+        customer_id: str | None = None,
+        subject: str | None = None,
+        category: str | None = None,
+        outcome: str | None = None,
+        at: datetime | None = None,
+        **details,
+    ) -> None:
+        """Appends one entry. Pass `customer_id` (turned into its pseudonym) or `subject`."""
+        if customer_id is not None and subject is None:
+            subject = await self.subject(customer_id)
+        at = at or datetime.now(UTC)
+        entry = {
+            "kind": kind,
+            "at": at.isoformat().replace("+00:00", "Z"),
+            "jurisdictions": sorted(jurisdictions) or None,
+            "partner_id": partner_id,
+            "subject": subject,
+            "category": category,
+            "outcome": outcome,
+            **details,
+        }
+        body = rfc8785.dumps({k: v for k, v in entry.items() if v is not None}).decode()
+        await self.conn.execute(
+            Q["append"], kind, at, sorted(jurisdictions), partner_id, subject, category, outcome, body
+        )

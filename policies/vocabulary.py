@@ -64,14 +64,20 @@ SPECIAL_CATEGORIES: frozenset[str] = frozenset(t.code for t in CATEGORIES if t.s
 # Rule effects other than "forbid": obligations the data path must honour when it allows access.
 OBLIGATIONS: tuple[str, ...] = ("aggregate_only",)
 
-EU_MEMBER_STATES: frozenset[str] = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE HU".split()
+
+
+def _codes(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+EU_MEMBER_STATES: frozenset[str] = _codes(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR IE IT LV LT LU MT NL PL PT RO SK SI ES SE HU"
 )
 # GDPR applies in the EEA: the EU plus Iceland, Liechtenstein and Norway.
 EEA_STATES: frozenset[str] = EU_MEMBER_STATES | {"IS", "LI", "NO"}
 
 # ISO 3166-1 alpha-2, officially assigned codes.
-JURISDICTIONS: frozenset[str] = frozenset("""
+JURISDICTIONS: frozenset[str] = _codes("""
 AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS
 BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE
 EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM
@@ -80,7 +86,7 @@ LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV
 NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW
 SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO
 TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
-""".split())
+""")
 
 # Group names a rule file may use in `jurisdictions`; expanded when the bundle is loaded.
 JURISDICTION_GROUPS: dict[str, frozenset[str]] = {"EU": EU_MEMBER_STATES, "EEA": EEA_STATES}

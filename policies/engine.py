@@ -91,9 +91,13 @@ def decide(
         if grant.partner_id != request.partner_id:
             continue
         partner_has_grant = True
-        # Of several covering grants, the one reaching furthest back decides the window.
+        # Of several covering grants, the one reaching furthest back decides the window; the
+        # grant id breaks ties so that the order grants come in never changes the decision.
         if _covers(grant, request) and (
-            covering is None or grant.lookback_days > covering.lookback_days
+            covering is None
+            or grant.lookback_days > covering.lookback_days
+            or (grant.lookback_days == covering.lookback_days
+                and grant.grant_id < covering.grant_id)
         ):
             covering = grant
 

@@ -1,0 +1,37 @@
+"""Consent policy engine: pure decisions over grants and jurisdiction rules (no I/O)."""
+
+from policies.engine import decide, matching_rules, offer_eligibility, rule_descriptions
+from policies.errors import PolicyError, RuleBundleInvalid
+from policies.models import (
+    AccessRequest,
+    Decision,
+    Eligibility,
+    GrantView,
+    Rule,
+    RuleBundle,
+    Subject,
+)
+from policies.rules import load_bundle
+from policies.vocabulary import CATEGORIES, PURPOSES, Term, is_category, is_purpose
+
+__all__ = [
+    "CATEGORIES",
+    "PURPOSES",
+    "AccessRequest",
+    "Decision",
+    "Eligibility",
+    "GrantView",
+    "PolicyError",
+    "Rule",
+    "RuleBundle",
+    "RuleBundleInvalid",
+    "Subject",
+    "Term",
+    "decide",
+    "is_category",
+    "is_purpose",
+    "load_bundle",
+    "matching_rules",
+    "offer_eligibility",
+    "rule_descriptions",
+]

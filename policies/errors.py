@@ -1,0 +1,28 @@
+"""Errors raised by the policies package.
+
+    PolicyError
+    └── RuleBundleInvalid      a rule file is malformed; the service must not start with it
+
+A decision is never an exception: `decide` returns a `Decision` value. Only a broken rule bundle
+(a deployment error) raises.
+"""
+
+from __future__ import annotations
+
+
+class PolicyError(Exception):
+    """Base class of every error raised by the policies package."""
+
+    code = "policy_error"
+
+
+class RuleBundleInvalid(PolicyError):
+    """A rule file could not be loaded; the message names the file and the field."""
+
+    code = "rule_bundle_invalid"
+
+    def __init__(self, file: str, field: str, problem: str) -> None:
+        self.file = file
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{file}: {field}: {problem}" if field else f"{file}: {problem}")

@@ -1,0 +1,115 @@
+"""Values the policy engine reads and returns: grants, subjects, requests, rules, decisions."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+import msgspec
+
+from policies.vocabulary import CATEGORY_CODES, PURPOSE_CODES
+
+GrantStatus = Literal["active", "paused", "revoked", "expired"]
+
+
+class GrantView(msgspec.Struct, frozen=True, kw_only=True):
+    """What the engine needs to know of one grant (a customer's consent to one partner)."""
+
+    grant_id: str
+    partner_id: str
+    status: GrantStatus
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    granted_at: datetime  # tz-aware
+    expires_at: datetime  # tz-aware; the grant covers [granted_at, expires_at)
+    lookback_days: int  # how far back before the decision instant the partner may read
+
+
+class Subject(msgspec.Struct, frozen=True, kw_only=True):
+    """The customer whose data is asked for."""
+
+    customer_id: str
+    jurisdiction: str  # ISO 3166-1 alpha-2
+    # Unknown birth date: age rules do not match (see Rule.min_age).
+    birth_date: date | None = None
+
+
+class AccessRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A partner's request to read one category of a customer's data for one purpose."""
+
+    partner_id: str
+    category: str
+    purpose: str
+    at: datetime  # tz-aware: the instant of the decision
+    since: datetime | None = None  # earliest recorded_at the partner asks for
+    partner_suspended: bool = False
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of one access request, with the reasons that explain it.
+
+    `grant_id` and `window_start` are set whenever a grant covers the request, even if a rule
+    or the lookback window denies it, so the audit entry shows which consent was weighed.
+    """
+
+    allowed: bool
+    reasons: tuple[str, ...]
+    grant_id: str | None
+    rule_ids: tuple[str, ...]
+    rules_version: str
+    obligations: tuple[str, ...] = ()
+    window_start: datetime | None = None  # earliest recorded_at the partner may read
+
+
+class Eligibility(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether accepting an offer could give the partner anything, and what the law blocks."""
+
+    eligible: bool  # False when every (category, purpose) pair of the offer is forbidden
+    reasons: tuple[str, ...]  # "rule:<id>" for every rule that blocks some pair
+    rule_ids: tuple[str, ...]
+    descriptions: tuple[str, ...]  # customer-readable sentence of each rule in rule_ids
+    blocked: tuple[tuple[str, str], ...]  # the forbidden (category, purpose) pairs
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    """One jurisdiction rule, as loaded and validated from `policies/rules/*.toml`."""
+
+    id: str
+    jurisdictions: tuple[str, ...]  # expanded ISO codes (groups like "EU" resolved at load)
+    categories: tuple[str, ...] = ()  # empty: any category
+    purposes: tuple[str, ...] = ()  # empty: any purpose
+    effect: str  # "forbid" or an obligation from vocabulary.OBLIGATIONS
+    # When set, the rule matches only subjects younger than min_age (whole years) at the
+    # decision instant. A subject with no recorded birth date does not match: the operator
+    # records the birth date of every line held by a minor at onboarding.
+    min_age: int | None = None
+    legal_reference: str
+    description: str  # a sentence a customer can read
+    source_file: str = ""
+
+
+class RuleBundle(msgspec.Struct, frozen=True, kw_only=True):
+    """All rules in force and the content hash that versions them.
+
+    `index` is derived from `rules` on construction: (jurisdiction, category, purpose) → the
+    rules that can match, in bundle order, so a decision is one dict lookup.
+    """
+
+    rules: tuple[Rule, ...]
+    version: str  # "sha256:<hex>" of the rule files
+    index: dict[tuple[str, str, str], tuple[Rule, ...]] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "index", _build_index(self.rules))
+
+
+def _build_index(rules: tuple[Rule, ...]) -> dict[tuple[str, str, str], tuple[Rule, ...]]:
+    buckets: dict[tuple[str, str, str], list[Rule]] = {}
+    for rule in rules:
+        categories = rule.categories or sorted(CATEGORY_CODES)
+        purposes = rule.purposes or sorted(PURPOSE_CODES)
+        for jurisdiction in rule.jurisdictions:
+            for category in categories:
+                for purpose in purposes:
+                    buckets.setdefault((jurisdiction, category, purpose), []).append(rule)
+    return {key: tuple(found) for key, found in buckets.items()}

@@ -1,0 +1,182 @@
+"""Table of decisions: one row per reason code and per shipped rule."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from policy_cases import NOW, OTHER_PARTNER, ask, grant, subject
+
+from policies import Subject, decide, load_bundle, offer_eligibility, rule_descriptions
+from policies.vocabulary import PURPOSES
+
+BUNDLE = load_bundle()
+
+ROWS = [
+    # (case id, subject, grants, request, allowed, reasons)
+    ("fr-location-granted", subject("FR"), [grant()], ask(), True, ("granted",)),
+    *[
+        (f"de-location-forbidden-{p.code}", subject("DE"),
+         [grant(purposes=tuple(q.code for q in PURPOSES))], ask("location", p.code),
+         False, ("rule:de-location-trading",))
+        for p in PURPOSES
+    ],
+    ("de-billing-granted", subject("DE"), [grant()], ask("billing"), True, ("granted",)),
+    ("art9-health-advertising", subject("IT"), [grant()], ask("health", "advertising"),
+     False, ("rule:gdpr-art9-advertising",)),
+    ("art9-health-research", subject("IT"), [grant()], ask("health", "research"),
+     True, ("granted",)),
+    ("art9-outside-eu", subject("US"), [grant()], ask("health", "advertising"),
+     True, ("granted",)),
+    ("age-de-15-denied", subject("DE", age=15), [grant()], ask("billing"),
+     False, ("rule:gdpr-art8-age-de",)),
+    ("age-de-16-allowed", subject("DE", age=16), [grant()], ask("billing"), True, ("granted",)),
+    ("age-fr-15-allowed", subject("FR", age=15), [grant()], ask(), True, ("granted",)),
+    ("age-fr-14-denied", subject("FR", age=14), [grant()], ask(),
+     False, ("rule:gdpr-art8-age-fr",)),
+    ("age-es-13-denied", subject("ES", age=13), [grant()], ask(),
+     False, ("rule:gdpr-art8-age-es",)),
+    ("age-es-14-allowed", subject("ES", age=14), [grant()], ask(), True, ("granted",)),
+    ("age-it-13-denied", subject("IT", age=13), [grant()], ask(),
+     False, ("rule:gdpr-art8-age-it",)),
+    ("age-nl-15-denied", subject("NL", age=15), [grant()], ask(),
+     False, ("rule:gdpr-art8-age-nl",)),
+    ("age-eu-default-be-15-denied", subject("BE", age=15), [grant()], ask(),
+     False, ("rule:gdpr-art8-age-eu",)),
+    ("age-outside-eu-allowed", subject("US", age=12), [grant()], ask(), True, ("granted",)),
+    ("age-unknown-birth-date-allowed", subject("DE"), [grant()], ask("billing"),
+     True, ("granted",)),
+    ("forbid-beats-permit-all-reasons", subject("DE", age=15), [grant()], ask("location"),
+     False, ("rule:de-location-trading", "rule:gdpr-art8-age-de")),
+    ("no-grants-at-all", subject("FR"), [], ask(), False, ("no_grant",)),
+    ("other-partners-grant", subject("FR"), [grant(partner_id=OTHER_PARTNER)], ask(),
+     False, ("no_grant",)),
+    ("expired-by-time", subject("FR"), [grant(expires_at=NOW)], ask(),
+     False, ("grant_expired",)),
+    ("status-expired", subject("FR"), [grant(status="expired")], ask(),
+     False, ("grant_expired",)),
+    ("paused", subject("FR"), [grant(status="paused")], ask(), False, ("grant_paused",)),
+    ("revoked", subject("FR"), [grant(status="revoked")], ask(), False, ("grant_revoked",)),
+    ("not-yet-started", subject("FR"), [grant(granted_at=NOW + timedelta(seconds=1))], ask(),
+     False, ("grant_not_started",)),
+    ("category-not-granted", subject("FR"), [grant()], ask("browsing"),
+     False, ("category_not_granted",)),
+    ("purpose-not-granted", subject("FR"), [grant()], ask("location", "personalised_offers"),
+     False, ("purpose_not_granted",)),
+    ("scope-reasons-across-grants", subject("FR"),
+     [grant(grant_id="gnt_1", categories=("billing",)),
+      grant(grant_id="gnt_2", purposes=("research",))],
+     ask(), False, ("category_not_granted", "purpose_not_granted")),
+    ("in-scope-grant-explains-first", subject("FR"),
+     [grant(grant_id="gnt_1", status="revoked"), grant(grant_id="gnt_2", categories=("device",))],
+     ask(), False, ("grant_revoked",)),
+    ("revoked-but-another-covers", subject("FR"),
+     [grant(grant_id="gnt_1", status="revoked"), grant(grant_id="gnt_2")],
+     ask(), True, ("granted",)),
+    ("outside-lookback", subject("FR"), [grant(lookback_days=7)],
+     ask(since=NOW - timedelta(days=8)), False, ("outside_lookback",)),
+    ("inside-lookback-edge", subject("FR"), [grant(lookback_days=7)],
+     ask(since=NOW - timedelta(days=7)), True, ("granted",)),
+    ("partner-suspended", subject("FR"), [grant()], ask(partner_suspended=True),
+     False, ("partner_suspended",)),
+    ("partner-suspended-and-forbidden", subject("DE"), [], ask(partner_suspended=True),
+     False, ("partner_suspended", "rule:de-location-trading", "no_grant")),
+]
+
+
+@pytest.mark.parametrize(
+    ("subj", "grants", "request_", "allowed", "reasons"),
+    [row[1:] for row in ROWS],
+    ids=[row[0] for row in ROWS],
+)
+def test_decision(subj, grants, request_, allowed, reasons):
+    decision = decide(request_, subj, grants, BUNDLE)
+    assert decision.allowed is allowed
+    assert decision.reasons == reasons
+    assert decision.rules_version == BUNDLE.version
+    forbids = tuple(r.removeprefix("rule:") for r in reasons if r.startswith("rule:"))
+    assert decision.rule_ids == forbids
+
+
+def test_allowed_decision_names_the_grant_and_window():
+    decision = decide(ask(), subject("FR"), [grant(grant_id="gnt_9", lookback_days=10)], BUNDLE)
+    assert decision.grant_id == "gnt_9"
+    assert decision.window_start == NOW - timedelta(days=10)
+
+
+def test_widest_lookback_of_covering_grants_is_used():
+    grants = [grant(grant_id="gnt_short", lookback_days=5),
+              grant(grant_id="gnt_long", lookback_days=60)]
+    decision = decide(ask(since=NOW - timedelta(days=30)), subject("FR"), grants, BUNDLE)
+    assert decision.allowed and decision.grant_id == "gnt_long"
+
+
+def test_forbidden_decision_still_records_the_covering_grant():
+    decision = decide(ask(), subject("DE"), [grant(grant_id="gnt_7")], BUNDLE)
+    assert not decision.allowed and decision.grant_id == "gnt_7"
+
+
+def test_no_covering_grant_has_no_grant_id():
+    decision = decide(ask(), subject("FR"), [grant(status="paused")], BUNDLE)
+    assert decision.grant_id is None and decision.window_start is None
+
+
+def test_age_counts_whole_years_on_the_decision_date():
+    turns_16_today = Subject(customer_id="c", jurisdiction="DE",
+                             birth_date=date(NOW.year - 16, NOW.month, NOW.day))
+    turns_16_tomorrow = Subject(customer_id="c", jurisdiction="DE",
+                                birth_date=date(NOW.year - 16, NOW.month, NOW.day + 1))
+    assert decide(ask("billing"), turns_16_today, [grant()], BUNDLE).allowed
+    assert not decide(ask("billing"), turns_16_tomorrow, [grant()], BUNDLE).allowed
+
+
+def test_obligation_rule_allows_and_reports_obligation(tmp_path):
+    (tmp_path / "fr.toml").write_text(
+        '[[rules]]\nid = "fr-call-records-aggregate"\njurisdictions = ["FR"]\n'
+        'categories = ["call_records"]\neffect = "aggregate_only"\n'
+        'legal_reference = "test"\ndescription = "Only totals leave the operator."\n'
+    )
+    bundle = load_bundle(tmp_path)
+    decision = decide(ask("call_records"), subject("FR"),
+                      [grant(categories=("call_records",))], bundle)
+    assert decision.allowed
+    assert decision.reasons == ("granted",)
+    assert decision.obligations == ("aggregate_only",)
+    assert decision.rule_ids == ("fr-call-records-aggregate",)
+
+
+def test_offer_blocked_entirely_is_ineligible():
+    result = offer_eligibility(subject("DE"), "ptn_a", ["location"], ["advertising", "research"],
+                               NOW, BUNDLE)
+    assert not result.eligible
+    assert result.rule_ids == ("de-location-trading",)
+    assert result.reasons == ("rule:de-location-trading",)
+    assert result.blocked == (("location", "advertising"), ("location", "research"))
+    assert result.descriptions == (
+        "In Germany, your location data cannot be shared with companies.",
+    )
+
+
+def test_offer_partly_blocked_stays_eligible_and_says_what_is_blocked():
+    result = offer_eligibility(subject("DE"), "ptn_a", ["location", "billing"], ["advertising"],
+                               NOW, BUNDLE)
+    assert result.eligible
+    assert result.blocked == (("location", "advertising"),)
+    assert result.rule_ids == ("de-location-trading",)
+
+
+def test_offer_to_minor_is_ineligible():
+    result = offer_eligibility(subject("ES", age=13), "ptn_a", ["billing"], ["research"],
+                               NOW, BUNDLE)
+    assert not result.eligible and result.rule_ids == ("gdpr-art8-age-es",)
+
+
+def test_offer_with_nothing_blocked():
+    result = offer_eligibility(subject("FR"), "ptn_a", ["location"], ["advertising"], NOW, BUNDLE)
+    assert result.eligible and result.blocked == () and result.rule_ids == ()
+
+
+def test_rule_descriptions_names_known_rules_only():
+    found = rule_descriptions(BUNDLE, ["de-location-trading", "nope"])
+    assert found == {"de-location-trading":
+                     "In Germany, your location data cannot be shared with companies."}

@@ -16,6 +16,8 @@ from policies import CATEGORIES, PURPOSES
 from .models import Customer, OfferTerms, Partner
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
+_CATEGORY = {t.code: t for t in CATEGORIES}
+_PURPOSE = {t.code: t for t in PURPOSES}
 RECEIPT_TYPE = "consent-receipt+jwt"
 
 
@@ -79,11 +81,11 @@ def receipt_claims(
                 "purposes": [
                     {
                         "purpose": p,
-                        "purposeIRI": PURPOSES[p].iri,
+                        "purposeIRI": _PURPOSE[p].iri,
                         "consentType": "EXPLICIT",
                         "purposeCategory": [p],
                         "piiCategory": list(categories),
-                        "piiCategoryIRI": [CATEGORIES[c].iri for c in categories],
+                        "piiCategoryIRI": [_CATEGORY[c].iri for c in categories],
                         "primaryPurpose": True,
                         "termination": expires_at.isoformat(),
                         "thirdPartyDisclosure": True,
@@ -93,8 +95,8 @@ def receipt_claims(
                 ],
             }
         ],
-        "sensitive": any(CATEGORIES[c].special for c in categories),
-        "spiCat": [c for c in categories if CATEGORIES[c].special],
+        "sensitive": any(_CATEGORY[c].special for c in categories),
+        "spiCat": [c for c in categories if _CATEGORY[c].special],
         "grant": {
             "id": grant_id,
             "granted_at": granted_at.isoformat(),

@@ -186,7 +186,10 @@ class ConsentService:
             _subject(customer), partner_id, terms.categories, terms.purposes, at, self.rules
         )
         if not verdict.eligible:
-            reasons.extend(_reason(code, text) for code, text in verdict.explained)
+            reasons.extend(
+                _reason(f"rule:{rule_id}", text)
+                for rule_id, text in zip(verdict.rule_ids, verdict.descriptions, strict=True)
+            )
         return reasons
 
     async def offers_for_customer(

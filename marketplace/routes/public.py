@@ -42,7 +42,7 @@ async def vocabulary() -> dict:
     def entries(table) -> list[dict]:
         return [
             {"code": e.code, "iri": e.iri, "label": e.label, "description": e.description}
-            for e in table.values()
+            for e in table
         ]
 
     return {"categories": entries(CATEGORIES), "purposes": entries(PURPOSES)}

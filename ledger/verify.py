@@ -48,21 +48,30 @@ def _locate(
 ) -> tuple[int, int]:
     """Narrow [lo, hi) holding an altered leaf, with [0, lo) proven, by descending from `root`.
 
-    Invariant: MTH(leaves[lo:hi]) differs from `h`, an authentic hash of that range. A child's
-    hash is only believed when the server's claimed hashes of both children rebuild `h` — then
-    collision resistance makes them authentic; descend into the left child if our recomputed
-    hash differs there, otherwise the left child is proven and the fault is on the right.
+    Invariant: our MTH(leaves[lo:hi]) differs from `h`, an authenticated hash of that range.
+    Each child's hash has two candidates, the server's claimed one and ours; a pair that
+    rebuilds `h` is authentic (collision resistance). We step into the left child if ours
+    differs there, else the left child is proven and the fault is on the right.
     """
     lo, hi, h = 0, size, root
     while claimed is not None and hi - lo > 1:
         mid = lo + (1 << ((hi - lo - 1).bit_length() - 1))
-        left, right = claimed.subtree(lo, mid), claimed.subtree(mid, hi)
-        if node_hash(left, right) != h:
-            break  # the claimed hashes are altered inside [lo, hi): nothing authentic below here
-        if leaves.subtree(lo, mid) != left:
-            hi, h = mid, left
+        ours_left, ours_right = leaves.subtree(lo, mid), leaves.subtree(mid, hi)
+        pair = next(
+            (
+                (left, right)
+                for left in (claimed.subtree(lo, mid), ours_left)
+                for right in (claimed.subtree(mid, hi), ours_right)
+                if node_hash(left, right) == h
+            ),
+            None,
+        )
+        if pair is None:
+            break  # nothing we hold rebuilds [lo, hi): no authentic hash below this node
+        if ours_left != pair[0]:
+            hi, h = mid, pair[0]
         else:
-            lo, h = mid, right
+            lo, h = mid, pair[1]
     return lo, hi
 
 
@@ -107,16 +116,18 @@ def verify_log(
        one must be no larger, and `consistency_proof` (earlier → current), if given, must verify;
     2. the indices run 0, 1, 2, … — a gap, repeat or swap is reported at its position;
     3. the recomputed root equals the checkpoint's. If not, the first bad entry is located
-       soundly — only authenticated hashes are trusted. `leaf_hashes_claimed` (the server's
-       stored leaf hashes, at least `size` of them; ignored if fewer) are used to descend the tree from the signed root: at each node the
-       claimed hashes of both children must rebuild the authenticated node hash, which proves
-       them (collision resistance); we then step into the leftmost child our recomputation
-       disagrees with. If the stored hashes are intact this ends at one leaf: `leaf_mismatch`,
-       exact. If they were altered too, the descent stops at the smallest authenticated range
-       holding the fault: `root_mismatch`, with `first_bad_index` the first entry not proven
-       (all before it are) and the range in `detail`. A verified earlier checkpoint whose size
-       prefix still matches raises that bound to its size. Missing trailing entries are padded
-       with the claimed hashes so a truncated log is reported where it first goes wrong;
+       soundly — only hashes authenticated against the signed root are trusted. We descend from
+       the root: at each node, the child hashes (each either the one built from
+       `leaf_hashes_claimed`, the server's stored leaf hashes, or ours from the entries) that
+       rebuild the authenticated node hash are authentic (collision resistance), and we step
+       into the leftmost child where ours disagrees. If the stored hashes are intact this ends at
+       one leaf: `leaf_mismatch`, exact. If they were altered in the same place, the descent
+       stops at the smallest authenticated range holding the fault: `root_mismatch`, with
+       `first_bad_index` the first entry not proven (all before it are) and the range in
+       `detail`. Without stored hashes nothing below the root is authentic, so that range is the
+       whole log. A kept earlier checkpoint, with a verified `consistency_proof`, whose prefix
+       still matches raises the bound to its size. Missing trailing entries are padded with the
+       stored hashes, so a truncated log is reported where it first goes wrong;
     4. the prefix of the earlier checkpoint's size still hashes to the earlier root (else the
        log was rewritten and re-sealed: `inconsistent_with_earlier`);
     5. entries beyond the checkpoint's size are not covered by it: `unsealed_entries`.

@@ -159,7 +159,8 @@ def verify_log(
         claimed = MerkleTree(leaf_hashes_claimed[:n])
         hashes.extend(leaf_hashes_claimed[covered:n])
     if len(hashes) < n:
-        return _fail(covered, n, covered, ENTRIES_MISSING, f"{covered} entries for size {n}")
+        # Nothing authenticates a partial tree, so no entry counts as proven.
+        return _fail(0, n, covered, ENTRIES_MISSING, f"{covered} entries for size {n}")
     tree = MerkleTree(hashes)
 
     if tree.root() != current.root:

@@ -153,8 +153,10 @@ def test_truncated_log_is_reported_where_it_ends() -> None:
     text, stored = seal(entries), hashes_of(entries)
     report = verify_log(entries[:35], text, VKEY, leaf_hashes_claimed=stored)
     assert (report.problem, report.first_bad_index) == ("entries_missing", 35)
+    assert report.entries_checked == 35
     report = verify_log(entries[:35], text, VKEY)
     assert (report.problem, report.first_bad_index) == ("entries_missing", 35)
+    assert report.entries_checked == 0  # without stored hashes the partial log proves nothing
 
 
 def test_consistent_with_an_earlier_checkpoint() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import structlog
 from litestar import Request, Response
@@ -106,17 +108,25 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
     )
 
 
+# msgspec names the field itself, not its path, for unknown and missing fields.
+_NAMED_FIELD = re.compile(
+    r"Object (contains unknown|missing required) field `([^`]+)`(?: - at `\$\.?([^`]*)`)?"
+)
+
+
 def _validation_error(request: Request, exc: ValidationException) -> Response:
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors else {}
-    detail = first.get("message") or exc.detail
-    if first.get("message", "").startswith("Object contains unknown field"):
-        code = "unknown_field"
-    elif "JSON is malformed" in (detail or "") or "invalid character" in (detail or ""):
+    detail = first.get("message") or exc.detail or "invalid request"
+    field = first.get("key")
+    if named := _NAMED_FIELD.match(detail):
+        code = "unknown_field" if named.group(1) == "contains unknown" else "validation_error"
+        field = ".".join(p for p in (named.group(3), named.group(2)) if p)
+    elif "malformed" in detail or "invalid character" in detail or "truncated" in detail:
         code = "malformed_json"
     else:
         code = "validation_error"
-    return problem(400, code, detail, field=first.get("key"), errors=errors or None)
+    return problem(400, code, detail, field=field, errors=errors or None)
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -1,0 +1,103 @@
+"""Hostile and malformed requests: clear 4xx problems, nothing changed, no 5xx."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import offer_body
+
+
+async def _count(pool, table: str) -> int:
+    return await pool.fetchval(f"SELECT count(*) FROM {table}")
+
+
+async def test_another_partners_offer_and_grant_are_404(client, actors):
+    owner = await actors.partner()
+    intruder = await actors.partner()
+    offer = await actors.offer(owner)
+    grant = await actors.accept(await actors.customer(), offer)
+    for method, path in [
+        ("GET", f"/v1/partner/offers/{offer['id']}"),
+        ("PATCH", f"/v1/partner/offers/{offer['id']}"),
+        ("POST", f"/v1/partner/offers/{offer['id']}/close"),
+        ("GET", f"/v1/partner/grants/{grant['id']}"),
+    ]:
+        kwargs = {"json": {"title": "mine now"}} if method == "PATCH" else {}
+        r = await client.request(method, path, headers=intruder["auth"], **kwargs)
+        assert r.status_code == 404, (method, path, r.text)
+    assert (await client.get("/v1/partner/grants", headers=intruder["auth"])).json()["data"] == []
+    r = await client.get(f"/v1/partner/offers/{offer['id']}", headers=owner["auth"])
+    assert r.json()["status"] == "active" and r.json()["terms"]["title"] != "mine now"
+
+
+async def test_a_customer_cannot_read_or_revoke_another_customers_grant(client, actors):
+    partner = await actors.partner()
+    offer = await actors.offer(partner)
+    alice, mallory = await actors.customer(), await actors.customer()
+    grant = await actors.accept(alice, offer)
+    for path in [f"/v1/me/grants/{grant['id']}", f"/v1/me/grants/{grant['id']}/receipt"]:
+        assert (await client.get(path, headers=mallory["auth"])).status_code == 404
+    r = await client.post(f"/v1/me/grants/{grant['id']}/revoke", headers=mallory["auth"])
+    assert r.status_code == 404 and r.json()["code"] == "grant_not_found"
+    r = await client.get(f"/v1/me/grants/{grant['id']}", headers=alice["auth"])
+    assert r.json()["status"] == "active"
+
+
+async def test_unknown_fields_and_wrong_types_are_400_naming_the_field(client, actors, pool):
+    partner = await actors.partner()
+    before = await _count(pool, "offers")
+    cases = [
+        ({**offer_body(), "is_admin": True}, "is_admin", "unknown_field"),
+        (offer_body(duration_days="thirty"), "duration_days", "validation_error"),
+        (offer_body(compensation={"kind": "cash", "amount": 1.5, "currency": "EUR"}),
+         "compensation.amount", "validation_error"),
+        ({k: v for k, v in offer_body().items() if k != "title"}, "title", "validation_error"),
+    ]  # fmt: skip
+    for body, field, code in cases:
+        r = await client.post("/v1/partner/offers", json=body, headers=partner["auth"])
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == code and r.json()["field"] == field, r.json()
+    assert await _count(pool, "offers") == before
+
+
+@pytest.mark.parametrize(
+    "raw", [b"{", b"[]", b'{"name": "x", "jurisdiction": "DE"', b"\xff\xfe", b"null", b""]
+)
+async def test_malformed_json_is_400(client, actors, raw):
+    r = await client.post(
+        "/v1/admin/partners",
+        content=raw,
+        headers={**actors.operator, "content-type": "application/json"},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_oversized_body_is_413_and_creates_nothing(client, actors, pool, settings):
+    partner = await actors.partner()
+    before = await _count(pool, "offers")
+    body = offer_body(description="x" * (settings.max_body_bytes + 10))
+    r = await client.post("/v1/partner/offers", json=body, headers=partner["auth"])
+    assert r.status_code == 413 and r.json()["code"] == "body_too_large"
+    assert await _count(pool, "offers") == before
+
+
+async def test_bad_query_parameters_are_400(client, actors):
+    partner = await actors.partner()
+    for query, field in [("limit=0", "limit"), ("limit=1000", "limit"), ("status=gone", "status")]:
+        r = await client.get(f"/v1/partner/offers?{query}", headers=partner["auth"])
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
+async def test_unknown_route_and_method_are_problems(client, actors):
+    r = await client.get("/v1/nothing-here", headers=actors.operator)
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    r = await client.delete("/v1/admin/partners", headers=actors.operator)
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+async def test_token_for_a_partner_that_does_not_exist_cannot_create_offers(client, token):
+    r = await client.post(
+        "/v1/partner/offers", json=offer_body(), headers={"Authorization": f"Bearer {token('partner', 'ptn_ghost')}"}
+    )
+    assert r.status_code == 404 and r.json()["code"] == "partner_not_found"

@@ -6,7 +6,7 @@ Pure: the outcome depends only on the arguments. Deny by default; a forbid rule 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from policies.models import (
     AccessRequest,
@@ -29,14 +29,11 @@ PURPOSE_NOT_GRANTED = "purpose_not_granted"
 OUTSIDE_LOOKBACK = "outside_lookback"
 PARTNER_SUSPENDED = "partner_suspended"
 
-# Deny reasons about grants, in the order they are reported.
-_GRANT_REASON_ORDER = (
-    NO_GRANT, GRANT_REVOKED, GRANT_PAUSED, GRANT_EXPIRED, GRANT_NOT_STARTED,
-    CATEGORY_NOT_GRANTED, PURPOSE_NOT_GRANTED, OUTSIDE_LOOKBACK,
-)
-_STATUS_REASON = {"revoked": GRANT_REVOKED, "paused": GRANT_PAUSED, "expired": GRANT_EXPIRED}
 _GRANTED = (GRANTED,)
-_NO_RULES: tuple[Rule, ...] = ()
+_NO_GRANT = (NO_GRANT,)
+_EMPTY_BUCKET: tuple[tuple[Rule, ...], tuple[Rule, ...], int] = ((), (), 0)
+# Lookback windows are whole days up to a year or so; reuse their timedeltas on the hot path.
+_DAYS = tuple(timedelta(days=n) for n in range(400))
 
 
 def matching_rules(
@@ -46,32 +43,24 @@ def matching_rules(
 
     The one matching function: `decide` and `offer_eligibility` both use it.
     """
-    candidates = bundle.index.get((subject.jurisdiction, category, purpose), _NO_RULES)
-    if not candidates:
-        return _NO_RULES
-    return tuple(
-        rule for rule in candidates
-        if rule.min_age is None or _younger_than(subject.birth_date, rule.min_age, at)
+    always, by_age, oldest = bundle.index.get(
+        (subject.jurisdiction, category, purpose), _EMPTY_BUCKET
     )
-
-
-def _younger_than(birth_date: date | None, years: int, at: datetime) -> bool:
-    # Unknown birth date does not match an age rule (see Rule.min_age). Age is counted on the
-    # calendar date of `at` as given; someone born on 29 February ages on 1 March.
-    if birth_date is None:
-        return False
-    today = at.date()
-    age = today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
-    return age < years
-
-
-def _covers(grant: GrantView, request: AccessRequest) -> bool:
-    return (
-        grant.status == "active"
-        and grant.granted_at <= request.at < grant.expires_at
-        and request.category in grant.categories
-        and request.purpose in grant.purposes
-    )
+    birth = subject.birth_date
+    # Unknown birth date matches no age rule (see Rule.min_age); and whoever is older than the
+    # highest age in play by calendar years alone needs no exact count.
+    if not by_age or birth is None or at.year - birth.year > oldest:
+        return always
+    # Age in whole years on the calendar date of `at` as given; born 29 February, one ages on
+    # 1 March in common years.
+    age = at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
+    young = tuple(rule for rule in by_age if age < rule.min_age)  # type: ignore[operator]
+    if not young:
+        return always
+    if not always:
+        return young
+    order = bundle.rules.index
+    return tuple(sorted((*always, *young), key=order))
 
 
 def decide(
@@ -84,33 +73,46 @@ def decide(
 
     `grants` are the customer's grants (any partner, any status); `request.at` must be tz-aware.
     """
-    rules = matching_rules(bundle, subject, request.category, request.purpose, request.at)
+    at = request.at
+    category = request.category
+    purpose = request.purpose
+    rules = matching_rules(bundle, subject, category, purpose, at)
+    partner_id = request.partner_id
+    mine = [grant for grant in grants if grant.partner_id == partner_id]
     covering: GrantView | None = None
-    partner_has_grant = False
-    for grant in grants:
-        if grant.partner_id != request.partner_id:
-            continue
-        partner_has_grant = True
-        # Of several covering grants, the one reaching furthest back decides the window; the
-        # grant id breaks ties so that the order grants come in never changes the decision.
-        if _covers(grant, request) and (
-            covering is None
-            or grant.lookback_days > covering.lookback_days
-            or (grant.lookback_days == covering.lookback_days
-                and grant.grant_id < covering.grant_id)
+    for grant in mine:
+        if (
+            grant.status == "active"
+            and category in grant.categories
+            and purpose in grant.purposes
+            and grant.granted_at <= at < grant.expires_at
+            # Of several covering grants, the one reaching furthest back decides the window;
+            # the grant id breaks ties so the order grants come in never changes the decision.
+            and (
+                covering is None
+                or grant.lookback_days > covering.lookback_days
+                or (grant.lookback_days == covering.lookback_days
+                    and grant.grant_id < covering.grant_id)
+            )
         ):
             covering = grant
 
     window_start = None
     lookback_ok = True
     if covering is not None:
-        window_start = request.at - timedelta(days=covering.lookback_days)
-        lookback_ok = request.since is None or request.since >= window_start
-
-    if not rules and covering is not None and lookback_ok and not request.partner_suspended:
-        return Decision(  # the hot path: allowed with no rule in play
-            allowed=True, reasons=_GRANTED, grant_id=covering.grant_id, rule_ids=(),
-            rules_version=bundle.version, window_start=window_start,
+        days = covering.lookback_days
+        window_start = at - (_DAYS[days] if 0 <= days < 400 else timedelta(days=days))
+        since = request.since
+        lookback_ok = since is None or since >= window_start
+        if not rules and lookback_ok and not request.partner_suspended:
+            return Decision(  # the hot path: allowed with no rule in play
+                allowed=True, reasons=_GRANTED, grant_id=covering.grant_id, rule_ids=(),
+                rules_version=bundle.version, window_start=window_start,
+            )
+    elif not rules and not request.partner_suspended:
+        return Decision(  # denied by the grants alone
+            allowed=False, reasons=_why_not_covered(request, mine) if mine else _NO_GRANT,
+            grant_id=None, rule_ids=(), rules_version=bundle.version,
         )
 
     reasons: list[str] = []
@@ -123,7 +125,7 @@ def decide(
         elif rule.effect not in obligations:
             obligations.append(rule.effect)
     if covering is None:
-        reasons.extend(_why_not_covered(request, grants) if partner_has_grant else (NO_GRANT,))
+        reasons.extend(_why_not_covered(request, mine) if mine else _NO_GRANT)
     elif not lookback_ok:
         reasons.append(OUTSIDE_LOOKBACK)
     allowed = not reasons
@@ -138,33 +140,39 @@ def decide(
     )
 
 
-def _why_not_covered(request: AccessRequest, grants: Iterable[GrantView]) -> list[str]:
-    """The most specific reasons the partner's grants do not cover the request.
+_REVOKED, _PAUSED, _EXPIRED, _NOT_STARTED, _NO_CATEGORY, _NO_PURPOSE = 1, 2, 4, 8, 16, 32
+_STATUS_BIT = {"revoked": _REVOKED, "paused": _PAUSED, "expired": _EXPIRED}
+_BIT_REASON = (
+    (_REVOKED, GRANT_REVOKED), (_PAUSED, GRANT_PAUSED), (_EXPIRED, GRANT_EXPIRED),
+    (_NOT_STARTED, GRANT_NOT_STARTED), (_NO_CATEGORY, CATEGORY_NOT_GRANTED),
+    (_NO_PURPOSE, PURPOSE_NOT_GRANTED),
+)
+# Every combination of grant failures, spelled out once in the reporting order.
+_REASONS_BY_BITS = tuple(
+    tuple(reason for bit, reason in _BIT_REASON if bits & bit) for bits in range(64)
+)
+
+
+def _why_not_covered(request: AccessRequest, grants: Iterable[GrantView]) -> tuple[str, ...]:
+    """The most specific reasons the partner's grants (`grants`) do not cover the request.
 
     Grants whose scope includes the category and purpose explain themselves by their status or
     time; only when no grant has that scope is the scope itself the reason.
     """
-    in_scope: set[str] = set()
-    out_of_scope: set[str] = set()
+    in_scope = out_of_scope = 0
     for grant in grants:
-        if grant.partner_id != request.partner_id:
-            continue
         category_ok = request.category in grant.categories
         purpose_ok = request.purpose in grant.purposes
         if category_ok and purpose_ok:
             if grant.status != "active":
-                in_scope.add(_STATUS_REASON[grant.status])
+                in_scope |= _STATUS_BIT[grant.status]
             elif request.at >= grant.expires_at:
-                in_scope.add(GRANT_EXPIRED)
+                in_scope |= _EXPIRED
             else:
-                in_scope.add(GRANT_NOT_STARTED)
+                in_scope |= _NOT_STARTED
         else:
-            if not category_ok:
-                out_of_scope.add(CATEGORY_NOT_GRANTED)
-            if not purpose_ok:
-                out_of_scope.add(PURPOSE_NOT_GRANTED)
-    found = in_scope or out_of_scope
-    return [code for code in _GRANT_REASON_ORDER if code in found]
+            out_of_scope |= (0 if category_ok else _NO_CATEGORY) | (0 if purpose_ok else _NO_PURPOSE)
+    return _REASONS_BY_BITS[in_scope or out_of_scope]
 
 
 def offer_eligibility(

@@ -91,19 +91,24 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
 class RuleBundle(msgspec.Struct, frozen=True, kw_only=True):
     """All rules in force and the content hash that versions them.
 
-    `index` is derived from `rules` on construction: (jurisdiction, category, purpose) → the
-    rules that can match, in bundle order, so a decision is one dict lookup.
+    `index` is derived from `rules` on construction: (jurisdiction, category, purpose) → a
+    RuleBucket, so a decision is one dict lookup and, for most subjects, no filtering at all.
     """
 
     rules: tuple[Rule, ...]
     version: str  # "sha256:<hex>" of the rule files
-    index: dict[tuple[str, str, str], tuple[Rule, ...]] = msgspec.field(default_factory=dict)
+    index: dict[tuple[str, str, str], RuleBucket] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         msgspec.structs.force_setattr(self, "index", _build_index(self.rules))
 
 
-def _build_index(rules: tuple[Rule, ...]) -> dict[tuple[str, str, str], tuple[Rule, ...]]:
+# For one (jurisdiction, category, purpose): rules without min_age, rules with min_age, and the
+# highest min_age among the latter (0 if none) so that most adults skip the age arithmetic.
+RuleBucket = tuple[tuple[Rule, ...], tuple[Rule, ...], int]
+
+
+def _build_index(rules: tuple[Rule, ...]) -> dict[tuple[str, str, str], RuleBucket]:
     buckets: dict[tuple[str, str, str], list[Rule]] = {}
     for rule in rules:
         categories = rule.categories or sorted(CATEGORY_CODES)
@@ -112,4 +117,11 @@ def _build_index(rules: tuple[Rule, ...]) -> dict[tuple[str, str, str], tuple[Ru
             for category in categories:
                 for purpose in purposes:
                     buckets.setdefault((jurisdiction, category, purpose), []).append(rule)
-    return {key: tuple(found) for key, found in buckets.items()}
+    return {
+        key: (
+            tuple(r for r in found if r.min_age is None),
+            tuple(r for r in found if r.min_age is not None),
+            max((r.min_age for r in found if r.min_age is not None), default=0),
+        )
+        for key, found in buckets.items()
+    }

@@ -12,19 +12,18 @@ OTHER_PARTNER = "ptn_b"
 
 
 def grant(**changes) -> GrantView:
-    """An active grant of PARTNER covering location/billing for advertising/research, now."""
-    fields = dict(
-        grant_id="gnt_1",
-        partner_id=PARTNER,
-        status="active",
-        categories=("location", "billing", "health"),
-        purposes=("advertising", "research"),
-        granted_at=NOW - timedelta(days=30),
-        expires_at=NOW + timedelta(days=30),
-        lookback_days=90,
-    )
-    fields.update(changes)
-    return GrantView(**fields)
+    """An active grant of PARTNER (location, billing, health; advertising, research) at NOW."""
+    fields = {
+        "grant_id": "gnt_1",
+        "partner_id": PARTNER,
+        "status": "active",
+        "categories": ("location", "billing", "health"),
+        "purposes": ("advertising", "research"),
+        "granted_at": NOW - timedelta(days=30),
+        "expires_at": NOW + timedelta(days=30),
+        "lookback_days": 90,
+    }
+    return GrantView(**{**fields, **changes})
 
 
 def subject(jurisdiction: str = "FR", age: int | None = None) -> Subject:
@@ -37,6 +36,5 @@ def subject(jurisdiction: str = "FR", age: int | None = None) -> Subject:
 
 def ask(category: str = "location", purpose: str = "advertising", **changes) -> AccessRequest:
     """PARTNER asks for `category` for `purpose` at NOW."""
-    fields = dict(partner_id=PARTNER, category=category, purpose=purpose, at=NOW)
-    fields.update(changes)
-    return AccessRequest(**fields)
+    fields = {"partner_id": PARTNER, "category": category, "purpose": purpose, "at": NOW}
+    return AccessRequest(**{**fields, **changes})

@@ -13,7 +13,7 @@ import asyncpg
 import rfc8785
 
 QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit.sql"
-_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.M)
+_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
 Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
 
 PSEUDONYM_PREFIX = "psn_"

@@ -18,11 +18,12 @@ from policies import load_bundle
 
 from .auth import BearerAuthMiddleware, TokenVerifier
 from .config import Settings
+from .contract import Contract, contract_middleware
 from .db import create_pool, embedded_database_url, migrate
 from .idempotency import idempotency_middleware
 from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
-from .openapi import close_request_schemas
+from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS
 from .routes import admin, me, partner, public
 
@@ -47,7 +48,6 @@ def create_app(settings: Settings) -> Litestar:
         app.state.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
         )
-        close_request_schemas(app)
         try:
             yield
         finally:
@@ -65,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
         dependencies={"consent": Provide(_consent, sync_to_thread=False)},
         middleware=[
             request_log_middleware,
+            contract_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
             idempotency_middleware,
         ],
@@ -81,7 +82,6 @@ def create_app(settings: Settings) -> Litestar:
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
                 }
             ),
-            security=[{"bearer": []}],
         ),
         debug=False,
     )
@@ -89,6 +89,8 @@ def create_app(settings: Settings) -> Litestar:
     app.state.keyring = keys
     app.state.verifier = TokenVerifier(keys, settings.jwt_issuers, settings.jwt_audience)
     app.state.rules = rules
+    fix_document(app, {path for r in public.ROUTES for path in r.paths})
+    app.state.contract = Contract(app)
     return app
 
 

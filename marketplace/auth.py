@@ -137,8 +137,14 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 def requires(*roles: Role):
     """A guard admitting only these roles."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        if connection.user.role not in roles:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        if user is None:
+            # OPTIONS skips authentication (CORS preflight); it only answers with `Allow`.
+            if connection.scope["method"] == "OPTIONS":
+                return
+            raise NotAuthorizedException("a bearer token is required")
+        if user.role not in roles:
             raise PermissionDeniedException(f"this endpoint is for the {'/'.join(roles)} role")
 
     return guard

@@ -133,7 +133,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if status >= 500:
         return _unexpected(request, exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(exc.headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return problem(status, CODE_BY_STATUS.get(status, "bad_request"), exc.detail, headers=headers)
 
 

@@ -8,12 +8,18 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-Jurisdiction = Annotated[str, Meta(pattern="^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+from policies import CATEGORIES, PURPOSES
+from policies.vocabulary import JURISDICTIONS
+
+# Closed vocabularies are published as enums, so clients see exactly what is accepted.
+Category = Literal[tuple(t.code for t in CATEGORIES)]  # type: ignore[valid-type]
+Purpose = Literal[tuple(t.code for t in PURPOSES)]  # type: ignore[valid-type]
+Jurisdiction = Literal[tuple(sorted(JURISDICTIONS))]  # type: ignore[valid-type]
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217")]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Text = Annotated[str, Meta(min_length=1, max_length=5000)]
-Code = Annotated[str, Meta(min_length=1, max_length=64, pattern="^[a-z_]+$")]
-Codes = Annotated[list[Code], Meta(min_length=1, max_length=20)]
+Categories = Annotated[list[Category], Meta(min_length=1, max_length=20)]
+Purposes = Annotated[list[Purpose], Meta(min_length=1, max_length=20)]
 Jurisdictions = Annotated[list[Jurisdiction], Meta(min_length=1, max_length=50)]
 DurationDays = Annotated[int, Meta(ge=1, le=365)]
 LookbackDays = Annotated[int, Meta(ge=0, le=3650)]
@@ -46,8 +52,8 @@ class CompensationIn(Strict, kw_only=True):
 class CreateOffer(Strict, kw_only=True):
     title: Name
     description: Text
-    categories: Codes
-    purposes: Codes
+    categories: Categories
+    purposes: Purposes
     duration_days: DurationDays
     lookback_days: LookbackDays = 30
     compensation: CompensationIn
@@ -60,8 +66,8 @@ class UpdateOffer(Strict, kw_only=True):
 
     title: Name | UnsetType = UNSET
     description: Text | UnsetType = UNSET
-    categories: Codes | UnsetType = UNSET
-    purposes: Codes | UnsetType = UNSET
+    categories: Categories | UnsetType = UNSET
+    purposes: Purposes | UnsetType = UNSET
     duration_days: DurationDays | UnsetType = UNSET
     lookback_days: LookbackDays | UnsetType = UNSET
     compensation: CompensationIn | UnsetType = UNSET
@@ -71,6 +77,6 @@ class UpdateOffer(Strict, kw_only=True):
 
 class AcceptOffer(Strict, kw_only=True):
     offer_id: ObjectId
-    categories: Codes | None = None
-    purposes: Codes | None = None
+    categories: Categories | None = None
+    purposes: Purposes | None = None
     offer_version: Annotated[int, Meta(ge=1)] | None = None

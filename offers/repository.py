@@ -15,7 +15,7 @@ QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "offers
 
 def load_queries(path: Path) -> dict[str, str]:
     """Split a .sql file into its `-- name: x` blocks."""
-    parts = re.split(r"^-- name: (\w+)\s*$", path.read_text(), flags=re.M)
+    parts = re.split(r"^-- name: (\w+)\s*$", path.read_text(), flags=re.MULTILINE)
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
@@ -61,7 +61,7 @@ def _grant(r) -> Grant:
 class OpenOffer:
     """An offer's current version as seen by an accepting customer."""
 
-    __slots__ = ("id", "partner_id", "status", "version", "terms", "terms_hash", "partner_active")
+    __slots__ = ("id", "partner_active", "partner_id", "status", "terms", "terms_hash", "version")
 
     def __init__(self, r: asyncpg.Record):
         self.id = r["id"]

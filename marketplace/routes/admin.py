@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, post
+from litestar.openapi import ResponseSpec
 
 from offers import ConsentService, Customer, Partner
 
@@ -20,7 +21,11 @@ class AdminController(Controller):
         """Onboard a partner (advertiser)."""
         return await consent.create_partner(data.name, data.jurisdiction)
 
-    @post("/customers", status_code=201)
+    @post(
+        "/customers",
+        status_code=201,
+        responses={200: ResponseSpec(Customer, description="The customer already existed")},
+    )
     async def create_customer(
         self, data: CreateCustomer, consent: ConsentService
     ) -> Response[Customer]:

@@ -101,3 +101,18 @@ async def test_token_for_a_partner_that_does_not_exist_cannot_create_offers(clie
         "/v1/partner/offers", json=offer_body(), headers={"Authorization": f"Bearer {token('partner', 'ptn_ghost')}"}
     )
     assert r.status_code == 404 and r.json()["code"] == "partner_not_found"
+
+
+async def test_unknown_or_repeated_query_parameters_are_400(client, actors):
+    partner = await actors.partner()
+    r = await client.get("/v1/partner/grants?stauts=active", headers=partner["auth"])
+    assert r.status_code == 400 and r.json()["code"] == "unknown_parameter"
+    assert r.json()["field"] == "stauts"
+    r = await client.get("/v1/partner/grants?offer_id=a&offer_id=b", headers=partner["auth"])
+    assert r.status_code == 400 and r.json()["code"] == "repeated_parameter"
+
+
+async def test_options_lists_every_method_of_the_path(client, actors):
+    r = await client.options("/v1/partner/offers/ofr_x", headers=actors.operator)
+    assert r.status_code == 204
+    assert set(r.headers["allow"].split(", ")) == {"GET", "PATCH", "OPTIONS"}

@@ -128,7 +128,7 @@ async def test_grant_lifecycle_pause_resume_revoke(client, actors):
         f"/v1/partner/grants?offer_id={offer['id']}&status=revoked", headers=partner["auth"]
     )
     assert [g["id"] for g in r.json()["data"]] == [grant["id"]]
-    r = await client.get(f"/v1/partner/grants?status=active", headers=partner["auth"])
+    r = await client.get("/v1/partner/grants?status=active", headers=partner["auth"])
     assert r.json()["data"] == []
 
     # After revocation the customer may accept the offer again.
@@ -246,7 +246,7 @@ async def test_offer_body_validation_names_the_field(client, actors):
     partner = await actors.partner()
     cases = [
         ({"duration_days": 366}, "duration_days"),
-        ({"categories": ["lokation"]}, "categories"),
+        ({"categories": ["lokation"]}, "categories[0]"),
         ({"compensation": {"kind": "gift", "amount": 1, "currency": "EUR"}}, "compensation.kind"),
         ({"jurisdictions": ["Germany"]}, "jurisdictions[0]"),
         ({"max_grants": 0}, "max_grants"),

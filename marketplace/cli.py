@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 
 from .config import Settings
@@ -81,12 +82,18 @@ def _print_demo(settings: Settings, ids: dict, ttl: int) -> None:
     base = settings.public_url
     print(f"\nAPI:  {base}\nDocs: {base}/schema  (Authorize with a token below)\n")
     print(f"Demo tokens (valid {ttl // 3600} h):")
-    print(f"  operator            {_token(settings, 'operator', 'op_demo', ttl=ttl)}")
-    print(f"  partner             {_token(settings, 'partner', ids['partner'], ttl=ttl)}")
-    for ref, customer_id in ids["customers"].items():
-        print(f"  customer {ref:<11}{_token(settings, 'customer', customer_id, ttl=ttl)}")
-    regulator = _token(settings, "regulator", "reg_de_bfdi", ["DE"], ttl=ttl)
-    print(f"  regulator (DE)      {regulator}\n")
+    rows = [
+        ("operator", _token(settings, "operator", "op_demo", ttl=ttl)),
+        ("partner", _token(settings, "partner", ids["partner"], ttl=ttl)),
+        *(
+            (f"customer {ref}", _token(settings, "customer", customer_id, ttl=ttl))
+            for ref, customer_id in ids["customers"].items()
+        ),
+        ("regulator (DE)", _token(settings, "regulator", "reg_de_bfdi", ["DE"], ttl=ttl)),
+    ]
+    for who, token in rows:
+        print(f"  {who:<24} {token}")
+    print()
     print(f"Try: curl -H 'Authorization: Bearer <customer token>' {base}/v1/me/offers\n")
     sys.stdout.flush()
 
@@ -99,15 +106,23 @@ def cmd_run(settings: Settings, args) -> None:
     _print_demo(settings, ids, ttl=24 * 3600)
     # Workers build their own app from the environment; hand them the resolved database.
     os.environ["DATABASE_URL"] = url
-    uvicorn.run(
-        "marketplace.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=args.workers,
-        log_level="warning",
-        access_log=False,
-    )
+    jobs = None
+    if args.jobs:  # one background worker beside the API, so expiry and other jobs run
+        jobs = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"])
+    try:
+        uvicorn.run(
+            "marketplace.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=args.workers,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if jobs is not None:
+            jobs.terminate()
+            jobs.wait(timeout=10)
 
 
 def cmd_worker(settings: Settings, args) -> None:
@@ -121,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="migrate, load demo data, print tokens and serve the API")
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument("--workers", type=int, default=1, help="API processes")
+    run.add_argument("--no-jobs", dest="jobs", action="store_false",
+                     help="do not start a background job worker beside the API")
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
@@ -140,7 +157,11 @@ def main(argv: list[str] | None = None) -> None:
     token.set_defaults(func=cmd_token)
 
     args = parser.parse_args(argv)
-    args.func(Settings.from_env(), args)
+    settings = Settings.from_env()
+    from .logs import configure_logging
+
+    configure_logging(json=settings.log_json)
+    args.func(settings, args)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ _MIGRATION_LOCK = 727_401_2026
 
 def embedded_database_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL kept under `data_dir/pg` and return its URL."""
+    import warnings
+
+    # pgserver asks platformdirs for a runtime dir it does not need; the warning is noise.
+    warnings.filterwarnings("ignore", module="platformdirs")
     import pgserver  # imported lazily: only the embedded mode needs it
 
     data_dir.mkdir(parents=True, exist_ok=True)

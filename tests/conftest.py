@@ -31,6 +31,7 @@ def server_url() -> str:
         return os.environ["DATABASE_URL"]
     import pgserver
 
+    (ROOT / ".data").mkdir(exist_ok=True)
     server = pgserver.get_server(ROOT / ".data" / "test-pg", cleanup_mode="stop")
     return server.get_uri()
 

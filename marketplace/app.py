@@ -64,7 +64,6 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         dependencies={"consent": Provide(_consent, sync_to_thread=False)},
         middleware=[
-            request_log_middleware,
             contract_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
             idempotency_middleware,
@@ -91,6 +90,8 @@ def create_app(settings: Settings) -> Litestar:
     app.state.rules = rules
     fix_document(app, {path for r in public.ROUTES for path in r.paths})
     app.state.contract = Contract(app)
+    # Outermost, around Litestar's own error handling, so errors are logged with their status.
+    app.asgi_handler = request_log_middleware(app.asgi_handler)
     return app
 
 

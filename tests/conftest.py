@@ -181,7 +181,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(settings: Settings, port: int, extra_env: dict | None = None):
+def start_server(settings: Settings, port: int, extra_env: dict | None = None, stderr=None):
     """A real API server process (as `make run` serves it) on 127.0.0.1:`port`."""
     import subprocess
     import sys
@@ -200,7 +200,7 @@ def start_server(settings: Settings, port: int, extra_env: dict | None = None):
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr or subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import msgspec
 from ledger.audit_models import AccessLogItem, SealedEntry, StoredCheckpoint
 
 QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit_seal.sql"
-_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.M)
+_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
 Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
 
 # The sealer's advisory lock (transaction-scoped): one sealer at a time, writers never wait.

@@ -286,8 +286,10 @@ def verify_view(
         else:
             faults.append((
                 lo, ROOT_MISMATCH,
-                f"leaves [0, {lo}) proven; a stored hash in [{lo}, {hi}) was altered and none "
-                "of the entries there are visible to narrow it further",
+                (
+                    f"leaves [0, {lo}) proven; a stored hash in [{lo}, {hi}) was altered and "
+                    "none of the entries there are visible to narrow it further"
+                ),
             ))
     if faults:
         index, problem, detail = min(faults)

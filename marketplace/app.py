@@ -13,6 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from ledger.audit_models import CheckpointSigner
+from ledger.audit_service import AuditService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 
@@ -25,6 +27,7 @@ from .logs import configure_logging, request_log_middleware
 from .openapi import close_request_schemas
 from .problems import EXCEPTION_HANDLERS
 from .routes import admin, me, partner, public
+from .routes import audit as audit_routes
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -47,6 +50,9 @@ def create_app(settings: Settings) -> Litestar:
         app.state.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
         )
+        app.state.audit = AuditService(
+            pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
+        )
         close_request_schemas(app)
         try:
             yield
@@ -60,9 +66,13 @@ def create_app(settings: Settings) -> Litestar:
             partner.PartnerOffersController,
             partner.PartnerGrantsController,
             me.MeController,
+            *audit_routes.ROUTES,
         ],
         lifespan=[lifespan],
-        dependencies={"consent": Provide(_consent, sync_to_thread=False)},
+        dependencies={
+            "consent": Provide(_consent, sync_to_thread=False),
+            "audit": Provide(_audit, sync_to_thread=False),
+        },
         middleware=[
             request_log_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
@@ -94,6 +104,10 @@ def create_app(settings: Settings) -> Litestar:
 
 def _consent(state: State) -> ConsentService:
     return state.consent
+
+
+def _audit(state: State) -> AuditService:
+    return state.audit
 
 
 def app_from_env() -> Litestar:

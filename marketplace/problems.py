@@ -12,6 +12,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from ledger import LedgerError
 from offers import OffersError
 
 log = structlog.get_logger("marketplace.errors")
@@ -32,6 +33,8 @@ STATUS_BY_CODE = {
     "offer_full": 409,
     "already_granted": 409,
     "not_eligible": 403,
+    "audit_query_invalid": 400,
+    "proof_invalid": 404,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -106,6 +109,12 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
     )
 
 
+def _ledger_error(request: Request, exc: LedgerError) -> Response:
+    detail = getattr(exc, "detail", None) or str(exc)
+    field = getattr(exc, "field", None)
+    return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=field)
+
+
 def _validation_error(request: Request, exc: ValidationException) -> Response:
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors else {}
@@ -134,6 +143,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     OffersError: _offers_error,
+    LedgerError: _ledger_error,
     ValidationException: _validation_error,
     NotAuthorizedException: _http_error,
     PermissionDeniedException: _http_error,

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.audit import AuditLog  # noqa: E402
-from ledger.audit_models import CheckpointSigner  # noqa: E402
-from ledger.audit_service import AuditService  # noqa: E402
-from ledger.verify import verify_view  # noqa: E402
-from marketplace.db import migrate  # noqa: E402
+from ledger.audit import AuditLog
+from ledger.audit_models import CheckpointSigner
+from ledger.audit_service import AuditService
+from ledger.verify import verify_view
+from marketplace.db import migrate
 
 CONCURRENCY = 64
 SECONDS = float(os.environ.get("BENCH_AUDIT_SECONDS", "6"))

@@ -3,6 +3,7 @@ database directly: every change is detected and the first bad leaf is named."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -10,7 +11,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -138,10 +138,12 @@ def _swap_sql():
 
 async def test_untampered_log_verifies_with_the_cli(server, layout, de_token, tmp_path):
     kept = tmp_path / "checkpoint.txt"
-    run = subprocess.run(
+    run = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "marketplace.cli", "audit", "verify", "--url", server,
          "--token", de_token, "--save-checkpoint", str(kept)],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     out = json.loads(run.stdout)
@@ -181,8 +183,8 @@ async def test_deleted_entry_row_is_named(server, db, layout, de_token):
     finally:
         cols = list(row.keys())
         await as_superuser(db, (
-            f"INSERT INTO audit_entries ({', '.join(cols)}) OVERRIDING SYSTEM VALUE"
-            f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})",
+            (f"INSERT INTO audit_entries ({', '.join(cols)}) OVERRIDING SYSTEM VALUE"
+            f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"),
             *row.values(),
         ))
     assert verify(server, de_token)[0].ok
@@ -216,8 +218,8 @@ async def test_edited_leaf_hash_is_named(server, db, layout, de_token):
     assert not report.ok and report.first_bad_index <= other
     assert report.problem == "root_mismatch"
     await as_superuser(db, (
-        "UPDATE audit_leaves l SET leaf_hash = sha256(('\\x00' || convert_to(e.entry, 'UTF8')))"
-        " FROM audit_entries e WHERE e.id = l.entry_id AND l.leaf_index IN ($1, $2)",
+        ("UPDATE audit_leaves l SET leaf_hash = sha256(('\\x00' || convert_to(e.entry, 'UTF8')))"
+        " FROM audit_entries e WHERE e.id = l.entry_id AND l.leaf_index IN ($1, $2)"),
         leaf, other,
     ))
     assert verify(server, de_token)[0].ok
@@ -253,8 +255,8 @@ async def test_kept_checkpoint_detects_a_rewritten_history(server, db, layout, d
          layout["entry_id"][layout["de"][0]]),
         ("DELETE FROM audit_leaves",),
         ("DELETE FROM audit_checkpoints",),
-        ("UPDATE audit_sealer_state SET tree_size = 0, frontier = '{}', watermark = '0',"
-         " last_txid = '0', last_entry_id = 0",),
+        (("UPDATE audit_sealer_state SET tree_size = 0, frontier = '{}', watermark = '0',"
+         " last_txid = '0', last_entry_id = 0"),),
     )  # fmt: skip
     await sealer.seal()
     fresh, _, _ = verify(server, de_token)

@@ -155,3 +155,11 @@ async def test_app_role_may_append_but_never_change_the_audit_tables(database_ur
                     await conn.execute(statement)
     finally:
         await app_pool.close()
+
+
+async def test_the_worker_loop_seals_new_entries(pool, service):
+    from marketplace.worker import seal_for
+
+    await service.seal()
+    await _append(pool, 3, "worker")
+    assert await seal_for(service, seconds=0) == 3

@@ -28,7 +28,7 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.verify import VerificationReport, verify_log
+from ledger.verify import VerificationReport, verify_log, verify_view
 
 __all__ = [
     "AuditError",
@@ -55,4 +55,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_log",
+    "verify_view",
 ]

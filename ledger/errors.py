@@ -4,7 +4,10 @@ LedgerError
 └── AuditError
     ├── CheckpointInvalid
     ├── ProofInvalid
-    └── TreeStateInvalid
+    ├── TreeStateInvalid
+    ├── SealRefused
+    └── AuditQueryInvalid
+        └── AuditRangeNotFound
 """
 
 
@@ -41,3 +44,26 @@ class TreeStateInvalid(AuditError):
     """A persisted compact-tree state does not fit its declared size."""
 
     code = "tree_state_invalid"
+
+
+class SealRefused(AuditError):
+    """The sealer would publish a checkpoint that does not extend the previous one."""
+
+    code = "seal_refused"
+
+
+class AuditQueryInvalid(AuditError):
+    """A regulator's or customer's query names a range or value the log cannot answer."""
+
+    code = "audit_query_invalid"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class AuditRangeNotFound(AuditQueryInvalid):
+    """The asked leaf, tree size or range is not in the log (yet)."""
+
+    code = "audit_range_not_found"

@@ -85,20 +85,74 @@ class MerkleTree:
         """RFC 9162 §2.1.4.1 PROOF(first, D[0:second]); empty when first is 0 or equals second."""
         if not 0 <= first <= second <= self.size:
             raise ProofInvalid(f"no consistency proof {first}→{second} (of {self.size})")
-        if first == 0 or first == second:
-            return []
-        start, end, whole, siblings = 0, second, True, []
-        # SUBPROOF(m, D[start:end], whole), unrolled; m is first - start throughout.
-        while first - start != end - start:
-            mid = start + _split(end - start)
-            if first <= mid:
-                siblings.append(self.subtree(mid, end))
-                end = mid
-            else:
-                siblings.append(self.subtree(start, mid))
-                start, whole = mid, False
-        siblings.reverse()
-        return siblings if whole else [self.subtree(start, end), *siblings]
+        return _consistency_path(self.subtree, first, second)
+
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Append leaves, computing only the new aligned subtree roots (an append-only log)."""
+        self._levels[0].extend(leaf_hashes)
+        self.size = len(self._levels[0])
+        k = 0
+        while len(self._levels[k]) > 1:
+            if k + 1 == len(self._levels):
+                self._levels.append([])
+            below, above = self._levels[k], self._levels[k + 1]
+            for i in range(len(above), len(below) // 2):
+                above.append(sha256(b"\x01" + below[2 * i] + below[2 * i + 1]).digest())
+            k += 1
+
+
+def _consistency_path(subtree, first: int, second: int) -> list[bytes]:
+    """PROOF(first, D[0:second]) from a function giving MTH(D[start:end])."""
+    if first == 0 or first == second:
+        return []
+    start, end, whole, siblings = 0, second, True, []
+    # SUBPROOF(m, D[start:end], whole), unrolled; m is first - start throughout.
+    while first - start != end - start:
+        mid = start + _split(end - start)
+        if first <= mid:
+            siblings.append(subtree(mid, end))
+            end = mid
+        else:
+            siblings.append(subtree(start, mid))
+            start, whole = mid, False
+    siblings.reverse()
+    return siblings if whole else [subtree(start, end), *siblings]
+
+
+def perfect_subtrees(size: int) -> list[tuple[int, int]]:
+    """The ranges of the perfect subtrees a compact tree of `size` keeps, largest first."""
+    ranges, start = [], 0
+    for bit in reversed(range(size.bit_length())):
+        if size >> bit & 1:
+            ranges.append((start, start + (1 << bit)))
+            start += 1 << bit
+    return ranges
+
+
+def extension_consistency_proof(
+    old_size: int, frontier: Sequence[bytes], new_leaf_hashes: Sequence[bytes]
+) -> list[bytes]:
+    """PROOF(old_size, D[0:old_size + len(new)]) knowing only the old compact tree.
+
+    The proof never needs a node strictly inside one of the old perfect subtrees, so the
+    frontier plus the appended leaves suffice: this is how a sealer that keeps O(log n) state
+    proves each new checkpoint extends the previous one.
+    """
+    blocks = dict(zip(perfect_subtrees(old_size), frontier, strict=True))
+    new = MerkleTree(new_leaf_hashes)
+
+    def subtree(start: int, end: int) -> bytes:
+        if (start, end) in blocks:
+            return blocks[start, end]
+        if start >= old_size:
+            return new.subtree(start - old_size, end - old_size)
+        if end - start < 2:
+            raise TreeStateInvalid(f"leaf {start} lies inside the old tree's perfect subtrees")
+        k = _split(end - start)
+        return node_hash(subtree(start, start + k), subtree(start + k, end))
+
+    second = old_size + len(new_leaf_hashes)
+    return _consistency_path(subtree, old_size, second)
 
 
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:

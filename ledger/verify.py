@@ -19,6 +19,9 @@ LEAF_MISMATCH = "leaf_mismatch"
 ROOT_MISMATCH = "root_mismatch"
 ENTRIES_MISSING = "entries_missing"
 UNSEALED_ENTRIES = "unsealed_entries"
+LEAF_MISSING = "leaf_missing"
+ENTRY_MISSING = "entry_missing"
+LEAF_HASH_ALTERED = "leaf_hash_altered"
 
 
 class VerificationReport(msgspec.Struct, frozen=True):
@@ -189,3 +192,115 @@ def verify_log(
     if len(entries) > n:
         return _fail(n, n, n, UNSEALED_ENTRIES, f"{len(entries) - n} entries after size {n}")
     return VerificationReport(True, n, n, None, None)
+
+
+_ABSENT = b"\x00" * 32  # stands in for a leaf hash the server did not serve
+
+
+def verify_view(
+    checkpoint_text: str,
+    verifier_key: str,
+    leaf_hashes: Sequence[bytes | None],
+    entries: Sequence[tuple[int, bytes]],
+    *,
+    missing_entries: Sequence[int] = (),
+    earlier_checkpoint: str | None = None,
+    consistency_proof: Sequence[bytes] | None = None,
+    origin: str | None = None,
+) -> VerificationReport:
+    """Verify a log the regulator sees only partly: every leaf hash, but only its own entries.
+
+    `leaf_hashes[i]` is the stored hash of leaf i (None where the server had none), for every
+    leaf of the checkpoint; `entries` are (leaf index, exact entry bytes) of the entries the
+    regulator may read, ascending; `missing_entries` are leaves whose entry row the server
+    reported gone. Checks, reporting the first (lowest-index) fault found:
+
+    1. the checkpoint (and a kept earlier one) is signed by `verifier_key`; the earlier one is no
+       larger and `consistency_proof`, if given, verifies (else `inconsistent_with_earlier`);
+    2. every leaf is present (`leaf_missing`) and every leaf's entry exists (`entry_missing`);
+    3. the tree over the stored hashes, with each visible entry's own hash in its place, has the
+       signed root. Where it does not, only hashes authenticated against the signed root are
+       trusted (see `_locate`): a visible entry that does not hash to its authenticated leaf is
+       `leaf_mismatch` (the entry was altered); a stored hash that differs from the
+       authenticated one is `leaf_hash_altered`. An altered stored hash of a leaf the regulator
+       cannot read is located to the smallest authenticated range: `root_mismatch`;
+    4. the first `earlier.size` leaves still hash to the kept earlier root (else the history
+       was rewritten and re-signed: `inconsistent_with_earlier`).
+    """
+    try:
+        current = verify_checkpoint(checkpoint_text, verifier_key, origin=origin)
+    except CheckpointInvalid as exc:
+        return _fail(0, 0, None, CHECKPOINT_INVALID, f"{exc.reason}: {exc}")
+    n = current.size
+    earlier = None
+    if earlier_checkpoint is not None:
+        earlier, failure = _check_earlier(
+            earlier_checkpoint, verifier_key, current, consistency_proof
+        )
+        if failure is not None:
+            return failure
+
+    previous = -1
+    for index, _ in entries:
+        if index <= previous:
+            return _fail(0, n, index, INDEX_OUT_OF_ORDER, f"entry {index} follows {previous}")
+        previous = index
+    visible = [(i, data) for i, data in entries if i < n]
+
+    faults: list[tuple[int, str, str]] = []
+    served = list(leaf_hashes[:n])
+    faults.extend(
+        (i, LEAF_MISSING, f"leaf {i} is missing from the stored tree")
+        for i, h in enumerate(served)
+        if h is None
+    )
+    faults.extend(
+        (i, LEAF_MISSING, f"leaf {i} is missing from the stored tree")
+        for i in range(len(served), n)
+    )
+    faults.extend(
+        (i, ENTRY_MISSING, f"the entry sealed as leaf {i} is gone")
+        for i in missing_entries
+        if i < n
+    )
+    claimed = [h if h is not None else _ABSENT for h in served] + [_ABSENT] * (n - len(served))
+    ours = list(claimed)
+    for i, data in visible:
+        ours[i] = leaf_hash(data)
+    ours_tree = MerkleTree(ours)
+
+    def altered_hash(i: int) -> tuple[int, str, str]:
+        return (i, LEAF_HASH_ALTERED, f"stored hash of leaf {i} altered; its entry is intact")
+
+    if ours_tree.root() == current.root:
+        # Every hash we used is authentic: any stored hash that differs was altered.
+        faults.extend(altered_hash(i) for i, _ in visible if claimed[i] != ours[i])
+    else:
+        claimed_tree = MerkleTree(claimed)
+        lo, hi = _locate(ours_tree, claimed_tree, current.root, n)
+        seen = {i for i, _ in visible}
+        faults.extend(altered_hash(i) for i, _ in visible if i < lo and claimed[i] != ours[i])
+        if hi - lo == 1 and lo in seen:
+            faults.append((lo, LEAF_MISMATCH, f"entry {lo} does not hash to its sealed leaf"))
+        elif hi - lo == 1:
+            faults.append(altered_hash(lo))
+        elif not any(lo <= i < hi for i, problem, _ in faults if problem == LEAF_MISSING):
+            # (a missing leaf inside the range already explains the mismatch)
+            faults.append((
+                lo, ROOT_MISMATCH,
+                (
+                    f"leaves [0, {lo}) proven; a stored hash in [{lo}, {hi}) was altered and "
+                    "none of the entries there are visible to narrow it further"
+                ),
+            ))
+    if faults:
+        index, problem, detail = min(faults)
+        proven = sum(1 for i, _ in visible if i < index)
+        return _fail(proven, n, index, problem, detail)
+    if earlier is not None and ours_tree.root(earlier.size) != earlier.root:
+        return _fail(
+            0, n, None, INCONSISTENT_WITH_EARLIER,
+            f"the first {earlier.size} leaves no longer hash to the kept checkpoint's root: "
+            "the history was rewritten and re-signed",
+        )
+    return VerificationReport(True, len(visible), n, None, None)

@@ -13,6 +13,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from ledger.audit_models import CheckpointSigner
+from ledger.audit_service import AuditService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 
@@ -26,6 +28,7 @@ from .logs import configure_logging, request_log_middleware
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS
 from .routes import admin, me, partner, public
+from .routes import audit as audit_routes
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -48,6 +51,9 @@ def create_app(settings: Settings) -> Litestar:
         app.state.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
         )
+        app.state.audit = AuditService(
+            pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
+        )
         try:
             yield
         finally:
@@ -60,9 +66,13 @@ def create_app(settings: Settings) -> Litestar:
             partner.PartnerOffersController,
             partner.PartnerGrantsController,
             me.MeController,
+            *audit_routes.ROUTES,
         ],
         lifespan=[lifespan],
-        dependencies={"consent": Provide(_consent, sync_to_thread=False)},
+        dependencies={
+            "consent": Provide(_consent, sync_to_thread=False),
+            "audit": Provide(_audit, sync_to_thread=False),
+        },
         middleware=[
             contract_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
@@ -88,7 +98,7 @@ def create_app(settings: Settings) -> Litestar:
     app.state.keyring = keys
     app.state.verifier = TokenVerifier(keys, settings.jwt_issuers, settings.jwt_audience)
     app.state.rules = rules
-    fix_document(app, {path for r in public.ROUTES for path in r.paths})
+    fix_document(app)
     app.state.contract = Contract(app)
     # Outermost, around Litestar's own error handling, so errors are logged with their status.
     app.asgi_handler = request_log_middleware(app.asgi_handler)
@@ -97,6 +107,10 @@ def create_app(settings: Settings) -> Litestar:
 
 def _consent(state: State) -> ConsentService:
     return state.consent
+
+
+def _audit(state: State) -> AuditService:
+    return state.audit
 
 
 def app_from_env() -> Litestar:

@@ -131,6 +131,35 @@ def cmd_worker(settings: Settings, args) -> None:
     worker_main(settings)
 
 
+async def _seal(settings: Settings, url: str) -> dict:
+    from ledger.audit_models import CheckpointSigner
+    from ledger.audit_service import AuditService
+
+    from .db import create_pool, migrate
+
+    await migrate(url)
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        signer = CheckpointSigner(_keys(settings).private_key, settings.checkpoint_origin)
+        result = await AuditService(pool, signer).seal()
+        return {"sealed": result.sealed, "tree_size": result.tree_size,
+                "checkpoints": result.checkpoints, "skipped": result.skipped}  # fmt: skip
+    finally:
+        await pool.close()
+
+
+def cmd_audit_seal(settings: Settings, args) -> None:
+    import json
+
+    print(json.dumps(asyncio.run(_seal(settings, _database_url(settings)))))
+
+
+def cmd_audit_verify(settings: Settings, args) -> None:
+    from .audit_verifier import run
+
+    sys.exit(run(args))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +184,20 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--jurisdictions", help="comma-separated, for a regulator: DE,FR")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(func=cmd_token)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub.add_parser("seal", help="seal pending entries now and publish a checkpoint"
+                         ).set_defaults(func=cmd_audit_seal)  # fmt: skip
+    verify = audit_sub.add_parser(
+        "verify", help="verify the log over the public API (exit 1 and the first bad entry)"
+    )
+    verify.add_argument("--url", required=True, help="the API's base URL")
+    verify.add_argument("--token", required=True, help="a regulator token")
+    verify.add_argument("--key", help="pinned checkpoint verifier key (default: GET /v1/audit/key)")
+    verify.add_argument("--since-checkpoint", help="a checkpoint kept from an earlier run")
+    verify.add_argument("--save-checkpoint", help="where to keep this checkpoint if it verifies")
+    verify.set_defaults(func=cmd_audit_verify)
 
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -33,6 +33,8 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_json: bool = True
+    # The audit checkpoints' origin line (and note key name); default "<public host>/audit".
+    audit_origin: str | None = None
 
     @property
     def local_issuer(self) -> str:
@@ -41,6 +43,12 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.signing_key_file or self.data_dir / "signing-key.pem"
+
+    @property
+    def checkpoint_origin(self) -> str:
+        from urllib.parse import urlsplit
+
+        return self.audit_origin or f"{urlsplit(self.public_url).netloc}/audit"
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)
@@ -70,4 +78,5 @@ class Settings:
             max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
             db_pool_max=int(env.get("DB_POOL_MAX", "20")),
             log_json=env.get("LOG_FORMAT", "json") == "json",
+            audit_origin=env.get("AUDIT_ORIGIN") or None,
         )

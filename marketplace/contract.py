@@ -1,12 +1,16 @@
 """Holds requests to the published contract where Litestar alone is looser.
 
-Unknown or repeated query parameters are refused (a typo like `?stauts=active` must not silently list
-everything), and OPTIONS answers `Allow` with every method of the path.
+Unknown or repeated query parameters are refused (a typo like `?stauts=active` must not
+silently list everything), date-time parameters must be RFC 3339 (not a bare number), a NUL
+character is refused anywhere in the path or query (PostgreSQL text cannot hold one), and
+OPTIONS answers `Allow` with every method of the path.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+import re
+from datetime import date, datetime
+from urllib.parse import parse_qsl, unquote
 
 from litestar import Litestar
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,13 +23,17 @@ class Contract:
 
     def __init__(self, app: Litestar):
         doc = app.openapi_schema
-        self.query: dict[tuple[str, str], set[str]] = {}
+        # (path, METHOD) -> {query parameter: its schema's format, or type when it has none}
+        self.query: dict[tuple[str, str], dict[str, str | None]] = {}
         for path, item in (doc.paths or {}).items():
             for method in ("get", "post", "patch", "put", "delete"):
                 operation = getattr(item, method, None)
                 if operation is not None:
-                    names = {p.name for p in operation.parameters or [] if p.param_in == "query"}
-                    self.query[(path, method.upper())] = names
+                    self.query[(path, method.upper())] = {
+                        p.name: _kind(p.schema)
+                        for p in operation.parameters or []
+                        if p.param_in == "query"
+                    }
         self.allow = {r.path_format: ", ".join(sorted(r.methods)) for r in app.routes}
 
 
@@ -34,22 +42,12 @@ def contract_middleware(app: ASGIApp) -> ASGIApp:
         contract: Contract = scope["app"].state.contract
         template = scope.get("path_template", "")
         method = scope["method"]
-        allowed = contract.query.get((template, method))
-        if allowed is not None and scope.get("query_string"):
-            names = [n for n, _ in parse_qsl(scope["query_string"].decode("latin-1"), True)]
-            unknown = sorted(set(names) - allowed)
-            repeated = sorted({n for n in names if names.count(n) > 1})
-            if unknown or repeated:
-                field = (unknown or repeated)[0]
-                status, body, headers = problem_bytes(
-                    400,
-                    "unknown_parameter" if unknown else "repeated_parameter",
-                    f"{'unknown' if unknown else 'repeated'} query parameter {field!r}",
-                    field=field,
-                )
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                return
+        refusal = _refusal(contract, template, method, scope)
+        if refusal is not None:
+            status, body, headers = refusal
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         if method != "OPTIONS" or template not in contract.allow:
             await app(scope, receive, send)
             return
@@ -64,3 +62,54 @@ def contract_middleware(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send_with_allow)
 
     return middleware
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+def _kind(schema) -> str | None:
+    fmt = getattr(schema, "format", None)
+    kind = getattr(schema, "type", None)
+    return str(fmt.value if hasattr(fmt, "value") else fmt) if fmt else (
+        kind.value if hasattr(kind, "value") else None
+    )
+
+
+_FORMATS = {
+    "integer": lambda v: re.fullmatch(r"-?\d{1,19}", v) is not None and abs(int(v)) < 2**63,
+    "date-time": lambda v: bool(_RFC3339.match(v)) and datetime.fromisoformat(v.upper()),
+    "date": lambda v: len(v) == 10 and date.fromisoformat(v),
+}
+
+
+def _refusal(contract: Contract, template: str, method: str, scope: Scope):
+    """The problem to answer instead of routing on, or None when the request may go on."""
+    if "\x00" in scope["path"]:
+        return problem_bytes(400, "invalid_path", "the path holds a NUL character")
+    declared = contract.query.get((template, method))
+    if declared is None or not scope.get("query_string"):
+        return None
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    names = [n for n, _ in pairs]
+    unknown = sorted(set(names) - set(declared))
+    if unknown:
+        return problem_bytes(400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}",
+                             field=unknown[0])  # fmt: skip
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        return problem_bytes(400, "repeated_parameter", f"repeated query parameter "
+                             f"{repeated[0]!r}", field=repeated[0])  # fmt: skip
+    for name, raw in pairs:
+        value = unquote(raw)
+        if "\x00" in value:
+            return problem_bytes(400, "validation_error", "NUL character", field=name)
+        check = _FORMATS.get(declared[name] or "")
+        try:
+            valid = check is None or check(value)
+        except ValueError:
+            valid = False
+        if not valid:
+            return problem_bytes(400, "validation_error", f"{name} must be an {declared[name]}"
+                                 if declared[name] == "integer" else
+                                 f"{name} must be {declared[name]}", field=name)  # fmt: skip
+    return None

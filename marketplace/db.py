@@ -34,6 +34,19 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out as text: msgspec encodes and decodes it, once, at the edges.
     await conn.set_type_codec("jsonb", encoder=str, decoder=str, schema="pg_catalog")
+    # Least privilege: the app appends to the audit tables but cannot change them (0006).
+    if await conn.fetchval(_CAN_USE_APP_ROLE, APP_ROLE):
+        await conn.execute(f"SET ROLE {APP_ROLE}")
+
+
+APP_ROLE = "marketplace_app"
+# The role exists (it is cluster-wide), this database granted it (0006 ran here), and we may
+# become it. `RESET ALL` on pool release leaves the role in place.
+_CAN_USE_APP_ROLE = """
+SELECT CASE WHEN to_regclass('public.audit_sealer_state') IS NOT NULL
+             AND EXISTS (SELECT FROM pg_roles WHERE rolname = $1)
+            THEN pg_has_role(current_user, $1, 'MEMBER') ELSE false END
+"""
 
 
 def migration_files() -> list[Path]:

@@ -99,6 +99,68 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
                 )
 
 
-def fix_document(app: Litestar, public_paths: set[str]) -> None:
+MAX_INTEGER = 2**63 - 1  # PostgreSQL bigint
+# Parameter constraints (Litestar keyword) -> JSON Schema keyword.
+_CONSTRAINTS = {
+    "ge": "minimum", "le": "maximum", "gt": "exclusive_minimum", "lt": "exclusive_maximum",
+    "min_length": "min_length", "max_length": "max_length", "pattern": "pattern",
+}  # fmt: skip
+
+
+def constrain_query_parameters(app: Litestar) -> None:
+    """An optional query parameter is published as `oneOf: [T, null]` with its bounds lost.
+
+    A query parameter is never null (absent means "not given"), so publish T itself, with the
+    bounds the handler declares — otherwise clients (and fuzzers) think `limit=-5` is fine.
+    """
+    doc = app.openapi_schema
+    for route in app.routes:
+        item = (doc.paths or {}).get(route.path_format)
+        for handler in getattr(route, "route_handlers", ()):
+            fields = handler.parsed_fn_signature.parameters
+            for method in handler.http_methods:
+                operation = getattr(item, method.lower(), None) if item else None
+                for param in (operation.parameters or []) if operation else []:
+                    if param.param_in != "query":
+                        continue
+                    field = next(
+                        (f for n, f in fields.items()
+                         if (getattr(f.kwarg_definition, "query", None) or n) == param.name),
+                        None,
+                    )  # fmt: skip
+                    _constrain(param, getattr(field, "kwarg_definition", None))
+
+
+def _constrain(param, kwarg) -> None:
+    schema = param.schema
+    if isinstance(schema, Schema) and schema.one_of:
+        branches = [b for b in schema.one_of if getattr(b, "type", None) != OpenAPIType.NULL]
+        if len(branches) == 1 and isinstance(branches[0], Schema):
+            branch = branches[0]
+            for key in ("description", "max_length", "min_length", "pattern", "default"):
+                if getattr(branch, key, None) is None and getattr(schema, key, None) is not None:
+                    setattr(branch, key, getattr(schema, key))
+            param.schema = schema = branch
+    if not isinstance(schema, Schema):
+        return
+    for ours, theirs in _CONSTRAINTS.items():
+        value = getattr(kwarg, ours, None)
+        if value is not None and getattr(schema, theirs, None) is None:
+            setattr(schema, theirs, value)
+    # What every query value must be anyway (see contract.py): say so in the document.
+    if schema.type == OpenAPIType.INTEGER and schema.maximum is None:
+        schema.maximum = MAX_INTEGER
+    if schema.type == OpenAPIType.STRING and not (schema.pattern or schema.enum or schema.format):
+        schema.pattern = "^[^\\x00]*$"
+
+
+def fix_document(app: Litestar) -> None:
     close_request_schemas(app)
+    constrain_query_parameters(app)
+    public_paths = {
+        route.path_format
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if handler.opt.get("exclude_from_auth")
+    }
     document_problems(app, public_paths)

@@ -14,6 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from ledger import LedgerError
 from offers import OffersError
 
 log = structlog.get_logger("marketplace.errors")
@@ -34,6 +35,9 @@ STATUS_BY_CODE = {
     "offer_full": 409,
     "already_granted": 409,
     "not_eligible": 403,
+    "audit_query_invalid": 400,
+    "audit_range_not_found": 404,
+    "proof_invalid": 404,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -108,6 +112,13 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
     )
 
 
+def _ledger_error(request: Request, exc: LedgerError) -> Response:
+    detail = getattr(exc, "detail", None) or str(exc)
+    field = getattr(exc, "field", None)
+    return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=field)
+
+
+_MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 # msgspec names the field itself, not its path, for unknown and missing fields.
 _NAMED_FIELD = re.compile(
     r"Object (contains unknown|missing required) field `([^`]+)`(?: - at `\$\.?([^`]*)`)?"
@@ -119,7 +130,10 @@ def _validation_error(request: Request, exc: ValidationException) -> Response:
     first = errors[0] if errors else {}
     detail = first.get("message") or exc.detail or "invalid request"
     field = first.get("key")
-    if named := _NAMED_FIELD.match(detail):
+    if missing := _MISSING_PARAMETER.match(detail):
+        code, field = "validation_error", missing.group(2)
+        detail = f"missing required {missing.group(1)} parameter {field!r}"
+    elif named := _NAMED_FIELD.match(detail):
         code = "unknown_field" if named.group(1) == "contains unknown" else "validation_error"
         field = ".".join(p for p in (named.group(3), named.group(2)) if p)
     elif "malformed" in detail or "invalid character" in detail or "truncated" in detail:
@@ -146,6 +160,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     OffersError: _offers_error,
+    LedgerError: _ledger_error,
     ValidationException: _validation_error,
     NotAuthorizedException: _http_error,
     PermissionDeniedException: _http_error,

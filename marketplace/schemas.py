@@ -16,8 +16,10 @@ Category = Literal[tuple(t.code for t in CATEGORIES)]  # type: ignore[valid-type
 Purpose = Literal[tuple(t.code for t in PURPOSES)]  # type: ignore[valid-type]
 Jurisdiction = Literal[tuple(sorted(JURISDICTIONS))]  # type: ignore[valid-type]
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217")]
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Text = Annotated[str, Meta(min_length=1, max_length=5000)]
+# PostgreSQL text cannot hold NUL; refusing it here makes it a 400 naming the field.
+NO_NUL = "^[^\x00]*$"
+Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+Text = Annotated[str, Meta(min_length=1, max_length=5000, pattern=NO_NUL)]
 Categories = Annotated[list[Category], Meta(min_length=1, max_length=20)]
 Purposes = Annotated[list[Purpose], Meta(min_length=1, max_length=20)]
 Jurisdictions = Annotated[list[Jurisdiction], Meta(min_length=1, max_length=50)]
@@ -25,7 +27,7 @@ DurationDays = Annotated[int, Meta(ge=1, le=365)]
 LookbackDays = Annotated[int, Meta(ge=0, le=3650)]
 MaxGrants = Annotated[int, Meta(ge=1, le=10_000_000)]
 Amount = Annotated[int, Meta(ge=0, le=100_000_000, description="minor units")]
-ObjectId = Annotated[str, Meta(min_length=1, max_length=64)]
+ObjectId = Annotated[str, Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9_]+$")]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -14,6 +14,8 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job, Schedule
 
+from ledger.audit_models import CheckpointSigner
+from ledger.audit_service import AuditService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 
@@ -36,6 +38,9 @@ class Services:
         self.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle()
         )
+        self.audit = AuditService(
+            pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
+        )
 
 
 def register_jobs(pgq: PgQueuer, services: Services) -> None:
@@ -48,6 +53,36 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.entrypoint("expire_grants_now")
     async def expire_grants_now(job: Job) -> None:
         await services.consent.expire_due_grants()
+
+
+    @pgq.schedule("seal_audit_log", "* * * * *")
+    async def seal_audit_log(schedule: Schedule) -> None:
+        """Seals new audit entries about once a second for the minute, then the next tick
+        takes over; a concurrent run finds the sealer lock taken and stops."""
+        await seal_for(services.audit, seconds=SEAL_LOOP_SECONDS)
+
+    @pgq.entrypoint("seal_audit_log_now")
+    async def seal_audit_log_now(job: Job) -> None:
+        await services.audit.seal()
+
+
+SEAL_INTERVAL_SECONDS = 1.0
+SEAL_LOOP_SECONDS = 58.0
+
+
+async def seal_for(audit: AuditService, *, seconds: float) -> int:
+    """Seal, then again every SEAL_INTERVAL_SECONDS, for `seconds`; returns entries sealed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    total = 0
+    while True:
+        result = await audit.seal()
+        total += result.sealed
+        if result.sealed:
+            log.info("audit_sealed", count=result.sealed, tree_size=result.tree_size)
+        if result.skipped or loop.time() + SEAL_INTERVAL_SECONDS > deadline:
+            return total
+        await asyncio.sleep(SEAL_INTERVAL_SECONDS)
 
 
 async def run_worker(settings: Settings) -> None:

@@ -66,7 +66,7 @@ async def test_the_audit_log_refuses_updates_deletes_and_truncates(pool, actors)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await pool.execute(sql, partner["id"])
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await pool.execute("TRUNCATE audit_entries")
+        await pool.execute("TRUNCATE audit_entries CASCADE")
 
 
 async def test_the_expiry_job_records_each_expiry(client, actors, pool, app, settings):

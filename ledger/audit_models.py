@@ -1,0 +1,106 @@
+"""Values read from the sealed audit log: entries, checkpoints, proofs, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger.checkpoint import sign_checkpoint, verifier_key_string
+
+T = TypeVar("T")
+
+
+class AuditPage(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
+    """One page of a cursor-paginated list of the log."""
+
+    data: list[T]
+    has_more: bool
+
+
+class SealedEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An entry as a regulator reads it: its leaf index, columns, and the exact hashed text."""
+
+    leaf_index: int
+    id: int
+    kind: str
+    at: datetime
+    jurisdictions: list[str]
+    partner_id: str | None
+    subject: str | None
+    category: str | None
+    outcome: str | None
+    entry: str  # the RFC 8785 bytes (UTF-8) the leaf hashes, exactly as stored
+
+
+class AccessLogItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of a customer's own access history."""
+
+    id: int
+    kind: str
+    at: datetime
+    partner_id: str | None
+    category: str | None
+    outcome: str | None
+    purpose: str | None = None
+    reasons: list[str] = []
+    grant_id: str | None = None
+
+
+class StoredCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
+    tree_size: int
+    root_hash: bytes
+    note: str
+    sealed_at: datetime
+
+
+class LeafRange(msgspec.Struct, frozen=True, kw_only=True):
+    """Stored leaf hashes of [start, end); None where a leaf row is missing."""
+
+    start: int
+    end: int
+    hashes: list[bytes | None]
+    missing_entries: list[int]  # leaves whose entry row no longer exists
+
+
+class SealResult(msgspec.Struct, frozen=True, kw_only=True):
+    sealed: int
+    tree_size: int
+    checkpoints: int
+    skipped: bool = False  # another sealer held the lock
+
+
+class DayGrants(msgspec.Struct, frozen=True, kw_only=True):
+    active: int
+    new: int
+    revoked: int
+    expired: int
+
+
+class DayDecisions(msgspec.Struct, frozen=True, kw_only=True):
+    allowed: int
+    denied: int
+    by_reason: dict[str, int]
+
+
+class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    date: str
+    grants: DayGrants
+    decisions: DayDecisions
+
+
+@dataclass(frozen=True)
+class CheckpointSigner:
+    """Signs tree heads as C2SP checkpoints; the key name is the origin, as in Go's sumdb."""
+
+    private_key: Ed25519PrivateKey
+    origin: str
+
+    def sign(self, size: int, root: bytes) -> str:
+        return sign_checkpoint(self.origin, size, root, self.private_key, self.origin)
+
+    def verifier_key(self) -> str:
+        return verifier_key_string(self.origin, self.private_key.public_key())

@@ -1,0 +1,267 @@
+"""The audit log after writing: sealing it into signed checkpoints, and reading it back.
+
+`seal` is run by the job queue about once a second (and by `marketplace audit seal`); readers
+are regulators (their jurisdictions only, proofs for the whole tree) and customers (their own
+access history, under their pseudonym).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from ledger.audit import AuditLog
+from ledger.audit_models import (
+    AccessLogItem,
+    AuditPage,
+    CheckpointSigner,
+    DayDecisions,
+    DayGrants,
+    DayMetrics,
+    LeafRange,
+    SealedEntry,
+    SealResult,
+    StoredCheckpoint,
+)
+from ledger.audit_repository import AuditRepository, sealed_entry
+from ledger.errors import (
+    AuditQueryInvalid,
+    AuditRangeNotFound,
+    ProofInvalid,
+    SealRefused,
+    TreeStateInvalid,
+)
+from ledger.merkle import (
+    CompactTree,
+    MerkleTree,
+    extension_consistency_proof,
+    leaf_hash,
+    verify_consistency,
+)
+
+MAX_LEAVES_PER_REQUEST = 65_536
+MAX_METRIC_DAYS = 366
+
+
+class AuditService:
+    """Seals and serves the audit log over one PostgreSQL pool."""
+
+    def __init__(self, pool: asyncpg.Pool, signer: CheckpointSigner):
+        self.pool = pool
+        self.signer = signer
+        # Proofs need interior hashes: an append-only in-memory tree, extended from the stored
+        # leaves as the log grows (checked against the latest checkpoint before each use).
+        self._tree = MerkleTree([])
+        self._tree_lock = asyncio.Lock()
+
+    # --- sealing -------------------------------------------------------------------------
+
+    async def seal(self, *, batch_size: int = 20_000, max_batches: int | None = None) -> SealResult:
+        """Seal every entry whose transaction has finished; one checkpoint per batch.
+
+        Entries are taken in (txid, id) order, only with txid below the snapshot's xmin, so an
+        entry committed late by an old transaction is sealed later, never skipped. Each batch
+        is one transaction under an advisory lock; a second sealer finds it taken and returns.
+        """
+        sealed = checkpoints = 0
+        size = 0
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            batches += 1
+            async with self.pool.acquire() as conn, conn.transaction():
+                repo = AuditRepository(conn)
+                if not await repo.try_lock_sealer():
+                    return SealResult(
+                        sealed=sealed, tree_size=size, checkpoints=checkpoints, skipped=True
+                    )
+                n, size, published = await self._seal_batch(repo, batch_size)
+            sealed += n
+            checkpoints += published
+            if n < batch_size:
+                break
+        return SealResult(sealed=sealed, tree_size=size, checkpoints=checkpoints)
+
+    async def _seal_batch(self, repo: AuditRepository, batch_size: int) -> tuple[int, int, int]:
+        state = await repo.state()
+        tree = CompactTree.from_state(state.tree_size, state.frontier)
+        previous = await repo.latest_checkpoint()
+        if previous is None:
+            if tree.size:
+                raise TreeStateInvalid(f"sealer state has {tree.size} leaves but no checkpoint")
+            await repo.insert_checkpoint(0, tree.root(), self.signer.sign(0, tree.root()))
+            previous = await repo.latest_checkpoint()
+        if previous.tree_size != tree.size or previous.root_hash != tree.root():
+            raise TreeStateInvalid(
+                f"sealer state (size {tree.size}) does not match the last checkpoint "
+                f"(size {previous.tree_size})"
+            )
+        rows, horizon = await repo.next_to_seal(state, batch_size)
+        if not rows:
+            if horizon is not None and horizon != state.watermark:
+                await repo.update_state(
+                    tree.size, tree.state(), horizon, state.last_txid, state.last_entry_id
+                )
+            return 0, tree.size, 0
+        hashes = [leaf_hash(entry.encode()) for _, _, entry in rows]
+        old_size, old_frontier = tree.size, tree.state()
+        proof = extension_consistency_proof(old_size, old_frontier, hashes)
+        for h in hashes:
+            tree.append(h)
+        root = tree.root()
+        if not verify_consistency(old_size, tree.size, previous.root_hash, root, proof):
+            raise SealRefused(f"checkpoint {tree.size} would not extend checkpoint {old_size}")
+        await repo.insert_leaves(old_size, [entry_id for entry_id, _, _ in rows], hashes)
+        await repo.insert_checkpoint(tree.size, root, self.signer.sign(tree.size, root))
+        last_id, last_txid = rows[-1][0], rows[-1][1]
+        # A full batch may have stopped inside a transaction's entries: the watermark is then
+        # that transaction's id (everything below it is sealed), else the snapshot's xmin.
+        watermark = last_txid if len(rows) == batch_size else horizon
+        await repo.update_state(tree.size, tree.state(), watermark, last_txid, last_id)
+        return len(rows), tree.size, 1
+
+    # --- checkpoints and proofs ----------------------------------------------------------
+
+    def verifier_key(self) -> str:
+        return self.signer.verifier_key()
+
+    async def latest_checkpoint(self) -> StoredCheckpoint:
+        async with self.pool.acquire() as conn:
+            checkpoint = await AuditRepository(conn).latest_checkpoint()
+        if checkpoint is None:
+            raise ProofInvalid("nothing has been sealed yet")
+        return checkpoint
+
+    async def leaves(self, start: int, end: int | None) -> LeafRange:
+        """Stored leaf hashes of [start, end) (at most 65,536), for verifying the whole tree."""
+        latest = await self.latest_checkpoint()
+        end = latest.tree_size if end is None else end
+        end = min(end, start + MAX_LEAVES_PER_REQUEST)
+        if start < 0:
+            raise AuditQueryInvalid("start must be ≥ 0", field="start")
+        if end < start or end > latest.tree_size:
+            raise AuditRangeNotFound(
+                f"end must be in [start, {latest.tree_size}] (the latest tree size)", field="end"
+            )
+        async with self.pool.acquire() as conn:
+            hashes, missing = await AuditRepository(conn).leaves(start, end)
+        return LeafRange(start=start, end=end, hashes=hashes, missing_entries=missing)
+
+    async def _current_tree(self) -> tuple[MerkleTree, StoredCheckpoint]:
+        async with self._tree_lock, self.pool.acquire() as conn:
+            repo = AuditRepository(conn)
+            latest = await repo.latest_checkpoint()
+            if latest is None:
+                raise ProofInvalid("nothing has been sealed yet")
+            if self._tree.size > latest.tree_size or (
+                self._tree.size == latest.tree_size and self._tree.root() != latest.root_hash
+            ):
+                self._tree = MerkleTree([])  # the stored log changed under us: start over
+            if self._tree.size < latest.tree_size:
+                rows = await repo.leaf_hashes_from(self._tree.size)
+                self._tree.extend(
+                    [h for i, h in rows if i < latest.tree_size][: latest.tree_size - self._tree.size]
+                )
+            return self._tree, latest
+
+    async def inclusion_proof(self, index: int, tree_size: int) -> dict:
+        tree, latest = await self._current_tree()
+        if not 0 < tree_size <= min(tree.size, latest.tree_size):
+            raise AuditRangeNotFound(
+                f"tree_size must be in 1..{latest.tree_size}", field="tree_size"
+            )
+        if not 0 <= index < tree_size:
+            raise AuditRangeNotFound(f"index must be in 0..{tree_size - 1}", field="index")
+        return {
+            "index": index,
+            "tree_size": tree_size,
+            "leaf_hash": tree.subtree(index, index + 1),
+            "root_hash": tree.root(tree_size),
+            "proof": tree.inclusion_proof(index, tree_size),
+        }
+
+    async def consistency_proof(self, first: int, second: int) -> dict:
+        tree, latest = await self._current_tree()
+        top = min(tree.size, latest.tree_size)
+        if not 0 <= second <= top:
+            raise AuditRangeNotFound(f"second must be in 0..{top}", field="second")
+        if not 0 <= first <= second:
+            raise AuditRangeNotFound("first must be in 0..second", field="first")
+        return {
+            "first": first,
+            "second": second,
+            "first_root": tree.root(first),
+            "second_root": tree.root(second),
+            "proof": tree.consistency_proof(first, second),
+        }
+
+    # --- entries -------------------------------------------------------------------------
+
+    async def entries(
+        self, jurisdictions: list[str], filters: dict, *, limit: int = 20
+    ) -> AuditPage[SealedEntry]:
+        """Sealed entries of these jurisdictions, ascending by leaf index."""
+        async with self.pool.acquire() as conn:
+            rows = await AuditRepository(conn).entries(jurisdictions, filters, limit + 1)
+        return AuditPage(data=rows[:limit], has_more=len(rows) > limit)
+
+    async def export(self, jurisdictions: list[str], filters: dict) -> AsyncIterator[SealedEntry]:
+        """Every matching sealed entry, streamed from a server-side cursor."""
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            async for r in AuditRepository(conn).entries_cursor(jurisdictions, filters):
+                yield sealed_entry(r)
+
+    async def access_log(
+        self, customer_id: str, *, starting_after: int | None = None, limit: int = 20
+    ) -> AuditPage[AccessLogItem]:
+        """A customer's own history (who read or asked for what, and why), newest first.
+
+        Found through the customer's pseudonym; once their key is destroyed (erasure) the
+        entries stay in the log but nothing links them to the customer any more.
+        """
+        async with self.pool.acquire() as conn:
+            subject = await AuditLog(conn).subject(customer_id)
+            if subject is None:
+                return AuditPage(data=[], has_more=False)
+            rows = await AuditRepository(conn).access_log(subject, starting_after, limit + 1)
+        return AuditPage(data=rows[:limit], has_more=len(rows) > limit)
+
+    async def metrics(
+        self, jurisdictions: list[str], start: datetime, end: datetime
+    ) -> list[DayMetrics]:
+        """Grants (active at day end, new, revoked, expired) and decisions by reason per day."""
+        if end <= start:
+            return []  # an empty range has no days
+        # A longer range is cut to its first MAX_METRIC_DAYS days; callers page by date.
+        end = min(end, start + timedelta(days=MAX_METRIC_DAYS))
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            repo = AuditRepository(conn)
+            grants = await repo.grant_metrics(start, end, jurisdictions)
+            decisions = await repo.decision_metrics(start, end, jurisdictions)
+        by_day: dict[str, dict] = {}
+        for r in decisions:
+            day = by_day.setdefault(
+                r["day_start"].date().isoformat(), {"allowed": 0, "denied": 0, "by_reason": {}}
+            )
+            if r["is_total"]:
+                if r["outcome"] in ("allowed", "denied"):
+                    day[r["outcome"]] += r["n"]
+            elif r["reason"] is not None:
+                day["by_reason"][r["reason"]] = day["by_reason"].get(r["reason"], 0) + r["n"]
+        out = []
+        for r in grants:
+            date = r["day_start"].date().isoformat()
+            d = by_day.get(date, {"allowed": 0, "denied": 0, "by_reason": {}})
+            out.append(
+                DayMetrics(
+                    date=date,
+                    grants=DayGrants(
+                        active=r["active"], new=r["new"], revoked=r["revoked"],
+                        expired=r["expired"],
+                    ),
+                    decisions=DayDecisions(**d),
+                )
+            )
+        return out

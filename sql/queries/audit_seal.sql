@@ -1,0 +1,120 @@
+-- Sealing the audit log and reading it back (regulators, customers).
+
+-- name: lock_state
+SELECT tree_size, frontier, watermark::text AS watermark, last_txid::text AS last_txid,
+       last_entry_id
+FROM audit_sealer_state FOR UPDATE;
+
+-- name: next_to_seal
+-- In one statement, so the snapshot that gives xmin is the one that reads the entries: every
+-- transaction with an xid below xmin has finished, and the committed ones are visible here.
+WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+SELECT e.id, e.txid::text AS txid, e.entry, (SELECT xmin FROM horizon)::text AS xmin
+FROM audit_entries e
+WHERE e.txid >= $1::text::xid8
+  AND e.txid < (SELECT xmin FROM horizon)
+  AND (e.txid, e.id) > ($2::text::xid8, $3::bigint)
+ORDER BY e.txid, e.id
+LIMIT $4;
+
+-- name: horizon
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text;
+
+-- name: insert_leaves
+INSERT INTO audit_leaves (leaf_index, entry_id, leaf_hash)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]);
+
+-- name: insert_checkpoint
+INSERT INTO audit_checkpoints (tree_size, root_hash, note) VALUES ($1, $2, $3);
+
+-- name: update_state
+UPDATE audit_sealer_state
+SET tree_size = $1, frontier = $2, watermark = $3::text::xid8, last_txid = $4::text::xid8,
+    last_entry_id = $5, updated_at = now();
+
+-- name: latest_checkpoint
+SELECT tree_size, root_hash, note, sealed_at FROM audit_checkpoints
+ORDER BY tree_size DESC LIMIT 1;
+
+-- name: checkpoint_at
+SELECT tree_size, root_hash, note, sealed_at FROM audit_checkpoints WHERE tree_size = $1;
+
+-- name: leaves
+-- Leaf hashes of [start, end) with whether each leaf's entry row still exists.
+SELECT l.leaf_index, l.leaf_hash, e.id IS NULL AS entry_missing
+FROM audit_leaves l LEFT JOIN audit_entries e ON e.id = l.entry_id
+WHERE l.leaf_index >= $1 AND l.leaf_index < $2
+ORDER BY l.leaf_index;
+
+-- name: leaf_hashes_from
+SELECT leaf_index, leaf_hash FROM audit_leaves WHERE leaf_index >= $1 ORDER BY leaf_index;
+
+-- name: entries
+-- Sealed entries of the caller's jurisdictions, ascending by leaf index; NULL filters match all.
+SELECT l.leaf_index, e.id, e.kind, e.at, e.jurisdictions, e.partner_id, e.subject, e.category,
+       e.outcome, e.entry
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+WHERE e.jurisdictions && $1::text[]
+  AND l.leaf_index > $2
+  AND l.leaf_index < coalesce($3, (SELECT max(tree_size) FROM audit_checkpoints), 0)
+  AND ($4::timestamptz IS NULL OR e.at >= $4)
+  AND ($5::timestamptz IS NULL OR e.at < $5)
+  AND ($6::text IS NULL OR e.kind = $6)
+  AND ($7::text IS NULL OR e.partner_id = $7)
+  AND ($8::text IS NULL OR e.category = $8)
+  AND ($9::text IS NULL OR e.outcome = $9)
+  AND ($10::text IS NULL OR e.subject = $10)
+ORDER BY l.leaf_index
+LIMIT $11;
+
+-- name: access_log
+-- A customer's own history, newest first, sealed or not yet.
+SELECT e.id, e.kind, e.at, e.partner_id, e.category, e.outcome, e.entry
+FROM audit_entries e
+WHERE e.subject = $1
+  AND (e.kind = 'access.decision' OR e.kind LIKE 'grant.%')
+  AND ($2::bigint IS NULL OR e.id < $2)
+ORDER BY e.id DESC
+LIMIT $3;
+
+-- name: grant_metrics
+-- Per UTC day in [$1, $2): new, revoked and expired grants, and those active at the day's end
+-- (last event accepted/resumed and not yet past expiry), for entries of jurisdictions $3.
+WITH days AS (
+  SELECT d AS day_start, d + interval '1 day' AS day_end
+  FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 day', interval '1 day') d
+), events AS (
+  SELECT e.id, e.kind, e.at, e.entry::jsonb ->> 'grant_id' AS grant_id,
+         (e.entry::jsonb ->> 'expires_at')::timestamptz AS expires_at
+  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+  WHERE e.kind LIKE 'grant.%' AND e.jurisdictions && $3::text[] AND e.at < $2::timestamptz
+)
+SELECT d.day_start,
+  (SELECT count(*) FROM events v WHERE v.kind = 'grant.accepted'
+     AND v.at >= d.day_start AND v.at < d.day_end) AS new,
+  (SELECT count(*) FROM events v WHERE v.kind = 'grant.revoked'
+     AND v.at >= d.day_start AND v.at < d.day_end) AS revoked,
+  (SELECT count(*) FROM events v WHERE v.kind = 'grant.expired'
+     AND v.at >= d.day_start AND v.at < d.day_end) AS expired,
+  (SELECT count(*) FROM (
+     SELECT DISTINCT ON (v.grant_id) v.kind, v.expires_at FROM events v
+     WHERE v.at < d.day_end ORDER BY v.grant_id, v.at DESC, v.id DESC
+   ) last WHERE last.kind IN ('grant.accepted', 'grant.resumed')
+     AND last.expires_at > d.day_end) AS active
+FROM days d ORDER BY d.day_start;
+
+-- name: decision_metrics
+-- Access decisions per UTC day and outcome (reason NULL, grouped = 1), and per reason within
+-- those (a decision with several reasons counts once under each).
+SELECT day_start, outcome, reason, grouping(reason) AS is_total, count(DISTINCT id) AS n
+FROM (
+  SELECT e.id, date_trunc('day', e.at, 'UTC') AS day_start, e.outcome, r.reason
+  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+  LEFT JOIN LATERAL jsonb_array_elements_text(
+    CASE WHEN jsonb_typeof(e.entry::jsonb -> 'reasons') = 'array'
+         THEN e.entry::jsonb -> 'reasons' ELSE '[]'::jsonb END) AS r(reason) ON true
+  WHERE e.kind = 'access.decision' AND e.jurisdictions && $3::text[]
+    AND e.at >= $1::timestamptz AND e.at < $2::timestamptz
+) s
+GROUP BY GROUPING SETS ((day_start, outcome), (day_start, outcome, reason))
+ORDER BY 1, 2, 3;

@@ -1,0 +1,265 @@
+"""A regulator's verifier against a real server process, and a superuser tampering with the
+database directly: every change is detected and the first bad leaf is named."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from ledger.audit import AuditLog
+from ledger.audit_models import CheckpointSigner
+from ledger.audit_service import AuditService
+from marketplace.audit_verifier import fetch_and_verify
+from marketplace.db import migrate
+from tests.conftest import ROOT, _with_database
+
+ORIGIN = "tamper.test/audit"
+
+
+@pytest.fixture(scope="module")
+async def log_db(server_url):
+    """A database of its own: these tests vandalise it."""
+    name = f"mkt_tamper_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def db(log_db):
+    pool = await asyncpg.create_pool(log_db, min_size=1, max_size=3)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+def sealer(db, settings) -> AuditService:
+    key = serialization.load_pem_private_key(settings.key_file.read_bytes(), password=None)
+    return AuditService(db, CheckpointSigner(key, ORIGIN))
+
+
+@pytest.fixture(scope="module")
+def server(log_db, settings):
+    """uvicorn serving the app on the vandalised database, in its own process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ, "DATABASE_URL": log_db, "DATA_DIR": str(settings.data_dir),
+        "AUDIT_ORIGIN": ORIGIN, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            proc.kill()
+            pytest.fail(proc.stderr.read().decode()[-2000:])
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+async def layout(db, sealer):
+    """40 entries, DE and FR interleaved, sealed in three checkpoints."""
+    for batch in range(3):
+        async with db.acquire() as conn, conn.transaction():
+            for i in range(13 if batch < 2 else 14):
+                jurisdiction = "FR" if i % 3 == 2 else "DE"
+                await AuditLog(conn).append(
+                    "access.decision", jurisdictions=[jurisdiction], partner_id="ptn_t",
+                    subject=f"psn_{batch}_{i}", category="location", outcome="denied",
+                    reasons=["no_grant"],
+                )
+        await sealer.seal()
+    rows = await db.fetch(
+        "SELECT l.leaf_index, e.id, e.jurisdictions FROM audit_leaves l"
+        " JOIN audit_entries e ON e.id = l.entry_id ORDER BY l.leaf_index"
+    )
+    return {
+        "de": [r["leaf_index"] for r in rows if "DE" in r["jurisdictions"]],
+        "fr": [r["leaf_index"] for r in rows if "FR" in r["jurisdictions"]],
+        "entry_id": {r["leaf_index"]: r["id"] for r in rows},
+    }
+
+
+@pytest.fixture(scope="module")
+def de_token(token):
+    return token("regulator", "reg_de", ["DE"])
+
+
+def verify(server, token, since=None):
+    report, note, details = fetch_and_verify(server, token, since_checkpoint=since)
+    return report, note, details
+
+
+async def as_superuser(db, *statements):
+    """Runs statements with every user trigger (the append-only ones) and FKs switched off."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        for sql, *args in statements:
+            await conn.execute(sql, *args)
+
+
+def _swap_sql():
+    return (
+        "UPDATE audit_entries e SET entry = o.entry FROM audit_entries o"
+        " WHERE (e.id, o.id) IN (($1::bigint, $2::bigint), ($2, $1))"
+    )
+
+
+async def test_untampered_log_verifies_with_the_cli(server, layout, de_token, tmp_path):
+    kept = tmp_path / "checkpoint.txt"
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "marketplace.cli", "audit", "verify", "--url", server,
+         "--token", de_token, "--save-checkpoint", str(kept)],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = json.loads(run.stdout)
+    assert out["ok"] and out["tree_size"] == 40 and out["entries_checked"] == len(layout["de"])
+    assert kept.read_text().startswith(f"{ORIGIN}\n40\n")
+
+
+async def test_edited_entry_is_named(server, db, layout, de_token):
+    leaf = layout["de"][5]
+    entry_id = layout["entry_id"][leaf]
+    await as_superuser(db, (
+        "UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1",
+        entry_id,
+    ))
+    try:
+        report, _, details = verify(server, de_token)
+        assert (report.ok, report.problem, report.first_bad_index) == (
+            False, "leaf_mismatch", leaf
+        )
+        assert details["first_bad_entry"]["id"] == entry_id
+    finally:
+        await as_superuser(db, (
+            "UPDATE audit_entries SET entry = replace(entry, 'allowed', 'denied') WHERE id = $1",
+            entry_id,
+        ))
+    assert verify(server, de_token)[0].ok
+
+
+async def test_deleted_entry_row_is_named(server, db, layout, de_token):
+    leaf = layout["de"][3]
+    entry_id = layout["entry_id"][leaf]
+    row = await db.fetchrow("SELECT * FROM audit_entries WHERE id = $1", entry_id)
+    await as_superuser(db, ("DELETE FROM audit_entries WHERE id = $1", entry_id))
+    try:
+        report, _, _ = verify(server, de_token)
+        assert (report.problem, report.first_bad_index) == ("entry_missing", leaf)
+    finally:
+        cols = list(row.keys())
+        await as_superuser(db, (
+            (f"INSERT INTO audit_entries ({', '.join(cols)}) OVERRIDING SYSTEM VALUE"
+            f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"),
+            *row.values(),
+        ))
+    assert verify(server, de_token)[0].ok
+
+
+async def test_swapped_entries_name_the_first(server, db, layout, de_token):
+    a, b = layout["de"][7], layout["de"][2]
+    ids = layout["entry_id"][a], layout["entry_id"][b]
+    await as_superuser(db, (_swap_sql(), *ids))
+    try:
+        report, _, _ = verify(server, de_token)
+        assert (report.problem, report.first_bad_index) == ("leaf_mismatch", min(a, b))
+    finally:
+        await as_superuser(db, (_swap_sql(), *ids))
+    assert verify(server, de_token)[0].ok
+
+
+async def test_edited_leaf_hash_is_named(server, db, layout, de_token):
+    leaf = layout["de"][9]
+    await as_superuser(db, (
+        "UPDATE audit_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = $1", leaf
+    ))
+    report, _, _ = verify(server, de_token)
+    assert (report.problem, report.first_bad_index) == ("leaf_hash_altered", leaf)
+    # A stored hash of another jurisdiction's leaf: detected, located to a range.
+    other = layout["fr"][1]
+    await as_superuser(db, (
+        "UPDATE audit_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = $1", other
+    ))
+    report, _, _ = verify(server, de_token)
+    assert not report.ok and report.first_bad_index <= other
+    assert report.problem == "root_mismatch"
+    await as_superuser(db, (
+        ("UPDATE audit_leaves l SET leaf_hash = sha256(('\\x00' || convert_to(e.entry, 'UTF8')))"
+        " FROM audit_entries e WHERE e.id = l.entry_id AND l.leaf_index IN ($1, $2)"),
+        leaf, other,
+    ))
+    assert verify(server, de_token)[0].ok
+
+
+async def test_deleted_leaf_row_is_named(server, db, layout, de_token):
+    leaf = layout["fr"][2]
+    row = await db.fetchrow("SELECT * FROM audit_leaves WHERE leaf_index = $1", leaf)
+    await as_superuser(db, ("DELETE FROM audit_leaves WHERE leaf_index = $1", leaf))
+    try:
+        report, _, _ = verify(server, de_token)
+        assert (report.problem, report.first_bad_index) == ("leaf_missing", leaf)
+    finally:
+        await as_superuser(db, (
+            "INSERT INTO audit_leaves VALUES ($1, $2, $3)", *row.values()
+        ))
+    assert verify(server, de_token)[0].ok
+
+
+async def test_kept_checkpoint_detects_a_rewritten_history(server, db, layout, de_token, sealer):
+    report, kept, _ = verify(server, de_token)
+    assert report.ok
+    async with db.acquire() as conn, conn.transaction():
+        await AuditLog(conn).append("access.decision", jurisdictions=["DE"], outcome="allowed")
+    await sealer.seal()
+    report, _, _ = verify(server, de_token, since=kept)
+    assert report.ok and report.tree_size == 41, "an honest extension is consistent"
+
+    # An insider with the signing key rewrites entry 0 and re-seals the whole log.
+    await as_superuser(
+        db,
+        ("UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1",
+         layout["entry_id"][layout["de"][0]]),
+        ("DELETE FROM audit_leaves",),
+        ("DELETE FROM audit_checkpoints",),
+        (("UPDATE audit_sealer_state SET tree_size = 0, frontier = '{}', watermark = '0',"
+         " last_txid = '0', last_entry_id = 0"),),
+    )  # fmt: skip
+    await sealer.seal()
+    fresh, _, _ = verify(server, de_token)
+    assert fresh.ok, "the rewritten log is self-consistent: only a kept checkpoint can tell"
+    report, _, _ = verify(server, de_token, since=kept)
+    assert not report.ok and report.problem == "inconsistent_with_earlier"

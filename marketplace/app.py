@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from offers import ConsentService, ReceiptSigner
+from offers import ConsentService, DataAccessService, ReceiptSigner
 from policies import load_bundle
 
 from .auth import BearerAuthMiddleware, TokenVerifier
@@ -24,7 +24,7 @@ from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
 from .openapi import close_request_schemas
 from .problems import EXCEPTION_HANDLERS
-from .routes import admin, me, partner, public
+from .routes import access, admin, me, partner, public
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
         )
+        app.state.access = DataAccessService(pool, rules)
         close_request_schemas(app)
         try:
             yield
@@ -60,9 +61,15 @@ def create_app(settings: Settings) -> Litestar:
             partner.PartnerOffersController,
             partner.PartnerGrantsController,
             me.MeController,
+            access.PartnerDataController,
+            access.records_controller(settings.max_ingest_body_bytes),
+            *(access.BENCH_ROUTES if settings.bench_endpoints else []),
         ],
         lifespan=[lifespan],
-        dependencies={"consent": Provide(_consent, sync_to_thread=False)},
+        dependencies={
+            "consent": Provide(_consent, sync_to_thread=False),
+            "access": Provide(_access, sync_to_thread=False),
+        },
         middleware=[
             request_log_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
@@ -94,6 +101,10 @@ def create_app(settings: Settings) -> Litestar:
 
 def _consent(state: State) -> ConsentService:
     return state.consent
+
+
+def _access(state: State) -> DataAccessService:
+    return state.access
 
 
 def app_from_env() -> Litestar:

@@ -33,6 +33,8 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_json: bool = True
+    # Baseline endpoints for `make bench` (/bench/*): never on in production.
+    bench_endpoints: bool = False
 
     @property
     def local_issuer(self) -> str:
@@ -70,4 +72,5 @@ class Settings:
             max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
             db_pool_max=int(env.get("DB_POOL_MAX", "20")),
             log_json=env.get("LOG_FORMAT", "json") == "json",
+            bench_endpoints=env.get("BENCH_ENDPOINTS", "0") in ("1", "true", "yes"),
         )

@@ -12,7 +12,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from offers import OffersError
+from offers import AccessDenied, OffersError
 
 log = structlog.get_logger("marketplace.errors")
 
@@ -32,6 +32,8 @@ STATUS_BY_CODE = {
     "offer_full": 409,
     "already_granted": 409,
     "not_eligible": 403,
+    "invalid_input": 400,
+    "access_denied": 403,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -106,6 +108,15 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
     )
 
 
+def _access_denied(request: Request, exc: AccessDenied) -> Response:
+    d = exc.decision
+    decision = {
+        "id": d.id, "allowed": d.allowed, "reasons": list(d.reasons),
+        "rule_ids": list(d.rule_ids), "grant_id": d.grant_id, "rules_version": d.rules_version,
+    }  # fmt: skip
+    return problem(403, exc.code, exc.detail, decision=decision)
+
+
 def _validation_error(request: Request, exc: ValidationException) -> Response:
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors else {}
@@ -134,6 +145,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     OffersError: _offers_error,
+    AccessDenied: _access_denied,
     ValidationException: _validation_error,
     NotAuthorizedException: _http_error,
     PermissionDeniedException: _http_error,

@@ -12,7 +12,9 @@
     ├── OfferVersionChanged
     ├── OfferFull
     ├── AlreadyGranted
-    └── NotEligible
+    ├── NotEligible
+    ├── InvalidInput
+    └── AccessDenied
 """
 
 from __future__ import annotations
@@ -100,3 +102,19 @@ class NotEligible(OffersError):
     """The customer may not accept this offer; `reasons` says why."""
 
     code = "not_eligible"
+
+
+class InvalidInput(OffersError):
+    """A request value the schema cannot check (an unknown category, a bad record); 400."""
+
+    code = "invalid_input"
+
+
+class AccessDenied(OffersError):
+    """The policy engine denied a partner's read; `decision` is the recorded decision."""
+
+    code = "access_denied"
+
+    def __init__(self, detail: str, *, decision):
+        super().__init__(detail)
+        self.decision = decision

@@ -26,6 +26,7 @@ from .errors import AccessDenied, CustomerNotFound, InvalidInput, PartnerNotFoun
 
 MAX_RECORDS_PER_BATCH = 10_000
 MAX_SOURCE_LENGTH = 200
+COPY_CHUNK = 50_000  # records per COPY, so a large file never sits in memory twice
 # A record stamped further ahead than this is refused: clocks drift, records do not time-travel.
 MAX_FUTURE_SKEW = timedelta(days=1)
 
@@ -237,8 +238,8 @@ class DataAccessService:
                 raise CustomerNotFound(
                     f"no customer {', '.join(missing[:5])}", field="customer_id"
                 )
-            if rows:
-                await repo.copy_records(rows)
+            for start in range(0, len(rows), COPY_CHUNK):
+                await repo.copy_records(rows[start:start + COPY_CHUNK])
             per_customer: dict[str, Counter] = {cid: Counter() for cid in ids}
             for cid, r in rows:
                 per_customer[cid][r.category] += 1

@@ -45,9 +45,8 @@ def parse_lines(lines, now: datetime) -> tuple[list[tuple[str, NewRecord, int]],
 
 async def ingest_file(url: str, file: str) -> int:
     """Validates every line first; loads nothing unless all are good. Returns the exit code."""
-    path = Path(file)
-    with path.open(encoding="utf-8") as f:
-        rows, errors = parse_lines(f, datetime.now(UTC))
+    lines = Path(file).read_text(encoding="utf-8").splitlines()
+    rows, errors = parse_lines(lines, datetime.now(UTC))
     await migrate(url)
     pool = await create_pool(url, min_size=1, max_size=2)
     try:

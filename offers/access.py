@@ -50,7 +50,7 @@ def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> New
     recorded_at = raw.get("recorded_at")
     if isinstance(recorded_at, str):
         try:
-            recorded_at = datetime.fromisoformat(recorded_at.replace("Z", "+00:00"))
+            recorded_at = datetime.fromisoformat(recorded_at)
         except ValueError:
             recorded_at = None
     if not isinstance(recorded_at, datetime) or recorded_at.tzinfo is None:

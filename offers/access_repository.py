@@ -22,8 +22,8 @@ RECORD_COLUMNS = ("customer_id", "category", "recorded_at", "source", "payload")
 class AccessContext:
     """Everything one decision needs, read in one round trip."""
 
-    __slots__ = ("at", "decision_id", "partner_status", "customer_id", "jurisdiction",
-                 "birth_date", "audit_secret", "grants")  # fmt: skip
+    __slots__ = ("at", "audit_secret", "birth_date", "customer_id", "decision_id", "grants",
+                 "jurisdiction", "partner_status")  # fmt: skip
 
     def __init__(self, rows: Sequence[asyncpg.Record], partner_id: str):
         first = rows[0]

@@ -125,7 +125,7 @@ async def test_de_location_is_never_released_whatever_the_grants(client, actors,
 
 
 async def test_other_partners_grant_gives_no_grant(client, actors):
-    partner, customer, _ = await setup(actors, client)
+    _, customer, _ = await setup(actors, client)
     other = await actors.partner(name="Other")
     r = await read(client, other, customer["id"], "location", "research")
     assert r.status_code == 403 and r.json()["decision"]["reasons"] == ["no_grant"]
@@ -184,7 +184,7 @@ async def test_dry_run_answers_the_decision_and_records_it(client, actors, pool)
 
 
 async def test_audit_entry_for_every_decision(client, actors, pool):
-    partner, customer, grant = await setup(actors, client)
+    partner, customer, _ = await setup(actors, client)
     r = await read(client, partner, customer["id"], "location", "research")
     denied = await read(client, partner, customer["id"], "billing", "research")
     import json

@@ -35,11 +35,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from marketplace.auth import issue_token  # noqa: E402
-from marketplace.db import create_pool, migrate  # noqa: E402
-from marketplace.keys import KeyRing  # noqa: E402
-from offers import DataAccessService  # noqa: E402
-from policies import load_bundle  # noqa: E402
+from marketplace.auth import issue_token
+from marketplace.db import create_pool, migrate
+from marketplace.keys import KeyRing
+from offers import DataAccessService
+from policies import load_bundle
 
 CONNECTIONS = 64
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -122,12 +122,11 @@ def free_port() -> int:
 
 
 def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
-    lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    lua.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
-    lua.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
-    lua.write("i = 0\nrequest = function()\n  i = i + 1\n"
-              "  return wrk.format(nil, paths[(i % #paths) + 1])\nend\n")  # fmt: skip
-    lua.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
+        lua.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+        lua.write("i = 0\nrequest = function()\n  i = i + 1\n"
+                  "  return wrk.format(nil, paths[(i % #paths) + 1])\nend\n")  # fmt: skip
     out = subprocess.run(
         ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", lua.name, base],
         capture_output=True, text=True, check=True,
@@ -135,7 +134,7 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     os.unlink(lua.name)
 
     def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
@@ -148,23 +147,8 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
             "socket_errors": errors.group(1) if errors else ""}  # fmt: skip
 
 
-async def http_bench(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        [(partner_id, _offer)] = partners = await seed_partners(conn, 1)
-        customers = await copy_customers(conn, 0, HTTP_CUSTOMERS, keys=True)
-        await copy_grants(conn, customers, partners)
-        now = datetime.now(UTC)
-        await conn.copy_records_to_table(
-            "records", columns=("customer_id", "category", "recorded_at", "source", "payload"),
-            records=[(cid, "data_usage", now - timedelta(days=j, minutes=random.random() * 60),
-                      "bench", '{"mb_down": 812, "mb_up": 95, "period": "day"}')
-                     for cid in customers for j in range(RECORDS_EACH)],
-        )  # fmt: skip
-        await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
-
+def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
+    """Starts the server as `make run` would (1 worker), measures each endpoint with wrk."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-access-"))
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "BENCH_ENDPOINTS": "1",
@@ -193,7 +177,7 @@ async def http_bench(url: str) -> None:
             "bare JSON endpoint": ["/bench/json"],
             "one indexed SELECT": [f"/bench/select/{c}?category=data_usage" for c in sample],
             "partner record read": [f"/v1/partner/customers/{c}/records?category=data_usage"
-                                    "&purpose=research" for c in sample],  # fmt: skip
+                                    "&purpose=research" for c in sample],
         }
         # Check once that each path answers 200 with data before measuring it.
         h = {"Authorization": f"Bearer {token}"}
@@ -208,6 +192,27 @@ async def http_bench(url: str) -> None:
         server.terminate()  # graceful: requests still in flight when wrk stopped complete first
         server.wait(timeout=15)
         shutil.rmtree(data_dir, ignore_errors=True)
+    return results
+
+
+async def http_bench(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        [(partner_id, _offer)] = partners = await seed_partners(conn, 1)
+        customers = await copy_customers(conn, 0, HTTP_CUSTOMERS, keys=True)
+        await copy_grants(conn, customers, partners)
+        now = datetime.now(UTC)
+        await conn.copy_records_to_table(
+            "records", columns=("customer_id", "category", "recorded_at", "source", "payload"),
+            records=[(cid, "data_usage", now - timedelta(days=j, minutes=random.random() * 60),
+                      "bench", '{"mb_down": 812, "mb_up": 95, "period": "day"}')
+                     for cid in customers for j in range(RECORDS_EACH)],
+        )  # fmt: skip
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+    results = await asyncio.to_thread(serve_and_measure, url, partner_id, customers)
     conn = await asyncpg.connect(url)
     decisions = await conn.fetchval("SELECT count(*) FROM decisions")
     audits = await conn.fetchval(

@@ -261,3 +261,15 @@ async def test_large_batch_is_accepted(client, actors, pool):
     assert await pool.fetchval(
         "SELECT count(*) FROM audit_entries WHERE kind = 'records.ingested'"
     ) >= 1
+
+
+async def test_openapi_documents_the_access_routes_and_hides_bench_ones(client):
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert "/v1/partner/customers/{customer_id}/records" in paths
+    assert "/v1/partner/decisions" in paths
+    assert "/v1/admin/customers/{customer_id}/records" in paths
+    assert not any(p.startswith("/bench") for p in paths)
+    r = await client.get("/bench/json")
+    assert r.status_code in (401, 404)  # not mounted unless BENCH_ENDPOINTS=1

@@ -15,7 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
-from offers import ConsentService, ReceiptSigner
+from offers import ConsentService, DataAccessService, ReceiptSigner
 from policies import load_bundle
 
 from .auth import BearerAuthMiddleware, TokenVerifier
@@ -27,7 +27,7 @@ from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS
-from .routes import admin, me, partner, public
+from .routes import access, admin, me, partner, public
 from .routes import audit as audit_routes
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> Litestar:
         app.state.audit = AuditService(
             pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
         )
+        app.state.access = DataAccessService(pool, rules)
         try:
             yield
         finally:
@@ -67,11 +68,15 @@ def create_app(settings: Settings) -> Litestar:
             partner.PartnerGrantsController,
             me.MeController,
             *audit_routes.ROUTES,
+            access.PartnerDataController,
+            access.records_controller(settings.max_ingest_body_bytes),
+            *(access.BENCH_ROUTES if settings.bench_endpoints else []),
         ],
         lifespan=[lifespan],
         dependencies={
             "consent": Provide(_consent, sync_to_thread=False),
             "audit": Provide(_audit, sync_to_thread=False),
+            "access": Provide(_access, sync_to_thread=False),
         },
         middleware=[
             contract_middleware,
@@ -111,6 +116,10 @@ def _consent(state: State) -> ConsentService:
 
 def _audit(state: State) -> AuditService:
     return state.audit
+
+
+def _access(state: State) -> DataAccessService:
+    return state.access
 
 
 def app_from_env() -> Litestar:

@@ -44,7 +44,7 @@ async def _migrate(url: str) -> list[str]:
 
 
 async def _demo(settings: Settings, url: str) -> dict:
-    from offers import ConsentService, ReceiptSigner
+    from offers import ConsentService, DataAccessService, ReceiptSigner
     from policies import load_bundle
 
     from .db import create_pool, migrate
@@ -53,12 +53,13 @@ async def _demo(settings: Settings, url: str) -> dict:
     keys = _keys(settings)
     pool = await create_pool(url, min_size=1, max_size=4)
     try:
+        rules = load_bundle()
         consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle()
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
         )
         from .demo import load_demo
 
-        return await load_demo(consent)
+        return await load_demo(consent, DataAccessService(pool, rules))
     finally:
         await pool.close()
 
@@ -160,6 +161,33 @@ def cmd_audit_verify(settings: Settings, args) -> None:
     sys.exit(run(args))
 
 
+def cmd_ingest(settings: Settings, args) -> None:
+    from .ingest import ingest_file
+
+    sys.exit(asyncio.run(ingest_file(_database_url(settings), args.file)))
+
+
+def cmd_rules_check(settings: Settings, args) -> None:
+    from policies import RuleBundleInvalid, load_bundle
+
+    try:
+        bundle = load_bundle(args.dir) if args.dir else load_bundle()
+    except RuleBundleInvalid as e:
+        print(f"invalid rule bundle: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {len(bundle.rules)} rules, version {bundle.version}")
+    for rule in bundle.rules:
+        print(f"  {rule.id:<28} {rule.effect:<15} {','.join(rule.jurisdictions)[:40]}")
+
+
+def cmd_rules_explain(settings: Settings, args) -> None:
+    from .ingest import explain
+
+    sys.exit(asyncio.run(explain(
+        _database_url(settings), args.customer, args.partner, args.category, args.purpose
+    )))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +226,23 @@ def main(argv: list[str] | None = None) -> None:
     verify.add_argument("--since-checkpoint", help="a checkpoint kept from an earlier run")
     verify.add_argument("--save-checkpoint", help="where to keep this checkpoint if it verifies")
     verify.set_defaults(func=cmd_audit_verify)
+
+    ingest = sub.add_parser("ingest", help="bulk-load records from a JSON-lines file (COPY)")
+    ingest.add_argument("file", help="one JSON object a line: customer_id, category, "
+                        "recorded_at, payload, source")  # fmt: skip
+    ingest.set_defaults(func=cmd_ingest)
+
+    rules = sub.add_parser("rules", help="the jurisdiction rule bundle")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate the rules and print the bundle version")
+    check.add_argument("--dir", help="a rules directory other than the shipped one")
+    check.set_defaults(func=cmd_rules_check)
+    explain = rules_sub.add_parser("explain", help="decide one request now and print why")
+    explain.add_argument("--customer", required=True)
+    explain.add_argument("--partner", required=True)
+    explain.add_argument("--category", required=True)
+    explain.add_argument("--purpose", required=True)
+    explain.set_defaults(func=cmd_rules_explain)
 
     args = parser.parse_args(argv)
     settings = Settings.from_env()

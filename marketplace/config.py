@@ -35,6 +35,8 @@ class Settings:
     log_json: bool = True
     # The audit checkpoints' origin line (and note key name); default "<public host>/audit".
     audit_origin: str | None = None
+    # Baseline endpoints for `make bench` (/bench/*): never on in production.
+    bench_endpoints: bool = False
 
     @property
     def local_issuer(self) -> str:
@@ -79,4 +81,5 @@ class Settings:
             db_pool_max=int(env.get("DB_POOL_MAX", "20")),
             log_json=env.get("LOG_FORMAT", "json") == "json",
             audit_origin=env.get("AUDIT_ORIGIN") or None,
+            bench_endpoints=env.get("BENCH_ENDPOINTS", "0") in ("1", "true", "yes"),
         )

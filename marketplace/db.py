@@ -33,10 +33,22 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out as text: msgspec encodes and decodes it, once, at the edges.
-    await conn.set_type_codec("jsonb", encoder=str, decoder=str, schema="pg_catalog")
+    # Binary format (a version byte, then the JSON text) so COPY can carry jsonb as well.
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog",
+        format="binary",
+    )  # fmt: skip
     # Least privilege: the app appends to the audit tables but cannot change them (0006).
     if await conn.fetchval(_CAN_USE_APP_ROLE, APP_ROLE):
         await conn.execute(f"SET ROLE {APP_ROLE}")
+
+
+def _jsonb_encode(text: str) -> bytes:
+    return b"\x01" + text.encode()
+
+
+def _jsonb_decode(data: bytes) -> str:
+    return bytes(data[1:]).decode()
 
 
 APP_ROLE = "marketplace_app"

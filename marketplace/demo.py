@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import UTC, date, datetime, timedelta
 
-from offers import Compensation, ConsentService, OfferTerms
+from offers import Compensation, ConsentService, DataAccessService, OfferTerms
 
 DEMO_CUSTOMERS = [
     # external_ref, jurisdiction, birth date
@@ -38,7 +39,52 @@ DEMO_OFFERS = [
 ]
 
 
-async def load_demo(consent: ConsentService) -> dict:
+# Where each demo customer's phone tends to be: (lat, lon) of a home city.
+DEMO_CITIES = {"DE": (52.52, 13.405), "FR": (48.857, 2.352), "ES": (40.417, -3.704),
+               "NL": (52.37, 4.895)}  # fmt: skip
+DEMO_DEVICES = [("Samsung", "Galaxy S23", "Android 14"), ("Apple", "iPhone 14", "iOS 17"),
+                ("Google", "Pixel 8", "Android 14"), ("Fairphone", "Fairphone 5", "Android 13")]  # fmt: skip
+
+
+def demo_records(ref: str, jurisdiction: str, now: datetime) -> list[dict]:
+    """A few dozen realistic records for one demo customer (deterministic per customer)."""
+    rng = random.Random(ref)
+    lat, lon = DEMO_CITIES.get(jurisdiction, (50.0, 10.0))
+    currency = "EUR"
+
+    def at(days: float) -> str:
+        return (now - timedelta(days=days)).isoformat()
+
+    out = []
+    for i in range(12):  # location points over the last weeks
+        out.append({"category": "location", "recorded_at": at(i * 2.5 + rng.random()),
+                    "source": "network-cells",
+                    "payload": {"lat": round(lat + rng.uniform(-0.05, 0.05), 5),
+                                "lon": round(lon + rng.uniform(-0.05, 0.05), 5),
+                                "accuracy_m": rng.choice([50, 150, 500]),
+                                "cell_id": f"{jurisdiction}-{rng.randrange(10_000, 99_999)}"}})  # fmt: skip
+    for i in range(10):  # call records: counterpart masked, as the operator keeps it
+        out.append({"category": "call_records", "recorded_at": at(i * 3 + rng.random()),
+                    "source": "switch-cdr",
+                    "payload": {"direction": rng.choice(["outgoing", "incoming"]),
+                                "kind": rng.choice(["voice", "sms"]),
+                                "counterpart": f"+{rng.randrange(30, 49)}******{rng.randrange(10, 99)}",
+                                "duration_s": rng.randrange(0, 1800)}})  # fmt: skip
+    for i in range(8):  # daily data usage
+        out.append({"category": "data_usage", "recorded_at": at(i + 0.5), "source": "pgw-usage",
+                    "payload": {"period": "day", "mb_down": rng.randrange(50, 3000),
+                                "mb_up": rng.randrange(5, 400), "roaming": False}})  # fmt: skip
+    make, model, os_version = rng.choice(DEMO_DEVICES)
+    out.append({"category": "device", "recorded_at": at(40), "source": "device-registry",
+                "payload": {"make": make, "model": model, "os": os_version, "esim": True}})  # fmt: skip
+    for month in range(3):  # monthly bills
+        out.append({"category": "billing", "recorded_at": at(30 * month + 1), "source": "billing",
+                    "payload": {"plan": "Unlimited 5G", "amount": rng.randrange(1500, 4500),
+                                "currency": currency, "paid": month > 0}})  # fmt: skip
+    return out
+
+
+async def load_demo(consent: ConsentService, access: DataAccessService | None = None) -> dict:
     """Creates the demo once; later runs find it and return the same ids."""
     customers = {}
     first_run = False
@@ -52,6 +98,10 @@ async def load_demo(consent: ConsentService) -> dict:
             offer = await consent.create_offer(partner.id, terms, max_grants=1000)
             await consent.change_offer_status(partner.id, offer.id, "publish")
         await consent.accept_offer(customers["demo-lucas-fr"], offer.id)
+        if access is not None:
+            now = datetime.now(UTC)
+            for ref, jurisdiction, _ in DEMO_CUSTOMERS:
+                await access.ingest(customers[ref], demo_records(ref, jurisdiction, now))
         partner_id = partner.id
     else:
         page = await consent.list_customer_grants(

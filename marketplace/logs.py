@@ -13,6 +13,16 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 log = structlog.get_logger("marketplace.request")
 
 
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is written (test runners swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
     renderer = (
         structlog.processors.JSONRenderer()
@@ -28,7 +38,7 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
 

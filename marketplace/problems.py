@@ -15,7 +15,7 @@ from litestar.exceptions import (
 )
 
 from ledger import LedgerError
-from offers import OffersError
+from offers import AccessDenied, OffersError
 
 log = structlog.get_logger("marketplace.errors")
 
@@ -38,6 +38,9 @@ STATUS_BY_CODE = {
     "audit_query_invalid": 400,
     "audit_range_not_found": 404,
     "proof_invalid": 404,
+    "invalid_input": 400,
+    "implausible_record": 422,
+    "access_denied": 403,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -118,6 +121,16 @@ def _ledger_error(request: Request, exc: LedgerError) -> Response:
     return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=field)
 
 
+
+def _access_denied(request: Request, exc: AccessDenied) -> Response:
+    d = exc.decision
+    decision = {
+        "id": d.id, "allowed": d.allowed, "reasons": list(d.reasons),
+        "rule_ids": list(d.rule_ids), "grant_id": d.grant_id, "rules_version": d.rules_version,
+    }  # fmt: skip
+    return problem(403, exc.code, exc.detail, decision=decision)
+
+
 _MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 # msgspec names the field itself, not its path, for unknown and missing fields.
 _NAMED_FIELD = re.compile(
@@ -135,7 +148,8 @@ def _validation_error(request: Request, exc: ValidationException) -> Response:
         detail = f"missing required {missing.group(1)} parameter {field!r}"
     elif named := _NAMED_FIELD.match(detail):
         code = "unknown_field" if named.group(1) == "contains unknown" else "validation_error"
-        field = ".".join(p for p in (named.group(3), named.group(2)) if p)
+        parent = named.group(3) or (field if field not in (None, "data") else None)
+        field = ".".join(p for p in (parent, named.group(2)) if p)
     elif "malformed" in detail or "invalid character" in detail or "truncated" in detail:
         code = "malformed_json"
     else:
@@ -161,6 +175,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     OffersError: _offers_error,
     LedgerError: _ledger_error,
+    AccessDenied: _access_denied,
     ValidationException: _validation_error,
     NotAuthorizedException: _http_error,
     PermissionDeniedException: _http_error,

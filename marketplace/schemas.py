@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -82,3 +82,22 @@ class AcceptOffer(Strict, kw_only=True):
     categories: Categories | None = None
     purposes: Purposes | None = None
     offer_version: Annotated[int, Meta(ge=1)] | None = None
+
+
+class RecordIn(Strict, kw_only=True):
+    """One datum for a customer's Personal Data Space; `recorded_at` needs an offset."""
+
+    category: Category
+    recorded_at: datetime
+    payload: dict[str, Any]
+    source: Name
+
+
+class IngestRecords(Strict, kw_only=True):
+    records: Annotated[list[RecordIn], Meta(min_length=1, max_length=10_000)]
+
+
+class DecisionQuery(Strict, kw_only=True):
+    customer_id: ObjectId
+    category: Category
+    purpose: Purpose

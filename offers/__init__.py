@@ -1,9 +1,13 @@
 """Offers, grants and consent receipts."""
 
+from .access import MAX_RECORDS_PER_BATCH, DataAccessService, validate_record
+from .access_models import AccessDecision, IngestResult, NewRecord, Record, RecordsPage
 from .errors import (
+    AccessDenied,
     AlreadyGranted,
     CustomerNotFound,
     GrantNotFound,
+    InvalidInput,
     InvalidTerms,
     InvalidTransition,
     NotEligible,
@@ -35,4 +39,6 @@ __all__ = [
     "NotEligible", "NotFound", "Offer", "OfferFull", "OfferNotFound", "OfferNotOpen",
     "OfferTerms", "OfferVersionChanged", "OffersError", "Page", "Partner", "PartnerNotFound",
     "Reason", "ReceiptSigner", "terms_hash",
+    "MAX_RECORDS_PER_BATCH", "AccessDecision", "AccessDenied", "DataAccessService",
+    "IngestResult", "InvalidInput", "NewRecord", "Record", "RecordsPage", "validate_record",
 ]

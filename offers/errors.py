@@ -12,7 +12,10 @@
     ├── OfferVersionChanged
     ├── OfferFull
     ├── AlreadyGranted
-    └── NotEligible
+    ├── NotEligible
+    ├── InvalidInput
+    │   └── ImplausibleRecord
+    └── AccessDenied
 """
 
 from __future__ import annotations
@@ -100,3 +103,25 @@ class NotEligible(OffersError):
     """The customer may not accept this offer; `reasons` says why."""
 
     code = "not_eligible"
+
+
+class InvalidInput(OffersError):
+    """A request value the schema cannot check (an unknown category, a bad record); 400."""
+
+    code = "invalid_input"
+
+
+class ImplausibleRecord(InvalidInput):
+    """A well-formed record that cannot be true (recorded in the future); 422."""
+
+    code = "implausible_record"
+
+
+class AccessDenied(OffersError):
+    """The policy engine denied a partner's read; `decision` is the recorded decision."""
+
+    code = "access_denied"
+
+    def __init__(self, detail: str, *, decision):
+        super().__init__(detail)
+        self.decision = decision

@@ -6,7 +6,7 @@ CREATE TABLE records (
   category    text NOT NULL CHECK (category ~ '^[a-z_]{1,64}$'),
   recorded_at timestamptz NOT NULL,
   source      text NOT NULL CHECK (length(source) BETWEEN 1 AND 200),
-  payload     jsonb NOT NULL,
+  payload     json NOT NULL,    -- kept exactly as ingested (json, not jsonb: any JSON text)
   ingested_at timestamptz NOT NULL DEFAULT now()
 );
 -- The partner read and the customer's own view: one customer, one category, newest first.

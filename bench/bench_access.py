@@ -1,0 +1,325 @@
+"""Partner record read over HTTP vs two baselines in the same app; decision latency at scale.
+
+HTTP: the server is started as `make run` starts it (`marketplace.app:app_from_env` under
+uvicorn, 1 worker) on a bench database, with BENCH_ENDPOINTS=1 mounting two baselines in the
+same app: a bare JSON endpoint and one indexed SELECT through the same pool (all three behind the
+same middleware and bearer authentication). `wrk` (64 connections, 10 s each) drives it from a
+separate process. Every partner read records its decision and audit entry before responding.
+
+Scale: the facade's fetch + decide (no writes) with 10,000 grants, then with 1,000,000 grants
+over 100,000 customers (COPY), in one database.
+
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from marketplace.auth import issue_token
+from marketplace.db import create_pool, migrate
+from marketplace.keys import KeyRing
+from offers import DataAccessService
+from policies import load_bundle
+
+CONNECTIONS = 64
+DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
+HTTP_CUSTOMERS = 1000
+RECORDS_EACH = 20
+PARTNERS = 10  # scale test: every customer holds one grant from each partner
+SAMPLES = 3000
+
+
+def server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import pgserver
+
+    return pgserver.get_server(ROOT / ".data" / "bench-pg", cleanup_mode="stop").get_uri()
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+async def seed_partners(conn, n: int) -> list[tuple[str, str]]:
+    """n partners with one published offer each (data_usage+location, research, 30 days back)."""
+    out = []
+    for i in range(n):
+        pid = await conn.fetchval(
+            "INSERT INTO partners (name, jurisdiction) VALUES ($1, 'DE') RETURNING id", f"P{i}")
+        oid = await conn.fetchval(
+            "INSERT INTO offers (partner_id, max_grants, status) VALUES ($1, 10000000, 'active')"
+            " RETURNING id", pid)  # fmt: skip
+        await conn.execute(
+            "INSERT INTO offer_versions (offer_id, version, title, description, categories,"
+            " purposes, duration_days, lookback_days, compensation_kind, compensation_amount,"
+            " compensation_currency, jurisdictions, terms_hash) VALUES ($1, 1, 't', 'd',"
+            " '{data_usage,location}', '{research}', 365, 30, 'cash', 1, 'EUR', '{DE,FR}', 'h')",
+            oid,
+        )
+        out.append((pid, oid))
+    return out
+
+
+async def copy_customers(conn, start: int, count: int, keys: bool) -> list[str]:
+    ids = [f"cus_bench{i:09d}" for i in range(start, start + count)]
+    await conn.copy_records_to_table(
+        "customers", columns=("id", "external_ref", "jurisdiction"),
+        records=[(cid, cid, "FR" if i % 2 else "DE") for i, cid in enumerate(ids, start)],
+    )  # fmt: skip
+    if keys:
+        await conn.copy_records_to_table(
+            "customer_audit_keys", columns=("customer_id", "secret"),
+            records=[(cid, os.urandom(32)) for cid in ids],
+        )  # fmt: skip
+    return ids
+
+
+async def copy_grants(conn, customers: list[str], partners: list[tuple[str, str]]) -> int:
+    now = datetime.now(UTC)
+    rows = []
+    for cid in customers:
+        for pid, oid in partners:
+            rows.append((f"gnt_{uuid.uuid4().hex}", cid, pid, oid, 1, ["data_usage", "location"],
+                         ["research"], "active", now - timedelta(days=1),
+                         now + timedelta(days=300), now, "h", "receipt"))  # fmt: skip
+    await conn.copy_records_to_table(
+        "grants",
+        columns=("id", "customer_id", "partner_id", "offer_id", "offer_version", "categories",
+                 "purposes", "status", "granted_at", "expires_at", "updated_at", "terms_hash",
+                 "receipt"),
+        records=rows,
+    )  # fmt: skip
+    return len(rows)
+
+
+# -- HTTP -------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
+        lua.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+        lua.write("i = 0\nrequest = function()\n  i = i + 1\n"
+                  "  return wrk.format(nil, paths[(i % #paths) + 1])\nend\n")  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", lua.name, base],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(lua.name)
+
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": ms("50"), "p99": ms("99"), "requests": requests,
+            "non2xx": int(bad.group(1)) if bad else 0,
+            "socket_errors": errors.group(1) if errors else ""}  # fmt: skip
+
+
+def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
+    """Starts the server as `make run` would (1 worker), measures each endpoint with wrk."""
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-access-"))
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "BENCH_ENDPOINTS": "1",
+           "PYTHONPATH": str(ROOT), "PORT": str(port)}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
+         "--workers", "1", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        import httpx
+
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
+        token = issue_token(keys, issuer="marketplace-local", audience="marketplace",
+                            role="partner", sub=partner_id, ttl=3600)  # fmt: skip
+        sample = customers[:200]
+        cases = {
+            "bare JSON endpoint": ["/bench/json"],
+            "one indexed SELECT": [f"/bench/select/{c}?category=data_usage" for c in sample],
+            "partner record read": [f"/v1/partner/customers/{c}/records?category=data_usage"
+                                    "&purpose=research" for c in sample],
+        }
+        # Check once that each path answers 200 with data before measuring it.
+        h = {"Authorization": f"Bearer {token}"}
+        for paths in cases.values():
+            r = httpx.get(base + paths[0], headers=h)
+            assert r.status_code == 200, r.text
+        results = {}
+        for name, paths in cases.items():
+            wrk(base, token, paths, 2)  # warm-up
+            results[name] = wrk(base, token, paths, DURATION_S)
+    finally:
+        server.terminate()  # graceful: requests still in flight when wrk stopped complete first
+        server.wait(timeout=15)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return results
+
+
+async def http_bench(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        [(partner_id, _offer)] = partners = await seed_partners(conn, 1)
+        customers = await copy_customers(conn, 0, HTTP_CUSTOMERS, keys=True)
+        await copy_grants(conn, customers, partners)
+        now = datetime.now(UTC)
+        await conn.copy_records_to_table(
+            "records", columns=("customer_id", "category", "recorded_at", "source", "payload"),
+            records=[(cid, "data_usage", now - timedelta(days=j, minutes=random.random() * 60),
+                      "bench", '{"mb_down": 812, "mb_up": 95, "period": "day"}')
+                     for cid in customers for j in range(RECORDS_EACH)],
+        )  # fmt: skip
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+    results = await asyncio.to_thread(serve_and_measure, url, partner_id, customers)
+    conn = await asyncpg.connect(url)
+    decisions = await conn.fetchval("SELECT count(*) FROM decisions")
+    audits = await conn.fetchval(
+        "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'")
+    await conn.close()
+
+    print(f"HTTP, wrk 1 thread, {CONNECTIONS} connections, {DURATION_S} s each, uvicorn 1 worker:")
+    print(f"  {'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
+    for name, r in results.items():
+        print(f"  {name:<22}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+              f"{r['requests']:>10}{r['non2xx']:>9}  {r['socket_errors']}")  # fmt: skip
+    read, select = results["partner record read"], results["one indexed SELECT"]
+    print(f"  partner read / one-SELECT rate: {read['rps'] / select['rps']:.0%} (target >= 50%);"
+          f" partner read p99 {read['p99']:.1f} ms (target < 25 ms)")
+    print(f"  decisions stored: {decisions} (partner reads incl. warm-up and checks); "
+          f"access.decision audit entries: {audits}")
+
+
+# -- scale ------------------------------------------------------------------------------------
+
+async def decision_latency(url: str, customers: list[str], partners, rng) -> tuple[float, float]:
+    pool = await create_pool(url, min_size=1, max_size=1)
+    access = DataAccessService(pool, load_bundle())
+    try:
+        times = []
+        for i in range(SAMPLES + 200):
+            cid = rng.choice(customers)
+            pid = rng.choice(partners)[0]
+            t = time.perf_counter()
+            await access.explain(pid, cid, "data_usage", "research")
+            if i >= 200:  # warm-up excluded
+                times.append(time.perf_counter() - t)
+    finally:
+        await pool.close()
+    times.sort()
+    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+async def settle(conn) -> None:
+    """What autovacuum and the checkpointer would have done long before a steady state:
+    measure decisions, not the write-back of the bulk load."""
+    await conn.execute("VACUUM ANALYZE grants")
+    await conn.execute("VACUUM ANALYZE customers")
+    await conn.execute("CHECKPOINT")
+    await asyncio.sleep(2)
+
+
+async def scale_bench(url: str) -> None:
+    rng = random.Random(7)
+    conn = await asyncpg.connect(url)
+    try:
+        partners = await seed_partners(conn, PARTNERS)
+        small = await copy_customers(conn, 10_000_000, 1_000, keys=False)
+        n_small = await copy_grants(conn, small, partners)
+        await settle(conn)
+    finally:
+        await conn.close()
+    small_p50, small_p99 = await decision_latency(url, small, partners, rng)
+
+    t0 = time.perf_counter()
+    conn = await asyncpg.connect(url)
+    customers = list(small)
+    try:
+        total = n_small
+        for start in range(0, 99_000, 11_000):
+            batch = await copy_customers(conn, 20_000_000 + start, 11_000, keys=False)
+            total += await copy_grants(conn, batch, partners)
+            customers += batch
+        await settle(conn)
+    finally:
+        await conn.close()
+    load_s = time.perf_counter() - t0
+    big_p50, big_p99 = await decision_latency(url, customers, partners, rng)
+
+    print(f"\nDecision latency (facade: one indexed fetch + decide; {SAMPLES} sequential samples,"
+          " random customer and partner):")  # fmt: skip
+    print(f"  {n_small:>9,} grants / {len(small):>7,} customers: p50 {small_p50:7.0f} µs, "
+          f"p99 {small_p99:7.0f} µs")  # fmt: skip
+    print(f"  {total:>9,} grants / {len(customers):>7,} customers: p50 {big_p50:7.0f} µs, "
+          f"p99 {big_p99:7.0f} µs  (loaded with COPY in {load_s:.0f} s)")  # fmt: skip
+    print(f"  ratio large/small p50: {big_p50 / small_p50:.2f}x (target within 1.5x)")
+
+
+async def main() -> None:
+    if shutil.which("wrk") is None:
+        print("wrk not installed (apt-get install -y wrk); skipping the HTTP part")
+    admin_url = server_url()
+    admin = await asyncpg.connect(admin_url)
+    names = []
+    try:
+        for part in ("http", "scale"):
+            if part == "http" and shutil.which("wrk") is None:
+                continue
+            name = f"mkt_bench_{part}_{uuid.uuid4().hex[:8]}"
+            names.append(name)
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            url = with_database(admin_url, name)
+            await migrate(url)
+            await (http_bench(url) if part == "http" else scale_bench(url))
+    finally:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    import logging
+
+    logging.disable(logging.INFO)
+    asyncio.run(main())

@@ -1,0 +1,270 @@
+"""The policy engine's async facade and the Personal Data Space store.
+
+Every partner read is decided here: one indexed query loads the customer (jurisdiction, birth
+date), the partner's status and this partner's grants on this customer; `policies.decide`
+decides; the decision and its audit entry are written in the same transaction as the read, so
+they are durable before any response. Nothing is cached: a revoke, pause or expiry committed
+by any process is seen by the very next request on every process.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from ledger.audit import AuditLog, pseudonym
+from policies import AccessRequest, RuleBundle, Subject, decide, is_category, is_purpose
+
+from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
+from .access_repository import AccessContext, AccessRepository
+from .errors import (
+    AccessDenied,
+    CustomerNotFound,
+    ImplausibleRecord,
+    InvalidInput,
+    PartnerNotFound,
+)
+
+MAX_RECORDS_PER_BATCH = 10_000
+MAX_SOURCE_LENGTH = 200
+COPY_CHUNK = 50_000  # records per COPY, so a large file never sits in memory twice
+# A record stamped further ahead than this is refused: clocks drift, records do not time-travel.
+MAX_FUTURE_SKEW = timedelta(days=1)
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> NewRecord:
+    """One record to ingest, checked against the vocabulary; errors name `where.field`.
+
+    `raw` holds decoded JSON: category (a vocabulary code), recorded_at (RFC 3339 with an
+    offset, or a tz-aware datetime), payload (a JSON object), source (1..200 characters).
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidInput("a record must be a JSON object", field=where)
+    for name in raw:
+        if name not in ("category", "recorded_at", "payload", "source"):
+            raise InvalidInput(f"unknown field {name!r}", field=f"{where}.{name}")
+    category = raw.get("category")
+    if not is_category(category):
+        raise InvalidInput(f"unknown category {category!r}", field=f"{where}.category")
+    recorded_at = raw.get("recorded_at")
+    if isinstance(recorded_at, str):
+        try:
+            recorded_at = datetime.fromisoformat(recorded_at)
+        except ValueError:
+            recorded_at = None
+    if not isinstance(recorded_at, datetime) or recorded_at.tzinfo is None:
+        raise InvalidInput(
+            "recorded_at must be an RFC 3339 timestamp with an offset", field=f"{where}.recorded_at"
+        )
+    if recorded_at > now + MAX_FUTURE_SKEW:
+        raise ImplausibleRecord("recorded_at is in the future", field=f"{where}.recorded_at")
+    payload = raw.get("payload")
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object", field=f"{where}.payload")
+    source = raw.get("source")
+    if not isinstance(source, str) or not 1 <= len(source) <= MAX_SOURCE_LENGTH or "\x00" in source:
+        raise InvalidInput(
+            f"source must be a string of 1 to {MAX_SOURCE_LENGTH} characters, without NUL",
+            field=f"{where}.source",
+        )
+    try:
+        text = _json_encode(payload).decode()
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidInput("payload is not JSON", field=f"{where}.payload") from None
+    return NewRecord(category=category, recorded_at=recorded_at, source=source, payload=text)
+
+
+def validate_request(category: str, purpose: str) -> None:
+    if not is_category(category):
+        raise InvalidInput(f"unknown category {category!r}", field="category")
+    if not is_purpose(purpose):
+        raise InvalidInput(f"unknown purpose {purpose!r}", field="purpose")
+
+
+class DataAccessService:
+    """Partner reads and dry runs through the policy engine; operator ingestion."""
+
+    def __init__(self, pool: asyncpg.Pool, rules: RuleBundle):
+        self.pool = pool
+        self.rules = rules
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def _decide(
+        self, ctx: AccessContext, partner_id: str, customer_id: str, category: str, purpose: str
+    ) -> AccessDecision:
+        subject = Subject(
+            customer_id=customer_id,
+            # An unknown customer has no jurisdiction and no grants: the engine says no_grant.
+            jurisdiction=ctx.jurisdiction or "",
+            birth_date=ctx.birth_date,
+        )
+        request = AccessRequest(
+            partner_id=partner_id,
+            category=category,
+            purpose=purpose,
+            at=ctx.at,
+            partner_suspended=ctx.partner_status != "active",
+        )
+        d = decide(request, subject, ctx.grants, self.rules)
+        allowed, reasons = d.allowed, d.reasons
+        if allowed and d.obligations:
+            # Raw records cannot honour an obligation such as aggregate_only: not released.
+            allowed, reasons = False, tuple(f"obligation:{o}" for o in d.obligations)
+        return AccessDecision(
+            id=ctx.decision_id,
+            at=ctx.at,
+            partner_id=partner_id,
+            customer_id=customer_id,
+            category=category,
+            purpose=purpose,
+            allowed=allowed,
+            reasons=reasons,
+            rule_ids=d.rule_ids,
+            grant_id=d.grant_id,
+            rules_version=d.rules_version,
+            obligations=d.obligations,
+            window_start=d.window_start,
+        )
+
+    async def _context(self, repo: AccessRepository, partner_id: str, customer_id: str):
+        ctx = await repo.context(partner_id, customer_id)
+        if ctx is None:
+            raise PartnerNotFound("the partner in this token does not exist")
+        return ctx
+
+    async def _record(
+        self, conn: asyncpg.Connection, ctx: AccessContext, d: AccessDecision, returned: int
+    ) -> None:
+        await AccessRepository(conn).insert_decision(d, returned)
+        subject = (
+            pseudonym(ctx.audit_secret, d.customer_id) if ctx.audit_secret is not None else None
+        )
+        await AuditLog(conn).append(
+            "access.decision",
+            jurisdictions=[ctx.jurisdiction] if ctx.jurisdiction else [],
+            partner_id=d.partner_id,
+            subject=subject,
+            category=d.category,
+            outcome="allowed" if d.allowed else "denied",
+            at=d.at,
+            purpose=d.purpose,
+            reasons=list(d.reasons),
+            rule_ids=list(d.rule_ids),
+            grant_id=d.grant_id,
+            rules_version=d.rules_version,
+            decision_id=d.id,
+            returned=returned,
+        )
+
+    async def read_records(
+        self,
+        partner_id: str,
+        customer_id: str,
+        category: str,
+        purpose: str,
+        *,
+        starting_after: str | None = None,
+        limit: int = 20,
+    ) -> RecordsPage:
+        """The records of one category inside the grant's lookback window, newest first.
+
+        Raises AccessDenied (carrying the recorded decision) when the engine denies.
+        """
+        validate_request(category, purpose)
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = AccessRepository(conn)
+            ctx = await self._context(repo, partner_id, customer_id)
+            d = self._decide(ctx, partner_id, customer_id, category, purpose)
+            rows = []
+            if d.allowed:
+                rows = await repo.records(
+                    customer_id, category, d.window_start, starting_after, limit + 1
+                )
+            page = rows[:limit]
+            await self._record(conn, ctx, d, len(page))
+        if not d.allowed:
+            raise AccessDenied(f"access denied: {', '.join(d.reasons)}", decision=d)
+        return RecordsPage(data=page, has_more=len(rows) > limit, decision=d)
+
+    async def dry_run(
+        self, partner_id: str, customer_id: str, category: str, purpose: str
+    ) -> AccessDecision:
+        """The decision a read would get now, recorded like any other; no data."""
+        validate_request(category, purpose)
+        async with self.pool.acquire() as conn, conn.transaction():
+            ctx = await self._context(AccessRepository(conn), partner_id, customer_id)
+            d = self._decide(ctx, partner_id, customer_id, category, purpose)
+            await self._record(conn, ctx, d, 0)
+        return d
+
+    async def explain(
+        self, partner_id: str, customer_id: str, category: str, purpose: str
+    ) -> AccessDecision:
+        """The operator's what-if (`marketplace rules explain`): decided, not recorded."""
+        validate_request(category, purpose)
+        async with self.pool.acquire() as conn:
+            ctx = await self._context(AccessRepository(conn), partner_id, customer_id)
+        return self._decide(ctx, partner_id, customer_id, category, purpose)
+
+    # -- the Personal Data Space: ingestion -----------------------------------------------
+
+    async def ingest(self, customer_id: str, records: Sequence[Mapping[str, Any]]) -> IngestResult:
+        """Stores a batch for one customer (all or nothing); errors name `records[i].field`."""
+        if len(records) > MAX_RECORDS_PER_BATCH:
+            raise InvalidInput(
+                f"at most {MAX_RECORDS_PER_BATCH} records per batch", field="records"
+            )
+        now = datetime.now(UTC)
+        checked = [validate_record(r, f"records[{i}]", now=now) for i, r in enumerate(records)]
+        return await self.ingest_rows([(customer_id, r) for r in checked])
+
+    async def missing_customers(self, customer_ids: Sequence[str]) -> set[str]:
+        async with self.pool.acquire() as conn:
+            found = await AccessRepository(conn).customers(sorted(set(customer_ids)))
+        return set(customer_ids) - set(found)
+
+    async def ingest_rows(self, rows: Sequence[tuple[str, NewRecord]]) -> IngestResult:
+        """Stores validated records of any customers with COPY, with one audit entry each."""
+        ids = sorted({cid for cid, _ in rows})
+        async with self.pool.acquire() as conn, conn.transaction():
+            repo = AccessRepository(conn)
+            customers = await repo.customers(ids)
+            missing = [cid for cid in ids if cid not in customers]
+            if missing:
+                raise CustomerNotFound(
+                    f"no customer {', '.join(missing[:5])}", field="customer_id"
+                )
+            for start in range(0, len(rows), COPY_CHUNK):
+                await repo.copy_records(rows[start:start + COPY_CHUNK])
+            per_customer: dict[str, Counter] = {cid: Counter() for cid in ids}
+            for cid, r in rows:
+                per_customer[cid][r.category] += 1
+            audit = AuditLog(conn)
+            for cid, counts in per_customer.items():
+                jurisdiction, secret = customers[cid]
+                await audit.append(
+                    "records.ingested",
+                    jurisdictions=[jurisdiction],
+                    subject=pseudonym(secret, cid) if secret is not None else None,
+                    count=sum(counts.values()),
+                    categories=dict(sorted(counts.items())),
+                )
+        total: Counter = Counter()
+        for counts in per_customer.values():
+            total.update(counts)
+        return IngestResult(
+            ingested=len(rows), by_category=dict(sorted(total.items())), customers=len(ids)
+        )
+
+    async def baseline_read(self, customer_id: str, category: str) -> list:
+        """One indexed SELECT through the same pool: the benchmark's baseline, no decision."""
+        async with self.pool.acquire() as conn:
+            return await AccessRepository(conn).baseline_records(customer_id, category)

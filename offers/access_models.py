@@ -1,0 +1,60 @@
+"""Values of the data-access path: records in a Personal Data Space and access decisions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class AccessDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """One recorded decision on a partner's request, as stored and as the partner sees it."""
+
+    id: str
+    at: datetime
+    partner_id: str
+    customer_id: str
+    category: str
+    purpose: str
+    allowed: bool
+    reasons: tuple[str, ...]
+    rule_ids: tuple[str, ...]
+    grant_id: str | None
+    rules_version: str
+    obligations: tuple[str, ...] = ()
+    window_start: datetime | None = None  # earliest recorded_at the partner may read
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True):
+    """One datum of a customer's Personal Data Space; the payload is passed through as stored."""
+
+    id: str
+    category: str
+    recorded_at: datetime
+    source: str
+    payload: msgspec.Raw
+
+
+class RecordsPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of released records, with the decision that released them."""
+
+    data: list[Record]
+    has_more: bool
+    decision: AccessDecision
+
+
+class NewRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated record to ingest; `payload` is its JSON text (a JSON object)."""
+
+    category: str
+    recorded_at: datetime
+    source: str
+    payload: str
+
+
+class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What one ingestion stored, per customer."""
+
+    ingested: int
+    by_category: dict[str, int]
+    customers: int = 1

@@ -1,0 +1,111 @@
+"""SQL of the data-access path: decision context, records, decisions (the caller owns the tx)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import msgspec
+
+from policies import GrantView
+
+from .access_models import AccessDecision, NewRecord, Record
+from .repository import load_queries
+
+Q = load_queries(Path(__file__).resolve().parents[1] / "sql" / "queries" / "access.sql")
+
+RECORD_COLUMNS = ("customer_id", "category", "recorded_at", "source", "payload")
+
+
+class AccessContext:
+    """Everything one decision needs, read in one round trip."""
+
+    __slots__ = ("at", "audit_secret", "birth_date", "customer_id", "decision_id", "grants",
+                 "jurisdiction", "partner_status")  # fmt: skip
+
+    def __init__(self, rows: Sequence[asyncpg.Record], partner_id: str):
+        first = rows[0]
+        self.at: datetime = first["at"]
+        self.decision_id: str = first["decision_id"]
+        self.partner_status: str = first["partner_status"]
+        self.customer_id: str | None = first["customer_id"]
+        self.jurisdiction: str | None = first["jurisdiction"]
+        self.birth_date = first["birth_date"]
+        secret = first["secret"]
+        self.audit_secret: bytes | None = bytes(secret) if secret is not None else None
+        self.grants: list[GrantView] = [
+            GrantView(
+                grant_id=r["grant_id"],
+                partner_id=partner_id,  # the query returns only this partner's grants
+                status=r["status"],
+                categories=tuple(r["categories"]),
+                purposes=tuple(r["purposes"]),
+                granted_at=r["granted_at"],
+                expires_at=r["expires_at"],
+                lookback_days=r["lookback_days"],
+            )
+            for r in rows
+            if r["grant_id"] is not None
+        ]
+
+
+def _record(r: asyncpg.Record) -> Record:
+    return Record(
+        id=r["id"],
+        category=r["category"],
+        recorded_at=r["recorded_at"],
+        source=r["source"],
+        payload=msgspec.Raw(r["payload"].encode()),
+    )
+
+
+class AccessRepository:
+    """Wraps one connection; the caller owns the transaction."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+
+    async def context(self, partner_id: str, customer_id: str) -> AccessContext | None:
+        """None when the partner does not exist."""
+        rows = await self.conn.fetch(Q["access_context"], partner_id, customer_id)
+        return AccessContext(rows, partner_id) if rows else None
+
+    async def records(
+        self, customer_id: str, category: str, since: datetime, starting_after: str | None,
+        limit: int,
+    ) -> list[Record]:  # fmt: skip
+        rows = await self.conn.fetch(
+            Q["partner_records"], customer_id, category, since, starting_after, limit
+        )
+        return [_record(r) for r in rows]
+
+    async def insert_decision(self, d: AccessDecision, returned: int) -> None:
+        await self.conn.execute(
+            Q["insert_decision"], d.id, d.at, d.partner_id, d.customer_id, d.category, d.purpose,
+            d.allowed, list(d.reasons), list(d.rule_ids), d.grant_id, d.rules_version,
+            d.window_start, returned,
+        )  # fmt: skip
+
+    async def customers(self, customer_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]:
+        """The customers among these ids that exist: id -> (jurisdiction, pseudonym key)."""
+        rows = await self.conn.fetch(Q["existing_customers"], list(customer_ids))
+        return {
+            r["id"]: (r["jurisdiction"], bytes(r["secret"]) if r["secret"] is not None else None)
+            for r in rows
+        }
+
+    async def copy_records(self, rows: Sequence[tuple[str, NewRecord]]) -> None:
+        """Bulk insert with COPY (binary), not row by row; ids and ingested_at are defaults."""
+        await self.conn.copy_records_to_table(
+            "records",
+            columns=RECORD_COLUMNS,
+            records=[
+                (cid, r.category, r.recorded_at, r.source, r.payload) for cid, r in rows
+            ],
+        )
+
+    async def baseline_records(self, customer_id: str, category: str) -> list[Record]:
+        rows = await self.conn.fetch(Q["baseline_records"], customer_id, category)
+        return [_record(r) for r in rows]

@@ -1,0 +1,48 @@
+-- Queries of the data-access path: the decision context, the records released, the decisions.
+
+-- name: access_context
+-- One round trip: the decision instant and id, the partner's status, the customer (if any),
+-- the customer's pseudonym key, and this partner's grants on this customer (index
+-- grants_by_customer_partner). One row per grant; a single row with NULL grant columns if none.
+SELECT now() AS at, new_id('dec') AS decision_id, p.status AS partner_status,
+       c.id AS customer_id, c.jurisdiction, c.birth_date, k.secret,
+       g.id AS grant_id, g.status, g.categories, g.purposes, g.granted_at, g.expires_at,
+       v.lookback_days
+FROM partners p
+LEFT JOIN customers c ON c.id = $2
+LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
+LEFT JOIN grants g ON g.customer_id = c.id AND g.partner_id = p.id
+LEFT JOIN offer_versions v ON v.offer_id = g.offer_id AND v.version = g.offer_version
+WHERE p.id = $1;
+
+-- name: partner_records
+-- Newest first along the index (customer_id, category, recorded_at DESC, id); the cursor $4 is
+-- the last record of the previous page (an unknown cursor gives an empty page).
+WITH cursor AS (
+  SELECT recorded_at FROM records WHERE id = $4 AND customer_id = $1 AND category = $2
+)
+SELECT r.id, r.category, r.recorded_at, r.source, r.payload
+FROM records r
+WHERE r.customer_id = $1 AND r.category = $2 AND r.recorded_at >= $3
+  AND ($4::text IS NULL
+       OR r.recorded_at < (SELECT recorded_at FROM cursor)
+       OR (r.recorded_at = (SELECT recorded_at FROM cursor) AND r.id > $4))
+ORDER BY r.recorded_at DESC, r.id
+LIMIT $5;
+
+-- name: insert_decision
+INSERT INTO decisions (id, at, partner_id, customer_id, category, purpose, allowed, reasons,
+  rule_ids, grant_id, rules_version, window_start, returned)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
+
+-- name: existing_customers
+SELECT c.id, c.jurisdiction, k.secret
+FROM customers c LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
+WHERE c.id = ANY($1::text[]);
+
+-- name: baseline_records
+-- The benchmark's one-SELECT baseline: the same index, no decision.
+SELECT id, category, recorded_at, source, payload FROM records
+WHERE customer_id = $1 AND category = $2
+ORDER BY recorded_at DESC, id
+LIMIT 20;

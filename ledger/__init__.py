@@ -1,5 +1,6 @@
 """Money ledger, payouts and the tamper-evident audit log; pure parts importable without I/O."""
 
+from ledger.books import Books, split_fee
 from ledger.canonical import entry_bytes
 from ledger.checkpoint import (
     Checkpoint,
@@ -13,9 +14,17 @@ from ledger.checkpoint import (
 from ledger.errors import (
     AuditError,
     CheckpointInvalid,
+    InsufficientEscrow,
+    InsufficientFunds,
+    InvalidAmount,
     LedgerError,
+    MoneyError,
+    PaymentGatewayError,
     ProofInvalid,
     TreeStateInvalid,
+    UnbalancedTransaction,
+    UnknownParty,
+    WebhookSignatureInvalid,
 )
 from ledger.merkle import (
     CompactTree,
@@ -28,9 +37,50 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.models import (
+    Account,
+    Balance,
+    Difference,
+    Earnings,
+    EarningsLine,
+    Funding,
+    PaymentAccounts,
+    Payout,
+    Posting,
+    StatementLine,
+    Transaction,
+)
+from ledger.payouts import PAY_OUT_JOB, PayoutService
+from ledger.service import LedgerService
+from ledger.stripe_gateway import StripeGateway
 from ledger.verify import VerificationReport, verify_log
 
 __all__ = [
+    "PAY_OUT_JOB",
+    "Account",
+    "Balance",
+    "Books",
+    "Difference",
+    "Earnings",
+    "EarningsLine",
+    "Funding",
+    "InsufficientEscrow",
+    "InsufficientFunds",
+    "InvalidAmount",
+    "LedgerService",
+    "MoneyError",
+    "PaymentAccounts",
+    "PaymentGatewayError",
+    "Payout",
+    "PayoutService",
+    "Posting",
+    "StatementLine",
+    "StripeGateway",
+    "Transaction",
+    "UnbalancedTransaction",
+    "UnknownParty",
+    "WebhookSignatureInvalid",
+    "split_fee",
     "AuditError",
     "Checkpoint",
     "CheckpointInvalid",

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from ledger import LedgerService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 
@@ -24,7 +25,7 @@ from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
 from .openapi import close_request_schemas
 from .problems import EXCEPTION_HANDLERS
-from .routes import admin, me, partner, public
+from .routes import admin, me, money, partner, public
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -45,7 +46,11 @@ def create_app(settings: Settings) -> Litestar:
         pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         app.state.pool = pool
         app.state.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules,
+            platform_fee_bps=settings.platform_fee_bps,
+        )  # fmt: skip
+        app.state.money = LedgerService(
+            pool, settings.stripe_gateway(), settings.stripe_webhook_secret
         )
         close_request_schemas(app)
         try:
@@ -60,9 +65,13 @@ def create_app(settings: Settings) -> Litestar:
             partner.PartnerOffersController,
             partner.PartnerGrantsController,
             me.MeController,
+            *money.ROUTES,
         ],
         lifespan=[lifespan],
-        dependencies={"consent": Provide(_consent, sync_to_thread=False)},
+        dependencies={
+            "consent": Provide(_consent, sync_to_thread=False),
+            "money": Provide(_money, sync_to_thread=False),
+        },
         middleware=[
             request_log_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
@@ -94,6 +103,10 @@ def create_app(settings: Settings) -> Litestar:
 
 def _consent(state: State) -> ConsentService:
     return state.consent
+
+
+def _money(state: State) -> LedgerService:
+    return state.money
 
 
 def app_from_env() -> Litestar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from ledger import LedgerService
 from offers import Compensation, ConsentService, OfferTerms
 
 DEMO_CUSTOMERS = [
@@ -38,7 +39,7 @@ DEMO_OFFERS = [
 ]
 
 
-async def load_demo(consent: ConsentService) -> dict:
+async def load_demo(consent: ConsentService, money: LedgerService | None = None) -> dict:
     """Creates the demo once; later runs find it and return the same ids."""
     customers = {}
     first_run = False
@@ -48,10 +49,15 @@ async def load_demo(consent: ConsentService) -> dict:
         first_run = first_run or created
     if first_run:
         partner = await consent.create_partner("Acme Mobility Insights", "DE")
+        if money is not None:
+            # No Stripe in the demo: the operator credits the escrow directly (an adjustment).
+            await money.adjust_escrow(partner.id, 500_000, "EUR", operator="demo",
+                                      idempotency_key=f"adjustment:{partner.id}:demo-funding")  # fmt: skip
         for terms in DEMO_OFFERS:
             offer = await consent.create_offer(partner.id, terms, max_grants=1000)
             await consent.change_offer_status(partner.id, offer.id, "publish")
         await consent.accept_offer(customers["demo-lucas-fr"], offer.id)
+        await consent.accept_offer(customers["demo-jan-nl"], offer.id)
         partner_id = partner.id
     else:
         page = await consent.list_customer_grants(

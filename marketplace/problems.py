@@ -12,6 +12,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from ledger import LedgerError
 from offers import OffersError
 
 log = structlog.get_logger("marketplace.errors")
@@ -32,6 +33,12 @@ STATUS_BY_CODE = {
     "offer_full": 409,
     "already_granted": 409,
     "not_eligible": 403,
+    "insufficient_escrow": 409,
+    "insufficient_funds": 409,
+    "invalid_amount": 422,
+    "unbalanced_transaction": 422,
+    "webhook_signature_invalid": 400,
+    "payment_gateway_error": 502,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -106,6 +113,13 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
     )
 
 
+def _ledger_error(request: Request, exc: LedgerError) -> Response:
+    detail = getattr(exc, "detail", None) or str(exc)
+    return problem(
+        STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=getattr(exc, "field", None)
+    )
+
+
 def _validation_error(request: Request, exc: ValidationException) -> Response:
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors else {}
@@ -134,6 +148,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     OffersError: _offers_error,
+    LedgerError: _ledger_error,
     ValidationException: _validation_error,
     NotAuthorizedException: _http_error,
     PermissionDeniedException: _http_error,

@@ -7,6 +7,7 @@ one dedicated connection for the queue's LISTEN/NOTIFY.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import structlog
@@ -14,6 +15,7 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job, Schedule
 
+from ledger import PAY_OUT_JOB, LedgerService, PayoutService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 
@@ -34,8 +36,15 @@ class Services:
         self.settings = settings
         self.pool = pool
         self.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle()
-        )
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle(),
+            platform_fee_bps=settings.platform_fee_bps,
+        )  # fmt: skip
+        gateway = settings.stripe_gateway()
+        self.ledger = LedgerService(pool, gateway, settings.stripe_webhook_secret)
+        self.payouts = PayoutService(
+            pool, gateway, max_attempts=settings.payout_max_attempts,
+            backoff_seconds=settings.payout_backoff_seconds,
+        )  # fmt: skip
 
 
 def register_jobs(pgq: PgQueuer, services: Services) -> None:
@@ -49,6 +58,19 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     async def expire_grants_now(job: Job) -> None:
         await services.consent.expire_due_grants()
 
+    @pgq.schedule("settle", "0 * * * *")
+    async def settle(schedule: Schedule) -> None:
+        """Customers' earnings become payouts (each with its own pay_out job)."""
+        created = await services.payouts.settle()
+        log.info("settled", payouts=len(created))
+
+    @pgq.entrypoint(PAY_OUT_JOB)
+    async def pay_out(job: Job) -> None:
+        """One payout through Stripe; repeating it (after a crash) is safe by design."""
+        payout = await services.payouts.pay_out(job.payload.decode())
+        if payout is not None:
+            log.info("payout", payout_id=payout.id, status=payout.status, attempts=payout.attempts)
+
 
 async def run_worker(settings: Settings) -> None:
     url = settings.database_url or embedded_database_url(settings.data_dir)
@@ -59,7 +81,10 @@ async def run_worker(settings: Settings) -> None:
         pgq = PgQueuer(AsyncpgDriver(listener))
         register_jobs(pgq, Services(settings, pool))
         log.info("worker_started")
-        await pgq.run()
+        await pgq.run(
+            heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_seconds),
+            dequeue_timeout=timedelta(seconds=settings.job_poll_seconds),
+        )
     finally:
         await listener.close()
         await pool.close()

@@ -10,7 +10,7 @@ import asyncpg
 from .models import Account, Difference, PaymentAccounts, Payout, Posting, StatementLine
 
 QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "ledger.sql"
-_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.M)
+_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
 Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
 
 _PAYOUT_FIELDS = (
@@ -30,7 +30,7 @@ def _account(r: asyncpg.Record) -> Account:
 class LockedAccount:
     """An account row held under FOR UPDATE: its id, name, balance and overdraft rule."""
 
-    __slots__ = ("id", "account", "balance", "may_go_negative")
+    __slots__ = ("account", "balance", "id", "may_go_negative")
 
     def __init__(self, r: asyncpg.Record):
         self.id = r["id"]

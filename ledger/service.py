@@ -153,7 +153,7 @@ class LedgerService:
                 kind=k, currency=c, earned=earned.get((k, c), 0),
                 paid=totals.get((k, c, "succeeded"), 0), pending=totals.get((k, c, "pending"), 0),
                 available=available.get((k, c), 0),
-            )  # fmt: skip
+            )
             for k, c in keys
         ]
         return Earnings(balances=lines, payouts=payouts)

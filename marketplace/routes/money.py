@@ -11,7 +11,7 @@ from ledger import Balance, Earnings, Funding, LedgerService, PaymentAccounts, S
 from offers import Page
 
 from ..auth import requires
-from ..schemas import Currency, CreateFunding, EscrowAdjustment, SetPayoutAccount
+from ..schemas import CreateFunding, Currency, EscrowAdjustment, SetPayoutAccount
 from .params import Limit, StartingAfter
 
 

@@ -22,11 +22,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger import Account, Books, LedgerService, Posting  # noqa: E402
-from marketplace.db import create_pool, migrate  # noqa: E402
-from marketplace.keys import KeyRing  # noqa: E402
-from offers import Compensation, ConsentService, OfferTerms, ReceiptSigner  # noqa: E402
-from policies import load_bundle  # noqa: E402
+from ledger import Account, Books, LedgerService, Posting
+from marketplace.db import create_pool, migrate
+from marketplace.keys import KeyRing
+from offers import Compensation, ConsentService, OfferTerms, ReceiptSigner
+from policies import load_bundle
 
 CLIENTS = 8
 SECONDS = 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -131,7 +132,10 @@ async def test_reconcile_lists_every_difference_and_exits_non_zero(
 
     env = {**os.environ, "DATABASE_URL": fresh_db, "STRIPE_API_KEY": "sk_test_x",
            "STRIPE_API_BASE": fake_stripe.url, "LOG_FORMAT": "console"}  # fmt: skip
-    r = subprocess.run([sys.executable, "-m", "marketplace.cli", "reconcile"], env=env,
-                       capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert r.returncode == 1, r.stderr
-    assert "duplicate_in_stripe" in r.stdout and "2 difference(s)" in r.stdout
+    r = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "marketplace.cli", "reconcile", env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await r.communicate()
+    assert r.returncode == 1, err.decode()
+    assert "duplicate_in_stripe" in out.decode() and "2 difference(s)" in out.decode()

@@ -138,7 +138,13 @@ def cmd_settle(settings: Settings, args) -> None:
 
 
 def cmd_reconcile(settings: Settings, args) -> None:
-    differences = asyncio.run(_payouts(settings, "reconcile"))
+    from ledger import PaymentGatewayError
+
+    try:
+        differences = asyncio.run(_payouts(settings, "reconcile"))
+    except PaymentGatewayError as e:
+        print(f"cannot read Stripe: {e.detail}", file=sys.stderr)
+        sys.exit(2)
     for d in differences:
         print(f"{d.problem}\t{d.subject}\t{d.detail}")
     print(f"{len(differences)} difference(s) between the ledger and Stripe")

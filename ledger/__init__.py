@@ -1,5 +1,6 @@
 """Money ledger, payouts and the tamper-evident audit log; pure parts importable without I/O."""
 
+from ledger.books import Books, split_fee
 from ledger.canonical import entry_bytes
 from ledger.checkpoint import (
     Checkpoint,
@@ -13,9 +14,17 @@ from ledger.checkpoint import (
 from ledger.errors import (
     AuditError,
     CheckpointInvalid,
+    InsufficientEscrow,
+    InsufficientFunds,
+    InvalidAmount,
     LedgerError,
+    MoneyError,
+    PaymentGatewayError,
     ProofInvalid,
     TreeStateInvalid,
+    UnbalancedTransaction,
+    UnknownParty,
+    WebhookSignatureInvalid,
 )
 from ledger.merkle import (
     CompactTree,
@@ -28,19 +37,59 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger.models import (
+    Account,
+    Balance,
+    Difference,
+    Earnings,
+    EarningsLine,
+    Funding,
+    PaymentAccounts,
+    Payout,
+    Posting,
+    StatementLine,
+    Transaction,
+)
+from ledger.payouts import PAY_OUT_JOB, PayoutService
+from ledger.service import LedgerService
+from ledger.stripe_gateway import StripeGateway
 from ledger.verify import VerificationReport, verify_log, verify_view
 
 __all__ = [
+    "PAY_OUT_JOB",
+    "Account",
     "AuditError",
+    "Balance",
+    "Books",
     "Checkpoint",
     "CheckpointInvalid",
     "CompactTree",
+    "Difference",
+    "Earnings",
+    "EarningsLine",
+    "Funding",
+    "InsufficientEscrow",
+    "InsufficientFunds",
+    "InvalidAmount",
     "LedgerError",
+    "LedgerService",
     "MerkleTree",
+    "MoneyError",
     "NoteSignature",
+    "PaymentAccounts",
+    "PaymentGatewayError",
+    "Payout",
+    "PayoutService",
+    "Posting",
     "ProofInvalid",
+    "StatementLine",
+    "StripeGateway",
+    "Transaction",
     "TreeStateInvalid",
+    "UnbalancedTransaction",
+    "UnknownParty",
     "VerificationReport",
+    "WebhookSignatureInvalid",
     "consistency_proof",
     "entry_bytes",
     "inclusion_proof",
@@ -50,6 +99,7 @@ __all__ = [
     "parse_checkpoint",
     "root_from_leaf_hashes",
     "sign_checkpoint",
+    "split_fee",
     "verifier_key_string",
     "verify_checkpoint",
     "verify_consistency",

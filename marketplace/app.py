@@ -15,6 +15,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
+from ledger import LedgerService
 from offers import ConsentService, DataAccessService, ReceiptSigner
 from policies import load_bundle
 
@@ -27,7 +28,7 @@ from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS
-from .routes import access, admin, me, partner, public
+from .routes import access, admin, me, money, partner, public
 from .routes import audit as audit_routes
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
@@ -49,7 +50,11 @@ def create_app(settings: Settings) -> Litestar:
         pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         app.state.pool = pool
         app.state.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules,
+            platform_fee_bps=settings.platform_fee_bps,
+        )  # fmt: skip
+        app.state.money = LedgerService(
+            pool, settings.stripe_gateway(), settings.stripe_webhook_secret
         )
         app.state.audit = AuditService(
             pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
@@ -71,12 +76,14 @@ def create_app(settings: Settings) -> Litestar:
             access.PartnerDataController,
             access.records_controller(settings.max_ingest_body_bytes),
             *(access.BENCH_ROUTES if settings.bench_endpoints else []),
+            *money.ROUTES,
         ],
         lifespan=[lifespan],
         dependencies={
             "consent": Provide(_consent, sync_to_thread=False),
             "audit": Provide(_audit, sync_to_thread=False),
             "access": Provide(_access, sync_to_thread=False),
+            "money": Provide(_money, sync_to_thread=False),
         },
         middleware=[
             contract_middleware,
@@ -120,6 +127,10 @@ def _audit(state: State) -> AuditService:
 
 def _access(state: State) -> DataAccessService:
     return state.access
+
+
+def _money(state: State) -> LedgerService:
+    return state.money
 
 
 def app_from_env() -> Litestar:

@@ -55,11 +55,14 @@ async def _demo(settings: Settings, url: str) -> dict:
     try:
         rules = load_bundle()
         consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
-        )
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules,
+            platform_fee_bps=settings.platform_fee_bps,
+        )  # fmt: skip
+        from ledger import LedgerService
+
         from .demo import load_demo
 
-        return await load_demo(consent, DataAccessService(pool, rules))
+        return await load_demo(consent, DataAccessService(pool, rules), LedgerService(pool))
     finally:
         await pool.close()
 
@@ -124,6 +127,45 @@ def cmd_run(settings: Settings, args) -> None:
         if jobs is not None:
             jobs.terminate()
             jobs.wait(timeout=10)
+
+
+async def _payouts(settings: Settings, action: str):
+    from ledger import PayoutService
+
+    from .db import create_pool, migrate
+
+    url = _database_url(settings)
+    await migrate(url)
+    pool = await create_pool(url, min_size=1, max_size=4)
+    try:
+        service = PayoutService(pool, settings.stripe_gateway(),
+                                max_attempts=settings.payout_max_attempts,
+                                backoff_seconds=settings.payout_backoff_seconds)  # fmt: skip
+        return await (service.settle() if action == "settle" else service.reconcile())
+    finally:
+        await pool.close()
+
+
+def cmd_settle(settings: Settings, args) -> None:
+    payouts = asyncio.run(_payouts(settings, "settle"))
+    for p in payouts:
+        print(f"{p.id} {p.kind} {p.amount} {p.currency} {p.status}")
+    print(f"created {len(payouts)} payout(s); workers pay them through Stripe")
+
+
+def cmd_reconcile(settings: Settings, args) -> None:
+    from ledger import PaymentGatewayError
+
+    try:
+        differences = asyncio.run(_payouts(settings, "reconcile"))
+    except PaymentGatewayError as e:
+        print(f"cannot read Stripe: {e.detail}", file=sys.stderr)
+        sys.exit(2)
+    for d in differences:
+        print(f"{d.problem}\t{d.subject}\t{d.detail}")
+    print(f"{len(differences)} difference(s) between the ledger and Stripe")
+    if differences:
+        sys.exit(1)
 
 
 def cmd_worker(settings: Settings, args) -> None:
@@ -200,6 +242,12 @@ def main(argv: list[str] | None = None) -> None:
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("worker", help="run background jobs").set_defaults(func=cmd_worker)
+    sub.add_parser("settle", help="turn customers' earnings into payouts").set_defaults(
+        func=cmd_settle
+    )
+    sub.add_parser(
+        "reconcile", help="compare every payout in the ledger with Stripe; exit 1 on differences"
+    ).set_defaults(func=cmd_reconcile)
 
     demo = sub.add_parser("demo", help="load demo data (once) and print demo tokens")
     demo.add_argument("--ttl", type=int, default=24 * 3600)

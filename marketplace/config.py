@@ -37,6 +37,20 @@ class Settings:
     audit_origin: str | None = None
     # Baseline endpoints for `make bench` (/bench/*): never on in production.
     bench_endpoints: bool = False
+    # Money: the operator's fee on every compensation, in basis points (1000 = 10%).
+    platform_fee_bps: int = 1000
+    # Stripe. `stripe_api_base` None means Stripe itself; tests point it at localstripe.
+    # `stripe_payouts_api_base` serves transfers and customer balance credits (what
+    # localstripe lacks; tests point it at a recording fake); None means `stripe_api_base`.
+    stripe_api_key: str = "sk_test_local"
+    stripe_api_base: str | None = None
+    stripe_payouts_api_base: str | None = None
+    stripe_webhook_secret: str = ""
+    payout_max_attempts: int = 5
+    payout_backoff_seconds: float = 2.0
+    # Job queue: a picked job whose worker stopped heart-beating this long is picked again.
+    job_heartbeat_seconds: float = 30.0
+    job_poll_seconds: float = 30.0
 
     @property
     def local_issuer(self) -> str:
@@ -82,4 +96,20 @@ class Settings:
             log_json=env.get("LOG_FORMAT", "json") == "json",
             audit_origin=env.get("AUDIT_ORIGIN") or None,
             bench_endpoints=env.get("BENCH_ENDPOINTS", "0") in ("1", "true", "yes"),
+            platform_fee_bps=int(env.get("PLATFORM_FEE_BPS", "1000")),
+            stripe_api_key=env.get("STRIPE_API_KEY", "sk_test_local"),
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_payouts_api_base=env.get("STRIPE_PAYOUTS_API_BASE") or None,
+            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
+            payout_max_attempts=int(env.get("PAYOUT_MAX_ATTEMPTS", "5")),
+            payout_backoff_seconds=float(env.get("PAYOUT_BACKOFF_SECONDS", "2")),
+            job_heartbeat_seconds=float(env.get("JOB_HEARTBEAT_SECONDS", "30")),
+            job_poll_seconds=float(env.get("JOB_POLL_SECONDS", "30")),
+        )
+
+    def stripe_gateway(self):
+        from ledger import StripeGateway
+
+        return StripeGateway(
+            self.stripe_api_key, self.stripe_api_base, self.stripe_payouts_api_base
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, timedelta
 
+from ledger import LedgerService
 from offers import Compensation, ConsentService, DataAccessService, OfferTerms
 
 DEMO_CUSTOMERS = [
@@ -84,7 +85,11 @@ def demo_records(ref: str, jurisdiction: str, now: datetime) -> list[dict]:
     return out
 
 
-async def load_demo(consent: ConsentService, access: DataAccessService | None = None) -> dict:
+async def load_demo(
+    consent: ConsentService,
+    access: DataAccessService | None = None,
+    money: LedgerService | None = None,
+) -> dict:
     """Creates the demo once; later runs find it and return the same ids."""
     customers = {}
     first_run = False
@@ -94,10 +99,15 @@ async def load_demo(consent: ConsentService, access: DataAccessService | None = 
         first_run = first_run or created
     if first_run:
         partner = await consent.create_partner("Acme Mobility Insights", "DE")
+        if money is not None:
+            # No Stripe in the demo: the operator credits the escrow directly (an adjustment).
+            await money.adjust_escrow(partner.id, 500_000, "EUR", operator="demo",
+                                      idempotency_key=f"adjustment:{partner.id}:demo-funding")  # fmt: skip
         for terms in DEMO_OFFERS:
             offer = await consent.create_offer(partner.id, terms, max_grants=1000)
             await consent.change_offer_status(partner.id, offer.id, "publish")
         await consent.accept_offer(customers["demo-lucas-fr"], offer.id)
+        await consent.accept_offer(customers["demo-jan-nl"], offer.id)
         if access is not None:
             now = datetime.now(UTC)
             for ref, jurisdiction, _ in DEMO_CUSTOMERS:

@@ -90,7 +90,8 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
             operation.security = [] if public else BEARER
             statuses = dict(PROBLEM_STATUSES)
             if public:
-                statuses = {k: v for k, v in statuses.items() if k not in ("401", "403")}
+                # No token needed; 401 stays for endpoints with their own check (webhooks).
+                statuses = {k: v for k, v in statuses.items() if k != "403"}
             if path == "/ready":
                 statuses["503"] = "The database is not reachable"
             for status, description in statuses.items():

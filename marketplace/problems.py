@@ -41,6 +41,13 @@ STATUS_BY_CODE = {
     "invalid_input": 400,
     "implausible_record": 422,
     "access_denied": 403,
+    "insufficient_escrow": 409,
+    "insufficient_funds": 409,
+    "invalid_amount": 422,
+    "unbalanced_transaction": 422,
+    # The sender is not who it claims: unauthenticated, like a bad bearer token.
+    "webhook_signature_invalid": 401,
+    "payment_gateway_error": 502,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -117,8 +124,10 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
 
 def _ledger_error(request: Request, exc: LedgerError) -> Response:
     detail = getattr(exc, "detail", None) or str(exc)
-    field = getattr(exc, "field", None)
-    return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=field)
+    return problem(
+        STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=getattr(exc, "field", None)
+    )
+
 
 
 

@@ -101,3 +101,29 @@ class DecisionQuery(Strict, kw_only=True):
     customer_id: ObjectId
     category: Category
     purpose: Purpose
+
+
+PositiveAmount = Annotated[int, Meta(ge=1, le=100_000_000_000, description="minor units")]
+StripeAccountId = Annotated[str, Meta(pattern="^acct_[A-Za-z0-9]{1,64}$")]
+
+
+class CreateFunding(Strict, kw_only=True):
+    """Fund the partner's escrow through Stripe."""
+
+    amount: PositiveAmount
+    currency: Currency
+    # A saved payment method to confirm with at once (server-side); without one the client
+    # confirms the PaymentIntent with its client_secret.
+    payment_method: Annotated[str, Meta(min_length=1, max_length=255)] | None = None
+
+
+class SetPayoutAccount(Strict, kw_only=True):
+    stripe_account: StripeAccountId
+
+
+class EscrowAdjustment(Strict, kw_only=True):
+    """An operator's funding adjustment: money received outside Stripe, or a correction."""
+
+    amount: Annotated[int, Meta(ge=-100_000_000_000, le=100_000_000_000)]
+    currency: Currency
+    reference: Annotated[str, Meta(min_length=1, max_length=200)]

@@ -7,6 +7,7 @@ one dedicated connection for the queue's LISTEN/NOTIFY.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import asyncpg
 import structlog
@@ -16,6 +17,7 @@ from pgqueuer.models import Job, Schedule
 
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
+from ledger import PAY_OUT_JOB, LedgerService, PayoutService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 
@@ -36,8 +38,15 @@ class Services:
         self.settings = settings
         self.pool = pool
         self.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle()
-        )
+            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle(),
+            platform_fee_bps=settings.platform_fee_bps,
+        )  # fmt: skip
+        gateway = settings.stripe_gateway()
+        self.ledger = LedgerService(pool, gateway, settings.stripe_webhook_secret)
+        self.payouts = PayoutService(
+            pool, gateway, max_attempts=settings.payout_max_attempts,
+            backoff_seconds=settings.payout_backoff_seconds,
+        )  # fmt: skip
         self.audit = AuditService(
             pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
         )
@@ -53,6 +62,19 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.entrypoint("expire_grants_now")
     async def expire_grants_now(job: Job) -> None:
         await services.consent.expire_due_grants()
+
+    @pgq.schedule("settle", "0 * * * *")
+    async def settle(schedule: Schedule) -> None:
+        """Customers' earnings become payouts (each with its own pay_out job)."""
+        created = await services.payouts.settle()
+        log.info("settled", payouts=len(created))
+
+    @pgq.entrypoint(PAY_OUT_JOB)
+    async def pay_out(job: Job) -> None:
+        """One payout through Stripe; repeating it (after a crash) is safe by design."""
+        payout = await services.payouts.pay_out(job.payload.decode())
+        if payout is not None:
+            log.info("payout", payout_id=payout.id, status=payout.status, attempts=payout.attempts)
 
 
     @pgq.schedule("seal_audit_log", "* * * * *")
@@ -94,7 +116,10 @@ async def run_worker(settings: Settings) -> None:
         pgq = PgQueuer(AsyncpgDriver(listener))
         register_jobs(pgq, Services(settings, pool))
         log.info("worker_started")
-        await pgq.run()
+        await pgq.run(
+            heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_seconds),
+            dequeue_timeout=timedelta(seconds=settings.job_poll_seconds),
+        )
     finally:
         await listener.close()
         await pool.close()

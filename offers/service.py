@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import msgspec
 
+from ledger import Books
 from ledger.audit import AuditLog
 from policies import RuleBundle, Subject, is_category, is_purpose, offer_eligibility
 
@@ -73,10 +74,13 @@ def validate_terms(terms: OfferTerms) -> None:
 class ConsentService:
     """Offers, grants and receipts over one PostgreSQL pool."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: ReceiptSigner, rules: RuleBundle):
+    def __init__(self, pool: asyncpg.Pool, signer: ReceiptSigner, rules: RuleBundle,
+                 platform_fee_bps: int = 1000):  # fmt: skip
         self.pool = pool
         self.signer = signer
         self.rules = rules
+        # The operator's cut of every compensation, in basis points (1000 = 10%).
+        self.platform_fee_bps = platform_fee_bps
 
     # -- onboarding (operator) ------------------------------------------------------------
 
@@ -283,6 +287,14 @@ class ConsentService:
                     f"you already hold a grant on offer {offer_id}", field="offer_id"
                 ) from None
             await _audit_grant(audit, "grant.accepted", grant, customer.jurisdiction)
+            # The compensation moves now, in this transaction: escrow → earnings (+ fee).
+            # Locks: the offer row (claim_grant_slot) first, then the ledger accounts.
+            c = terms.compensation
+            await Books(conn).record_grant_compensation(
+                grant_id=grant.id, partner_id=offer.partner_id, customer_id=customer_id,
+                kind=c.kind, amount=c.amount, currency=c.currency,
+                fee_bps=self.platform_fee_bps, jurisdictions=[customer.jurisdiction],
+            )  # fmt: skip
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:

@@ -110,7 +110,9 @@ class Actors:
         self.token = token
         self.operator = bearer(token("operator", "op_test"))
 
-    async def partner(self, name: str = "Test Partner", jurisdiction: str = "DE") -> dict:
+    async def partner(
+        self, name: str = "Test Partner", jurisdiction: str = "DE", fund: int = 10_000_000
+    ) -> dict:
         r = await self.client.post(
             "/v1/admin/partners",
             json={"name": name, "jurisdiction": jurisdiction},
@@ -119,6 +121,13 @@ class Actors:
         assert r.status_code == 201, r.text
         p = r.json()
         p["auth"] = bearer(self.token("partner", p["id"]))
+        if fund:  # offers pay their compensation from escrow: fund it as the operator would
+            r = await self.client.post(
+                f"/v1/admin/partners/{p['id']}/escrow-adjustments",
+                json={"amount": fund, "currency": "EUR", "reference": "test-funding"},
+                headers=self.operator,
+            )
+            assert r.status_code == 201, r.text
         return p
 
     async def customer(self, jurisdiction: str = "FR", birth_date: str | None = "1990-01-01"):

@@ -86,7 +86,8 @@ async def test_entries_filter_by_kind_subject_and_outcome(client, world):
     assert len(denied) == 1 and denied[0]["category"] == "location"
     subject = denied[0]["subject"]
     mine = await _all_entries(client, world["de_reg"], subject=subject)
-    assert {e["kind"] for e in mine} == {"grant.accepted", "access.decision"}
+    # the acceptance moved money too: its ledger transaction is logged under the same pseudonym
+    assert {e["kind"] for e in mine} == {"grant.accepted", "ledger.transaction", "access.decision"}
     r = await client.get(
         "/v1/audit/entries", params={"from": "2000-01-01T00:00:00Z", "to": "2000-01-02T00:00:00Z"},
         headers=world["de_reg"],

@@ -81,7 +81,12 @@ async def test_rules_explain_prints_the_decision_and_its_reasons(services, datab
     consent, _ = services
     from offers import Compensation, OfferTerms
 
+    from ledger import LedgerService
+
     partner = await consent.create_partner("Explain AG", "DE")
+    await LedgerService(consent.pool).adjust_escrow(
+        partner.id, 100, "EUR", idempotency_key=f"fund-{partner.id}"
+    )
     customer, _ = await consent.create_customer("explain-de", "DE", None)
     terms = OfferTerms(title="t", description="d", categories=("location", "device"),
                        purposes=("research",), duration_days=30, lookback_days=7,

@@ -13,7 +13,7 @@ from ledger.audit import pseudonym
 async def _entries(pool, **where):
     rows = await pool.fetch(
         "SELECT kind, subject, partner_id, jurisdictions, entry FROM audit_entries"
-        " WHERE partner_id = $1 ORDER BY id",
+        " WHERE partner_id = $1 AND kind NOT LIKE 'ledger.%' ORDER BY id",
         where["partner_id"],
     )
     return [dict(r) | {"entry": json.loads(r["entry"])} for r in rows]
@@ -50,7 +50,8 @@ async def test_entries_are_canonical_json(pool, actors):
     partner = await actors.partner()
     await actors.offer(partner, publish=False)
     (row,) = await pool.fetch(
-        "SELECT entry FROM audit_entries WHERE partner_id = $1", partner["id"]
+        "SELECT entry FROM audit_entries WHERE partner_id = $1 AND kind = 'offer.created'",
+        partner["id"],
     )
     entry = json.loads(row["entry"])
     assert row["entry"] == json.dumps(entry, sort_keys=True, separators=(",", ":"))

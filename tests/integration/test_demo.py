@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from ledger import LedgerService
 from marketplace.demo import DEMO_CUSTOMERS, load_demo
-from offers import ConsentService, ReceiptSigner
+from offers import ConsentService, DataAccessService, ReceiptSigner
 
 
 async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
     keys = app.state.keyring
+    rules = app.state.rules
     consent = ConsentService(
-        pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), app.state.rules
+        pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
     )
-    first = await load_demo(consent)
+    access, money = DataAccessService(pool, rules), LedgerService(pool)
+    first = await load_demo(consent, access, money)
 
     async def counts():
         return [await pool.fetchval(f"SELECT count(*) FROM {t}")
-                for t in ("partners", "customers", "offers", "grants")]  # fmt: skip
+                for t in ("partners", "customers", "offers", "grants", "records",
+                          "ledger_transactions")]  # fmt: skip
 
     before = await counts()
-    again = await load_demo(consent)
+    again = await load_demo(consent, access, money)
     assert again == first
     assert await counts() == before
     assert set(first["customers"]) == {ref for ref, _, _ in DEMO_CUSTOMERS}

@@ -1,0 +1,163 @@
+"""Grant acceptances with money (grant + postings + audit, through the service) and ledger
+postings per second, side by side with pgbench's tpcb-like rate on the same PostgreSQL.
+
+Target (DESIGN §8): acceptances ≥ 40% of pgbench's rate. Prints figures; never asserts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ledger import Account, Books, LedgerService, Posting
+from marketplace.db import create_pool, migrate
+from marketplace.keys import KeyRing
+from offers import Compensation, ConsentService, OfferTerms, ReceiptSigner
+from policies import load_bundle
+
+CLIENTS = 8
+SECONDS = 10
+
+
+def server_url() -> str:
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    import pgserver
+
+    (ROOT / ".data").mkdir(exist_ok=True)
+    return pgserver.get_server(ROOT / ".data" / "bench-pg", cleanup_mode=None).get_uri()
+
+
+def with_db(url: str, name: str) -> str:
+    return urlsplit(url)._replace(path="/" + name).geturl()
+
+
+def pgbench_binary() -> str:
+    import pgserver
+
+    embedded = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+    return str(embedded) if embedded.exists() else shutil.which("pgbench")
+
+
+def run_pgbench(url: str) -> float:
+    parts = urlsplit(url)
+    q = parse_qs(parts.query)
+    env = {**os.environ}
+    args = []
+    host = q.get("host", [parts.hostname or ""])[0]
+    if host:
+        args += ["-h", host]
+    if parts.port:
+        args += ["-p", str(parts.port)]
+    if parts.username:
+        args += ["-U", parts.username]
+    if parts.password:
+        env["PGPASSWORD"] = parts.password
+    db = parts.path.lstrip("/")
+    exe = pgbench_binary()
+    subprocess.run([exe, *args, "-i", "-s", "1", "-q", db], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    out = subprocess.run([exe, *args, "-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), db],
+                         env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    for line in out.splitlines():
+        if line.startswith("tps"):
+            return float(line.split("=")[1].split()[0])
+    raise RuntimeError(out)
+
+
+async def timed(n_workers: int, seconds: float, work) -> float:
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def loop(i):
+        nonlocal done
+        while time.perf_counter() < stop:
+            await work(i)
+            done += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(loop(i) for i in range(n_workers)))
+    return done / (time.perf_counter() - start)
+
+
+async def bench_app(url: str) -> tuple[float, float]:
+    await migrate(url)
+    pool = await create_pool(url, min_size=CLIENTS, max_size=CLIENTS)
+    keys = KeyRing.load(Path(tempfile.mkdtemp()) / "key.pem", None, True)
+    consent = ConsentService(pool, ReceiptSigner(keys.private_key, keys.kid, "bench"),
+                             load_bundle(), platform_fee_bps=1000)  # fmt: skip
+    money = LedgerService(pool)
+    # One partner and offer per client, so clients contend on the ledger, not one offer row.
+    offers = []
+    for _ in range(CLIENTS):
+        partner = await consent.create_partner("Bench", "DE")
+        await money.adjust_escrow(partner.id, 10**12, "EUR", idempotency_key=uuid.uuid4().hex)
+        terms = OfferTerms(
+            title="b", description="b", categories=("device",), purposes=("research",),
+            duration_days=30, lookback_days=7,
+            compensation=Compensation(kind="cash", amount=250, currency="EUR"),
+            jurisdictions=("FR",),
+        )  # fmt: skip
+        offer = await consent.create_offer(partner.id, terms, 10_000_000)
+        await consent.change_offer_status(partner.id, offer.id, "publish")
+        offers.append(offer)
+    customers = [
+        (await consent.create_customer(f"bench-{uuid.uuid4().hex}", "FR", None))[0].id
+        for _ in range(8000)
+    ]
+    # Each client has its own offer and walks the customers: every pair accepts once.
+    counters = [iter(customers) for _ in range(CLIENTS)]
+
+    async def accept(i):
+        await consent.accept_offer(next(counters[i]), offers[i].id)
+
+    accepts = await timed(CLIENTS, SECONDS, accept)
+
+    async def post(i):
+        async with pool.acquire() as conn, conn.transaction():
+            await Books(conn).post("bench", uuid.uuid4().hex, [
+                Posting(account=Account(kind="partner_escrow", owner_id=offers[i].partner_id,
+                                        currency="EUR"), amount=-1),
+                Posting(account=Account(kind="platform_fees", currency="EUR"), amount=1),
+            ])  # fmt: skip
+
+    postings = await timed(CLIENTS, SECONDS, post)
+    await pool.close()
+    return accepts, postings
+
+
+async def main() -> None:
+    base = server_url()
+    admin = await asyncpg.connect(base)
+    names = [f"bench_money_{uuid.uuid4().hex[:8]}", f"bench_pgbench_{uuid.uuid4().hex[:8]}"]
+    for n in names:
+        await admin.execute(f'CREATE DATABASE "{n}"')
+    try:
+        accepts, postings = await bench_app(with_db(base, names[0]))
+        tps = run_pgbench(with_db(base, names[1]))
+    finally:
+        for n in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+        await admin.close()
+    print(f"clients: {CLIENTS}, {SECONDS} s each")
+    print(f"pgbench tpcb-like:              {tps:10.0f} tps")
+    print(f"grant acceptances with money:   {accepts:10.0f} /s  "
+          f"({accepts / tps:.0%} of pgbench; target >= 40%)")  # fmt: skip
+    print(f"ledger postings (2-leg txns):   {postings:10.0f} /s  ({postings / tps:.0%} of pgbench)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

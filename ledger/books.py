@@ -1,0 +1,166 @@
+"""Posting balanced transactions on the caller's connection and transaction.
+
+This is what other packages call when money moves with their own action (a grant's
+compensation moves in the same database transaction as the grant): `Books(conn)`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import asyncpg
+
+from .audit import AuditLog
+from .errors import InsufficientEscrow, InsufficientFunds, InvalidAmount, UnbalancedTransaction
+from .models import EARNINGS_KIND, Account, Posting, Transaction
+from .repository import LedgerRepository
+
+MAX_AMOUNT = 10**15  # far above any real transaction; keeps sums well inside bigint
+
+
+def check_currency(currency: str, field: str = "currency") -> None:
+    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+        raise InvalidAmount(f"currency {currency!r} is not an ISO 4217 code", field=field)
+
+
+def check_postings(postings: list[Posting]) -> None:
+    """Two or more postings of integer, non-zero amounts that sum to zero per currency."""
+    if len(postings) < 2:
+        raise UnbalancedTransaction("a transaction needs at least two postings")
+    totals: dict[str, int] = defaultdict(int)
+    seen = set()
+    for p in postings:
+        if type(p.amount) is not int or p.amount == 0 or abs(p.amount) > MAX_AMOUNT:
+            raise InvalidAmount(f"posting amount {p.amount!r} is not a non-zero integer")
+        check_currency(p.account.currency)
+        if p.account in seen:
+            raise UnbalancedTransaction("a transaction posts to each account at most once")
+        seen.add(p.account)
+        totals[p.account.currency] += p.amount
+    unbalanced = {c: t for c, t in totals.items() if t}
+    if unbalanced:
+        raise UnbalancedTransaction(f"postings do not sum to zero: {unbalanced}")
+
+
+def split_fee(amount: int, fee_bps: int) -> tuple[int, int]:
+    """(customer's share, platform fee); the fee is rounded down, in the customer's favour."""
+    fee = amount * fee_bps // 10_000
+    return amount - fee, fee
+
+
+class Books:
+    """The ledger on one connection; the caller owns the transaction."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+        self.repo = LedgerRepository(conn)
+
+    async def post(
+        self,
+        kind: str,
+        idempotency_key: str,
+        postings: list[Posting],
+        *,
+        reference: str | None = None,
+        reverses: str | None = None,
+        audit: dict | None = None,
+    ) -> tuple[Transaction, bool]:
+        """Posts one balanced transaction; returns it and whether it is new.
+
+        The same idempotency key returns the transaction already posted and changes nothing.
+        Accounts are locked in id order (no deadlocks) as late as possible: the audit entry
+        is written first, so the hot rows are held only for the postings and the commit.
+        """
+        check_postings(postings)
+        row = await self.repo.insert_transaction(kind, idempotency_key, reference, reverses)
+        if row is None:
+            existing = await self.repo.get_transaction_by_key(idempotency_key)
+            return await self._transaction(existing), False
+        ids = await self.repo.ensure_accounts([p.account for p in postings])
+        audit = audit or {}
+        await AuditLog(self.conn).append(
+            "ledger.transaction",
+            txn_id=row["id"],
+            txn_kind=kind,
+            reference=reference,
+            reverses=reverses,
+            postings=[
+                # Partners by id; a customer only through the entry's pseudonymous subject.
+                {"account": p.account.kind,
+                 "owner": p.account.owner_id if p.account.kind == "partner_escrow" else None,
+                 "amount": p.amount, "currency": p.account.currency}
+                for p in postings
+            ],
+            **audit,
+        )  # fmt: skip
+        locked = await self.repo.lock_accounts(sorted(ids.values()))
+        by_id = {a.id: a for a in locked}
+        for p in postings:
+            a = by_id[ids[p.account]]
+            if not a.may_go_negative and a.balance + p.amount < 0:
+                error = InsufficientEscrow if p.account.kind == "partner_escrow" else InsufficientFunds
+                raise error(
+                    f"{p.account.kind} holds {a.balance} {p.account.currency}, "
+                    f"{-p.amount} needed",
+                    field="amount",
+                )
+        try:
+            await self.repo.insert_postings(
+                row["id"],
+                [ids[p.account] for p in postings],
+                [p.amount for p in postings],
+                [p.account.currency for p in postings],
+            )
+        except asyncpg.CheckViolationError as e:  # the database's own refusal, if ever reached
+            raise InsufficientFunds(str(e), field="amount") from None
+        return Transaction(
+            id=row["id"], kind=kind, idempotency_key=idempotency_key, reference=reference,
+            reverses=reverses, created_at=row["created_at"], postings=tuple(postings),
+        ), True  # fmt: skip
+
+    async def _transaction(self, row) -> Transaction:
+        postings = await self.repo.transaction_postings(row["id"])
+        return Transaction(
+            id=row["id"], kind=row["kind"], idempotency_key=row["idempotency_key"],
+            reference=row["reference"], reverses=row["reverses"], created_at=row["created_at"],
+            postings=tuple(postings),
+        )  # fmt: skip
+
+    async def record_grant_compensation(
+        self,
+        *,
+        grant_id: str,
+        partner_id: str,
+        customer_id: str,
+        kind: str,
+        amount: int,
+        currency: str,
+        fee_bps: int,
+        jurisdictions: list[str] | tuple[str, ...] = (),
+    ) -> Transaction | None:
+        """Moves a grant's compensation from the partner's escrow to the customer's earnings,
+        less the platform fee. Raises InsufficientEscrow when the escrow cannot cover it."""
+        if amount == 0:
+            return None
+        share, fee = split_fee(amount, fee_bps)
+        postings = [Posting(account=Account(kind="partner_escrow", owner_id=partner_id,
+                                            currency=currency), amount=-amount)]  # fmt: skip
+        if share:
+            earnings = Account(kind=EARNINGS_KIND[kind], owner_id=customer_id, currency=currency)
+            postings.append(Posting(account=earnings, amount=share))
+        if fee:
+            fees = Account(kind="platform_fees", currency=currency)
+            postings.append(Posting(account=fees, amount=fee))
+        txn, _ = await self.post(
+            "acceptance",
+            f"grant:{grant_id}",
+            postings,
+            reference=grant_id,
+            audit={
+                "jurisdictions": list(jurisdictions),
+                "partner_id": partner_id,
+                "customer_id": customer_id,
+                "outcome": "posted",
+            },
+        )
+        return txn

@@ -1,0 +1,118 @@
+"""Values of the money ledger: accounts, postings, transactions, payouts. Money is integer minor
+units plus an ISO 4217 currency code, never a float."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+AccountKind = Literal[
+    "partner_escrow",
+    "customer_earnings_discount",
+    "customer_earnings_cash",
+    "platform_fees",
+    "stripe_clearing",
+    "payouts_in_transit",
+    "funding_adjustments",
+]
+PayoutKind = Literal["discount", "cash"]
+PayoutStatus = Literal["pending", "succeeded", "failed"]
+
+EARNINGS_KIND = {"discount": "customer_earnings_discount", "cash": "customer_earnings_cash"}
+# Accounts that mirror money held elsewhere and so may show a negative balance.
+MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "funding_adjustments"})
+
+
+class Account(msgspec.Struct, frozen=True, kw_only=True, order=True):
+    """An account is named by what it is, whose it is, and its currency."""
+
+    kind: AccountKind
+    owner_id: str = ""  # a partner or customer id; "" for the platform's own accounts
+    currency: str
+
+
+class Posting(msgspec.Struct, frozen=True, kw_only=True):
+    account: Account
+    amount: int  # minor units; positive adds to the account's balance
+
+
+class Transaction(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    kind: str
+    idempotency_key: str
+    reference: str | None
+    reverses: str | None
+    created_at: datetime
+    postings: tuple[Posting, ...]
+
+
+class Balance(msgspec.Struct, frozen=True, kw_only=True):
+    currency: str
+    amount: int
+
+
+class StatementLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One movement of a partner's escrow: positive is money in."""
+
+    txn_id: str
+    kind: str
+    reference: str | None
+    amount: int
+    currency: str
+    created_at: datetime
+
+
+class Payout(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    customer_id: str
+    kind: PayoutKind
+    amount: int
+    currency: str
+    status: PayoutStatus
+    attempts: int
+    stripe_object_id: str | None = None
+    last_error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EarningsLine(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer's money of one kind and currency: earned = paid + pending + available."""
+
+    kind: PayoutKind
+    currency: str
+    earned: int  # from accepted grants, net of the platform fee
+    paid: int  # payouts Stripe confirmed
+    pending: int  # payouts on their way
+    available: int  # not yet settled
+
+
+class Earnings(msgspec.Struct, frozen=True, kw_only=True):
+    balances: list[EarningsLine]
+    payouts: list[Payout]
+
+
+class Funding(msgspec.Struct, frozen=True, kw_only=True):
+    """What a partner's client needs to pay a funding request (Stripe PaymentIntent)."""
+
+    payment_intent: str
+    client_secret: str | None
+    amount: int
+    currency: str
+    status: str
+
+
+class PaymentAccounts(msgspec.Struct, frozen=True, kw_only=True):
+    customer_id: str
+    stripe_customer_id: str | None = None
+    stripe_account_id: str | None = None
+
+
+class Difference(msgspec.Struct, frozen=True, kw_only=True):
+    """One disagreement between the ledger and Stripe (or within the ledger)."""
+
+    problem: str
+    subject: str  # a payout, account or transaction id
+    detail: str

@@ -1,0 +1,140 @@
+"""Stripe, through the official SDK: the only module that talks to it.
+
+Two base addresses may be configured: `api_base` for PaymentIntents and customers, and
+`payouts_base` for Connect transfers and customer balance credits (in tests these are two
+fakes; in production both are Stripe's own). Stripe's errors are translated here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import stripe
+
+from .errors import PaymentGatewayError, WebhookSignatureInvalid
+
+
+def _translate(e: stripe.StripeError) -> PaymentGatewayError:
+    status = getattr(e, "http_status", None)
+    retryable = isinstance(e, stripe.APIConnectionError | stripe.RateLimitError) or (
+        status is not None and (status >= 500 or status in (409, 429))
+    )
+    return PaymentGatewayError(
+        f"stripe: {type(e).__name__} {status or ''} {e.user_message or str(e)}".strip()[:500],
+        retryable=retryable,
+    )
+
+
+class StripeGateway:
+    """Async calls to Stripe; never called inside a database transaction."""
+
+    def __init__(self, api_key: str, api_base: str | None = None,
+                 payouts_base: str | None = None, timeout: float = 20.0):  # fmt: skip
+        def client(base: str | None) -> stripe.StripeClient:
+            return stripe.StripeClient(
+                api_key,
+                base_addresses={"api": base} if base else None,
+                max_network_retries=0,  # retries are ours: backoff, then a reversal
+                http_client=stripe.HTTPXClient(timeout=timeout),
+            )
+
+        self.api = client(api_base)
+        self.payouts = client(payouts_base or api_base)
+
+    async def create_payment_intent(self, *, amount: int, currency: str, partner_id: str,
+                                    idempotency_key: str,
+                                    payment_method: str | None = None) -> dict:  # fmt: skip
+        params: dict = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "metadata": {"partner_id": partner_id, "purpose": "escrow_funding"},
+        }
+        if payment_method:
+            params |= {"payment_method": payment_method, "confirm": True}
+        try:
+            pi = await self.api.v1.payment_intents.create_async(
+                params, {"idempotency_key": idempotency_key}
+            )
+        except stripe.StripeError as e:
+            raise _translate(e) from None
+        return {"id": pi.id, "client_secret": pi.client_secret, "status": pi.status}
+
+    async def create_customer(self, customer_id: str) -> str:
+        """A Stripe customer for bill credits; the metadata holds our id, nothing personal."""
+        try:
+            c = await self.payouts.v1.customers.create_async(
+                {"metadata": {"customer_id": customer_id}},
+                {"idempotency_key": f"customer-{customer_id}"},
+            )
+        except stripe.StripeError as e:
+            raise _translate(e) from None
+        return c.id
+
+    async def credit_customer_balance(self, *, stripe_customer: str, amount: int, currency: str,
+                                      payout_id: str) -> str:  # fmt: skip
+        """A credit on the customer's bill: a negative customer balance transaction."""
+        try:
+            t = await self.payouts.v1.customers.balance_transactions.create_async(
+                stripe_customer,
+                {"amount": -amount, "currency": currency.lower(),
+                 "metadata": {"payout_id": payout_id}},
+                {"idempotency_key": f"payout-{payout_id}"},
+            )  # fmt: skip
+        except stripe.StripeError as e:
+            raise _translate(e) from None
+        return t.id
+
+    async def transfer(self, *, destination: str, amount: int, currency: str,
+                       payout_id: str) -> str:  # fmt: skip
+        try:
+            t = await self.payouts.v1.transfers.create_async(
+                {"amount": amount, "currency": currency.lower(), "destination": destination,
+                 "metadata": {"payout_id": payout_id}, "transfer_group": payout_id},
+                {"idempotency_key": f"payout-{payout_id}"},
+            )  # fmt: skip
+        except stripe.StripeError as e:
+            raise _translate(e) from None
+        return t.id
+
+    async def transfers(self) -> AsyncIterator[dict]:
+        params: dict = {"limit": 100}
+        while True:
+            try:
+                page = await self.payouts.v1.transfers.list_async(params)
+            except stripe.StripeError as e:
+                raise _translate(e) from None
+            for t in page.data:
+                yield t.to_dict()
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+
+    async def balance_transactions(self, stripe_customer: str) -> AsyncIterator[dict]:
+        params: dict = {"limit": 100}
+        while True:
+            try:
+                page = await self.payouts.v1.customers.balance_transactions.list_async(
+                    stripe_customer, params
+                )
+            except stripe.StripeError as e:
+                raise _translate(e) from None
+            for t in page.data:
+                yield t.to_dict()
+            if not page.has_more or not page.data:
+                return
+            params["starting_after"] = page.data[-1].id
+
+
+def verify_webhook(payload: bytes, signature: str | None, secret: str) -> dict:
+    """The event, if Stripe signed it with our endpoint secret (and recently); else raises."""
+    if not secret:
+        raise WebhookSignatureInvalid("no webhook secret is configured", field="Stripe-Signature")
+    try:
+        event = stripe.Webhook.construct_event(payload, signature or "", secret)
+    except stripe.SignatureVerificationError:
+        raise WebhookSignatureInvalid(
+            "the Stripe-Signature does not verify", field="Stripe-Signature"
+        ) from None
+    except ValueError:
+        raise WebhookSignatureInvalid("the payload is not a Stripe event", field="body") from None
+    return event.to_dict()

@@ -1,0 +1,212 @@
+"""A small recording fake of Stripe for what localstripe lacks: Connect transfers, customer
+balance transactions, and Idempotency-Key replay.
+
+Like Stripe: the same key with the same parameters returns the first response; the same key
+with other parameters is a 400 idempotency_error. It records every call and every effect, can
+add random delays (so a client killed mid-call leaves an effect it never saw), and can be told
+to fail the next N calls with a 503 that, like a request Stripe never began executing, is not
+saved against the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _nest(pairs: list[tuple[str, str]]) -> dict:
+    """Stripe's form encoding: `metadata[payout_id]=x` → {"metadata": {"payout_id": "x"}}."""
+    out: dict = {}
+    for k, v in pairs:
+        if "[" in k:
+            head, rest = k.split("[", 1)
+            out.setdefault(head, {})[rest.rstrip("]")] = v
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    idempotency_key: str | None
+    params: dict
+    status: int
+    replayed: bool = False
+
+
+@dataclass
+class FakeStripe:
+    delay: tuple[float, float] = (0.0, 0.0)
+    seed: int = 0
+    calls: list[Call] = field(default_factory=list)
+    effects: list[dict] = field(default_factory=list)  # every object created, once each
+
+    def __post_init__(self):
+        self._rng = random.Random(self.seed)
+        self._lock = threading.Lock()
+        self._fail_next = 0
+        self._saved: dict[str, tuple[str, int, dict]] = {}  # key -> (params hash, status, body)
+        self._key_locks: dict[str, asyncio.Lock] = {}
+        self.customers: dict[str, dict] = {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    # -- control from tests ---------------------------------------------------------------
+
+    def fail_next(self, n: int) -> None:
+        with self._lock:
+            self._fail_next = n
+
+    def effects_by_payout(self) -> dict[str, list[dict]]:
+        with self._lock:
+            out: dict[str, list[dict]] = {}
+            for e in self.effects:
+                pid = e.get("metadata", {}).get("payout_id")
+                if pid:
+                    out.setdefault(pid, []).append(e)
+            return out
+
+    def start(self) -> FakeStripe:
+        ready = threading.Event()
+
+        def run():
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self._handle)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            self._loop.run_until_complete(site.start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        ready.wait(5)
+        return self
+
+    def stop(self) -> None:
+        async def shutdown():
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    # -- the API --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        params = _nest(parse_qsl(await request.text())) if request.method == "POST" else {}
+        if request.method == "GET":
+            params = dict(request.query)
+        key = request.headers.get("Idempotency-Key")
+        path = request.path
+        if request.method == "GET":
+            return self._list(path, params)
+        with self._lock:
+            if self._fail_next > 0:
+                self._fail_next -= 1
+                self.calls.append(Call("POST", path, key, params, 503))
+                return _error(503, "api_error", "injected failure (not saved for the key)")
+        if key is None:
+            return await self._execute(path, params, key)
+        lock = self._key_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            digest = hashlib.sha256(
+                (path + json.dumps(params, sort_keys=True)).encode()
+            ).hexdigest()
+            saved = self._saved.get(key)
+            if saved is not None:
+                if saved[0] != digest:
+                    with self._lock:
+                        self.calls.append(Call("POST", path, key, params, 400))
+                    return _error(400, "idempotency_error",
+                                  "Keys for idempotent requests can only be used with the same "
+                                  "parameters they were first used with.")  # fmt: skip
+                with self._lock:
+                    self.calls.append(Call("POST", path, key, params, saved[1], replayed=True))
+                return web.json_response(saved[2], status=saved[1],
+                                         headers={"Idempotent-Replayed": "true"})  # fmt: skip
+            response = await self._execute(path, params, key)
+            self._saved[key] = (digest, response.status, json.loads(response.body))
+            return response
+
+    async def _execute(self, path: str, params: dict, key: str | None) -> web.Response:
+        lo, hi = self.delay
+        if hi > 0:
+            await asyncio.sleep(self._rng.uniform(lo, hi))
+        parts = path.strip("/").split("/")
+        if parts == ["v1", "customers"]:
+            obj = {"id": f"cus_fake{uuid.uuid4().hex[:14]}", "object": "customer",
+                   "metadata": params.get("metadata", {}), "balance": 0}  # fmt: skip
+            self.customers[obj["id"]] = obj
+        elif len(parts) == 4 and parts[:2] == ["v1", "customers"] and parts[3] == (
+            "balance_transactions"
+        ):
+            if parts[2] not in self.customers:
+                return self._record(path, key, params, _error(404, "invalid_request_error",
+                                                              "No such customer"))  # fmt: skip
+            obj = {"id": f"cbtxn_{uuid.uuid4().hex[:20]}", "object": "customer_balance_transaction",
+                   "amount": int(params["amount"]), "currency": params["currency"],
+                   "customer": parts[2], "metadata": params.get("metadata", {}),
+                   "type": "adjustment"}  # fmt: skip
+        elif parts == ["v1", "transfers"]:
+            if not str(params.get("destination", "")).startswith("acct_"):
+                return self._record(path, key, params, _error(400, "invalid_request_error",
+                                                              "No such destination"))  # fmt: skip
+            obj = {"id": f"tr_{uuid.uuid4().hex[:20]}", "object": "transfer",
+                   "amount": int(params["amount"]), "currency": params["currency"],
+                   "destination": params["destination"], "metadata": params.get("metadata", {}),
+                   "transfer_group": params.get("transfer_group")}  # fmt: skip
+        else:
+            return self._record(path, key, params, _error(404, "invalid_request_error",
+                                                          f"Unrecognized request URL {path}"))  # fmt: skip
+        with self._lock:
+            self.effects.append(obj)
+        return self._record(path, key, params, web.json_response(obj))
+
+    def _record(self, path, key, params, response: web.Response) -> web.Response:
+        with self._lock:
+            self.calls.append(Call("POST", path, key, params, response.status))
+        return response
+
+    def _list(self, path: str, query: dict) -> web.Response:
+        parts = path.strip("/").split("/")
+        with self._lock:
+            if parts == ["v1", "transfers"]:
+                objs = [e for e in self.effects if e["object"] == "transfer"]
+            elif len(parts) == 4 and parts[3] == "balance_transactions":
+                objs = [e for e in self.effects
+                        if e["object"] == "customer_balance_transaction"
+                        and e["customer"] == parts[2]]  # fmt: skip
+            else:
+                return _error(404, "invalid_request_error", f"Unrecognized request URL {path}")
+        objs = list(reversed(objs))  # newest first, as Stripe lists
+        if "starting_after" in query:
+            ids = [o["id"] for o in objs]
+            objs = objs[ids.index(query["starting_after"]) + 1:]
+        limit = int(query.get("limit", 10))
+        return web.json_response({"object": "list", "url": path, "data": objs[:limit],
+                                  "has_more": len(objs) > limit})  # fmt: skip
+
+
+def _error(status: int, kind: str, message: str) -> web.Response:
+    return web.json_response({"error": {"type": kind, "message": message}}, status=status)

@@ -1,0 +1,126 @@
+"""A grant's compensation moves with the grant, in the same transaction, never overdrawing."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from ledger import InsufficientEscrow, LedgerService
+from offers import Compensation, OfferTerms
+
+
+def terms(amount: int = 1000, kind: str = "cash") -> OfferTerms:
+    return OfferTerms(
+        title="t", description="d", categories=("data_usage",), purposes=("research",),
+        duration_days=30, lookback_days=7,
+        compensation=Compensation(kind=kind, amount=amount, currency="EUR"),
+        jurisdictions=("FR",),
+    )  # fmt: skip
+
+
+async def setup_offer(consent, money, *, escrow: int, amount: int, max_grants: int = 1000,
+                      kind: str = "cash"):  # fmt: skip
+    partner = await consent.create_partner("Money Partner", "DE")
+    if escrow:
+        await money.adjust_escrow(partner.id, escrow, "EUR", idempotency_key=uuid.uuid4().hex)
+    offer = await consent.create_offer(partner.id, terms(amount, kind), max_grants)
+    await consent.change_offer_status(partner.id, offer.id, "publish")
+    return partner, offer
+
+
+async def new_customer(consent):
+    c, _ = await consent.create_customer(f"ref-{uuid.uuid4().hex}", "FR", None)
+    return c
+
+
+async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction(
+    consent_service, big_pool
+):
+    money = LedgerService(big_pool)
+    partner, offer = await setup_offer(consent_service, money, escrow=5000, amount=1999)
+    customer = await new_customer(consent_service)
+    grant = await consent_service.accept_offer(customer.id, offer.id)
+
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [5000 - 1999]
+    earnings = await money.customer_earnings(customer.id)
+    (line,) = earnings.balances
+    assert (line.kind, line.currency, line.earned, line.available) == ("cash", "EUR", 1800, 1800)
+    async with big_pool.acquire() as conn:
+        txn = await conn.fetchrow(
+            "SELECT id, kind FROM ledger_transactions WHERE reference = $1", grant.id
+        )
+        postings = await conn.fetch(
+            "SELECT a.kind, p.amount FROM ledger_postings p JOIN ledger_accounts a "
+            "ON a.id = p.account_id WHERE p.txn_id = $1", txn["id"],
+        )  # fmt: skip
+        kinds = [r["kind"] for r in await conn.fetch(
+            "SELECT kind FROM audit_entries WHERE entry::jsonb->>'txn_id' = $1 "
+            "OR entry::jsonb->>'grant_id' = $2 ORDER BY id", txn["id"], grant.id,
+        )]  # fmt: skip
+    # 10% fee of 1999 is 199.9, rounded down in the customer's favour.
+    assert sorted((r["kind"], r["amount"]) for r in postings) == [
+        ("customer_earnings_cash", 1800), ("partner_escrow", -1999), ("platform_fees", 199),
+    ]  # fmt: skip
+    assert kinds == ["grant.accepted", "ledger.transaction"]
+
+    # Revoking claws nothing back.
+    await consent_service.change_grant(customer.id, grant.id, "revoke")
+    assert (await money.customer_earnings(customer.id)).balances[0].available == 1800
+
+
+async def test_insufficient_escrow_refuses_the_acceptance_and_writes_nothing(
+    consent_service, big_pool
+):
+    money = LedgerService(big_pool)
+    partner, offer = await setup_offer(consent_service, money, escrow=999, amount=1000)
+    customer = await new_customer(consent_service)
+    async with big_pool.acquire() as conn:
+        audit_before = await conn.fetchval("SELECT count(*) FROM audit_entries")
+    with pytest.raises(InsufficientEscrow) as e:
+        await consent_service.accept_offer(customer.id, offer.id)
+    assert e.value.code == "insufficient_escrow"
+    async with big_pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM grants WHERE offer_id = $1", offer.id
+        ) == 0
+        assert await conn.fetchval(
+            "SELECT grant_count FROM offers WHERE id = $1", offer.id
+        ) == 0
+        assert await conn.fetchval("SELECT count(*) FROM audit_entries") == audit_before
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [999]
+
+
+async def test_a_free_offer_writes_no_ledger_transaction(consent_service, big_pool):
+    money = LedgerService(big_pool)
+    _, offer = await setup_offer(consent_service, money, escrow=0, amount=0)
+    customer = await new_customer(consent_service)
+    grant = await consent_service.accept_offer(customer.id, offer.id)
+    async with big_pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM ledger_transactions WHERE reference = $1", grant.id
+        ) == 0
+
+
+async def test_concurrent_acceptances_never_overdraw_the_escrow(consent_service, big_pool):
+    n, amount = 8, 700
+    money = LedgerService(big_pool)
+    partner, offer = await setup_offer(consent_service, money, escrow=n * amount, amount=amount)
+    customers = [await new_customer(consent_service) for _ in range(3 * n)]
+
+    async def accept(c):
+        try:
+            await consent_service.accept_offer(c.id, offer.id)
+            return "ok"
+        except InsufficientEscrow as e:
+            return e.code
+
+    results = await asyncio.gather(*(accept(c) for c in customers))
+    assert results.count("ok") == n
+    assert results.count("insufficient_escrow") == 2 * n
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [0]
+    async with big_pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT grant_count FROM offers WHERE id = $1", offer.id
+        ) == n

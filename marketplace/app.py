@@ -13,9 +13,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from ledger import LedgerService
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
-from ledger import LedgerService
 from offers import ConsentService, DataAccessService, ReceiptSigner
 from policies import load_bundle
 

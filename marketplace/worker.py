@@ -15,9 +15,9 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job, Schedule
 
+from ledger import PAY_OUT_JOB, LedgerService, PayoutService
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
-from ledger import PAY_OUT_JOB, LedgerService, PayoutService
 from offers import ConsentService, ReceiptSigner
 from policies import load_bundle
 

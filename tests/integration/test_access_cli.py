@@ -79,9 +79,8 @@ async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, service
 async def test_rules_explain_prints_the_decision_and_its_reasons(services, database_url,
                                                                  capsys):  # fmt: skip
     consent, _ = services
-    from offers import Compensation, OfferTerms
-
     from ledger import LedgerService
+    from offers import Compensation, OfferTerms
 
     partner = await consent.create_partner("Explain AG", "DE")
     await LedgerService(consent.pool).adjust_escrow(

@@ -13,18 +13,19 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from offers import ConsentService, ReceiptSigner
+from offers import ConsentService, ReceiptSigner, RetryPolicy, WebhookService
 from policies import load_bundle
 
 from .auth import BearerAuthMiddleware, TokenVerifier
 from .config import Settings
+from .dataspace import DataSpaceService
 from .db import create_pool, embedded_database_url, migrate
 from .idempotency import idempotency_middleware
 from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
 from .openapi import close_request_schemas
 from .problems import EXCEPTION_HANDLERS
-from .routes import admin, me, partner, public
+from .routes import admin, dataspace, me, partner, public, webhooks
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -47,6 +48,11 @@ def create_app(settings: Settings) -> Litestar:
         app.state.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
         )
+        app.state.dataspace = DataSpaceService(
+            pool, private_key=keys.private_key, kid=keys.kid, issuer=settings.export_issuer,
+            trusted_exporters=settings.trusted_exporters,
+        )  # fmt: skip
+        app.state.webhooks = WebhookService(pool, retry_policy(settings))
         close_request_schemas(app)
         try:
             yield
@@ -60,9 +66,16 @@ def create_app(settings: Settings) -> Litestar:
             partner.PartnerOffersController,
             partner.PartnerGrantsController,
             me.MeController,
+            dataspace.MeDataController,
+            dataspace.AdminImportsController,
+            webhooks.PartnerWebhooksController,
         ],
         lifespan=[lifespan],
-        dependencies={"consent": Provide(_consent, sync_to_thread=False)},
+        dependencies={
+            "consent": Provide(_consent, sync_to_thread=False),
+            "dataspace": Provide(_dataspace, sync_to_thread=False),
+            "webhooks": Provide(_webhooks, sync_to_thread=False),
+        },
         middleware=[
             request_log_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
@@ -94,6 +107,23 @@ def create_app(settings: Settings) -> Litestar:
 
 def _consent(state: State) -> ConsentService:
     return state.consent
+
+
+def _dataspace(state: State) -> DataSpaceService:
+    return state.dataspace
+
+
+def _webhooks(state: State) -> WebhookService:
+    return state.webhooks
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base_delay=settings.webhook_base_delay_seconds,
+        max_delay=settings.webhook_max_delay_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        timeout=settings.webhook_timeout_seconds,
+    )
 
 
 def app_from_env() -> Litestar:

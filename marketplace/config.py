@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -33,6 +34,18 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_json: bool = True
+    # Operators whose export packages this instance imports: issuer -> JWKS URL or file path.
+    trusted_exporters: dict[str, str] = field(default_factory=dict)
+    # Webhook delivery: exponential backoff from the base delay, capped; attempts capped.
+    webhook_base_delay_seconds: float = 1.0
+    webhook_max_delay_seconds: float = 3600.0
+    webhook_max_attempts: int = 8
+    webhook_timeout_seconds: float = 10.0
+
+    @property
+    def export_issuer(self) -> str:
+        """Who signs this instance's export packages: its public URL, else the local issuer."""
+        return self.public_url or self.local_issuer
 
     @property
     def local_issuer(self) -> str:
@@ -70,4 +83,7 @@ class Settings:
             max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
             db_pool_max=int(env.get("DB_POOL_MAX", "20")),
             log_json=env.get("LOG_FORMAT", "json") == "json",
+            trusted_exporters=json.loads(env.get("TRUSTED_EXPORTERS") or "{}"),
+            webhook_base_delay_seconds=float(env.get("WEBHOOK_BASE_DELAY_SECONDS", "1")),
+            webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
         )

@@ -14,6 +14,8 @@ from litestar.exceptions import (
 
 from offers import OffersError
 
+from .dataspace import DataSpaceError
+
 log = structlog.get_logger("marketplace.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,6 +34,15 @@ STATUS_BY_CODE = {
     "offer_full": 409,
     "already_granted": 409,
     "not_eligible": 403,
+    "webhook_endpoint_not_found": 404,
+    "invalid_webhook_endpoint": 400,
+    "export_not_found": 404,
+    "unknown_category": 400,
+    "export_invalidated": 410,
+    "export_stale": 409,
+    "customer_exists": 409,
+    "export_already_imported": 409,
+    "export_issuer_keys_unavailable": 502,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -106,6 +117,10 @@ def _offers_error(request: Request, exc: OffersError) -> Response:
     )
 
 
+def _data_space_error(request: Request, exc: DataSpaceError) -> Response:
+    return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.detail, field=exc.field)
+
+
 def _validation_error(request: Request, exc: ValidationException) -> Response:
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors else {}
@@ -139,4 +154,5 @@ EXCEPTION_HANDLERS = {
     PermissionDeniedException: _http_error,
     HTTPException: _http_error,
     Exception: _unexpected,
+    DataSpaceError: _data_space_error,
 }

@@ -74,3 +74,9 @@ class AcceptOffer(Strict, kw_only=True):
     categories: Codes | None = None
     purposes: Codes | None = None
     offer_version: Annotated[int, Meta(ge=1)] | None = None
+
+
+class CreateWebhookEndpoint(Strict, kw_only=True):
+    url: Annotated[str, Meta(min_length=1, max_length=2000)]
+    events: Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]],
+                      Meta(min_length=1, max_length=20)]

@@ -14,7 +14,13 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job, Schedule
 
-from offers import ConsentService, ReceiptSigner
+from offers import (
+    DELIVER_ENTRYPOINT,
+    ConsentService,
+    ReceiptSigner,
+    RetryPolicy,
+    WebhookService,
+)
 from policies import load_bundle
 
 from .config import Settings
@@ -36,6 +42,15 @@ class Services:
         self.consent = ConsentService(
             pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle()
         )
+        self.webhooks = WebhookService(
+            pool,
+            RetryPolicy(
+                base_delay=settings.webhook_base_delay_seconds,
+                max_delay=settings.webhook_max_delay_seconds,
+                max_attempts=settings.webhook_max_attempts,
+                timeout=settings.webhook_timeout_seconds,
+            ),
+        )
 
 
 def register_jobs(pgq: PgQueuer, services: Services) -> None:
@@ -48,6 +63,20 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.entrypoint("expire_grants_now")
     async def expire_grants_now(job: Job) -> None:
         await services.consent.expire_due_grants()
+
+    register_webhook_jobs(pgq, services)
+
+
+def register_webhook_jobs(queue, services: Services) -> None:
+    """Webhook delivery: one job per attempt; a failure enqueues the next with its backoff.
+
+    `queue` is a PgQueuer or a bare QueueManager (tests drain one in process).
+    """
+
+    @queue.entrypoint(DELIVER_ENTRYPOINT)
+    async def deliver_webhook(job: Job) -> None:
+        status = await services.webhooks.deliver(job.payload.decode())
+        log.info("webhook_attempt", delivery_id=job.payload.decode(), status=status)
 
 
 async def run_worker(settings: Settings) -> None:

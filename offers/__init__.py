@@ -36,3 +36,17 @@ __all__ = [
     "OfferTerms", "OfferVersionChanged", "OffersError", "Page", "Partner", "PartnerNotFound",
     "Reason", "ReceiptSigner", "terms_hash",
 ]
+
+from .events import DELIVER_ENTRYPOINT, EVENT_TYPES, grant_event, record_event
+from .webhooks import (
+    EndpointNotFound,
+    RetryPolicy,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookService,
+)
+
+__all__ += [
+    "DELIVER_ENTRYPOINT", "EVENT_TYPES", "EndpointNotFound", "RetryPolicy", "WebhookDelivery", "WebhookEndpoint",
+    "WebhookService", "grant_event", "record_event",
+]

@@ -23,6 +23,7 @@ from .errors import (
     OfferVersionChanged,
     PartnerNotFound,
 )
+from .events import grant_event
 from .models import Customer, CustomerOffer, Grant, Offer, OfferTerms, Page, Partner, Reason
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import OffersRepository
@@ -258,6 +259,7 @@ class ConsentService:
             audit = AuditLog(conn)
             for stale in await repo.expire_stale_grants(customer_id, offer_id):
                 await _audit_grant(audit, "grant.expired", stale, customer.jurisdiction)
+                await grant_event(conn, "grant.expired", stale)
             if not await repo.claim_grant_slot(offer_id, offer.version):
                 raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
             partner = await repo.get_partner(offer.partner_id)
@@ -283,6 +285,7 @@ class ConsentService:
                     f"you already hold a grant on offer {offer_id}", field="offer_id"
                 ) from None
             await _audit_grant(audit, "grant.accepted", grant, customer.jurisdiction)
+            await grant_event(conn, "grant.created", grant)
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
@@ -316,6 +319,7 @@ class ConsentService:
                 )
             customer = await _customer(repo, customer_id)
             await _audit_grant(AuditLog(conn), GRANT_EVENTS[target], grant, customer.jurisdiction)
+            await grant_event(conn, GRANT_EVENTS[target], grant)
             return grant
 
     # -- grants (partner) -----------------------------------------------------------------
@@ -352,6 +356,7 @@ class ConsentService:
             audit = AuditLog(conn)
             for grant, jurisdiction in expired:
                 await _audit_grant(audit, "grant.expired", grant, jurisdiction)
+                await grant_event(conn, "grant.expired", grant)
         return len(expired)
 
 

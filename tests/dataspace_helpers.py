@@ -6,6 +6,7 @@ import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Self
 
 import asyncpg
 from aiohttp import web
@@ -53,7 +54,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
 
-    async def __aenter__(self) -> Receiver:
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_post("/hooks", self._handle)
         self._runner = web.AppRunner(app, access_log=None)

@@ -272,7 +272,7 @@ def _customer_token(c, customer_id: str) -> dict:
 async def test_import_recreates_the_customer_and_offers_consents_to_reconfirm(
     client, actors, pool, importer
 ):
-    customer, grant, export, body = await _exported(client, actors, pool)
+    customer, grant, _, body = await _exported(client, actors, pool)
     r = await importer.post(
         "/v1/admin/imports?external_ref=imported-1&jurisdiction=DE", content=body,
         headers={**importer.operator, "Content-Type": "application/jsonl"},
@@ -304,7 +304,7 @@ async def test_import_recreates_the_customer_and_offers_consents_to_reconfirm(
 async def test_a_tampered_package_is_refused_and_nothing_is_written(
     client, actors, pool, importer
 ):
-    customer, grant, export, body = await _exported(client, actors, pool, records=3)
+    *_, body = await _exported(client, actors, pool, records=3)
     lines = _lines(body)
     counted = await pool.fetchval("SELECT count(*) FROM customers")
 

@@ -116,6 +116,38 @@ def cmd_worker(settings: Settings, args) -> None:
     worker_main(settings)
 
 
+async def _import_package(settings: Settings, url: str, path: str, ref: str, jurisdiction):
+    from .dataspace import DataSpaceService
+    from .db import create_pool, migrate
+
+    await migrate(url)
+    keys = _keys(settings)
+    pool = await create_pool(url, min_size=1, max_size=2)
+
+    async def chunks():
+        with open(path, "rb") as f:  # noqa: ASYNC230 (a one-shot CLI, nothing else runs)
+            while block := f.read(1 << 16):
+                yield block
+
+    try:
+        service = DataSpaceService(
+            pool, private_key=keys.private_key, kid=keys.kid, issuer=settings.export_issuer,
+            trusted_exporters=settings.trusted_exporters,
+        )  # fmt: skip
+        return await service.import_package(chunks(), external_ref=ref, jurisdiction=jurisdiction)
+    finally:
+        await pool.close()
+
+
+def cmd_import_package(settings: Settings, args) -> None:
+    import msgspec
+
+    result = asyncio.run(_import_package(
+        settings, _database_url(settings), args.file, args.external_ref, args.jurisdiction
+    ))  # fmt: skip
+    print(msgspec.json.encode(result).decode())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +170,14 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--jurisdictions", help="comma-separated, for a regulator: DE,FR")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(func=cmd_token)
+
+    imp = sub.add_parser(
+        "import-package", help="import a customer's export package from a trusted operator"
+    )
+    imp.add_argument("file")
+    imp.add_argument("--external-ref", required=True)
+    imp.add_argument("--jurisdiction", default=None)
+    imp.set_defaults(func=cmd_import_package)
 
     args = parser.parse_args(argv)
     args.func(Settings.from_env(), args)

@@ -16,19 +16,26 @@ from litestar.openapi.spec import Components, SecurityScheme
 from ledger import LedgerService
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
-from offers import ConsentService, DataAccessService, ReceiptSigner
+from offers import (
+    ConsentService,
+    DataAccessService,
+    ReceiptSigner,
+    RetryPolicy,
+    WebhookService,
+)
 from policies import load_bundle
 
 from .auth import BearerAuthMiddleware, TokenVerifier
 from .config import Settings
 from .contract import Contract, contract_middleware
+from .dataspace import DataSpaceService
 from .db import create_pool, embedded_database_url, migrate
 from .idempotency import idempotency_middleware
 from .keys import KeyRing
 from .logs import configure_logging, request_log_middleware
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS
-from .routes import access, admin, me, money, partner, public
+from .routes import access, admin, dataspace, me, money, partner, public, webhooks
 from .routes import audit as audit_routes
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
@@ -60,6 +67,11 @@ def create_app(settings: Settings) -> Litestar:
             pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
         )
         app.state.access = DataAccessService(pool, rules)
+        app.state.dataspace = DataSpaceService(
+            pool, private_key=keys.private_key, kid=keys.kid, issuer=settings.export_issuer,
+            trusted_exporters=settings.trusted_exporters,
+        )  # fmt: skip
+        app.state.webhooks = WebhookService(pool, retry_policy(settings))
         try:
             yield
         finally:
@@ -77,6 +89,9 @@ def create_app(settings: Settings) -> Litestar:
             access.records_controller(settings.max_ingest_body_bytes),
             *(access.BENCH_ROUTES if settings.bench_endpoints else []),
             *money.ROUTES,
+            dataspace.MeDataController,
+            dataspace.AdminImportsController,
+            webhooks.PartnerWebhooksController,
         ],
         lifespan=[lifespan],
         dependencies={
@@ -84,6 +99,8 @@ def create_app(settings: Settings) -> Litestar:
             "audit": Provide(_audit, sync_to_thread=False),
             "access": Provide(_access, sync_to_thread=False),
             "money": Provide(_money, sync_to_thread=False),
+            "dataspace": Provide(_dataspace, sync_to_thread=False),
+            "webhooks": Provide(_webhooks, sync_to_thread=False),
         },
         middleware=[
             contract_middleware,
@@ -131,6 +148,23 @@ def _access(state: State) -> DataAccessService:
 
 def _money(state: State) -> LedgerService:
     return state.money
+
+
+def _dataspace(state: State) -> DataSpaceService:
+    return state.dataspace
+
+
+def _webhooks(state: State) -> WebhookService:
+    return state.webhooks
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base_delay=settings.webhook_base_delay_seconds,
+        max_delay=settings.webhook_max_delay_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        timeout=settings.webhook_timeout_seconds,
+    )
 
 
 def app_from_env() -> Litestar:

@@ -191,6 +191,29 @@ async def _seal(settings: Settings, url: str) -> dict:
         await pool.close()
 
 
+async def _import_package(settings: Settings, url: str, path: str, ref: str, jurisdiction):
+    from .dataspace import DataSpaceService
+    from .db import create_pool, migrate
+
+    await migrate(url)
+    keys = _keys(settings)
+    pool = await create_pool(url, min_size=1, max_size=2)
+
+    async def chunks():
+        with open(path, "rb") as f:  # noqa: ASYNC230 (a one-shot CLI, nothing else runs)
+            while block := f.read(1 << 16):
+                yield block
+
+    try:
+        service = DataSpaceService(
+            pool, private_key=keys.private_key, kid=keys.kid, issuer=settings.export_issuer,
+            trusted_exporters=settings.trusted_exporters,
+        )  # fmt: skip
+        return await service.import_package(chunks(), external_ref=ref, jurisdiction=jurisdiction)
+    finally:
+        await pool.close()
+
+
 def cmd_audit_seal(settings: Settings, args) -> None:
     import json
 
@@ -228,6 +251,15 @@ def cmd_rules_explain(settings: Settings, args) -> None:
     sys.exit(asyncio.run(explain(
         _database_url(settings), args.customer, args.partner, args.category, args.purpose
     )))  # fmt: skip
+
+
+def cmd_import_package(settings: Settings, args) -> None:
+    import msgspec
+
+    result = asyncio.run(_import_package(
+        settings, _database_url(settings), args.file, args.external_ref, args.jurisdiction
+    ))  # fmt: skip
+    print(msgspec.json.encode(result).decode())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -291,6 +323,14 @@ def main(argv: list[str] | None = None) -> None:
     explain.add_argument("--category", required=True)
     explain.add_argument("--purpose", required=True)
     explain.set_defaults(func=cmd_rules_explain)
+
+    imp = sub.add_parser(
+        "import-package", help="import a customer's export package from a trusted operator"
+    )
+    imp.add_argument("file")
+    imp.add_argument("--external-ref", required=True)
+    imp.add_argument("--jurisdiction", default=None)
+    imp.set_defaults(func=cmd_import_package)
 
     args = parser.parse_args(argv)
     settings = Settings.from_env()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -51,6 +52,18 @@ class Settings:
     # Job queue: a picked job whose worker stopped heart-beating this long is picked again.
     job_heartbeat_seconds: float = 30.0
     job_poll_seconds: float = 30.0
+    # Operators whose export packages this instance imports: issuer -> JWKS URL or file path.
+    trusted_exporters: dict[str, str] = field(default_factory=dict)
+    # Webhook delivery: exponential backoff from the base delay, capped; attempts capped.
+    webhook_base_delay_seconds: float = 1.0
+    webhook_max_delay_seconds: float = 3600.0
+    webhook_max_attempts: int = 8
+    webhook_timeout_seconds: float = 10.0
+
+    @property
+    def export_issuer(self) -> str:
+        """Who signs this instance's export packages: its public URL, else the local issuer."""
+        return self.public_url or self.local_issuer
 
     @property
     def local_issuer(self) -> str:
@@ -105,6 +118,9 @@ class Settings:
             payout_backoff_seconds=float(env.get("PAYOUT_BACKOFF_SECONDS", "2")),
             job_heartbeat_seconds=float(env.get("JOB_HEARTBEAT_SECONDS", "30")),
             job_poll_seconds=float(env.get("JOB_POLL_SECONDS", "30")),
+            trusted_exporters=json.loads(env.get("TRUSTED_EXPORTERS") or "{}"),
+            webhook_base_delay_seconds=float(env.get("WEBHOOK_BASE_DELAY_SECONDS", "1")),
+            webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
         )
 
     def stripe_gateway(self):

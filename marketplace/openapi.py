@@ -55,7 +55,7 @@ def _strict_types() -> set[str]:
 # PATCH bodies take the same fields as their create body, each optional: same constraints.
 PATCH_OF = {"UpdateOffer": "CreateOffer"}
 # Lists that must not repeat an item (a repeat is refused with 422).
-UNIQUE_LISTS = {"categories", "purposes", "jurisdictions"}
+UNIQUE_LISTS = {"categories", "purposes", "jurisdictions", "events"}
 
 
 def close_request_schemas(app: Litestar) -> None:

@@ -17,6 +17,8 @@ from litestar.exceptions import (
 from ledger import LedgerError
 from offers import AccessDenied, OffersError
 
+from .dataspace import DataSpaceError
+
 log = structlog.get_logger("marketplace.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -48,6 +50,15 @@ STATUS_BY_CODE = {
     # The sender is not who it claims: unauthenticated, like a bad bearer token.
     "webhook_signature_invalid": 401,
     "payment_gateway_error": 502,
+    "webhook_endpoint_not_found": 404,
+    "invalid_webhook_endpoint": 422,
+    "export_not_found": 404,
+    "unknown_category": 400,
+    "export_invalidated": 410,
+    "export_stale": 409,
+    "customer_exists": 409,
+    "export_already_imported": 409,
+    "export_issuer_keys_unavailable": 502,
 }
 
 # Litestar's own HTTP errors, by status, to our codes.
@@ -129,6 +140,9 @@ def _ledger_error(request: Request, exc: LedgerError) -> Response:
     )
 
 
+def _data_space_error(request: Request, exc: DataSpaceError) -> Response:
+    return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.detail, field=exc.field)
+
 
 
 def _access_denied(request: Request, exc: AccessDenied) -> Response:
@@ -190,4 +204,5 @@ EXCEPTION_HANDLERS = {
     PermissionDeniedException: _http_error,
     HTTPException: _http_error,
     Exception: _unexpected,
+    DataSpaceError: _data_space_error,
 }

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from offers.events import EVENT_TYPES
 from policies import CATEGORIES, PURPOSES
 from policies.vocabulary import JURISDICTIONS
 
@@ -127,3 +128,12 @@ class EscrowAdjustment(Strict, kw_only=True):
     amount: Annotated[int, Meta(ge=-100_000_000_000, le=100_000_000_000)]
     currency: Currency
     reference: Annotated[str, Meta(min_length=1, max_length=200)]
+
+
+WebhookEvent = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+
+
+class CreateWebhookEndpoint(Strict, kw_only=True):
+    url: Annotated[str, Meta(max_length=2000, pattern="^https?://[^/?#\\x00]+[^\\x00]*$",
+                             description="an absolute http(s) URL")]  # fmt: skip
+    events: Annotated[list[WebhookEvent], Meta(min_length=1, max_length=20)]

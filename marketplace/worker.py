@@ -18,7 +18,13 @@ from pgqueuer.models import Job, Schedule
 from ledger import PAY_OUT_JOB, LedgerService, PayoutService
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
-from offers import ConsentService, ReceiptSigner
+from offers import (
+    DELIVER_ENTRYPOINT,
+    ConsentService,
+    ReceiptSigner,
+    RetryPolicy,
+    WebhookService,
+)
 from policies import load_bundle
 
 from .config import Settings
@@ -49,6 +55,15 @@ class Services:
         )  # fmt: skip
         self.audit = AuditService(
             pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
+        )
+        self.webhooks = WebhookService(
+            pool,
+            RetryPolicy(
+                base_delay=settings.webhook_base_delay_seconds,
+                max_delay=settings.webhook_max_delay_seconds,
+                max_attempts=settings.webhook_max_attempts,
+                timeout=settings.webhook_timeout_seconds,
+            ),
         )
 
 
@@ -86,6 +101,20 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.entrypoint("seal_audit_log_now")
     async def seal_audit_log_now(job: Job) -> None:
         await services.audit.seal()
+
+    register_webhook_jobs(pgq, services)
+
+
+def register_webhook_jobs(queue, services: Services) -> None:
+    """Webhook delivery: one job per attempt; a failure enqueues the next with its backoff.
+
+    `queue` is a PgQueuer or a bare QueueManager (tests drain one in process).
+    """
+
+    @queue.entrypoint(DELIVER_ENTRYPOINT)
+    async def deliver_webhook(job: Job) -> None:
+        status = await services.webhooks.deliver(job.payload.decode())
+        log.info("webhook_attempt", delivery_id=job.payload.decode(), status=status)
 
 
 SEAL_INTERVAL_SECONDS = 1.0

@@ -42,3 +42,17 @@ __all__ = [
     "MAX_RECORDS_PER_BATCH", "AccessDecision", "AccessDenied", "DataAccessService",
     "IngestResult", "InvalidInput", "NewRecord", "Record", "RecordsPage", "validate_record",
 ]
+
+from .events import DELIVER_ENTRYPOINT, EVENT_TYPES, grant_event, record_event
+from .webhooks import (
+    EndpointNotFound,
+    RetryPolicy,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookService,
+)
+
+__all__ += [
+    "DELIVER_ENTRYPOINT", "EVENT_TYPES", "EndpointNotFound", "RetryPolicy", "WebhookDelivery", "WebhookEndpoint",
+    "WebhookService", "grant_event", "record_event",
+]

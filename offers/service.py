@@ -24,6 +24,7 @@ from .errors import (
     OfferVersionChanged,
     PartnerNotFound,
 )
+from .events import grant_event
 from .models import Customer, CustomerOffer, Grant, Offer, OfferTerms, Page, Partner, Reason
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import OffersRepository
@@ -262,6 +263,7 @@ class ConsentService:
             audit = AuditLog(conn)
             for stale in await repo.expire_stale_grants(customer_id, offer_id):
                 await _audit_grant(audit, "grant.expired", stale, customer.jurisdiction)
+                await grant_event(conn, "grant.expired", stale)
             if not await repo.claim_grant_slot(offer_id, offer.version):
                 raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
             partner = await repo.get_partner(offer.partner_id)
@@ -295,6 +297,7 @@ class ConsentService:
                 kind=c.kind, amount=c.amount, currency=c.currency,
                 fee_bps=self.platform_fee_bps, jurisdictions=[customer.jurisdiction],
             )  # fmt: skip
+            await grant_event(conn, "grant.created", grant)
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
@@ -328,6 +331,7 @@ class ConsentService:
                 )
             customer = await _customer(repo, customer_id)
             await _audit_grant(AuditLog(conn), GRANT_EVENTS[target], grant, customer.jurisdiction)
+            await grant_event(conn, GRANT_EVENTS[target], grant)
             return grant
 
     # -- grants (partner) -----------------------------------------------------------------
@@ -364,6 +368,7 @@ class ConsentService:
             audit = AuditLog(conn)
             for grant, jurisdiction in expired:
                 await _audit_grant(audit, "grant.expired", grant, jurisdiction)
+                await grant_event(conn, "grant.expired", grant)
         return len(expired)
 
 

@@ -10,6 +10,7 @@ from offers import ConsentService, CustomerOffer, Grant, Page
 
 from ..auth import requires
 from ..schemas import AcceptOffer
+from .dataspace import open_account
 from .params import Limit, StartingAfter
 
 GrantStatusFilter = Literal["active", "paused", "revoked", "expired"]
@@ -17,7 +18,7 @@ GrantStatusFilter = Literal["active", "paused", "revoked", "expired"]
 
 class MeController(Controller):
     path = "/v1/me"
-    guards = [requires("customer")]
+    guards = [requires("customer"), open_account]
     tags = ["customer"]
 
     @get("/offers")

@@ -31,7 +31,8 @@ async def test_sigkilled_worker_pays_every_payout_exactly_once(
     world, fake_stripe, fresh_db, tmp_path
 ):
     rng = random.Random(20260)
-    fake_stripe.delay = (0.01, 0.08)
+    # Slow enough Stripe calls that a kill usually lands mid-batch, even on a busy machine.
+    fake_stripe.delay = (0.05, 0.15)
     discount = await world.offer("discount", 250, escrow=1_000_000, max_grants=10_000)
     cash = await world.offer("cash", 400, escrow=1_000_000, max_grants=10_000)
     env = worker_env(fresh_db, fake_stripe.url, tmp_path)
@@ -58,7 +59,7 @@ async def test_sigkilled_worker_pays_every_payout_exactly_once(
             if len(fake_stripe.calls) > seen:
                 break
             await asyncio.sleep(0.05)
-        await asyncio.sleep(rng.uniform(0.0, 0.25))
+        await asyncio.sleep(rng.uniform(0.0, 0.15))
         killed_with_work += await pending(world.pool) > 0
         proc.send_signal(signal.SIGKILL)
         await proc.wait()

@@ -1,0 +1,90 @@
+"""Helpers of the data space and webhook tests: records by SQL, a real HTTP receiver, a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Self
+
+import asyncpg
+from aiohttp import web
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.qm import QueueManager
+from pgqueuer.queries import Queries
+from pgqueuer.types import QueueExecutionMode
+
+from marketplace.db import create_pool
+from marketplace.worker import Services, register_webhook_jobs
+from offers.webhook_signature import SIGNATURE_HEADER
+
+
+async def insert_records(pool, customer_id: str, category: str, n: int, source="network"):
+    """`n` records of one category, one hour apart, newest now (ingestion is another helper's)."""
+    now = datetime.now(UTC)
+    rows = [
+        (customer_id, category, now - timedelta(hours=i), source, json.dumps({"i": i, "c": category}))
+        for i in range(n)
+    ]
+    await pool.executemany(
+        "INSERT INTO records (customer_id, category, recorded_at, source, payload)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb)",
+        rows,
+    )
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 recording what it is sent; fails the first `fail` calls."""
+
+    def __init__(self, fail: int = 0):
+        self.fail = fail
+        self.calls: list[tuple[str, bytes, float]] = []
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.calls.append((request.headers.get(SIGNATURE_HEADER, ""), body, asyncio.get_running_loop().time()))
+        if len(self.calls) <= self.fail:
+            return web.Response(status=503, text="try later")
+        return web.Response(status=204)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks"
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_post("/hooks", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._runner.cleanup()
+
+
+async def drain_jobs(settings, database_url: str, *, base_delay=0.05, max_attempts=4) -> None:
+    """Runs the webhook jobs in process with pgqueuer's QueueManager until the queue is empty."""
+    settings = replace(
+        settings, webhook_base_delay_seconds=base_delay, webhook_max_attempts=max_attempts,
+        webhook_timeout_seconds=2.0,
+    )  # fmt: skip
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    conn = await asyncpg.connect(database_url)
+    services = Services(settings, pool)
+    try:
+        qm = QueueManager(Queries(AsyncpgDriver(conn)))
+        register_webhook_jobs(qm, services)
+        await asyncio.wait_for(
+            qm.run(mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=0.2)),
+            timeout=60,
+        )
+    finally:
+        await services.webhooks.aclose()
+        await conn.close()
+        await pool.close()

@@ -94,6 +94,10 @@ class OffersRepository:
         r = await self.conn.fetchrow(Q["get_customer"], customer_id)
         return Customer(**dict(r)) if r else None
 
+    async def lock_customer_for_consent(self, customer_id: str) -> Customer | None:
+        r = await self.conn.fetchrow(Q["lock_customer_for_consent"], customer_id)
+        return Customer(**dict(r)) if r else None
+
     async def get_customer_by_ref(self, ref: str) -> Customer | None:
         r = await self.conn.fetchrow(Q["get_customer_by_ref"], ref)
         return Customer(**dict(r)) if r else None

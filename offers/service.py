@@ -240,7 +240,9 @@ class ConsentService:
         """Grants consent to an offer's current terms, possibly narrowed; signs the receipt."""
         async with self.pool.acquire() as conn, conn.transaction():
             repo = OffersRepository(conn)
-            customer = await _customer(repo, customer_id)
+            customer = await repo.lock_customer_for_consent(customer_id)
+            if customer is None:
+                raise CustomerNotFound("the customer in this token does not exist")
             offer = await repo.get_open_offer(offer_id)
             if offer is None or not offer.partner_active:
                 raise OfferNotFound(f"no offer {offer_id}", field="offer_id")

@@ -15,6 +15,13 @@ RETURNING id, external_ref, jurisdiction, birth_date, created_at;
 -- name: get_customer
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers WHERE id = $1;
 
+-- name: lock_customer_for_consent
+-- Shares the row lock that erasure and account closure take FOR UPDATE: an acceptance and
+-- an erasure of the same customer never interleave. A closed account cannot consent.
+SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
+WHERE id = $1 AND closed_at IS NULL
+FOR SHARE;
+
 -- name: get_customer_by_ref
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
 WHERE external_ref = $1;

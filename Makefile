@@ -14,9 +14,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Serve the API with demo data (embedded PostgreSQL unless DATABASE_URL is set).
+## Serve the API with demo data (embedded PostgreSQL unless DATABASE_URL is set). Unless a
+## Stripe is configured, the tests' recording Stripe stand-in runs beside it, so the demo's
+## settlement pays out locally.
+STAND_IN_PORT ?= 12111
 run: install
+ifdef STRIPE_API_BASE
 	$(VENV)/bin/marketplace run
+else
+	@$(PY) -m tests.fakes.stripe_server --port $(STAND_IN_PORT) & stand_in=$$!; \
+	trap "kill $$stand_in 2>/dev/null" EXIT INT TERM; \
+	STRIPE_API_BASE=http://127.0.0.1:$(STAND_IN_PORT) $(VENV)/bin/marketplace run
+endif
 
 ## Run the whole suite against a real PostgreSQL.
 test: install

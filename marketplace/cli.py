@@ -43,7 +43,7 @@ async def _migrate(url: str) -> list[str]:
     return await migrate(url)
 
 
-async def _demo(settings: Settings, url: str) -> dict:
+async def _demo(settings: Settings, url: str, settle: bool = False) -> dict:
     from offers import ConsentService, DataAccessService, ReceiptSigner
     from policies import load_bundle
 
@@ -62,7 +62,13 @@ async def _demo(settings: Settings, url: str) -> dict:
 
         from .demo import load_demo
 
-        return await load_demo(consent, DataAccessService(pool, rules), LedgerService(pool))
+        ids = await load_demo(consent, DataAccessService(pool, rules), LedgerService(pool))
+        if settle and settings.stripe_api_base:
+            # A Stripe (or a local stand-in) is configured: settle now; the worker pays out.
+            from ledger import PayoutService
+
+            ids["payouts"] = len(await PayoutService(pool, None).settle())
+        return ids
     finally:
         await pool.close()
 
@@ -106,8 +112,11 @@ def cmd_run(settings: Settings, args) -> None:
     import uvicorn
 
     url = _database_url(settings)
-    ids = asyncio.run(_demo(settings, url))
+    ids = asyncio.run(_demo(settings, url, settle=True))
     _print_demo(settings, ids, ttl=24 * 3600)
+    if "payouts" in ids:
+        print(f"Settlement: {ids['payouts']} payout(s) queued; the worker pays them through "
+              f"{settings.stripe_api_base} — see /v1/me/earnings.\n")
     # Workers build their own app from the environment; hand them the resolved database.
     os.environ["DATABASE_URL"] = url
     jobs = None

@@ -106,8 +106,10 @@ async def load_demo(
         for terms in DEMO_OFFERS:
             offer = await consent.create_offer(partner.id, terms, max_grants=1000)
             await consent.change_offer_status(partner.id, offer.id, "publish")
-        await consent.accept_offer(customers["demo-lucas-fr"], offer.id)
-        await consent.accept_offer(customers["demo-jan-nl"], offer.id)
+        for ref in ("demo-lucas-fr", "demo-jan-nl"):  # the cash offer: paid by transfer
+            await consent.accept_offer(customers[ref], offer.id)
+            if money is not None:
+                await money.set_payout_account(customers[ref], f"acct_demo{ref.split('-')[1]}")
         if access is not None:
             now = datetime.now(UTC)
             for ref, jurisdiction, _ in DEMO_CUSTOMERS:

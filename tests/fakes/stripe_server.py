@@ -210,3 +210,24 @@ class FakeStripe:
 
 def _error(status: int, kind: str, message: str) -> web.Response:
     return web.json_response({"error": {"type": kind, "message": message}}, status=status)
+
+
+def main() -> None:
+    """`python -m tests.fakes.stripe_server --port N`: a local Stripe stand-in for `make run`."""
+    import argparse
+    import signal
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    fake = FakeStripe()
+    fake.port = parser.parse_args().port
+    fake.url = f"http://127.0.0.1:{fake.port}"
+    fake.start()
+    signal.signal(signal.SIGTERM, lambda *_: (fake.stop(), exit(0)))
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    main()

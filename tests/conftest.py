@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -36,19 +37,27 @@ def server_url() -> str:
     return server.get_uri()
 
 
-@pytest.fixture(scope="session")
-async def database_url(server_url: str):
-    """A fresh, migrated database for this test session, dropped afterwards."""
-    name = f"mkt_test_{uuid.uuid4().hex[:12]}"
+@asynccontextmanager
+async def scratch_database(server_url: str, prefix: str, *, migrated: bool = True):
+    """A database of its own on the test server (migrated unless told not), dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(server_url)
     await admin.execute(f'CREATE DATABASE "{name}"')
     url = _with_database(server_url, name)
     try:
-        await migrate(url)
+        if migrated:
+            await migrate(url)
         yield url
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str):
+    """A fresh, migrated database for this test session, dropped afterwards."""
+    async with scratch_database(server_url, "mkt_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +105,16 @@ def token(app, settings):
         )
 
     return make
+
+
+async def backdate_grant(pool, grant_id: str, days: int) -> None:
+    """Moves a grant `days` into the past (granted and expiring earlier), as time would."""
+    await pool.execute(
+        "UPDATE grants SET granted_at = granted_at - make_interval(days => $2),"
+        " expires_at = expires_at - make_interval(days => $2) WHERE id = $1",
+        grant_id,
+        days,
+    )
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import jwt
 
-from tests.conftest import offer_body
+from tests.conftest import backdate_grant, offer_body
 
 
 async def test_partner_creates_publishes_and_lists_offers(client, actors):
@@ -142,11 +142,7 @@ async def test_grants_expire_at_expires_at(client, actors, pool):
     customer = await actors.customer()
     grant = await actors.accept(customer, offer)
     # Move the clock for this grant: it started two days ago.
-    await pool.execute(
-        "UPDATE grants SET granted_at = granted_at - interval '2 days',"
-        " expires_at = expires_at - interval '2 days' WHERE id = $1",
-        grant["id"],
-    )
+    await backdate_grant(pool, grant["id"], days=2)
     r = await client.get(f"/v1/me/grants/{grant['id']}", headers=customer["auth"])
     assert r.json()["status"] == "expired"
     r = await client.post(f"/v1/me/grants/{grant['id']}/pause", headers=customer["auth"])

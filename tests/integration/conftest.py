@@ -41,21 +41,10 @@ def consent_service(app, settings, big_pool):
 @pytest.fixture
 async def fresh_db(server_url: str):
     """A database of this test's own (payouts and reconciliation look at every payout)."""
-    import uuid
+    from tests.conftest import scratch_database
 
-    from marketplace.db import migrate
-    from tests.conftest import _with_database
-
-    name = f"mkt_money_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
-    try:
-        await migrate(url)
+    async with scratch_database(server_url, "mkt_money") as url:
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 class MoneyWorld:

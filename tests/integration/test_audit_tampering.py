@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 
 import asyncpg
 import httpx
@@ -21,8 +20,7 @@ from ledger.audit import AuditLog
 from ledger.audit_models import CheckpointSigner
 from ledger.audit_service import AuditService
 from marketplace.audit_verifier import fetch_and_verify
-from marketplace.db import migrate
-from tests.conftest import ROOT, _with_database
+from tests.conftest import ROOT, scratch_database
 
 ORIGIN = "tamper.test/audit"
 
@@ -30,16 +28,8 @@ ORIGIN = "tamper.test/audit"
 @pytest.fixture(scope="module")
 async def log_db(server_url):
     """A database of its own: these tests vandalise it."""
-    name = f"mkt_tamper_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
-    try:
-        await migrate(url)
+    async with scratch_database(server_url, "mkt_tamper") as url:
         yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture(scope="module")

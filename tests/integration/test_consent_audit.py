@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 
 from ledger.audit import pseudonym
+from tests.conftest import backdate_grant
 
 
 async def _entries(pool, **where):
@@ -77,11 +78,7 @@ async def test_the_expiry_job_records_each_expiry(client, actors, pool, app, set
     offer = await actors.offer(partner, duration_days=1)
     customer = await actors.customer()
     grant = await actors.accept(customer, offer)
-    await pool.execute(
-        "UPDATE grants SET granted_at = granted_at - interval '2 days',"
-        " expires_at = expires_at - interval '2 days' WHERE id = $1",
-        grant["id"],
-    )
+    await backdate_grant(pool, grant["id"], days=2)
     keys = app.state.keyring
     consent = ConsentService(
         pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), app.state.rules

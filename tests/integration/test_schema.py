@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
 from marketplace.db import migrate
-from tests.conftest import _with_database
+from tests.conftest import scratch_database
 
 QUERY_FILES = sorted((Path(__file__).resolve().parents[2] / "sql" / "queries").glob("*.sql"))
 
@@ -30,11 +29,7 @@ async def test_every_query_prepares_against_the_migrated_schema(pool, sql):
 
 
 async def test_concurrent_migrations_apply_each_file_once(server_url):
-    name = f"mkt_migrate_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = _with_database(server_url, name)
+    async with scratch_database(server_url, "mkt_migrate", migrated=False) as url:
         results = await asyncio.gather(*(migrate(url) for _ in range(4)))
         applied = [v for r in results for v in r]
         assert sorted(applied) == sorted(set(applied)) and applied  # each applied exactly once
@@ -42,9 +37,6 @@ async def test_concurrent_migrations_apply_each_file_once(server_url):
         n = await conn.fetchval("SELECT count(*) FROM schema_migrations")
         await conn.close()
         assert n == len(applied)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_offer_versions_cannot_be_rewritten(pool, actors):

@@ -4,6 +4,7 @@ API only — the signed checkpoint, every leaf hash, its own entries, and a kept
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import httpx
@@ -91,9 +92,13 @@ def _ok(response: httpx.Response) -> httpx.Response:
 def run(args) -> int:
     """The CLI entry: prints the report as JSON; exit status 0 only when the log verifies."""
     since = Path(args.since_checkpoint).read_text() if args.since_checkpoint else None
-    report, note, details = fetch_and_verify(
-        args.url, args.token, verifier_key=args.key, since_checkpoint=since
-    )
+    try:
+        report, note, details = fetch_and_verify(
+            args.url, args.token, verifier_key=args.key, since_checkpoint=since
+        )
+    except httpx.HTTPError as e:  # the log could not be read: that is not a verdict on it
+        print(f"could not read the log at {args.url}: {e}", file=sys.stderr)
+        return 2
     out = {
         "ok": report.ok,
         "tree_size": report.tree_size,
@@ -106,4 +111,4 @@ def run(args) -> int:
     print(json.dumps(out, indent=2))
     if report.ok and args.save_checkpoint:
         Path(args.save_checkpoint).write_text(note)
-    return 0 if report.ok else 1
+    return 0 if report.ok else 1  # 2: the log could not be read at all

@@ -75,9 +75,11 @@ class Settings:
 
     @property
     def checkpoint_origin(self) -> str:
+        """The log's name in every checkpoint: it must not change over the log's life, so the
+        default is the public host without its port (a restart on another port keeps it)."""
         from urllib.parse import urlsplit
 
-        return self.audit_origin or f"{urlsplit(self.public_url).netloc}/audit"
+        return self.audit_origin or f"{urlsplit(self.public_url).hostname}/audit"
 
     def with_database(self, url: str) -> Settings:
         return replace(self, database_url=url)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from datetime import UTC, date, datetime, timedelta
 
 from ledger import LedgerService
-from offers import Compensation, ConsentService, DataAccessService, OfferTerms
+from offers import AccessDenied, Compensation, ConsentService, DataAccessService, OfferTerms
 
 DEMO_CUSTOMERS = [
     # external_ref, jurisdiction, birth date
@@ -103,9 +104,11 @@ async def load_demo(
             # No Stripe in the demo: the operator credits the escrow directly (an adjustment).
             await money.adjust_escrow(partner.id, 500_000, "EUR", operator="demo",
                                       idempotency_key=f"adjustment:{partner.id}:demo-funding")  # fmt: skip
+        offers = []
         for terms in DEMO_OFFERS:
             offer = await consent.create_offer(partner.id, terms, max_grants=1000)
-            await consent.change_offer_status(partner.id, offer.id, "publish")
+            offers.append(await consent.change_offer_status(partner.id, offer.id, "publish"))
+        await consent.accept_offer(customers["demo-anna-de"], offers[0].id)  # footfall
         for ref in ("demo-lucas-fr", "demo-jan-nl"):  # the cash offer: paid by transfer
             await consent.accept_offer(customers[ref], offer.id)
             if money is not None:
@@ -114,6 +117,12 @@ async def load_demo(
             now = datetime.now(UTC)
             for ref, jurisdiction, _ in DEMO_CUSTOMERS:
                 await access.ingest(customers[ref], demo_records(ref, jurisdiction, now))
+            # The partner reads Anna's data: her data usage is released; her location never
+            # is (Germany bars trading it), and the refusal is on record for the regulator.
+            anna = customers["demo-anna-de"]
+            await access.read_records(partner.id, anna, "data_usage", "aggregated_analytics")
+            with contextlib.suppress(AccessDenied):
+                await access.read_records(partner.id, anna, "location", "aggregated_analytics")
         partner_id = partner.id
     else:
         page = await consent.list_customer_grants(

@@ -30,3 +30,20 @@ async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
         first["partner"], status="active", starting_after=None, limit=10
     )
     assert len(offers.data) >= 2
+
+
+async def test_the_demo_shows_a_barred_location_request(pool, app, settings):
+    keys = app.state.keyring
+    rules = app.state.rules
+    consent = ConsentService(
+        pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
+    )
+    ids = await load_demo(consent, DataAccessService(pool, rules), LedgerService(pool))
+    rows = await pool.fetch(
+        "SELECT category, allowed, reasons FROM decisions WHERE customer_id = $1",
+        ids["customers"]["demo-anna-de"],
+    )
+    by_category = {r["category"]: r for r in rows}
+    assert by_category["data_usage"]["allowed"] is True
+    assert by_category["location"]["allowed"] is False
+    assert "rule:de-location-trading" in by_category["location"]["reasons"]

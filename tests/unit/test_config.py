@@ -27,3 +27,10 @@ def test_environment_overrides():
     assert s.jwt_issuers == ("https://idp.example", "marketplace-local")
     assert not s.accept_local_tokens
     assert s.key_file == Path("/var/lib/mkt/signing-key.pem")
+
+
+def test_the_audit_log_keeps_its_name_across_ports():
+    a = Settings.from_env({"PORT": "8000"})
+    b = Settings.from_env({"PORT": "9000"})
+    assert a.checkpoint_origin == b.checkpoint_origin == "127.0.0.1/audit"
+    assert Settings.from_env({"AUDIT_ORIGIN": "log.example.eu"}).checkpoint_origin == "log.example.eu"

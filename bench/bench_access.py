@@ -9,7 +9,7 @@ separate process. Every partner read records its decision and audit entry before
 Scale: the facade's fetch + decide (no writes) with 10,000 grants, then with 1,000,000 grants
 over 100,000 customers (COPY), in one database.
 
-Figures are printed, never asserted.
+Figures are printed, never asserted. BENCH_PARTS=http (or scale) runs one part only.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def server_url() -> str:
         return os.environ["DATABASE_URL"]
     import pgserver
 
+    (ROOT / ".data").mkdir(exist_ok=True)
     return pgserver.get_server(ROOT / ".data" / "bench-pg", cleanup_mode="stop").get_uri()
 
 
@@ -303,7 +304,7 @@ async def main() -> None:
     admin = await asyncpg.connect(admin_url)
     names = []
     try:
-        for part in ("http", "scale"):
+        for part in os.environ.get("BENCH_PARTS", "http,scale").split(","):
             if part == "http" and shutil.which("wrk") is None:
                 continue
             name = f"mkt_bench_{part}_{uuid.uuid4().hex[:8]}"

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import rfc8785
+
+from .canonical import canonical_json
 
 QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit.sql"
 _parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
@@ -91,5 +92,5 @@ def entry_row(
         "outcome": outcome,
         **details,
     }
-    body = rfc8785.dumps({k: v for k, v in entry.items() if v is not None}).decode()
+    body = canonical_json({k: v for k, v in entry.items() if v is not None}).decode()
     return kind, at, sorted(jurisdictions), partner_id, subject, category, outcome, body

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-import rfc8785
+
+from .canonical import canonical_json
 
 QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit.sql"
 _parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
@@ -59,18 +60,37 @@ class AuditLog:
         """Appends one entry. Pass `customer_id` (turned into its pseudonym) or `subject`."""
         if customer_id is not None and subject is None:
             subject = await self.subject(customer_id)
-        at = at or datetime.now(UTC)
-        entry = {
-            "kind": kind,
-            "at": at.isoformat().replace("+00:00", "Z"),
-            "jurisdictions": sorted(jurisdictions) or None,
-            "partner_id": partner_id,
-            "subject": subject,
-            "category": category,
-            "outcome": outcome,
-            **details,
-        }
-        body = rfc8785.dumps({k: v for k, v in entry.items() if v is not None}).decode()
         await self.conn.execute(
-            Q["append"], kind, at, sorted(jurisdictions), partner_id, subject, category, outcome, body
-        )
+            Q["append"],
+            *entry_row(kind, jurisdictions=jurisdictions, partner_id=partner_id, subject=subject,
+                       category=category, outcome=outcome, at=at, **details),
+        )  # fmt: skip
+
+
+def entry_row(
+    kind: str,
+    *,
+    jurisdictions: list[str] | tuple[str, ...] = (),
+    partner_id: str | None = None,
+    subject: str | None = None,
+    category: str | None = None,
+    outcome: str | None = None,
+    at: datetime | None = None,
+    **details,
+) -> tuple:
+    """The columns of one entry, in the order of the `append` query (kind, at, jurisdictions,
+    partner_id, subject, category, outcome, entry): for callers that insert entries themselves,
+    in bulk, inside their own statement (still one transaction with their action)."""
+    at = at or datetime.now(UTC)
+    entry = {
+        "kind": kind,
+        "at": at.isoformat().replace("+00:00", "Z"),
+        "jurisdictions": sorted(jurisdictions) or None,
+        "partner_id": partner_id,
+        "subject": subject,
+        "category": category,
+        "outcome": outcome,
+        **details,
+    }
+    body = canonical_json({k: v for k, v in entry.items() if v is not None}).decode()
+    return kind, at, sorted(jurisdictions), partner_id, subject, category, outcome, body

@@ -25,6 +25,7 @@ from offers import (
 )
 from policies import load_bundle
 
+from .admission import admission_middleware
 from .auth import BearerAuthMiddleware, TokenVerifier
 from .config import Settings
 from .contract import Contract, contract_middleware
@@ -129,6 +130,8 @@ def create_app(settings: Settings) -> Litestar:
     app.state.rules = rules
     fix_document(app)
     app.state.contract = Contract(app)
+    # Inside the log line's timer, so a request's logged duration includes its wait in line.
+    app.asgi_handler = admission_middleware(app.asgi_handler, settings.max_in_flight)
     # Outermost, around Litestar's own error handling, so errors are logged with their status.
     app.asgi_handler = request_log_middleware(app.asgi_handler)
     return app

@@ -34,6 +34,9 @@ class Settings:
     db_pool_min: int = 2
     db_pool_max: int = 20
     log_json: bool = True
+    # GET/HEAD requests in flight per process; the rest wait first come, first served
+    # (marketplace/admission.py). 0: no limit.
+    max_in_flight: int = 8
     # The audit checkpoints' origin line (and note key name); default "<public host>/audit".
     audit_origin: str | None = None
     # Baseline endpoints for `make bench` (/bench/*): never on in production.
@@ -109,6 +112,7 @@ class Settings:
             max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
             db_pool_max=int(env.get("DB_POOL_MAX", "20")),
             log_json=env.get("LOG_FORMAT", "json") == "json",
+            max_in_flight=int(env.get("MAX_IN_FLIGHT", "8")),
             audit_origin=env.get("AUDIT_ORIGIN") or None,
             bench_endpoints=env.get("BENCH_ENDPOINTS", "0") in ("1", "true", "yes"),
             platform_fee_bps=int(env.get("PLATFORM_FEE_BPS", "1000")),

@@ -28,7 +28,16 @@ def embedded_database_url(data_dir: Path) -> str:
 
 
 async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    return await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
+    )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Reset on release, minus the round trip of asyncpg's default reset query (unlock
+    advisory locks, close cursors, UNLISTEN, RESET ALL): no code sets session state on a pool
+    connection (locks are transaction-scoped, cursors live in transactions, LISTEN has its own
+    connection). asyncpg still rolls back an open transaction and drops listeners first."""
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

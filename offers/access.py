@@ -2,8 +2,8 @@
 
 Every partner read is decided here: one indexed query loads the customer (jurisdiction, birth
 date), the partner's status and this partner's grants on this customer; `policies.decide`
-decides; the decision and its audit entry are written in the same transaction as the read, so
-they are durable before any response. Nothing is cached: a revoke, pause or expiry committed
+decides; the decision and its audit entry are committed together (group commit with concurrent
+requests, offers/decision_writer.py) before any response. Nothing is cached: a revoke, pause or expiry committed
 by any process is seen by the very next request on every process.
 """
 
@@ -17,11 +17,12 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from ledger.audit import AuditLog, pseudonym
+from ledger.audit import AuditLog, entry_row, pseudonym
 from policies import AccessRequest, RuleBundle, Subject, decide, is_category, is_purpose
 
 from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
 from .access_repository import AccessContext, AccessRepository
+from .decision_writer import DecisionWriter
 from .errors import (
     AccessDenied,
     CustomerNotFound,
@@ -37,6 +38,10 @@ COPY_CHUNK = 50_000  # records per COPY, so a large file never sits in memory tw
 MAX_FUTURE_SKEW = timedelta(days=1)
 
 _json_encode = msgspec.json.Encoder().encode
+
+
+def _json_text(values) -> str:
+    return _json_encode(list(values)).decode()
 
 
 def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> NewRecord:
@@ -94,6 +99,7 @@ class DataAccessService:
     def __init__(self, pool: asyncpg.Pool, rules: RuleBundle):
         self.pool = pool
         self.rules = rules
+        self.writer = DecisionWriter(pool)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -140,14 +146,17 @@ class DataAccessService:
             raise PartnerNotFound("the partner in this token does not exist")
         return ctx
 
-    async def _record(
-        self, conn: asyncpg.Connection, ctx: AccessContext, d: AccessDecision, returned: int
-    ) -> None:
-        await AccessRepository(conn).insert_decision(d, returned)
+    def _rows(self, ctx: AccessContext, d: AccessDecision, returned: int) -> tuple[tuple, tuple]:
+        """The decision row and its audit entry, as DecisionWriter writes them."""
         subject = (
             pseudonym(ctx.audit_secret, d.customer_id) if ctx.audit_secret is not None else None
         )
-        await AuditLog(conn).append(
+        decision = (
+            d.id, d.at, d.partner_id, d.customer_id, d.category, d.purpose, d.allowed,
+            _json_text(d.reasons), _json_text(d.rule_ids), d.grant_id, d.rules_version,
+            d.window_start, returned,
+        )  # fmt: skip
+        entry = entry_row(
             "access.decision",
             jurisdictions=[ctx.jurisdiction] if ctx.jurisdiction else [],
             partner_id=d.partner_id,
@@ -163,6 +172,8 @@ class DataAccessService:
             decision_id=d.id,
             returned=returned,
         )
+        entry = (*entry[:2], _json_text(entry[2]), *entry[3:])
+        return decision, entry
 
     async def read_records(
         self,
@@ -176,10 +187,13 @@ class DataAccessService:
     ) -> RecordsPage:
         """The records of one category inside the grant's lookback window, newest first.
 
-        Raises AccessDenied (carrying the recorded decision) when the engine denies.
+        Raises AccessDenied (carrying the recorded decision) when the engine denies. The
+        context and the records are read (each statement sees every commit before it, as in a
+        READ COMMITTED transaction); the decision and its audit entry are then committed
+        together, batched with concurrent requests' (DecisionWriter), before this returns.
         """
         validate_request(category, purpose)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
             repo = AccessRepository(conn)
             ctx = await self._context(repo, partner_id, customer_id)
             d = self._decide(ctx, partner_id, customer_id, category, purpose)
@@ -188,8 +202,9 @@ class DataAccessService:
                 rows = await repo.records(
                     customer_id, category, d.window_start, starting_after, limit + 1
                 )
-            page = rows[:limit]
-            await self._record(conn, ctx, d, len(page))
+        # The connection is back in the pool before waiting: the writer needs one too.
+        page = rows[:limit]
+        await self.writer.write(*self._rows(ctx, d, len(page)))
         if not d.allowed:
             raise AccessDenied(f"access denied: {', '.join(d.reasons)}", decision=d)
         return RecordsPage(data=page, has_more=len(rows) > limit, decision=d)
@@ -199,10 +214,10 @@ class DataAccessService:
     ) -> AccessDecision:
         """The decision a read would get now, recorded like any other; no data."""
         validate_request(category, purpose)
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.pool.acquire() as conn:
             ctx = await self._context(AccessRepository(conn), partner_id, customer_id)
-            d = self._decide(ctx, partner_id, customer_id, category, purpose)
-            await self._record(conn, ctx, d, 0)
+        d = self._decide(ctx, partner_id, customer_id, category, purpose)
+        await self.writer.write(*self._rows(ctx, d, 0))
         return d
 
     async def explain(

@@ -11,7 +11,7 @@ import msgspec
 
 from policies import GrantView
 
-from .access_models import AccessDecision, NewRecord, Record
+from .access_models import NewRecord, Record
 from .repository import load_queries
 
 Q = load_queries(Path(__file__).resolve().parents[1] / "sql" / "queries" / "access.sql")
@@ -81,11 +81,12 @@ class AccessRepository:
         )
         return [_record(r) for r in rows]
 
-    async def insert_decision(self, d: AccessDecision, returned: int) -> None:
+    async def record_decisions(self, decisions: Sequence[tuple], entries: Sequence[tuple]) -> None:
+        """Decisions (the decisions columns; reasons and rule_ids as JSON text) and their
+        audit entries (ledger.audit.entry_row, jurisdictions as JSON text), in one statement."""
         await self.conn.execute(
-            Q["insert_decision"], d.id, d.at, d.partner_id, d.customer_id, d.category, d.purpose,
-            d.allowed, list(d.reasons), list(d.rule_ids), d.grant_id, d.rules_version,
-            d.window_start, returned,
+            Q["record_decisions"], *(list(c) for c in zip(*decisions)),
+            *(list(c) for c in zip(*entries)),
         )  # fmt: skip
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]:

@@ -30,11 +30,6 @@ WHERE r.customer_id = $1 AND r.category = $2 AND r.recorded_at >= $3
 ORDER BY r.recorded_at DESC, r.id
 LIMIT $5;
 
--- name: insert_decision
-INSERT INTO decisions (id, at, partner_id, customer_id, category, purpose, allowed, reasons,
-  rule_ids, grant_id, rules_version, window_start, returned)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13);
-
 -- name: existing_customers
 SELECT c.id, c.jurisdiction, k.secret
 FROM customers c LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
@@ -46,3 +41,28 @@ SELECT id, category, recorded_at, source, payload FROM records
 WHERE customer_id = $1 AND category = $2
 ORDER BY recorded_at DESC, id
 LIMIT 20;
+
+-- name: record_decisions
+-- A batch of decisions with their audit entries, in ONE statement (so one transaction): element
+-- i of every array belongs to decision i. Per-row arrays (reasons, rule_ids, jurisdictions)
+-- travel as JSON array text, since SQL arrays cannot be ragged. Entries keep the batch order.
+WITH d AS (
+  INSERT INTO decisions (id, at, partner_id, customer_id, category, purpose, allowed, reasons,
+    rule_ids, grant_id, rules_version, window_start, returned)
+  SELECT t.id, t.at, t.partner_id, t.customer_id, t.category, t.purpose, t.allowed,
+         ARRAY(SELECT jsonb_array_elements_text(t.reasons::jsonb)),
+         ARRAY(SELECT jsonb_array_elements_text(t.rule_ids::jsonb)),
+         t.grant_id, t.rules_version, t.window_start, t.returned
+  FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+              $7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[],
+              $12::timestamptz[], $13::integer[])
+       AS t(id, at, partner_id, customer_id, category, purpose, allowed, reasons, rule_ids,
+            grant_id, rules_version, window_start, returned)
+)
+INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category, outcome, entry)
+SELECT e.kind, e.at, ARRAY(SELECT jsonb_array_elements_text(e.jurisdictions::jsonb)),
+       e.partner_id, e.subject, e.category, e.outcome, e.entry
+FROM unnest($14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::text[], $19::text[],
+            $20::text[], $21::text[]) WITH ORDINALITY
+     AS e(kind, at, jurisdictions, partner_id, subject, category, outcome, entry, n)
+ORDER BY e.n;

@@ -62,3 +62,28 @@ def test_the_signing_key_survives_restarts(tmp_path):
     again = KeyRing.load(tmp_path / "k.pem", None, accept_local=True)
     assert first.kid == again.kid
     assert (tmp_path / "k.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_verified_token_is_remembered_until_it_expires(tmp_path, monkeypatch):
+    key, jwks = _idp(tmp_path)
+    ring = KeyRing.load(tmp_path / "own.pem", jwks, accept_local=False)
+    verifier = TokenVerifier(ring, ("https://idp.example",), "marketplace")
+    token = jwt.encode(_claims(), key, algorithm="ES256", headers={"kid": "idp-1"})
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first  # no second signature check
+    # A different text (one signature byte changed) is checked in full, never matched.
+    forged = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(InvalidToken):
+        verifier.verify(forged)
+    # Past exp plus the allowed skew, the remembered answer is not used: the token is checked
+    # in full again (PyJWT reads its own clock, so count the full checks instead).
+    full_checks = []
+    real = TokenVerifier._verify
+    monkeypatch.setattr(TokenVerifier, "_verify",
+                        lambda self, t: full_checks.append(t) or real(self, t))  # fmt: skip
+    verifier.verify(token)
+    assert full_checks == []
+    later = time.time() + 60 + 31
+    monkeypatch.setattr(time, "time", lambda: later)
+    verifier.verify(token)
+    assert full_checks == [token]

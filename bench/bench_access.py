@@ -191,6 +191,8 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
             "one indexed SELECT": [f"/bench/select/{c}?category=data_usage" for c in sample],
             "partner record read": [f"/v1/partner/customers/{c}/records?category=data_usage"
                                     "&purpose=research" for c in sample],
+            "same read, audit off": [f"/bench/read-without-audit/{c}?category=data_usage"
+                                     "&purpose=research" for c in sample],
         }
         # Check once that each path answers 200 with data before measuring it.
         h = {"Authorization": f"Bearer {token}"}
@@ -240,6 +242,10 @@ async def http_bench(url: str) -> None:
     read, select = results["partner record read"], results["one indexed SELECT"]
     print(f"  partner read / one-SELECT rate: {read['rps'] / select['rps']:.0%} (target >= 50%);"
           f" partner read p99 {read['p99']:.1f} ms (target < 25 ms)")
+    unaudited = results["same read, audit off"]
+    print(f"  audit log cost: read with audit {read['rps']:.0f} req/s vs without "
+          f"{unaudited['rps']:.0f} req/s = {1 - read['rps'] / unaudited['rps']:.0%} of throughput"
+          " (target < 20%)")  # fmt: skip
     print(f"  decisions stored: {decisions} (partner reads incl. warm-up and checks); "
           f"access.decision audit entries: {audits}")
 

@@ -96,10 +96,11 @@ def validate_request(category: str, purpose: str) -> None:
 class DataAccessService:
     """Partner reads and dry runs through the policy engine; operator ingestion."""
 
-    def __init__(self, pool: asyncpg.Pool, rules: RuleBundle):
+    def __init__(self, pool: asyncpg.Pool, rules: RuleBundle, *, audit: bool = True):
         self.pool = pool
         self.rules = rules
-        self.writer = DecisionWriter(pool)
+        # audit=False: the benchmark's audit-off baseline only (never built by the app itself)
+        self.writer = DecisionWriter(pool, audit=audit)
 
     # -- decisions ------------------------------------------------------------------------
 

@@ -81,9 +81,17 @@ class AccessRepository:
         )
         return [_record(r) for r in rows]
 
-    async def record_decisions(self, decisions: Sequence[tuple], entries: Sequence[tuple]) -> None:
+    async def record_decisions(
+        self, decisions: Sequence[tuple], entries: Sequence[tuple], *, audit: bool = True
+    ) -> None:
         """Decisions (the decisions columns; reasons and rule_ids as JSON text) and their
-        audit entries (ledger.audit.entry_row, jurisdictions as JSON text), in one statement."""
+        audit entries (ledger.audit.entry_row, jurisdictions as JSON text), in one statement.
+        `audit=False` exists for the benchmark's audit-off baseline only."""
+        if not audit:
+            await self.conn.execute(
+                Q["record_decisions_without_audit"], *(list(c) for c in zip(*decisions))
+            )
+            return
         await self.conn.execute(
             Q["record_decisions"], *(list(c) for c in zip(*decisions)),
             *(list(c) for c in zip(*entries)),

@@ -22,9 +22,10 @@ MAX_BATCH = 256
 
 
 class DecisionWriter:
-    def __init__(self, pool: asyncpg.Pool, max_batch: int = MAX_BATCH):
+    def __init__(self, pool: asyncpg.Pool, max_batch: int = MAX_BATCH, *, audit: bool = True):
         self.pool = pool
         self.max_batch = max_batch
+        self.audit = audit  # False only for the benchmark's audit-off baseline
         self._pending: list[tuple[tuple, tuple, asyncio.Future]] = []
         self._flusher: asyncio.Task | None = None
         self.batches = 0  # flushes committed (batch sizes are visible in tests and benches)
@@ -73,5 +74,5 @@ class DecisionWriter:
     async def _insert(self, batch: list) -> None:
         async with self.pool.acquire() as conn:
             await AccessRepository(conn).record_decisions(
-                [d for d, _, _ in batch], [e for _, e, _ in batch]
+                [d for d, _, _ in batch], [e for _, e, _ in batch], audit=self.audit
             )

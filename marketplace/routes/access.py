@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.datastructures import State
 
 from offers import AccessDecision, DataAccessService, IngestResult, RecordsPage
 
@@ -80,4 +81,16 @@ async def bench_select(customer_id: str, access: DataAccessService, category: st
     return {"data": await access.baseline_read(customer_id, category)}
 
 
-BENCH_ROUTES = [bench_json, bench_select]
+@get("/bench/read-without-audit/{customer_id:str}", guards=[requires("partner")],
+     include_in_schema=False)  # fmt: skip
+async def bench_read_without_audit(
+    request: Request, customer_id: str, state: State, category: str, purpose: str
+) -> RecordsPage:
+    """The partner read exactly, but its decisions skip the audit entry: the audit-off
+    baseline that shows what the audit log costs (`make bench`)."""
+    if "bench_unaudited" not in state:
+        state.bench_unaudited = DataAccessService(state.pool, state.rules, audit=False)
+    return await state.bench_unaudited.read_records(request.user.sub, customer_id, category, purpose)
+
+
+BENCH_ROUTES = [bench_json, bench_select, bench_read_without_audit]

@@ -116,3 +116,11 @@ async def test_options_lists_every_method_of_the_path(client, actors):
     r = await client.options("/v1/partner/offers/ofr_x", headers=actors.operator)
     assert r.status_code == 204
     assert set(r.headers["allow"].split(", ")) == {"GET", "PATCH", "OPTIONS"}
+
+
+async def test_benchmark_baselines_are_not_mounted_in_the_service(client, actors):
+    partner = await actors.partner()
+    for path in ("/bench/json", "/bench/select/cus_x?category=device",
+                 "/bench/read-without-audit/cus_x?category=device&purpose=research"):
+        r = await client.get(path, headers=partner["auth"])
+        assert r.status_code == 404, path

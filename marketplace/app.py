@@ -95,13 +95,10 @@ def create_app(settings: Settings) -> Litestar:
             webhooks.PartnerWebhooksController,
         ],
         lifespan=[lifespan],
+        # Services built in the lifespan, injected by name into the handlers that ask for them.
         dependencies={
-            "consent": Provide(_consent, sync_to_thread=False),
-            "audit": Provide(_audit, sync_to_thread=False),
-            "access": Provide(_access, sync_to_thread=False),
-            "money": Provide(_money, sync_to_thread=False),
-            "dataspace": Provide(_dataspace, sync_to_thread=False),
-            "webhooks": Provide(_webhooks, sync_to_thread=False),
+            name: _from_state(name)
+            for name in ("consent", "audit", "access", "money", "dataspace", "webhooks")
         },
         middleware=[
             contract_middleware,
@@ -137,28 +134,11 @@ def create_app(settings: Settings) -> Litestar:
     return app
 
 
-def _consent(state: State) -> ConsentService:
-    return state.consent
+def _from_state(name: str) -> Provide:
+    def provide(state: State):
+        return state[name]
 
-
-def _audit(state: State) -> AuditService:
-    return state.audit
-
-
-def _access(state: State) -> DataAccessService:
-    return state.access
-
-
-def _money(state: State) -> LedgerService:
-    return state.money
-
-
-def _dataspace(state: State) -> DataSpaceService:
-    return state.dataspace
-
-
-def _webhooks(state: State) -> WebhookService:
-    return state.webhooks
+    return Provide(provide, sync_to_thread=False)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

@@ -22,11 +22,11 @@ from offers import (
     DELIVER_ENTRYPOINT,
     ConsentService,
     ReceiptSigner,
-    RetryPolicy,
     WebhookService,
 )
 from policies import load_bundle
 
+from .app import retry_policy
 from .config import Settings
 from .db import create_pool, embedded_database_url, migrate
 from .keys import KeyRing
@@ -56,15 +56,7 @@ class Services:
         self.audit = AuditService(
             pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
         )
-        self.webhooks = WebhookService(
-            pool,
-            RetryPolicy(
-                base_delay=settings.webhook_base_delay_seconds,
-                max_delay=settings.webhook_max_delay_seconds,
-                max_attempts=settings.webhook_max_attempts,
-                timeout=settings.webhook_timeout_seconds,
-            ),
-        )
+        self.webhooks = WebhookService(pool, retry_policy(settings))
 
 
 def register_jobs(pgq: PgQueuer, services: Services) -> None:

@@ -144,6 +144,7 @@ class Books:
         currency: str,
         fee_bps: int,
         jurisdictions: list[str] | tuple[str, ...] = (),
+        subject: str | None = None,
     ) -> Transaction | None:
         """Moves a grant's compensation from the partner's escrow to the customer's earnings,
         less the platform fee. Raises InsufficientEscrow when the escrow cannot cover it."""
@@ -168,6 +169,8 @@ class Books:
                 "partner_id": partner_id,
                 "customer_id": customer_id,
                 "outcome": "posted",
+                # The customer's pseudonym when the caller has it (saves looking the key up).
+                **({"subject": subject} if subject is not None else {}),
             },
         )
         return txn

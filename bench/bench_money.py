@@ -118,8 +118,11 @@ async def bench_app(url: str) -> tuple[float, float]:
         (await consent.create_customer(f"bench-{uuid.uuid4().hex}", "FR", None))[0].id
         for _ in range(8000)
     ]
-    # Each client has its own offer and walks the customers: every pair accepts once.
-    counters = [iter(customers) for _ in range(CLIENTS)]
+    # Each client has its own offer and walks all customers from its own starting point:
+    # every pair accepts once, and concurrent clients serve distinct customers (as 8
+    # different people accepting at once would), not the same one eight times over.
+    step = len(customers) // CLIENTS
+    counters = [iter(customers[i * step:] + customers[:i * step]) for i in range(CLIENTS)]
 
     async def accept(i):
         await consent.accept_offer(next(counters[i]), offers[i].id)

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import asyncpg
 
-from .audit import AuditLog
+from .audit import AuditLog, entry_row
 from .errors import InsufficientEscrow, InsufficientFunds, InvalidAmount, UnbalancedTransaction
 from .models import EARNINGS_KIND, Account, Posting, Transaction
 from .repository import LedgerRepository
@@ -68,19 +68,25 @@ class Books:
         """Posts one balanced transaction; returns it and whether it is new.
 
         The same idempotency key returns the transaction already posted and changes nothing.
-        Accounts are locked in id order (no deadlocks) as late as possible: the audit entry
-        is written first, so the hot rows are held only for the postings and the commit.
+        Two statements: the transaction row with its accounts (opening missing ones), then
+        the accounts locked in id order (no deadlocks), the postings and the audit entry;
+        the hot rows are held only for that last statement and the commit.
         """
         check_postings(postings)
-        row = await self.repo.insert_transaction(kind, idempotency_key, reference, reverses)
-        if row is None:
+        opened = await self.repo.open_transaction(
+            kind, idempotency_key, reference, reverses, sorted({p.account for p in postings})
+        )
+        if opened is None:
             existing = await self.repo.get_transaction_by_key(idempotency_key)
             return await self._transaction(existing), False
-        ids = await self.repo.ensure_accounts([p.account for p in postings])
-        audit = audit or {}
-        await AuditLog(self.conn).append(
+        txn_id, created_at, ids = opened
+        audit = dict(audit or {})
+        customer_id = audit.pop("customer_id", None)
+        if customer_id is not None and "subject" not in audit:
+            audit["subject"] = await AuditLog(self.conn).subject(customer_id)
+        entry = entry_row(
             "ledger.transaction",
-            txn_id=row["id"],
+            txn_id=txn_id,
             txn_kind=kind,
             reference=reference,
             reverses=reverses,
@@ -93,29 +99,30 @@ class Books:
             ],
             **audit,
         )  # fmt: skip
-        locked = await self.repo.lock_accounts(sorted(ids.values()))
-        by_id = {a.id: a for a in locked}
-        for p in postings:
-            a = by_id[ids[p.account]]
-            if not a.may_go_negative and a.balance + p.amount < 0:
-                error = InsufficientEscrow if p.account.kind == "partner_escrow" else InsufficientFunds
-                raise error(
-                    f"{p.account.kind} holds {a.balance} {p.account.currency}, "
-                    f"{-p.amount} needed",
-                    field="amount",
-                )
         try:
-            await self.repo.insert_postings(
-                row["id"],
+            locked = await self.repo.post_locked(
+                txn_id,
                 [ids[p.account] for p in postings],
                 [p.amount for p in postings],
                 [p.account.currency for p in postings],
+                entry,
             )
         except asyncpg.CheckViolationError as e:  # the database's own refusal, if ever reached
             raise InsufficientFunds(str(e), field="amount") from None
+        for p in postings:
+            balance, may_go_negative = locked[ids[p.account]]
+            if not may_go_negative and balance + p.amount < 0:
+                # Nothing was posted (the statement refused it); the caller's transaction
+                # rolls back with this error, so nothing of this transaction is kept.
+                error = InsufficientEscrow if p.account.kind == "partner_escrow" else InsufficientFunds
+                raise error(
+                    f"{p.account.kind} holds {balance} {p.account.currency}, "
+                    f"{-p.amount} needed",
+                    field="amount",
+                )
         return Transaction(
-            id=row["id"], kind=kind, idempotency_key=idempotency_key, reference=reference,
-            reverses=reverses, created_at=row["created_at"], postings=tuple(postings),
+            id=txn_id, kind=kind, idempotency_key=idempotency_key, reference=reference,
+            reverses=reverses, created_at=created_at, postings=tuple(postings),
         ), True  # fmt: skip
 
     async def _transaction(self, row) -> Transaction:
@@ -137,6 +144,7 @@ class Books:
         currency: str,
         fee_bps: int,
         jurisdictions: list[str] | tuple[str, ...] = (),
+        subject: str | None = None,
     ) -> Transaction | None:
         """Moves a grant's compensation from the partner's escrow to the customer's earnings,
         less the platform fee. Raises InsufficientEscrow when the escrow cannot cover it."""
@@ -161,6 +169,8 @@ class Books:
                 "partner_id": partner_id,
                 "customer_id": customer_id,
                 "outcome": "posted",
+                # The customer's pseudonym when the caller has it (saves looking the key up).
+                **({"subject": subject} if subject is not None else {}),
             },
         )
         return txn

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -62,6 +63,35 @@ class LedgerRepository:
             )
             found.update({_account(r): r["id"] for r in rows})
         return found
+
+    async def open_transaction(
+        self, kind: str, key: str, reference: str | None, reverses: str | None,
+        accounts: list[Account],
+    ) -> tuple[str, datetime, dict[Account, str]] | None:
+        """Inserts the transaction and opens its accounts; None if the key was posted before.
+        Returns (txn id, created_at, {account: id})."""
+        rows = await self.conn.fetch(
+            Q["open_transaction"], kind, key, reference, reverses,
+            [a.kind for a in accounts], [a.owner_id for a in accounts],
+            [a.currency for a in accounts],
+        )  # fmt: skip
+        if not rows:
+            return None
+        ids = {_account(r): r["id"] for r in rows if r["id"] is not None}
+        if len(ids) < len(accounts):  # opened concurrently, not yet visible to that statement
+            ids.update(await self.ensure_accounts([a for a in accounts if a not in ids]))
+        return rows[0]["txn_id"], rows[0]["created_at"], ids
+
+    async def post_locked(
+        self, txn_id: str, account_ids: list[str], amounts: list[int], currencies: list[str],
+        audit_entry: tuple,
+    ) -> dict[str, tuple[int, bool]]:
+        """Locks the accounts, posts unless one would be overdrawn, appends the audit entry;
+        returns {account id: (balance before, may go negative)}."""
+        rows = await self.conn.fetch(
+            Q["post_locked"], txn_id, account_ids, amounts, currencies, *audit_entry
+        )
+        return {r["id"]: (r["balance"], r["may_go_negative"]) for r in rows}
 
     async def lock_accounts(self, account_ids: list[str]) -> list[LockedAccount]:
         return [LockedAccount(r) for r in await self.conn.fetch(Q["lock_accounts"], account_ids)]

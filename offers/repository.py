@@ -73,6 +73,31 @@ class OpenOffer:
         self.partner_active = r["partner_status"] == "active"
 
 
+class AcceptStart:
+    """What an acceptance reads before it writes (see the `start_acceptance` query)."""
+
+    __slots__ = ("audit_secret", "customer", "grant_id", "has_stale", "now", "offer", "partner",
+                 "wants_event")  # fmt: skip
+
+    def __init__(self, r: asyncpg.Record):
+        self.customer = Customer(
+            id=r["customer_id"], external_ref=r["external_ref"],
+            jurisdiction=r["customer_jurisdiction"], birth_date=r["birth_date"],
+            created_at=r["customer_created_at"],
+        ) if r["customer_id"] is not None else None  # fmt: skip
+        secret = r["audit_secret"]
+        self.audit_secret = bytes(secret) if secret is not None else None
+        self.offer = OpenOffer(r) if r["id"] is not None else None
+        self.partner = Partner(
+            id=r["partner_id"], name=r["partner_name"], jurisdiction=r["partner_jurisdiction"],
+            status=r["partner_status"], created_at=r["partner_created_at"],
+        ) if r["id"] is not None else None  # fmt: skip
+        self.has_stale = r["has_stale"]
+        self.wants_event = r["wants_event"]
+        self.grant_id = r["grant_id"]
+        self.now = r["now"]
+
+
 class OffersRepository:
     """Wraps one connection; the caller owns the transaction."""
 
@@ -169,6 +194,21 @@ class OffersRepository:
             list(categories), list(purposes), granted_at, expires_at, terms_hash, receipt,
         )  # fmt: skip
         return _grant(r)
+
+    async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
+        return AcceptStart(await self.conn.fetchrow(Q["start_acceptance"], customer_id, offer_id))
+
+    async def claim_slot_and_grant(self, *, grant_id: str, customer_id: str, partner_id: str,
+                                   offer_id: str, offer_version: int, categories, purposes,
+                                   granted_at: datetime, expires_at: datetime, terms_hash: str,
+                                   receipt: str, audit_entry: tuple) -> Grant | None:  # fmt: skip
+        """The grant with its audit entry, or None when the offer has no place left."""
+        r = await self.conn.fetchrow(
+            Q["claim_slot_and_grant"], grant_id, customer_id, partner_id, offer_id,
+            offer_version, list(categories), list(purposes), granted_at, expires_at, terms_hash,
+            receipt, *audit_entry,
+        )  # fmt: skip
+        return _grant(r) if r else None
 
     async def get_customer_grant(self, grant_id: str, customer_id: str) -> Grant | None:
         r = await self.conn.fetchrow(Q["get_customer_grant"], grant_id, customer_id)

@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 
 from ledger import Books
-from ledger.audit import AuditLog
+from ledger.audit import AuditLog, entry_row, pseudonym
 from policies import RuleBundle, Subject, is_category, is_purpose, offer_eligibility
 
 from .errors import (
@@ -237,13 +237,18 @@ class ConsentService:
         purposes: tuple[str, ...] | None = None,
         offer_version: int | None = None,
     ) -> Grant:
-        """Grants consent to an offer's current terms, possibly narrowed; signs the receipt."""
+        """Grants consent to an offer's current terms, possibly narrowed; signs the receipt.
+
+        Six round trips: BEGIN, one read (customer lock, offer, partner, pseudonym key), the
+        slot + grant + audit entry, the ledger's two statements, COMMIT; a stale grant to
+        expire and a partner webhook event add theirs only when there is one.
+        """
         async with self.pool.acquire() as conn, conn.transaction():
             repo = OffersRepository(conn)
-            customer = await repo.lock_customer_for_consent(customer_id)
+            start = await repo.start_acceptance(customer_id, offer_id)
+            customer, offer, now = start.customer, start.offer, start.now
             if customer is None:
                 raise CustomerNotFound("the customer in this token does not exist")
-            offer = await repo.get_open_offer(offer_id)
             if offer is None or not offer.partner_active:
                 raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
             if offer.status != "active":
@@ -255,51 +260,62 @@ class ConsentService:
             terms = offer.terms
             categories = _narrow(categories, terms.categories, "categories")
             purposes = _narrow(purposes, terms.purposes, "purposes")
-            grant_id, now = await repo.new_grant_id()
             narrowed = msgspec.structs.replace(terms, categories=categories, purposes=purposes)
             reasons = self._eligibility_reasons(customer, offer.partner_id, narrowed, now)
             if reasons:
                 raise NotEligible(
                     "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
                 )
-            audit = AuditLog(conn)
-            for stale in await repo.expire_stale_grants(customer_id, offer_id):
-                await _audit_grant(audit, "grant.expired", stale, customer.jurisdiction)
-                await grant_event(conn, "grant.expired", stale)
-            if not await repo.claim_grant_slot(offer_id, offer.version):
-                raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
-            partner = await repo.get_partner(offer.partner_id)
+            jurisdictions = [customer.jurisdiction]
+            subject = (
+                pseudonym(start.audit_secret, customer_id) if start.audit_secret is not None
+                else None
+            )  # fmt: skip
+            if start.has_stale:
+                audit = AuditLog(conn)
+                for stale in await repo.expire_stale_grants(customer_id, offer_id):
+                    await _audit_grant(audit, "grant.expired", stale, customer.jurisdiction)
+                    await grant_event(conn, "grant.expired", stale)
+            grant_id = start.grant_id
             expires_at = now + timedelta(days=terms.duration_days)
             receipt = self.signer.sign(
                 receipt_claims(
                     grant_id=grant_id, issuer=self.signer.issuer, customer=customer,
-                    partner=partner, offer_id=offer_id, offer_version=offer.version,
+                    partner=start.partner, offer_id=offer_id, offer_version=offer.version,
                     terms=terms, terms_hash=offer.terms_hash, categories=categories,
                     purposes=purposes, granted_at=now, expires_at=expires_at,
                 )
             )  # fmt: skip
+            entry = entry_row(
+                "grant.accepted", jurisdictions=jurisdictions, partner_id=offer.partner_id,
+                subject=subject, **_grant_details(
+                    grant_id, offer_id, offer.version, categories, purposes, expires_at,
+                    offer.terms_hash,
+                ),
+            )  # fmt: skip
             try:
-                async with conn.transaction():  # a savepoint, so the error is ours to name
-                    grant = await repo.insert_grant(
-                        grant_id=grant_id, customer_id=customer_id, partner_id=offer.partner_id,
-                        offer_id=offer_id, offer_version=offer.version, categories=categories,
-                        purposes=purposes, granted_at=now, expires_at=expires_at,
-                        terms_hash=offer.terms_hash, receipt=receipt,
-                    )  # fmt: skip
-            except asyncpg.UniqueViolationError:
+                grant = await repo.claim_slot_and_grant(
+                    grant_id=grant_id, customer_id=customer_id, partner_id=offer.partner_id,
+                    offer_id=offer_id, offer_version=offer.version, categories=categories,
+                    purposes=purposes, granted_at=now, expires_at=expires_at,
+                    terms_hash=offer.terms_hash, receipt=receipt, audit_entry=entry,
+                )  # fmt: skip
+            except asyncpg.UniqueViolationError:  # grants_one_live; the transaction rolls back
                 raise AlreadyGranted(
                     f"you already hold a grant on offer {offer_id}", field="offer_id"
                 ) from None
-            await _audit_grant(audit, "grant.accepted", grant, customer.jurisdiction)
+            if grant is None:
+                raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
             # The compensation moves now, in this transaction: escrow → earnings (+ fee).
-            # Locks: the offer row (claim_grant_slot) first, then the ledger accounts.
+            # Locks: the offer row (claim_slot_and_grant) first, then the ledger accounts.
             c = terms.compensation
             await Books(conn).record_grant_compensation(
                 grant_id=grant.id, partner_id=offer.partner_id, customer_id=customer_id,
                 kind=c.kind, amount=c.amount, currency=c.currency,
-                fee_bps=self.platform_fee_bps, jurisdictions=[customer.jurisdiction],
+                fee_bps=self.platform_fee_bps, jurisdictions=jurisdictions, subject=subject,
             )  # fmt: skip
-            await grant_event(conn, "grant.created", grant)
+            if start.wants_event:  # no endpoint for grant.created: nothing to store
+                await grant_event(conn, "grant.created", grant)
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
@@ -392,14 +408,25 @@ async def _audit_grant(audit: AuditLog, kind: str, grant: Grant, jurisdiction: s
         jurisdictions=[jurisdiction],
         partner_id=grant.partner_id,
         customer_id=grant.customer_id,
-        grant_id=grant.id,
-        offer_id=grant.offer_id,
-        offer_version=grant.offer_version,
-        categories=list(grant.categories),
-        purposes=list(grant.purposes),
-        expires_at=grant.expires_at.isoformat(),
-        terms_hash=grant.terms_hash,
-    )
+        **_grant_details(grant.id, grant.offer_id, grant.offer_version, grant.categories,
+                         grant.purposes, grant.expires_at, grant.terms_hash),
+    )  # fmt: skip
+
+
+def _grant_details(
+    grant_id: str, offer_id: str, offer_version: int, categories, purposes,
+    expires_at: datetime, terms_hash: str,
+) -> dict:  # fmt: skip
+    """The details of a grant's audit entries (no personal data)."""
+    return {
+        "grant_id": grant_id,
+        "offer_id": offer_id,
+        "offer_version": offer_version,
+        "categories": list(categories),
+        "purposes": list(purposes),
+        "expires_at": expires_at.isoformat(),
+        "terms_hash": terms_hash,
+    }
 
 
 def _subject(customer: Customer) -> Subject:

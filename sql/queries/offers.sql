@@ -174,3 +174,62 @@ WHERE c.id = g.customer_id
 RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.categories,
           g.purposes, g.status, g.granted_at, g.expires_at, g.updated_at, g.terms_hash,
           g.receipt, c.jurisdiction;
+
+-- name: start_acceptance
+-- What an acceptance reads, in one statement (always one row; null columns for what is not
+-- there): the customer under the row lock that erasure and account closure take FOR UPDATE
+-- (FOR SHARE: an acceptance and an erasure never interleave; a closed account cannot consent)
+-- with their audit pseudonym key; the offer's current version and its partner, read without
+-- a lock (claim_slot_and_grant takes the offer row next, so the lock order stays customer,
+-- offer, ledger accounts); whether a live grant past its expiry must be flipped first;
+-- whether the partner has an endpoint for grant.created; a fresh grant id and the time.
+WITH customer AS (
+  SELECT c.id, c.external_ref, c.jurisdiction, c.birth_date, c.created_at, k.secret
+  FROM customers c LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
+  WHERE c.id = $1 AND c.closed_at IS NULL
+  FOR SHARE OF c
+), offer AS (
+  SELECT o.id, o.partner_id, o.status, o.current_version AS version, v.title, v.description,
+         v.categories, v.purposes, v.duration_days, v.lookback_days, v.compensation_kind,
+         v.compensation_amount, v.compensation_currency, v.jurisdictions, v.terms_hash,
+         p.status AS partner_status, p.name AS partner_name,
+         p.jurisdiction AS partner_jurisdiction, p.created_at AS partner_created_at
+  FROM offers o
+  JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
+  JOIN partners p ON p.id = o.partner_id
+  WHERE o.id = $2
+)
+SELECT c.id AS customer_id, c.external_ref, c.jurisdiction AS customer_jurisdiction,
+       c.birth_date, c.created_at AS customer_created_at, c.secret AS audit_secret, o.*,
+       EXISTS (SELECT 1 FROM grants g
+               WHERE g.customer_id = $1 AND g.offer_id = $2
+                 AND g.status IN ('active', 'paused') AND g.expires_at <= now()) AS has_stale,
+       EXISTS (SELECT 1 FROM webhook_endpoints w
+               WHERE w.partner_id = o.partner_id AND w.deleted_at IS NULL
+                 AND 'grant.created' = ANY (w.events)) AS wants_event,
+       new_id('gnt') AS grant_id, now() AS now
+FROM (SELECT) AS one
+LEFT JOIN customer c ON true
+LEFT JOIN offer o ON true;
+
+-- name: claim_slot_and_grant
+-- Takes one of the offer's max_grants slots (the row lock serialises concurrent accepts)
+-- and, only if it got one, inserts the grant and its audit entry. No row: the offer is full
+-- (or changed since it was read). A second live grant fails on grants_one_live.
+WITH slot AS (
+  UPDATE offers SET grant_count = grant_count + 1
+  WHERE id = $4 AND status = 'active' AND current_version = $5 AND grant_count < max_grants
+  RETURNING id
+), granted AS (
+  INSERT INTO grants (id, customer_id, partner_id, offer_id, offer_version, categories,
+    purposes, status, granted_at, expires_at, updated_at, terms_hash, receipt)
+  SELECT $1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $8, $10, $11 FROM slot
+  RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+            grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+            terms_hash, receipt
+), audited AS (
+  INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category, outcome,
+                             entry)
+  SELECT $12, $13, $14, $15, $16, $17, $18, $19 FROM granted
+)
+SELECT * FROM granted;

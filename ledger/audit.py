@@ -5,17 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 
 from .canonical import canonical_json
+from .queries import load_queries
 
-QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit.sql"
-_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
-Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
+Q = load_queries("audit.sql")
 
 PSEUDONYM_PREFIX = "psn_"
 

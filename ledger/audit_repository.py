@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 import msgspec
 
 from ledger.audit_models import AccessLogItem, SealedEntry, StoredCheckpoint
+from ledger.queries import load_queries
 
-QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "audit_seal.sql"
-_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
-Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
+Q = load_queries("audit_seal.sql")
 
 # The sealer's advisory lock (transaction-scoped): one sealer at a time, writers never wait.
 SEALER_LOCK = 727_401_2027

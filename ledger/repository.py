@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 
 from .models import Account, Difference, PaymentAccounts, Payout, Posting, StatementLine
+from .queries import load_queries
 
-QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "ledger.sql"
-_parts = re.split(r"^-- name: (\w+)\s*$", QUERIES_FILE.read_text(), flags=re.MULTILINE)
-Q = {name: body.strip() for name, body in zip(_parts[1::2], _parts[2::2], strict=True)}
+Q = load_queries("ledger.sql")
 
 _PAYOUT_FIELDS = (
     "id", "customer_id", "kind", "amount", "currency", "status", "attempts", "stripe_object_id",

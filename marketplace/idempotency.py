@@ -7,16 +7,15 @@ are kept per principal, so one caller's key never collides with another's.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import asyncpg
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from offers.repository import load_queries
+from ledger.queries import load_queries
 
 from .problems import problem_bytes
 
-Q = load_queries(Path(__file__).resolve().parents[1] / "sql" / "queries" / "idempotency.sql")
+Q = load_queries("idempotency.sql")
 MAX_KEY_LENGTH = 255
 
 

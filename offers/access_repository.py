@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 import msgspec
 
+from ledger.queries import load_queries
 from policies import GrantView
 
 from .access_models import NewRecord, Record
-from .repository import load_queries
 
-Q = load_queries(Path(__file__).resolve().parents[1] / "sql" / "queries" / "access.sql")
+Q = load_queries("access.sql")
 
 RECORD_COLUMNS = ("customer_id", "category", "recorded_at", "source", "payload")
 

@@ -11,10 +11,11 @@ import msgspec
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.queries import Queries
 
-from .models import Grant
-from .repository import QUERIES_FILE, load_queries
+from ledger.queries import load_queries
 
-Q = load_queries(QUERIES_FILE.with_name("webhooks.sql"))
+from .models import Grant
+
+Q = load_queries("webhooks.sql")
 
 DELIVER_ENTRYPOINT = "deliver_webhook"
 EVENT_TYPES: tuple[str, ...] = (

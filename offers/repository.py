@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 
+from ledger.queries import load_queries
+
 from .models import Compensation, Customer, Grant, Offer, OfferTerms, Partner
 
-QUERIES_FILE = Path(__file__).resolve().parents[1] / "sql" / "queries" / "offers.sql"
-
-
-def load_queries(path: Path) -> dict[str, str]:
-    """Split a .sql file into its `-- name: x` blocks."""
-    parts = re.split(r"^-- name: (\w+)\s*$", path.read_text(), flags=re.MULTILINE)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
-
-
-Q = load_queries(QUERIES_FILE)
+Q = load_queries("offers.sql")
 
 
 def _terms(r: asyncpg.Record) -> OfferTerms:

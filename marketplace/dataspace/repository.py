@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import msgspec
 
+from ledger.queries import load_queries
 from offers import Grant
-from offers.repository import load_queries
 
 from .models import ImportedConsent, Reader, Record
 
-Q = load_queries(Path(__file__).resolve().parents[2] / "sql" / "queries" / "dataspace.sql")
+Q = load_queries("dataspace.sql")
 
 
 def _grant(r) -> Grant:

@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from pathlib import Path
 
 import asyncpg
 import pytest
 
+from ledger.queries import QUERIES_DIR, load_queries
 from marketplace.db import migrate
 from tests.conftest import scratch_database
 
-QUERY_FILES = sorted((Path(__file__).resolve().parents[2] / "sql" / "queries").glob("*.sql"))
+QUERY_FILES = sorted(QUERIES_DIR.glob("*.sql"))
 
 
 def _statements():
     for path in QUERY_FILES:
-        parts = re.split(r"^-- name: (\w+)\s*$", path.read_text(), flags=re.M)
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            yield pytest.param(body.strip(), id=f"{path.stem}.{name}")
+        for name, body in load_queries(path.name).items():
+            yield pytest.param(body, id=f"{path.stem}.{name}")
 
 
 @pytest.mark.parametrize("sql", list(_statements()))

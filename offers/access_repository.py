@@ -14,6 +14,7 @@ from policies import GrantView
 from .access_models import NewRecord, Record
 
 Q = load_queries("access.sql")
+ENTRY_COLUMNS = 8  # record_decisions' audit entry arrays, $14..$21
 
 RECORD_COLUMNS = ("customer_id", "category", "recorded_at", "source", "payload")
 
@@ -86,15 +87,11 @@ class AccessRepository:
         """Decisions (the decisions columns; reasons and rule_ids as JSON text) and their
         audit entries (ledger.audit.entry_row, jurisdictions as JSON text), in one statement.
         `audit=False` exists for the benchmark's audit-off baseline only."""
-        if not audit:
-            await self.conn.execute(
-                Q["record_decisions_without_audit"], *(list(c) for c in zip(*decisions))
-            )
-            return
+        # No entries: the statement's audit half inserts nothing (its decisions CTE still runs).
+        entry_columns = [list(c) for c in zip(*entries)] if audit else [[]] * ENTRY_COLUMNS
         await self.conn.execute(
-            Q["record_decisions"], *(list(c) for c in zip(*decisions)),
-            *(list(c) for c in zip(*entries)),
-        )  # fmt: skip
+            Q["record_decisions"], *(list(c) for c in zip(*decisions)), *entry_columns
+        )
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]:
         """The customers among these ids that exist: id -> (jurisdiction, pseudonym key)."""

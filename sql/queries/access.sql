@@ -67,16 +67,3 @@ FROM unnest($14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::text
      AS e(kind, at, jurisdictions, partner_id, subject, category, outcome, entry, n)
 ORDER BY e.n;
 
--- name: record_decisions_without_audit
--- Benchmarks only (the audit-off baseline of `make bench`): the same decisions, no entries.
-INSERT INTO decisions (id, at, partner_id, customer_id, category, purpose, allowed, reasons,
-  rule_ids, grant_id, rules_version, window_start, returned)
-SELECT t.id, t.at, t.partner_id, t.customer_id, t.category, t.purpose, t.allowed,
-       ARRAY(SELECT jsonb_array_elements_text(t.reasons::jsonb)),
-       ARRAY(SELECT jsonb_array_elements_text(t.rule_ids::jsonb)),
-       t.grant_id, t.rules_version, t.window_start, t.returned
-FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[],
-            $12::timestamptz[], $13::integer[])
-     AS t(id, at, partner_id, customer_id, category, purpose, allowed, reasons, rule_ids,
-          grant_id, rules_version, window_start, returned);

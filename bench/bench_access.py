@@ -37,10 +37,10 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from marketplace.auth import issue_token
 from marketplace.db import create_pool, migrate
+from marketplace.http.auth import issue_token
 from marketplace.keys import KeyRing
-from offers import DataAccessService
+from offers.dataspace import DataAccessService
 from policies import load_bundle
 
 CONNECTIONS = 64

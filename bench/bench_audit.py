@@ -19,9 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.audit_models import CheckpointSigner
-from ledger.audit_service import AuditService
-from ledger.verify import verify_view
+from ledger.audit import AuditService, CheckpointSigner, verify_view
 from marketplace.db import migrate
 
 ENTRIES = int(os.environ.get("BENCH_AUDIT_ENTRIES", "1000000"))

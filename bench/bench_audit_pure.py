@@ -10,10 +10,16 @@ from hashlib import sha256
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.canonical import entry_bytes
-from ledger.checkpoint import sign_checkpoint, verifier_key_string
-from ledger.merkle import CompactTree, MerkleTree, inclusion_proof, leaf_hash
-from ledger.verify import verify_log
+from ledger.audit import (
+    CompactTree,
+    MerkleTree,
+    entry_bytes,
+    inclusion_proof,
+    leaf_hash,
+    sign_checkpoint,
+    verifier_key_string,
+    verify_log,
+)
 
 ORIGIN = "audit.marketplace.example/log"
 

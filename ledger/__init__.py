@@ -1,43 +1,18 @@
-"""Money ledger, payouts and the tamper-evident audit log; pure parts importable without I/O."""
+"""The money ledger: double-entry books, partner escrow, customers' earnings and their payouts
+through Stripe. The audit log is its own subpackage, `ledger.audit`."""
 
-from ledger.books import Books, split_fee
-from ledger.canonical import entry_bytes
-from ledger.checkpoint import (
-    Checkpoint,
-    NoteSignature,
-    key_id,
-    parse_checkpoint,
-    sign_checkpoint,
-    verifier_key_string,
-    verify_checkpoint,
-)
-from ledger.errors import (
-    AuditError,
-    CheckpointInvalid,
+from .books import Books, split_fee
+from .errors import (
     InsufficientEscrow,
     InsufficientFunds,
     InvalidAmount,
     LedgerError,
-    MoneyError,
     PaymentGatewayError,
-    ProofInvalid,
-    TreeStateInvalid,
     UnbalancedTransaction,
     UnknownParty,
     WebhookSignatureInvalid,
 )
-from ledger.merkle import (
-    CompactTree,
-    MerkleTree,
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    node_hash,
-    root_from_leaf_hashes,
-    verify_consistency,
-    verify_inclusion,
-)
-from ledger.models import (
+from .models import (
     Account,
     Balance,
     Difference,
@@ -50,20 +25,15 @@ from ledger.models import (
     StatementLine,
     Transaction,
 )
-from ledger.payouts import PAY_OUT_JOB, PayoutService
-from ledger.service import LedgerService
-from ledger.stripe_gateway import StripeGateway
-from ledger.verify import VerificationReport, verify_log, verify_view
+from .payouts import PAY_OUT_JOB, PayoutService
+from .service import LedgerService
+from .stripe_gateway import StripeGateway
 
 __all__ = [
     "PAY_OUT_JOB",
     "Account",
-    "AuditError",
     "Balance",
     "Books",
-    "Checkpoint",
-    "CheckpointInvalid",
-    "CompactTree",
     "Difference",
     "Earnings",
     "EarningsLine",
@@ -73,37 +43,16 @@ __all__ = [
     "InvalidAmount",
     "LedgerError",
     "LedgerService",
-    "MerkleTree",
-    "MoneyError",
-    "NoteSignature",
     "PaymentAccounts",
     "PaymentGatewayError",
     "Payout",
     "PayoutService",
     "Posting",
-    "ProofInvalid",
     "StatementLine",
     "StripeGateway",
     "Transaction",
-    "TreeStateInvalid",
     "UnbalancedTransaction",
     "UnknownParty",
-    "VerificationReport",
     "WebhookSignatureInvalid",
-    "consistency_proof",
-    "entry_bytes",
-    "inclusion_proof",
-    "key_id",
-    "leaf_hash",
-    "node_hash",
-    "parse_checkpoint",
-    "root_from_leaf_hashes",
-    "sign_checkpoint",
     "split_fee",
-    "verifier_key_string",
-    "verify_checkpoint",
-    "verify_consistency",
-    "verify_inclusion",
-    "verify_log",
-    "verify_view",
 ]

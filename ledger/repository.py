@@ -6,8 +6,9 @@ from datetime import datetime
 
 import asyncpg
 
+from sql import load_queries
+
 from .models import Account, Difference, PaymentAccounts, Payout, Posting, StatementLine
-from .queries import load_queries
 
 Q = load_queries("ledger.sql")
 

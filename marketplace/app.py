@@ -13,31 +13,20 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from ledger import LedgerService
-from ledger.audit_models import CheckpointSigner
-from ledger.audit_service import AuditService
-from offers import (
-    ConsentService,
-    DataAccessService,
-    ReceiptSigner,
-    RetryPolicy,
-    WebhookService,
-)
 from policies import load_bundle
 
-from .admission import admission_middleware
-from .auth import BearerAuthMiddleware, TokenVerifier
+from .bootstrap import bootstrap, database_url, load_keys
 from .config import Settings
-from .contract import Contract, contract_middleware
-from .dataspace import DataSpaceService
-from .db import create_pool, embedded_database_url, migrate
-from .idempotency import idempotency_middleware
-from .keys import KeyRing
+from .db import create_pool, migrate
+from .http.admission import admission_middleware
+from .http.auth import BearerAuthMiddleware, TokenVerifier
+from .http.contract import Contract, contract_middleware
+from .http.idempotency import idempotency_middleware
+from .http.openapi import fix_document
+from .http.problems import EXCEPTION_HANDLERS
+from .http.routes import access, admin, dataspace, me, money, partner, public, webhooks
+from .http.routes import audit as audit_routes
 from .logs import configure_logging, request_log_middleware
-from .openapi import fix_document
-from .problems import EXCEPTION_HANDLERS
-from .routes import access, admin, dataspace, me, money, partner, public, webhooks
-from .routes import audit as audit_routes
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -46,33 +35,30 @@ scoped, time-limited, revocable access through grants; every error is RFC 9457 p
 with a stable `code`. Authenticate with `Authorization: Bearer <JWT>` (EdDSA or ES256)."""
 
 
+# Services injected by name into the handlers that ask for them (`money` is the ledger's).
+SERVICE_NAMES = ("consent", "audit", "access", "money", "dataspace", "webhooks")
+STATE_TO_SERVICE = {"money": "ledger"}
+
+
 def create_app(settings: Settings) -> Litestar:
     configure_logging(json=settings.log_json)
-    keys = KeyRing.load(settings.key_file, settings.trusted_jwks_file, settings.accept_local_tokens)
+    keys = load_keys(settings)
     rules = load_bundle()  # validated now: a bad rule file stops the start with a clear error
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        url = settings.database_url or embedded_database_url(settings.data_dir)
+        url = database_url(settings)
         await migrate(url)
         pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        services = bootstrap(settings, pool, keys=keys, rules=rules)
         app.state.pool = pool
-        app.state.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules,
-            platform_fee_bps=settings.platform_fee_bps,
-        )  # fmt: skip
-        app.state.money = LedgerService(
-            pool, settings.stripe_gateway(), settings.stripe_webhook_secret
-        )
-        app.state.audit = AuditService(
-            pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
-        )
-        app.state.access = DataAccessService(pool, rules)
-        app.state.dataspace = DataSpaceService(
-            pool, private_key=keys.private_key, kid=keys.kid, issuer=settings.export_issuer,
-            trusted_exporters=settings.trusted_exporters,
-        )  # fmt: skip
-        app.state.webhooks = WebhookService(pool, retry_policy(settings))
+        app.state.services = services
+        for name in SERVICE_NAMES:
+            app.state[name] = getattr(services, STATE_TO_SERVICE.get(name, name))
+        if settings.bench_endpoints:
+            app.state.bench_unaudited = bootstrap(
+                settings, pool, keys=keys, rules=rules, audit_decisions=False
+            ).access
         try:
             yield
         finally:
@@ -98,7 +84,7 @@ def create_app(settings: Settings) -> Litestar:
         # Services built in the lifespan, injected by name into the handlers that ask for them.
         dependencies={
             name: _from_state(name)
-            for name in ("consent", "audit", "access", "money", "dataspace", "webhooks")
+            for name in SERVICE_NAMES
         },
         middleware=[
             contract_middleware,
@@ -139,15 +125,6 @@ def _from_state(name: str) -> Provide:
         return state[name]
 
     return Provide(provide, sync_to_thread=False)
-
-
-def retry_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(
-        base_delay=settings.webhook_base_delay_seconds,
-        max_delay=settings.webhook_max_delay_seconds,
-        max_attempts=settings.webhook_max_attempts,
-        timeout=settings.webhook_timeout_seconds,
-    )
 
 
 def app_from_env() -> Litestar:

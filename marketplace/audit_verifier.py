@@ -9,9 +9,13 @@ from pathlib import Path
 
 import httpx
 
-from ledger.checkpoint import parse_checkpoint
-from ledger.errors import CheckpointInvalid
-from ledger.verify import CHECKPOINT_INVALID, VerificationReport, verify_view
+from ledger.audit import (
+    CHECKPOINT_INVALID,
+    CheckpointInvalid,
+    VerificationReport,
+    parse_checkpoint,
+    verify_view,
+)
 
 
 def fetch_and_verify(

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 from .config import Settings
 
@@ -18,13 +19,13 @@ def _database_url(settings: Settings) -> str:
 
 
 def _keys(settings: Settings):
-    from .keys import KeyRing
+    from .bootstrap import load_keys
 
-    return KeyRing.load(settings.key_file, settings.trusted_jwks_file, settings.accept_local_tokens)
+    return load_keys(settings)
 
 
 def _token(settings: Settings, role: str, sub: str, jurisdictions=(), ttl: int = 3600) -> str:
-    from .auth import issue_token
+    from .http.auth import issue_token
 
     return issue_token(
         _keys(settings),
@@ -43,34 +44,16 @@ async def _migrate(url: str) -> list[str]:
     return await migrate(url)
 
 
-async def _demo(settings: Settings, url: str, settle: bool = False) -> dict:
-    from offers import ConsentService, DataAccessService, ReceiptSigner
-    from policies import load_bundle
+async def _demo(settings: Settings, settle: bool = False) -> dict:
+    from .bootstrap import open_services
+    from .demo import load_demo
 
-    from .db import create_pool, migrate
-
-    await migrate(url)
-    keys = _keys(settings)
-    pool = await create_pool(url, min_size=1, max_size=4)
-    try:
-        rules = load_bundle()
-        consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules,
-            platform_fee_bps=settings.platform_fee_bps,
-        )  # fmt: skip
-        from ledger import LedgerService
-
-        from .demo import load_demo
-
-        ids = await load_demo(consent, DataAccessService(pool, rules), LedgerService(pool))
+    async with open_services(settings, max_size=4) as services:
+        ids = await load_demo(services.consent, services.access, services.ledger)
         if settle and settings.stripe_api_base:
             # A Stripe (or a local stand-in) is configured: settle now; the worker pays out.
-            from ledger import PayoutService
-
-            ids["payouts"] = len(await PayoutService(pool, None).settle())
+            ids["payouts"] = len(await services.payouts.settle())
         return ids
-    finally:
-        await pool.close()
 
 
 def cmd_migrate(settings: Settings, args) -> None:
@@ -84,7 +67,7 @@ def cmd_token(settings: Settings, args) -> None:
 
 
 def cmd_demo(settings: Settings, args) -> None:
-    ids = asyncio.run(_demo(settings, _database_url(settings)))
+    ids = asyncio.run(_demo(settings))
     _print_demo(settings, ids, ttl=args.ttl)
 
 
@@ -112,7 +95,8 @@ def cmd_run(settings: Settings, args) -> None:
     import uvicorn
 
     url = _database_url(settings)
-    ids = asyncio.run(_demo(settings, url, settle=True))
+    settings = replace(settings, database_url=url)
+    ids = asyncio.run(_demo(settings, settle=True))
     _print_demo(settings, ids, ttl=24 * 3600)
     if "payouts" in ids:
         print(f"Settlement: {ids['payouts']} payout(s) queued; the worker pays them through "
@@ -139,20 +123,11 @@ def cmd_run(settings: Settings, args) -> None:
 
 
 async def _payouts(settings: Settings, action: str):
-    from ledger import PayoutService
+    from .bootstrap import open_services
 
-    from .db import create_pool, migrate
-
-    url = _database_url(settings)
-    await migrate(url)
-    pool = await create_pool(url, min_size=1, max_size=4)
-    try:
-        service = PayoutService(pool, settings.stripe_gateway(),
-                                max_attempts=settings.payout_max_attempts,
-                                backoff_seconds=settings.payout_backoff_seconds)  # fmt: skip
-        return await (service.settle() if action == "settle" else service.reconcile())
-    finally:
-        await pool.close()
+    async with open_services(settings, max_size=4) as services:
+        payouts = services.payouts
+        return await (payouts.settle() if action == "settle" else payouts.reconcile())
 
 
 def cmd_settle(settings: Settings, args) -> None:
@@ -183,50 +158,33 @@ def cmd_worker(settings: Settings, args) -> None:
     worker_main(settings)
 
 
-async def _seal(settings: Settings, url: str) -> dict:
-    from ledger.audit_models import CheckpointSigner
-    from ledger.audit_service import AuditService
+async def _seal(settings: Settings) -> dict:
+    from .bootstrap import open_services
 
-    from .db import create_pool, migrate
-
-    await migrate(url)
-    pool = await create_pool(url, min_size=1, max_size=2)
-    try:
-        signer = CheckpointSigner(_keys(settings).private_key, settings.checkpoint_origin)
-        result = await AuditService(pool, signer).seal()
+    async with open_services(settings, max_size=2) as services:
+        result = await services.audit.seal()
         return {"sealed": result.sealed, "tree_size": result.tree_size,
                 "checkpoints": result.checkpoints, "skipped": result.skipped}  # fmt: skip
-    finally:
-        await pool.close()
 
 
-async def _import_package(settings: Settings, url: str, path: str, ref: str, jurisdiction):
-    from .dataspace import DataSpaceService
-    from .db import create_pool, migrate
-
-    await migrate(url)
-    keys = _keys(settings)
-    pool = await create_pool(url, min_size=1, max_size=2)
+async def _import_package(settings: Settings, path: str, ref: str, jurisdiction):
+    from .bootstrap import open_services
 
     async def chunks():
         with open(path, "rb") as f:  # noqa: ASYNC230 (a one-shot CLI, nothing else runs)
             while block := f.read(1 << 16):
                 yield block
 
-    try:
-        service = DataSpaceService(
-            pool, private_key=keys.private_key, kid=keys.kid, issuer=settings.export_issuer,
-            trusted_exporters=settings.trusted_exporters,
-        )  # fmt: skip
-        return await service.import_package(chunks(), external_ref=ref, jurisdiction=jurisdiction)
-    finally:
-        await pool.close()
+    async with open_services(settings, max_size=2) as services:
+        return await services.dataspace.import_package(
+            chunks(), external_ref=ref, jurisdiction=jurisdiction
+        )
 
 
 def cmd_audit_seal(settings: Settings, args) -> None:
     import json
 
-    print(json.dumps(asyncio.run(_seal(settings, _database_url(settings)))))
+    print(json.dumps(asyncio.run(_seal(settings))))
 
 
 def cmd_audit_verify(settings: Settings, args) -> None:
@@ -238,7 +196,7 @@ def cmd_audit_verify(settings: Settings, args) -> None:
 def cmd_ingest(settings: Settings, args) -> None:
     from .ingest import ingest_file
 
-    sys.exit(asyncio.run(ingest_file(_database_url(settings), args.file)))
+    sys.exit(asyncio.run(ingest_file(settings, args.file)))
 
 
 def cmd_rules_check(settings: Settings, args) -> None:
@@ -258,7 +216,7 @@ def cmd_rules_explain(settings: Settings, args) -> None:
     from .ingest import explain
 
     sys.exit(asyncio.run(explain(
-        _database_url(settings), args.customer, args.partner, args.category, args.purpose
+        settings, args.customer, args.partner, args.category, args.purpose
     )))  # fmt: skip
 
 
@@ -266,7 +224,7 @@ def cmd_import_package(settings: Settings, args) -> None:
     import msgspec
 
     result = asyncio.run(_import_package(
-        settings, _database_url(settings), args.file, args.external_ref, args.jurisdiction
+        settings, args.file, args.external_ref, args.jurisdiction
     ))  # fmt: skip
     print(msgspec.json.encode(result).decode())
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from sql import MIGRATIONS_DIR
+
 log = structlog.get_logger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "sql" / "migrations"
 # Any constant works; it only has to be the same for every process that migrates.
 _MIGRATION_LOCK = 727_401_2026
 

@@ -7,7 +7,8 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 from ledger import LedgerService
-from offers import AccessDenied, Compensation, ConsentService, DataAccessService, OfferTerms
+from offers import Compensation, ConsentService, OfferTerms
+from offers.dataspace import AccessDenied, DataAccessService
 
 DEMO_CUSTOMERS = [
     # external_ref, jurisdiction, birth date

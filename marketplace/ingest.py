@@ -8,10 +8,10 @@ from pathlib import Path
 
 import msgspec
 
-from offers import DataAccessService, NewRecord, OffersError, validate_record
-from policies import load_bundle
+from offers.dataspace import DataSpaceError, NewRecord, validate_record
 
-from .db import create_pool, migrate
+from .bootstrap import open_services
+from .config import Settings
 
 MAX_REPORTED = 50
 
@@ -38,19 +38,17 @@ def parse_lines(lines, now: datetime) -> tuple[list[tuple[str, NewRecord, int]],
             continue
         try:
             rows.append((customer_id, validate_record(obj, where, now=now), number))
-        except OffersError as e:
+        except DataSpaceError as e:
             errors.append(f"{e.field}: {e.detail}")
     return rows, errors
 
 
-async def ingest_file(url: str, file: str) -> int:
+async def ingest_file(settings: Settings, file: str) -> int:
     """Validates every line first; loads nothing unless all are good. Returns the exit code."""
     lines = Path(file).read_text(encoding="utf-8").splitlines()
     rows, errors = parse_lines(lines, datetime.now(UTC))
-    await migrate(url)
-    pool = await create_pool(url, min_size=1, max_size=2)
-    try:
-        access = DataAccessService(pool, load_bundle())
+    async with open_services(settings, max_size=2) as services:
+        access = services.access
         if not errors:
             missing = await access.missing_customers([cid for cid, _, _ in rows])
             errors += [f"line {n}: customer_id: no customer {cid}"
@@ -63,25 +61,22 @@ async def ingest_file(url: str, file: str) -> int:
                   "nothing was loaded", file=sys.stderr)  # fmt: skip
             return 1
         result = await access.ingest_rows([(cid, r) for cid, r, _ in rows])
-    finally:
-        await pool.close()
     print(f"ingested {result.ingested} record(s) for {result.customers} customer(s): "
           + ", ".join(f"{k} {v}" for k, v in result.by_category.items()))  # fmt: skip
     return 0
 
 
-async def explain(url: str, customer: str, partner: str, category: str, purpose: str) -> int:
+async def explain(
+    settings: Settings, customer: str, partner: str, category: str, purpose: str
+) -> int:
     """Prints the decision a partner's read would get now, and why (not recorded)."""
-    bundle = load_bundle()
-    pool = await create_pool(url, min_size=1, max_size=1)
-    try:
+    async with open_services(settings, max_size=1) as services:
+        bundle = services.rules
         try:
-            d = await DataAccessService(pool, bundle).explain(partner, customer, category, purpose)
-        except OffersError as e:
+            d = await services.access.explain(partner, customer, category, purpose)
+        except DataSpaceError as e:
             print(f"error: {e.field + ': ' if e.field else ''}{e.detail}", file=sys.stderr)
             return 2
-    finally:
-        await pool.close()
     descriptions = {r.id: r for r in bundle.rules if r.id in d.rule_ids}
     print(f"{'ALLOWED' if d.allowed else 'DENIED'}: partner {partner} reading {category} of "
           f"customer {customer} for {purpose}")  # fmt: skip

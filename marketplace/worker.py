@@ -15,48 +15,14 @@ from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job, Schedule
 
-from ledger import PAY_OUT_JOB, LedgerService, PayoutService
-from ledger.audit_models import CheckpointSigner
-from ledger.audit_service import AuditService
-from offers import (
-    DELIVER_ENTRYPOINT,
-    ConsentService,
-    ReceiptSigner,
-    WebhookService,
-)
-from policies import load_bundle
+from ledger import PAY_OUT_JOB
+from ledger.audit import AuditService
+from offers import DELIVER_ENTRYPOINT
 
-from .app import retry_policy
+from .bootstrap import Services, database_url, open_services
 from .config import Settings
-from .db import create_pool, embedded_database_url, migrate
-from .keys import KeyRing
 
 log = structlog.get_logger("marketplace.worker")
-
-
-class Services:
-    """What jobs work with, built once per worker process."""
-
-    def __init__(self, settings: Settings, pool: asyncpg.Pool):
-        keys = KeyRing.load(
-            settings.key_file, settings.trusted_jwks_file, settings.accept_local_tokens
-        )
-        self.settings = settings
-        self.pool = pool
-        self.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), load_bundle(),
-            platform_fee_bps=settings.platform_fee_bps,
-        )  # fmt: skip
-        gateway = settings.stripe_gateway()
-        self.ledger = LedgerService(pool, gateway, settings.stripe_webhook_secret)
-        self.payouts = PayoutService(
-            pool, gateway, max_attempts=settings.payout_max_attempts,
-            backoff_seconds=settings.payout_backoff_seconds,
-        )  # fmt: skip
-        self.audit = AuditService(
-            pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)
-        )
-        self.webhooks = WebhookService(pool, retry_policy(settings))
 
 
 def register_jobs(pgq: PgQueuer, services: Services) -> None:
@@ -129,21 +95,18 @@ async def seal_for(audit: AuditService, *, seconds: float) -> int:
 
 
 async def run_worker(settings: Settings) -> None:
-    url = settings.database_url or embedded_database_url(settings.data_dir)
-    await migrate(url)
-    pool = await create_pool(url, min_size=1, max_size=settings.db_pool_max)
-    listener = await asyncpg.connect(url)
-    try:
-        pgq = PgQueuer(AsyncpgDriver(listener))
-        register_jobs(pgq, Services(settings, pool))
-        log.info("worker_started")
-        await pgq.run(
-            heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_seconds),
-            dequeue_timeout=timedelta(seconds=settings.job_poll_seconds),
-        )
-    finally:
-        await listener.close()
-        await pool.close()
+    async with open_services(settings) as services:
+        listener = await asyncpg.connect(database_url(settings))
+        try:
+            pgq = PgQueuer(AsyncpgDriver(listener))
+            register_jobs(pgq, services)
+            log.info("worker_started")
+            await pgq.run(
+                heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_seconds),
+                dequeue_timeout=timedelta(seconds=settings.job_poll_seconds),
+            )
+        finally:
+            await listener.close()
 
 
 def main(settings: Settings) -> None:

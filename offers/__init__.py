@@ -1,13 +1,10 @@
-"""Offers, grants and consent receipts."""
+"""Offers, grants and consent receipts, and the partner webhooks that tell of them. The
+Personal Data Space is its own subpackage, `offers.dataspace`."""
 
-from .access import MAX_RECORDS_PER_BATCH, DataAccessService, validate_record
-from .access_models import AccessDecision, IngestResult, NewRecord, Record, RecordsPage
 from .errors import (
-    AccessDenied,
     AlreadyGranted,
     CustomerNotFound,
     GrantNotFound,
-    InvalidInput,
     InvalidTerms,
     InvalidTransition,
     NotEligible,
@@ -19,6 +16,7 @@ from .errors import (
     OfferVersionChanged,
     PartnerNotFound,
 )
+from .events import DELIVER_ENTRYPOINT, EVENT_TYPES
 from .models import (
     Compensation,
     Customer,
@@ -32,27 +30,52 @@ from .models import (
 )
 from .receipts import ReceiptSigner, terms_hash
 from .service import ConsentService
-
-__all__ = [
-    "AlreadyGranted", "Compensation", "ConsentService", "Customer", "CustomerNotFound",
-    "CustomerOffer", "Grant", "GrantNotFound", "InvalidTerms", "InvalidTransition",
-    "NotEligible", "NotFound", "Offer", "OfferFull", "OfferNotFound", "OfferNotOpen",
-    "OfferTerms", "OfferVersionChanged", "OffersError", "Page", "Partner", "PartnerNotFound",
-    "Reason", "ReceiptSigner", "terms_hash",
-    "MAX_RECORDS_PER_BATCH", "AccessDecision", "AccessDenied", "DataAccessService",
-    "IngestResult", "InvalidInput", "NewRecord", "Record", "RecordsPage", "validate_record",
-]
-
-from .events import DELIVER_ENTRYPOINT, EVENT_TYPES, grant_event, record_event
+from .webhook_signature import SIGNATURE_HEADER, WebhookSignatureError, sign_webhook, verify_webhook
 from .webhooks import (
     EndpointNotFound,
+    InvalidWebhookEndpoint,
     RetryPolicy,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookService,
 )
 
-__all__ += [
-    "DELIVER_ENTRYPOINT", "EVENT_TYPES", "EndpointNotFound", "RetryPolicy", "WebhookDelivery", "WebhookEndpoint",
-    "WebhookService", "grant_event", "record_event",
+__all__ = [
+    "DELIVER_ENTRYPOINT",
+    "EVENT_TYPES",
+    "SIGNATURE_HEADER",
+    "AlreadyGranted",
+    "Compensation",
+    "ConsentService",
+    "Customer",
+    "CustomerNotFound",
+    "CustomerOffer",
+    "EndpointNotFound",
+    "Grant",
+    "GrantNotFound",
+    "InvalidTerms",
+    "InvalidTransition",
+    "InvalidWebhookEndpoint",
+    "NotEligible",
+    "NotFound",
+    "Offer",
+    "OfferFull",
+    "OfferNotFound",
+    "OfferNotOpen",
+    "OfferTerms",
+    "OfferVersionChanged",
+    "OffersError",
+    "Page",
+    "Partner",
+    "PartnerNotFound",
+    "Reason",
+    "ReceiptSigner",
+    "RetryPolicy",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookService",
+    "WebhookSignatureError",
+    "terms_hash",
+    "sign_webhook",
+    "verify_webhook",
 ]

@@ -11,7 +11,7 @@ import msgspec
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.queries import Queries
 
-from ledger.queries import load_queries
+from sql import load_queries
 
 from .models import Grant
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import asyncpg
 
-from ledger.queries import load_queries
+from sql import load_queries
 
 from .models import Compensation, Customer, Grant, Offer, OfferTerms, Partner
 

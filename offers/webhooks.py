@@ -59,12 +59,14 @@ class InvalidWebhookEndpoint(OffersError):
     """A webhook URL that is not absolute http(s), or an unknown event type."""
 
     code = "invalid_webhook_endpoint"
+    status = 422
 
 
 class EndpointNotFound(NotFound):
     """No such webhook endpoint of this partner."""
 
     code = "webhook_endpoint_not_found"
+    status = 404
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
-from marketplace.auth import issue_token
 from marketplace.config import Settings
 from marketplace.db import migrate
+from marketplace.http.auth import issue_token
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,9 +15,10 @@ from pgqueuer.qm import QueueManager
 from pgqueuer.queries import Queries
 from pgqueuer.types import QueueExecutionMode
 
+from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
-from marketplace.worker import Services, register_webhook_jobs
-from offers.webhook_signature import SIGNATURE_HEADER
+from marketplace.worker import register_webhook_jobs
+from offers import SIGNATURE_HEADER
 
 
 async def insert_records(pool, customer_id: str, category: str, n: int, source="network"):
@@ -76,7 +77,7 @@ async def drain_jobs(settings, database_url: str, *, base_delay=0.05, max_attemp
     )  # fmt: skip
     pool = await create_pool(database_url, min_size=1, max_size=4)
     conn = await asyncpg.connect(database_url)
-    services = Services(settings, pool)
+    services = bootstrap(settings, pool)
     try:
         qm = QueueManager(Queries(AsyncpgDriver(conn)))
         register_webhook_jobs(qm, services)

@@ -9,11 +9,15 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ledger.audit import AuditLog
-from ledger.audit_models import CheckpointSigner
-from ledger.audit_service import AuditService
-from ledger.checkpoint import verify_checkpoint
-from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger.audit import (
+    AuditLog,
+    AuditService,
+    CheckpointSigner,
+    leaf_hash,
+    verify_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
 from tests.conftest import bearer
 
 

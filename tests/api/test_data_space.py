@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
-from marketplace.auth import issue_token
+from marketplace.http.auth import issue_token
 from tests.conftest import bearer
 from tests.dataspace_helpers import insert_records
 

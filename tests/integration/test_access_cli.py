@@ -12,7 +12,8 @@ from marketplace import cli
 from marketplace.db import create_pool
 from marketplace.demo import demo_records
 from marketplace.ingest import explain, ingest_file
-from offers import ConsentService, DataAccessService, ReceiptSigner
+from offers import ConsentService, ReceiptSigner
+from offers.dataspace import DataAccessService
 from policies import load_bundle
 
 
@@ -34,14 +35,14 @@ def _line(customer_id: str, **over) -> str:
     return json.dumps(rec)
 
 
-async def test_ingest_file_copies_every_line(tmp_path, services, database_url, capsys):
+async def test_ingest_file_copies_every_line(tmp_path, services, settings, database_url, capsys):
     consent, _ = services
     a, _ = await consent.create_customer("bulk-a", "FR", None)
     b, _ = await consent.create_customer("bulk-b", "DE", None)
     lines = [_line(a.id), _line(b.id, category="device", payload={"model": "X"})] * 500
     path = tmp_path / "records.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    assert await ingest_file(database_url, str(path)) == 0
+    assert await ingest_file(settings, str(path)) == 0
     assert "ingested 1000 record(s) for 2 customer(s)" in capsys.readouterr().out
     conn = await asyncpg.connect(database_url)
     try:
@@ -52,7 +53,7 @@ async def test_ingest_file_copies_every_line(tmp_path, services, database_url, c
         await conn.close()
 
 
-async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, services, database_url,
+async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, services, settings, database_url,
                                                                capsys):  # fmt: skip
     consent, _ = services
     c, _ = await consent.create_customer("bulk-c", "FR", None)
@@ -61,12 +62,12 @@ async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, service
         _line(c.id), _line(c.id, category="shoe_size"), "{not json", _line(c.id),
         _line(c.id, recorded_at="yesterday"), json.dumps({"category": "device"}),
     ]) + "\n")  # fmt: skip
-    assert await ingest_file(database_url, str(path)) == 1
+    assert await ingest_file(settings, str(path)) == 1
     err = capsys.readouterr().err
     assert "line 2.category" in err and "line 3: not JSON" in err
     assert "line 5.recorded_at" in err and "line 6: customer_id" in err
     path.write_text(_line(c.id) + "\n" + _line("cus_nobody") + "\n")
-    assert await ingest_file(database_url, str(path)) == 1
+    assert await ingest_file(settings, str(path)) == 1
     assert "line 2: customer_id: no customer cus_nobody" in capsys.readouterr().err
     conn = await asyncpg.connect(database_url)
     try:
@@ -76,7 +77,7 @@ async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, service
         await conn.close()
 
 
-async def test_rules_explain_prints_the_decision_and_its_reasons(services, database_url,
+async def test_rules_explain_prints_the_decision_and_its_reasons(services, settings, database_url,
                                                                  capsys):  # fmt: skip
     consent, _ = services
     from ledger import LedgerService
@@ -94,13 +95,13 @@ async def test_rules_explain_prints_the_decision_and_its_reasons(services, datab
     offer = await consent.create_offer(partner.id, terms, 10)
     await consent.change_offer_status(partner.id, offer.id, "publish")
     grant = await consent.accept_offer(customer.id, offer.id)
-    code = await explain(database_url, customer.id, partner.id, "location", "research")
+    code = await explain(settings, customer.id, partner.id, "location", "research")
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("DENIED")
     assert "rule:de-location-trading" in out and "Germany" in out and grant.id in out
-    assert await explain(database_url, customer.id, partner.id, "device", "research") == 0
+    assert await explain(settings, customer.id, partner.id, "device", "research") == 0
     assert capsys.readouterr().out.startswith("ALLOWED")
-    assert await explain(database_url, customer.id, partner.id, "nope", "research") == 2
+    assert await explain(settings, customer.id, partner.id, "nope", "research") == 2
     # explain is a what-if: nothing recorded
     conn = await asyncpg.connect(database_url)
     try:

@@ -8,11 +8,16 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.audit import AuditLog
-from ledger.audit_models import CheckpointSigner
-from ledger.audit_service import AuditService
-from ledger.checkpoint import verify_checkpoint
-from ledger.merkle import MerkleTree, leaf_hash, verify_consistency, verify_inclusion
+from ledger.audit import (
+    AuditLog,
+    AuditService,
+    CheckpointSigner,
+    MerkleTree,
+    leaf_hash,
+    verify_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
 from marketplace.db import create_pool
 
 SIGNER = CheckpointSigner(Ed25519PrivateKey.generate(), "test.example/audit")

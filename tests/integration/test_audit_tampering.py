@@ -16,9 +16,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ledger.audit import AuditLog
-from ledger.audit_models import CheckpointSigner
-from ledger.audit_service import AuditService
+from ledger.audit import AuditLog, AuditService, CheckpointSigner
 from marketplace.audit_verifier import fetch_and_verify
 from tests.conftest import ROOT, scratch_database
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from marketplace.dataspace.repository import Q as DATASPACE
-from offers.events import Q as WEBHOOKS
+from sql import load_queries
+
+DATASPACE = load_queries("dataspace.sql")
+WEBHOOKS = load_queries("webhooks.sql")
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from marketplace.db import create_pool
-from offers import AccessDenied, DataAccessService
-from offers.decision_writer import DecisionWriter
+from offers.dataspace import AccessDenied, DataAccessService
+from offers.dataspace.decision_writer import DecisionWriter
 from policies import load_bundle
 
 

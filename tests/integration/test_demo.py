@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ledger import LedgerService
 from marketplace.demo import DEMO_CUSTOMERS, load_demo
-from offers import ConsentService, DataAccessService, ReceiptSigner
+from offers import ConsentService, ReceiptSigner
+from offers.dataspace import DataAccessService
 
 
 async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):

@@ -7,8 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from ledger.queries import QUERIES_DIR, load_queries
 from marketplace.db import migrate
+from sql import QUERIES_DIR, load_queries
 from tests.conftest import scratch_database
 
 QUERY_FILES = sorted(QUERIES_DIR.glob("*.sql"))

@@ -20,7 +20,7 @@ import httpx
 import jwt
 import pytest
 
-from marketplace.auth import issue_token
+from marketplace.http.auth import issue_token
 from marketplace.keys import KeyRing
 from tests.conftest import ROOT, _with_database, offer_body
 from tests.dataspace_helpers import insert_records

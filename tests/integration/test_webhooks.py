@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from offers.webhook_signature import WebhookSignatureError, sign_webhook, verify_webhook
+from offers import WebhookSignatureError, sign_webhook, verify_webhook
 from tests.dataspace_helpers import Receiver, drain_jobs
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from marketplace.admission import FairGate, admission_middleware
+from marketplace.http.admission import FairGate, admission_middleware
 
 
 async def test_places_go_in_arrival_order_never_to_a_newcomer():

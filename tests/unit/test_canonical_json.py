@@ -6,7 +6,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import canonical_json
+from ledger.audit import canonical_json
 
 SAFE = 2**53 - 1
 scalars = (

@@ -9,7 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from marketplace.auth import InvalidToken, TokenVerifier, issue_token
+from marketplace.http.auth import InvalidToken, TokenVerifier, issue_token
 from marketplace.keys import KeyRing
 
 

@@ -4,10 +4,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import entry_bytes
-from ledger.checkpoint import sign_checkpoint, verifier_key_string
-from ledger.merkle import MerkleTree, leaf_hash
-from ledger.verify import verify_log
+from ledger.audit import (
+    MerkleTree,
+    entry_bytes,
+    leaf_hash,
+    sign_checkpoint,
+    verifier_key_string,
+    verify_log,
+)
 
 ORIGIN = "audit.marketplace.example/log"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -8,15 +8,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.checkpoint import sign_checkpoint, verifier_key_string
-from ledger.merkle import (
+from ledger.audit import (
     CompactTree,
     MerkleTree,
     extension_consistency_proof,
     leaf_hash,
+    sign_checkpoint,
+    verifier_key_string,
     verify_consistency,
+    verify_view,
 )
-from ledger.verify import verify_view
 
 KEY = Ed25519PrivateKey.generate()
 NAME = "unit.test/audit"

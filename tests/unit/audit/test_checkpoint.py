@@ -7,14 +7,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.checkpoint import (
+from ledger.audit import (
+    CheckpointInvalid,
     key_id,
     parse_checkpoint,
     sign_checkpoint,
     verifier_key_string,
     verify_checkpoint,
 )
-from ledger.errors import CheckpointInvalid
 
 ORIGIN = "audit.marketplace.example/log"
 ROOT = sha256(b"some root").digest()

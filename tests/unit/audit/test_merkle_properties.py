@@ -5,10 +5,10 @@ from hashlib import sha256
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import TreeStateInvalid
-from ledger.merkle import (
+from ledger.audit import (
     CompactTree,
     MerkleTree,
+    TreeStateInvalid,
     leaf_hash,
     root_from_leaf_hashes,
     verify_consistency,

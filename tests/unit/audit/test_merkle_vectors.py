@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import ProofInvalid
-from ledger.merkle import (
+from ledger.audit import (
     EMPTY_ROOT,
     MerkleTree,
+    ProofInvalid,
     consistency_proof,
     inclusion_proof,
     leaf_hash,

@@ -7,8 +7,9 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from ledger.audit_models import AccessLogItem, SealedEntry, StoredCheckpoint
-from ledger.queries import load_queries
+from sql import load_queries
+
+from .models import AccessLogItem, SealedEntry, StoredCheckpoint
 
 Q = load_queries("audit_seal.sql")
 

@@ -11,7 +11,7 @@ import hashlib
 import asyncpg
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.queries import load_queries
+from sql import load_queries
 
 from .problems import problem_bytes
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from offers.events import EVENT_TYPES
+from offers import EVENT_TYPES
 from policies import CATEGORIES, PURPOSES
 from policies.vocabulary import JURISDICTIONS
 

@@ -15,51 +15,45 @@ from litestar.exceptions import (
 )
 
 from ledger import LedgerError
-from offers import AccessDenied, OffersError
-
-from .dataspace import DataSpaceError
+from ledger.audit import AuditError
+from offers import OffersError
+from offers.dataspace import AccessDenied, DataSpaceError
+from policies import PolicyError
 
 log = structlog.get_logger("marketplace.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
-# One table from domain error code to HTTP status; codes not listed are 422.
-STATUS_BY_CODE = {
-    "not_found": 404,
-    "partner_not_found": 404,
-    "customer_not_found": 404,
-    "offer_not_found": 404,
-    "grant_not_found": 404,
-    "invalid_terms": 422,
-    "invalid_transition": 409,
-    "offer_not_open": 409,
-    "offer_version_changed": 409,
-    "offer_full": 409,
-    "already_granted": 409,
-    "not_eligible": 403,
-    "audit_query_invalid": 400,
-    "audit_range_not_found": 404,
-    "proof_invalid": 404,
-    "invalid_input": 400,
-    "implausible_record": 422,
-    "access_denied": 403,
-    "insufficient_escrow": 409,
-    "insufficient_funds": 409,
-    "invalid_amount": 422,
-    "unbalanced_transaction": 422,
-    # The sender is not who it claims: unauthenticated, like a bad bearer token.
-    "webhook_signature_invalid": 401,
-    "payment_gateway_error": 502,
-    "webhook_endpoint_not_found": 404,
-    "invalid_webhook_endpoint": 422,
-    "export_not_found": 404,
-    "unknown_category": 400,
-    "export_invalidated": 410,
-    "export_stale": 409,
-    "customer_exists": 409,
-    "export_already_imported": 409,
-    "export_issuer_keys_unavailable": 502,
-}
+# Every domain package's error base: each error class declares its stable `code` and its
+# HTTP `status`; each has `detail` and `field`. One handler serves them all.
+DOMAIN_ERRORS: tuple[type[Exception], ...] = (
+    OffersError, DataSpaceError, LedgerError, AuditError, PolicyError,
+)  # fmt: skip
+
+
+def error_classes() -> list[type[Exception]]:
+    """Every domain error class, bases included."""
+    seen: list[type[Exception]] = []
+    todo = list(DOMAIN_ERRORS)
+    while todo:
+        cls = todo.pop()
+        if cls not in seen:
+            seen.append(cls)
+            todo.extend(cls.__subclasses__())
+    return seen
+
+
+def _status_table() -> dict[str, int]:
+    table: dict[str, int] = {}
+    for cls in error_classes():
+        code, status = cls.code, cls.status  # type: ignore[attr-defined]
+        if table.setdefault(code, status) != status:
+            raise RuntimeError(f"error code {code!r} has two statuses ({table[code]}, {status})")
+    return table
+
+
+# The one table from domain error code to HTTP status (a code never has two statuses).
+STATUS_BY_CODE = _status_table()
 
 # Litestar's own HTTP errors, by status, to our codes.
 CODE_BY_STATUS = {
@@ -126,23 +120,16 @@ def problem_bytes(
     return status, msgspec.json.encode(body), [(b"content-type", PROBLEM_JSON.encode())]
 
 
-def _offers_error(request: Request, exc: OffersError) -> Response:
-    reasons = [msgspec.to_builtins(r) for r in exc.reasons] or None
+def _domain_error(request: Request, exc: Exception) -> Response:
+    code = exc.code  # type: ignore[attr-defined]
+    status = STATUS_BY_CODE[code]
+    if status >= 500:
+        log.error("domain_fault", code=code, error=type(exc).__name__, detail=str(exc))
+    reasons = [msgspec.to_builtins(r) for r in getattr(exc, "reasons", None) or ()] or None
     return problem(
-        STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.detail, field=exc.field, reasons=reasons
-    )
-
-
-def _ledger_error(request: Request, exc: LedgerError) -> Response:
-    detail = getattr(exc, "detail", None) or str(exc)
-    return problem(
-        STATUS_BY_CODE.get(exc.code, 422), exc.code, detail, field=getattr(exc, "field", None)
-    )
-
-
-def _data_space_error(request: Request, exc: DataSpaceError) -> Response:
-    return problem(STATUS_BY_CODE.get(exc.code, 422), exc.code, exc.detail, field=exc.field)
-
+        status, code, getattr(exc, "detail", None) or str(exc),
+        field=getattr(exc, "field", None) or None, reasons=reasons,
+    )  # fmt: skip
 
 
 def _access_denied(request: Request, exc: AccessDenied) -> Response:
@@ -196,13 +183,11 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {
-    OffersError: _offers_error,
-    LedgerError: _ledger_error,
+    **dict.fromkeys(DOMAIN_ERRORS, _domain_error),
     AccessDenied: _access_denied,
     ValidationException: _validation_error,
     NotAuthorizedException: _http_error,
     PermissionDeniedException: _http_error,
     HTTPException: _http_error,
     Exception: _unexpected,
-    DataSpaceError: _data_space_error,
 }

@@ -9,7 +9,7 @@ from typing import Generic, TypeVar
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.checkpoint import sign_checkpoint, verifier_key_string
+from .checkpoint import sign_checkpoint, verifier_key_string
 
 T = TypeVar("T")
 

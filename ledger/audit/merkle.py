@@ -6,7 +6,7 @@ Pure functions over leaf hashes; nothing here reads or writes anything.
 from collections.abc import Sequence
 from hashlib import sha256
 
-from ledger.errors import ProofInvalid, TreeStateInvalid
+from .errors import ProofInvalid, TreeStateInvalid
 
 HASH_SIZE = 32
 EMPTY_ROOT = sha256(b"").digest()

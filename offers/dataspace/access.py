@@ -23,13 +23,7 @@ from policies import AccessRequest, RuleBundle, Subject, decide, is_category, is
 from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
 from .access_repository import AccessContext, AccessRepository
 from .decision_writer import DecisionWriter
-from .errors import (
-    AccessDenied,
-    CustomerNotFound,
-    ImplausibleRecord,
-    InvalidInput,
-    PartnerNotFound,
-)
+from .errors import AccessDenied, CustomerNotFound, ImplausibleRecord, InvalidInput, PartnerNotFound
 
 MAX_RECORDS_PER_BATCH = 10_000
 MAX_SOURCE_LENGTH = 200

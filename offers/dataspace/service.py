@@ -17,10 +17,11 @@ import httpx
 import msgspec
 
 from ledger.audit import AuditLog
-from offers import Grant, Page, grant_event, record_event
-from offers.repository import OffersRepository
 from policies import CATEGORIES
 
+from ..events import grant_event, record_event
+from ..models import Grant, Page
+from ..repository import OffersRepository
 from . import package as pkg
 from .errors import (
     CustomerExists,

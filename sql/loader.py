@@ -1,12 +1,13 @@
 """Loads the named SQL blocks of `sql/queries/*.sql` (each `-- name: x` block, native $1
-parameters). The lowest package holds it so every repository can use the one loader."""
+parameters), so every statement also runs in psql as it is."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-QUERIES_DIR = Path(__file__).resolve().parents[1] / "sql" / "queries"
+QUERIES_DIR = Path(__file__).resolve().parent / "queries"
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def load_queries(file_name: str) -> dict[str, str]:

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import msgspec
 
-from ledger.queries import load_queries
-from offers import Grant
+from sql import load_queries
 
+from ..models import Grant
 from .models import ImportedConsent, Reader, Record
 
 Q = load_queries("dataspace.sql")

@@ -11,9 +11,7 @@ from litestar.params import Parameter
 from litestar.response import Stream
 
 from offers import Page
-
-from ..auth import requires
-from ..dataspace import (
+from offers.dataspace import (
     MEDIA_TYPE,
     DataOverview,
     DataSpaceService,
@@ -23,6 +21,8 @@ from ..dataspace import (
     ImportResult,
     Record,
 )
+
+from ..auth import requires
 from .params import Limit, StartingAfter
 
 # A package may be large: the import endpoint streams its body instead of buffering it.

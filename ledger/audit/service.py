@@ -13,8 +13,22 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from ledger.audit import AuditLog
-from ledger.audit_models import (
+from .entries import AuditLog
+from .errors import (
+    AuditQueryInvalid,
+    AuditRangeNotFound,
+    ProofInvalid,
+    SealRefused,
+    TreeStateInvalid,
+)
+from .merkle import (
+    CompactTree,
+    MerkleTree,
+    extension_consistency_proof,
+    leaf_hash,
+    verify_consistency,
+)
+from .models import (
     AccessLogItem,
     AuditPage,
     CheckpointSigner,
@@ -26,21 +40,7 @@ from ledger.audit_models import (
     SealResult,
     StoredCheckpoint,
 )
-from ledger.audit_repository import AuditRepository, sealed_entry
-from ledger.errors import (
-    AuditQueryInvalid,
-    AuditRangeNotFound,
-    ProofInvalid,
-    SealRefused,
-    TreeStateInvalid,
-)
-from ledger.merkle import (
-    CompactTree,
-    MerkleTree,
-    extension_consistency_proof,
-    leaf_hash,
-    verify_consistency,
-)
+from .repository import AuditRepository, sealed_entry
 
 MAX_LEAVES_PER_REQUEST = 65_536
 MAX_METRIC_DAYS = 366

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar
-from litestar.openapi.spec import (
-    OpenAPIMediaType,
-    OpenAPIResponse,
-    OpenAPIType,
-    Reference,
-    Schema,
-)
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 
 from .problems import PROBLEM_JSON
 from .schemas import Strict

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from sql import load_queries
+
 from .canonical import canonical_json
-from .queries import load_queries
 
 Q = load_queries("audit.sql")
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import asyncpg
 import msgspec
 
-from ledger.queries import load_queries
 from policies import GrantView
+from sql import load_queries
 
 from .access_models import NewRecord, Record
 

@@ -13,9 +13,14 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
 
-from ledger.audit_models import AccessLogItem, AuditPage, DayMetrics, SealedEntry
-from ledger.audit_service import AuditService
-from ledger.errors import AuditQueryInvalid
+from ledger.audit import (
+    AccessLogItem,
+    AuditPage,
+    AuditQueryInvalid,
+    AuditService,
+    DayMetrics,
+    SealedEntry,
+)
 
 from ..auth import requires
 from .params import Limit

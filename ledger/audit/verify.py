@@ -5,10 +5,10 @@ from typing import Any
 
 import msgspec
 
-from ledger.canonical import entry_bytes
-from ledger.checkpoint import Checkpoint, verify_checkpoint
-from ledger.errors import CheckpointInvalid
-from ledger.merkle import MerkleTree, leaf_hash, node_hash, verify_consistency
+from .canonical import entry_bytes
+from .checkpoint import Checkpoint, verify_checkpoint
+from .errors import CheckpointInvalid
+from .merkle import MerkleTree, leaf_hash, node_hash, verify_consistency
 
 # Stable `problem` codes of a failed report.
 CHECKPOINT_INVALID = "checkpoint_invalid"

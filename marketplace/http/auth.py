@@ -13,7 +13,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from .keys import KeyRing
+from ..keys import KeyRing
 
 Role = Literal["operator", "partner", "customer", "regulator"]
 ROLES: tuple[Role, ...] = ("operator", "partner", "customer", "regulator")

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ledger.errors import CheckpointInvalid
+from .errors import CheckpointInvalid
 
 ED25519_TYPE = b"\x01"
 # The spec requires accepting at least 16; more than this is treated as hostile input.

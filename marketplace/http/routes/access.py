@@ -6,7 +6,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 
-from offers import AccessDecision, DataAccessService, IngestResult, RecordsPage
+from offers.dataspace import AccessDecision, DataAccessService, IngestResult, RecordsPage
 
 from ..auth import requires
 from ..schemas import Category, DecisionQuery, IngestRecords, Purpose
@@ -88,8 +88,6 @@ async def bench_read_without_audit(
 ) -> RecordsPage:
     """The partner read exactly, but its decisions skip the audit entry: the audit-off
     baseline that shows what the audit log costs (`make bench`)."""
-    if "bench_unaudited" not in state:
-        state.bench_unaudited = DataAccessService(state.pool, state.rules, audit=False)
     return await state.bench_unaudited.read_records(request.user.sub, customer_id, category, purpose)
 
 

@@ -1,0 +1,117 @@
+"""The composition root: the one place services are built, for the app, the worker, the CLI,
+the tests and the benchmarks alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from ledger import LedgerService, PayoutService, StripeGateway
+from ledger.audit import AuditService, CheckpointSigner
+from offers import ConsentService, ReceiptSigner, RetryPolicy, WebhookService
+from offers.dataspace import DataAccessService, DataSpaceService
+from policies import RuleBundle, load_bundle
+
+from .config import Settings
+from .db import create_pool, embedded_database_url, migrate
+from .keys import KeyRing
+
+
+@dataclass(frozen=True)
+class Services:
+    """Every service of one process, over one pool."""
+
+    pool: asyncpg.Pool
+    keys: KeyRing
+    rules: RuleBundle
+    consent: ConsentService
+    access: DataAccessService
+    dataspace: DataSpaceService
+    ledger: LedgerService
+    payouts: PayoutService
+    audit: AuditService
+    webhooks: WebhookService
+
+
+def load_keys(settings: Settings) -> KeyRing:
+    return KeyRing.load(settings.key_file, settings.trusted_jwks_file, settings.accept_local_tokens)
+
+
+def stripe_gateway(settings: Settings) -> StripeGateway:
+    return StripeGateway(
+        settings.stripe_api_key, settings.stripe_api_base, settings.stripe_payouts_api_base
+    )
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base_delay=settings.webhook_base_delay_seconds,
+        max_delay=settings.webhook_max_delay_seconds,
+        max_attempts=settings.webhook_max_attempts,
+        timeout=settings.webhook_timeout_seconds,
+    )
+
+
+def bootstrap(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    *,
+    keys: KeyRing | None = None,
+    rules: RuleBundle | None = None,
+    stripe: StripeGateway | None = None,
+    audit_decisions: bool = True,
+) -> Services:
+    """Builds every service from the settings. `keys`, `rules` and `stripe` default to what
+    the settings name; `audit_decisions=False` is the benchmark's audit-off baseline only."""
+    keys = keys or load_keys(settings)
+    rules = rules or load_bundle()
+    stripe = stripe or stripe_gateway(settings)
+    return Services(
+        pool=pool,
+        keys=keys,
+        rules=rules,
+        consent=ConsentService(
+            pool,
+            ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer),
+            rules,
+            platform_fee_bps=settings.platform_fee_bps,
+        ),
+        access=DataAccessService(pool, rules, audit=audit_decisions),
+        dataspace=DataSpaceService(
+            pool,
+            private_key=keys.private_key,
+            kid=keys.kid,
+            issuer=settings.export_issuer,
+            trusted_exporters=settings.trusted_exporters,
+        ),
+        ledger=LedgerService(pool, stripe, settings.stripe_webhook_secret),
+        payouts=PayoutService(
+            pool,
+            stripe,
+            max_attempts=settings.payout_max_attempts,
+            backoff_seconds=settings.payout_backoff_seconds,
+        ),
+        audit=AuditService(pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
+        webhooks=WebhookService(pool, retry_policy(settings)),
+    )
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or embedded_database_url(settings.data_dir)
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, *, min_size: int = 1, max_size: int | None = None, **overrides
+) -> AsyncIterator[Services]:
+    """Migrates, opens a pool, builds the services; closes the pool afterwards."""
+    url = database_url(settings)
+    await migrate(url)
+    pool = await create_pool(url, min_size=min_size, max_size=max_size or settings.db_pool_max)
+    try:
+        yield bootstrap(settings, pool, **overrides)
+    finally:
+        await pool.close()

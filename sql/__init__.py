@@ -1,0 +1,22 @@
+"""The data layer's shared infrastructure: the SQL files (queries and migrations), their
+loader, and the unit of work every service runs its transactions in."""
+
+from .loader import MIGRATIONS_DIR, QUERIES_DIR, load_queries
+from .unit_of_work import (
+    ConstraintErrors,
+    PostgresUnitOfWork,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    unit_of_work_factory,
+)
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "QUERIES_DIR",
+    "ConstraintErrors",
+    "PostgresUnitOfWork",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "load_queries",
+    "unit_of_work_factory",
+]

@@ -1,0 +1,128 @@
+"""The unit of work: one pooled connection and one transaction, committed only when the block
+completes. Services take a factory of these; repositories wrap its connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self, TypeVar
+
+import asyncpg
+
+R = TypeVar("R")
+Isolation = Literal["read_committed", "repeatable_read", "serializable"]
+# A constraint's name -> the domain error its violation means (each package declares its own).
+ConstraintErrors = Mapping[str, Callable[[], Exception]]
+
+
+class UnitOfWork(Protocol):
+    """What a service sees: repositories on one connection, inside one transaction."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def repository(self, kind: type[R]) -> R:
+        """The repository of this class, on this unit of work's connection."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(
+        self,
+        *,
+        transaction: bool = True,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
+    ) -> UnitOfWork: ...
+
+
+class PostgresUnitOfWork:
+    """A connection from the pool for the block; with `transaction`, one transaction that
+    commits when the block completes and rolls back when it raises. A violated constraint
+    named in `constraint_errors` leaves as its domain error, translated here once."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        constraint_errors: ConstraintErrors,
+        *,
+        transaction: bool = True,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
+    ):
+        self._pool = pool
+        self._constraint_errors = constraint_errors
+        self._transactional = transaction
+        self._isolation = isolation
+        self._readonly = readonly
+        self._conn: Any = None
+        self._tx: Any = None
+        self._repositories: dict[type, object] = {}
+
+    @property
+    def connection(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open (use `async with`)")
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._pool.acquire()
+        try:
+            if self._transactional:
+                self._tx = self._conn.transaction(
+                    isolation=self._isolation, readonly=self._readonly
+                )
+                await self._tx.start()
+        except BaseException:
+            await self._pool.release(self._conn)
+            raise
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._tx is not None:
+                if exc is None:
+                    await self._tx.commit()
+                else:
+                    await self._tx.rollback()
+        except asyncpg.IntegrityConstraintViolationError as e:  # a deferred check, at commit
+            self._translate(e)
+            raise
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = self._tx = None
+            self._repositories.clear()
+        if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+            self._translate(exc)
+
+    def _translate(self, e: asyncpg.IntegrityConstraintViolationError) -> None:
+        make = self._constraint_errors.get(getattr(e, "constraint_name", None) or "")
+        if make is not None:
+            raise make() from None
+
+    def repository(self, kind: type[R]) -> R:
+        repo = self._repositories.get(kind)
+        if repo is None:
+            repo = self._repositories[kind] = kind(self.connection)  # type: ignore[call-arg]
+        return repo  # type: ignore[return-value]
+
+
+def unit_of_work_factory(
+    pool: asyncpg.Pool, constraint_errors: ConstraintErrors | None = None
+) -> UnitOfWorkFactory:
+    """The factory services are built with (in the composition root)."""
+    errors = dict(constraint_errors or {})
+
+    def make(
+        *, transaction: bool = True, isolation: Isolation | None = None, readonly: bool = False
+    ) -> UnitOfWork:
+        return PostgresUnitOfWork(
+            pool, errors, transaction=transaction, isolation=isolation, readonly=readonly
+        )
+
+    return make

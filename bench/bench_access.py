@@ -37,11 +37,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from marketplace.bootstrap import bootstrap
+from marketplace.config import Settings
 from marketplace.db import create_pool, migrate
 from marketplace.http.auth import issue_token
 from marketplace.keys import KeyRing
-from offers.dataspace import DataAccessService
-from policies import load_bundle
 
 CONNECTIONS = 64
 DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -254,7 +254,7 @@ async def http_bench(url: str) -> None:
 
 async def decision_latency(url: str, customers: list[str], partners, rng) -> tuple[float, float]:
     pool = await create_pool(url, min_size=1, max_size=1)
-    access = DataAccessService(pool, load_bundle())
+    access = bootstrap(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), pool).access
     try:
         times = []
         for i in range(SAMPLES + 200):

@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import asyncpg
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.audit import AuditService, CheckpointSigner, verify_view
+from ledger.audit import verify_view
+from marketplace.bootstrap import bootstrap
+from marketplace.config import Settings
 from marketplace.db import migrate
 
 ENTRIES = int(os.environ.get("BENCH_AUDIT_ENTRIES", "1000000"))
@@ -47,8 +49,10 @@ async def main() -> None:
     try:
         await migrate(url)
         pool = await asyncpg.create_pool(url, min_size=2, max_size=4)
-        signer = CheckpointSigner(Ed25519PrivateKey.generate(), "bench.example/audit")
-        service = AuditService(pool, signer)
+        settings = Settings(
+            database_url=url, data_dir=Path(tempfile.mkdtemp()), audit_origin="bench.example/audit"
+        )
+        service = bootstrap(settings, pool).audit
         t = time.perf_counter()
         await pool.execute(
             "INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category,"
@@ -80,7 +84,7 @@ async def main() -> None:
             " ON e.id = l.entry_id WHERE e.jurisdictions && '{DE}' ORDER BY l.leaf_index")]
         fetched = time.perf_counter() - t
         t = time.perf_counter()
-        report = verify_view(checkpoint, signer.verifier_key(), leaves, entries)
+        report = verify_view(checkpoint, service.verifier_key(), leaves, entries)
         elapsed = time.perf_counter() - t
         print(f"verification (pure core, after fetching in {fetched:.1f} s): {len(leaves):,} "
               f"leaves and {len(entries):,} visible entries in {elapsed:.1f} s = "

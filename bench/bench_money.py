@@ -22,11 +22,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger import Account, Books, LedgerService, Posting
+from ledger import Account, Books, Posting
+from marketplace.bootstrap import bootstrap
+from marketplace.config import Settings
 from marketplace.db import create_pool, migrate
-from marketplace.keys import KeyRing
-from offers import Compensation, ConsentService, OfferTerms, ReceiptSigner
-from policies import load_bundle
+from offers import Compensation, OfferTerms
 
 CLIENTS = 8
 SECONDS = 10
@@ -96,10 +96,8 @@ async def timed(n_workers: int, seconds: float, work) -> float:
 async def bench_app(url: str) -> tuple[float, float]:
     await migrate(url)
     pool = await create_pool(url, min_size=CLIENTS, max_size=CLIENTS)
-    keys = KeyRing.load(Path(tempfile.mkdtemp()) / "key.pem", None, True)
-    consent = ConsentService(pool, ReceiptSigner(keys.private_key, keys.kid, "bench"),
-                             load_bundle(), platform_fee_bps=1000)  # fmt: skip
-    money = LedgerService(pool)
+    services = bootstrap(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), pool)
+    consent, money = services.consent, services.ledger
     # One partner and offer per client, so clients contend on the ledger, not one offer row.
     offers = []
     for _ in range(CLIENTS):

@@ -7,24 +7,22 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from ledger.audit import (
     AuditLog,
     AuditService,
-    CheckpointSigner,
     leaf_hash,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
 )
+from marketplace.bootstrap import bootstrap
 from tests.conftest import bearer
 
 
 @pytest.fixture(scope="module")
 def sealer(pool, settings) -> AuditService:
-    key = serialization.load_pem_private_key(settings.key_file.read_bytes(), password=None)
-    return AuditService(pool, CheckpointSigner(key, settings.checkpoint_origin))
+    return bootstrap(settings, pool).audit
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from marketplace.bootstrap import bootstrap
 from marketplace.db import _init_connection
 from tests.fakes.stripe_server import FakeStripe
 
@@ -28,14 +29,7 @@ async def big_pool(database_url: str):
 @pytest.fixture(scope="session")
 def consent_service(app, settings, big_pool):
     """The consent service on the tests' own pool (the app's pool lives on another loop)."""
-    from offers import ConsentService, ReceiptSigner
-    from policies import load_bundle
-
-    keys = app.state.keyring
-    return ConsentService(
-        big_pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer),
-        load_bundle(), platform_fee_bps=1000,
-    )  # fmt: skip
+    return bootstrap(settings, big_pool).consent
 
 
 @pytest.fixture
@@ -50,17 +44,13 @@ async def fresh_db(server_url: str):
 class MoneyWorld:
     """Partners, offers, customers and acceptances on one database, through the services."""
 
-    def __init__(self, pool, keys, issuer):
-        from ledger import LedgerService
-        from offers import ConsentService, ReceiptSigner
-        from policies import load_bundle
-
+    def __init__(self, settings, pool):
+        self.settings = settings
         self.pool = pool
-        self.consent = ConsentService(
-            pool, ReceiptSigner(keys.private_key, keys.kid, issuer), load_bundle(),
-            platform_fee_bps=1000,
-        )  # fmt: skip
-        self.money = LedgerService(pool)
+        services = bootstrap(settings, pool)
+        self.consent = services.consent
+        self.money = services.ledger
+        self.payouts = services.payouts
 
     async def offer(self, kind: str, amount: int, escrow: int, max_grants: int = 1000):
         import uuid
@@ -92,5 +82,5 @@ class MoneyWorld:
 @pytest.fixture
 async def world(fresh_db, app, settings):
     pool = await asyncpg.create_pool(fresh_db, min_size=1, max_size=10, init=_init_connection)
-    yield MoneyWorld(pool, app.state.keyring, settings.local_issuer)
+    yield MoneyWorld(settings, pool)
     await pool.close()

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from ledger import InsufficientEscrow, LedgerService
+from ledger import InsufficientEscrow
+from marketplace.bootstrap import bootstrap
 from offers import Compensation, OfferTerms
 
 
@@ -36,9 +37,9 @@ async def new_customer(consent):
 
 
 async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction(
-    consent_service, big_pool
+    consent_service, big_pool, settings
 ):
-    money = LedgerService(big_pool)
+    money = bootstrap(settings, big_pool).ledger
     partner, offer = await setup_offer(consent_service, money, escrow=5000, amount=1999)
     customer = await new_customer(consent_service)
     grant = await consent_service.accept_offer(customer.id, offer.id)
@@ -71,9 +72,9 @@ async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction
 
 
 async def test_insufficient_escrow_refuses_the_acceptance_and_writes_nothing(
-    consent_service, big_pool
+    consent_service, big_pool, settings
 ):
-    money = LedgerService(big_pool)
+    money = bootstrap(settings, big_pool).ledger
     partner, offer = await setup_offer(consent_service, money, escrow=999, amount=1000)
     customer = await new_customer(consent_service)
     async with big_pool.acquire() as conn:
@@ -92,8 +93,8 @@ async def test_insufficient_escrow_refuses_the_acceptance_and_writes_nothing(
     assert [b.amount for b in await money.partner_balance(partner.id)] == [999]
 
 
-async def test_a_free_offer_writes_no_ledger_transaction(consent_service, big_pool):
-    money = LedgerService(big_pool)
+async def test_a_free_offer_writes_no_ledger_transaction(consent_service, big_pool, settings):
+    money = bootstrap(settings, big_pool).ledger
     _, offer = await setup_offer(consent_service, money, escrow=0, amount=0)
     customer = await new_customer(consent_service)
     grant = await consent_service.accept_offer(customer.id, offer.id)
@@ -103,9 +104,9 @@ async def test_a_free_offer_writes_no_ledger_transaction(consent_service, big_po
         ) == 0
 
 
-async def test_concurrent_acceptances_never_overdraw_the_escrow(consent_service, big_pool):
+async def test_concurrent_acceptances_never_overdraw_the_escrow(consent_service, big_pool, settings):
     n, amount = 8, 700
-    money = LedgerService(big_pool)
+    money = bootstrap(settings, big_pool).ledger
     partner, offer = await setup_offer(consent_service, money, escrow=n * amount, amount=amount)
     customers = [await new_customer(consent_service) for _ in range(3 * n)]
 

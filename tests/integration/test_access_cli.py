@@ -9,21 +9,18 @@ import asyncpg
 import pytest
 
 from marketplace import cli
+from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
 from marketplace.demo import demo_records
 from marketplace.ingest import explain, ingest_file
-from offers import ConsentService, ReceiptSigner
-from offers.dataspace import DataAccessService
 from policies import load_bundle
 
 
 @pytest.fixture
-async def services(app, database_url):
+async def services(settings, database_url):
     pool = await create_pool(database_url, min_size=1, max_size=2)
-    keys = app.state.keyring
-    rules = load_bundle()
-    yield ConsentService(pool, ReceiptSigner(keys.private_key, keys.kid, "t"), rules), \
-        DataAccessService(pool, rules)  # fmt: skip
+    built = bootstrap(settings, pool)
+    yield built
     await pool.close()
 
 
@@ -36,7 +33,7 @@ def _line(customer_id: str, **over) -> str:
 
 
 async def test_ingest_file_copies_every_line(tmp_path, services, settings, database_url, capsys):
-    consent, _ = services
+    consent = services.consent
     a, _ = await consent.create_customer("bulk-a", "FR", None)
     b, _ = await consent.create_customer("bulk-b", "DE", None)
     lines = [_line(a.id), _line(b.id, category="device", payload={"model": "X"})] * 500
@@ -55,7 +52,7 @@ async def test_ingest_file_copies_every_line(tmp_path, services, settings, datab
 
 async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, services, settings, database_url,
                                                                capsys):  # fmt: skip
-    consent, _ = services
+    consent = services.consent
     c, _ = await consent.create_customer("bulk-c", "FR", None)
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join([
@@ -79,12 +76,11 @@ async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, service
 
 async def test_rules_explain_prints_the_decision_and_its_reasons(services, settings, database_url,
                                                                  capsys):  # fmt: skip
-    consent, _ = services
-    from ledger import LedgerService
+    consent = services.consent
     from offers import Compensation, OfferTerms
 
     partner = await consent.create_partner("Explain AG", "DE")
-    await LedgerService(consent.pool).adjust_escrow(
+    await services.ledger.adjust_escrow(
         partner.id, 100, "EUR", idempotency_key=f"fund-{partner.id}"
     )
     customer, _ = await consent.create_customer("explain-de", "DE", None)
@@ -125,7 +121,7 @@ def test_rules_check_fails_on_a_bad_bundle(tmp_path, capsys):
 
 
 async def test_demo_records_are_valid_and_ingest(services):
-    consent, access = services
+    consent, access = services.consent, services.access
     customer, _ = await consent.create_customer("demo-like", "ES", None)
     records = demo_records("demo-like", "ES", datetime.now(UTC))
     assert 20 <= len(records) <= 60

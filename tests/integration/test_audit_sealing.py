@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import asyncpg
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.audit import (
     AuditLog,
     AuditService,
-    CheckpointSigner,
     MerkleTree,
     leaf_hash,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
 )
+from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
 
-SIGNER = CheckpointSigner(Ed25519PrivateKey.generate(), "test.example/audit")
+ORIGIN = "test.example/audit"
+
+
+def audit_service(settings, pool) -> AuditService:
+    return bootstrap(replace(settings, audit_origin=ORIGIN), pool).audit
 
 
 @pytest.fixture(scope="module")
-def service(pool) -> AuditService:
-    return AuditService(pool, SIGNER)
+def service(pool, settings) -> AuditService:
+    return audit_service(settings, pool)
 
 
 async def _append(pool, n: int, tag: str) -> None:
@@ -50,7 +54,7 @@ async def test_seal_builds_the_rfc9162_tree_and_signs_it(pool, service):
     assert [i for i, _, _ in leaves] == list(range(len(leaves)))
     assert all(h == leaf_hash(entry.encode()) for _, entry, h in leaves)
     latest = await service.latest_checkpoint()
-    checkpoint = verify_checkpoint(latest.note, SIGNER.verifier_key(), origin=SIGNER.origin)
+    checkpoint = verify_checkpoint(latest.note, service.verifier_key(), origin=ORIGIN)
     assert checkpoint.size == len(leaves) == result.tree_size
     assert checkpoint.root == MerkleTree([h for _, _, h in leaves]).root()
     unsealed = await pool.fetchval(
@@ -114,9 +118,9 @@ async def test_small_batches_publish_one_checkpoint_each(pool, service):
     assert sizes == [before.tree_size + 2, before.tree_size + 4, before.tree_size + 5]
 
 
-async def test_concurrent_sealers_seal_each_entry_once(pool, service):
+async def test_concurrent_sealers_seal_each_entry_once(pool, service, settings):
     await _append(pool, 20, "concurrent")
-    other = AuditService(pool, SIGNER)
+    other = audit_service(settings, pool)
     await asyncio.gather(service.seal(batch_size=3), other.seal(batch_size=3))
     await service.seal()
     counts = await pool.fetchrow(

@@ -10,14 +10,15 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import asyncpg
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from ledger.audit import AuditLog, AuditService, CheckpointSigner
+from ledger.audit import AuditLog, AuditService
 from marketplace.audit_verifier import fetch_and_verify
+from marketplace.bootstrap import bootstrap
 from tests.conftest import ROOT, scratch_database
 
 ORIGIN = "tamper.test/audit"
@@ -39,8 +40,7 @@ async def db(log_db):
 
 @pytest.fixture(scope="module")
 def sealer(db, settings) -> AuditService:
-    key = serialization.load_pem_private_key(settings.key_file.read_bytes(), password=None)
-    return AuditService(db, CheckpointSigner(key, ORIGIN))
+    return bootstrap(replace(settings, audit_origin=ORIGIN), db).audit
 
 
 @pytest.fixture(scope="module")

@@ -72,17 +72,14 @@ async def test_the_audit_log_refuses_updates_deletes_and_truncates(pool, actors)
 
 
 async def test_the_expiry_job_records_each_expiry(client, actors, pool, app, settings):
-    from offers import ConsentService, ReceiptSigner
+    from marketplace.bootstrap import bootstrap
 
     partner = await actors.partner()
     offer = await actors.offer(partner, duration_days=1)
     customer = await actors.customer()
     grant = await actors.accept(customer, offer)
     await backdate_grant(pool, grant["id"], days=2)
-    keys = app.state.keyring
-    consent = ConsentService(
-        pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), app.state.rules
-    )
+    consent = bootstrap(settings, pool).consent
     assert await consent.expire_due_grants() >= 1
     assert await pool.fetchval("SELECT status FROM grants WHERE id = $1", grant["id"]) == "expired"
     kinds = [e["kind"] for e in await _entries(pool, partner_id=partner["id"])]

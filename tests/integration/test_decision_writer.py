@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
-from offers.dataspace import AccessDenied, DataAccessService
+from offers.dataspace import AccessDenied
 from offers.dataspace.decision_writer import DecisionWriter
-from policies import load_bundle
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ async def _stored(pool, decision_ids: list[str]) -> tuple[int, int]:
     return decisions, entries
 
 
-async def test_concurrent_reads_all_store_their_decision_and_entry(client, actors, small_pool):
+async def test_concurrent_reads_all_store_their_decision_and_entry(client, actors, small_pool, settings):
     partner = await actors.partner()
     offer = await actors.offer(partner)
     allowed = await actors.customer("FR")
@@ -48,7 +48,7 @@ async def test_concurrent_reads_all_store_their_decision_and_entry(client, actor
     )  # fmt: skip
     assert r.status_code == 201, r.text
     denied = await actors.customer("FR")  # no grant
-    access = DataAccessService(small_pool, load_bundle())
+    access = bootstrap(settings, small_pool).access
 
     async def one(i: int) -> str:
         customer = allowed if i % 2 else denied

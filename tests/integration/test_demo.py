@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from ledger import LedgerService
+from marketplace.bootstrap import bootstrap
 from marketplace.demo import DEMO_CUSTOMERS, load_demo
-from offers import ConsentService, ReceiptSigner
-from offers.dataspace import DataAccessService
 
 
 async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
-    keys = app.state.keyring
-    rules = app.state.rules
-    consent = ConsentService(
-        pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
-    )
-    access, money = DataAccessService(pool, rules), LedgerService(pool)
+    services = bootstrap(settings, pool)
+    consent, access, money = services.consent, services.access, services.ledger
     first = await load_demo(consent, access, money)
 
     async def counts():
@@ -34,12 +28,8 @@ async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
 
 
 async def test_the_demo_shows_a_barred_location_request(pool, app, settings):
-    keys = app.state.keyring
-    rules = app.state.rules
-    consent = ConsentService(
-        pool, ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer), rules
-    )
-    ids = await load_demo(consent, DataAccessService(pool, rules), LedgerService(pool))
+    services = bootstrap(settings, pool)
+    ids = await load_demo(services.consent, services.access, services.ledger)
     rows = await pool.fetch(
         "SELECT category, allowed, reasons FROM decisions WHERE customer_id = $1",
         ids["customers"]["demo-anna-de"],

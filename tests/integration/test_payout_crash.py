@@ -44,7 +44,6 @@ async def test_sigkilled_worker_pays_every_payout_exactly_once(
             await world.money.set_payout_account(c.id, f"acct_{c.id[-10:]}")
         return await world.payouts.settle()
 
-    world.payouts = __import__("ledger").PayoutService(world.pool, None)
     created = len(await more_earnings(4))
     killed_with_work = 0
     for _ in range(KILLS):

@@ -6,12 +6,15 @@ import asyncio
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
-from ledger import PayoutService, StripeGateway
+from ledger import PayoutService
+from marketplace.bootstrap import bootstrap, stripe_gateway
 
 
-def payouts(world, fake, **kw) -> PayoutService:
-    return PayoutService(world.pool, StripeGateway("sk_test_x", fake.url), **kw)
+def payouts(world, fake, **settings) -> PayoutService:
+    changed = replace(world.settings, stripe_api_key="sk_test_x", stripe_api_base=fake.url, **settings)
+    return bootstrap(changed, world.pool).payouts
 
 
 async def balance(pool, kind: str) -> int:
@@ -69,7 +72,7 @@ async def test_failures_retry_with_backoff_then_reverse(world, fake_stripe):
     c2 = await world.earning_customer(cash)
     for c in (c1, c2):
         await world.money.set_payout_account(c.id, f"acct_{c.id[-8:]}")
-    service = payouts(world, fake_stripe, max_attempts=3, backoff_seconds=2.0)
+    service = payouts(world, fake_stripe, payout_max_attempts=3, payout_backoff_seconds=2.0)
     first, second = sorted(await service.settle(), key=lambda p: p.customer_id != c1.id)
 
     fake_stripe.fail_next(2)
@@ -120,7 +123,7 @@ async def test_reconcile_lists_every_difference_and_exits_non_zero(
     (p,) = await service.settle()
     await service.pay_out(p.id)
     # Stripe shows a second transfer for the same payout, and one the ledger never made.
-    gw = StripeGateway("sk_test_x", fake_stripe.url)
+    gw = stripe_gateway(replace(world.settings, stripe_api_key="sk_test_x", stripe_api_base=fake_stripe.url))
     await gw.payouts.v1.transfers.create_async(
         {"amount": 900, "currency": "eur", "destination": "acct_recon1",
          "metadata": {"payout_id": p.id}})  # fmt: skip

@@ -3,6 +3,7 @@ through Stripe. The audit log is its own subpackage, `ledger.audit`."""
 
 from .books import Books, split_fee
 from .errors import (
+    CONSTRAINT_ERRORS,
     InsufficientEscrow,
     InsufficientFunds,
     InvalidAmount,
@@ -30,6 +31,7 @@ from .service import LedgerService
 from .stripe_gateway import StripeGateway
 
 __all__ = [
+    "CONSTRAINT_ERRORS",
     "PAY_OUT_JOB",
     "Account",
     "Balance",

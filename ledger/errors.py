@@ -12,6 +12,8 @@ LedgerError
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class LedgerError(Exception):
     """Base of every error the ledger raises: says why and may name the offending `field`."""
@@ -76,3 +78,8 @@ class PaymentGatewayError(LedgerError):
     def __init__(self, detail: str, *, retryable: bool, field: str | None = None):
         super().__init__(detail, field=field)
         self.retryable = retryable
+
+
+# Violated database constraints (by name) and the domain error each means; the unit of work
+# translates them once, at the data layer's boundary.
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}

@@ -9,11 +9,16 @@ from dataclasses import dataclass
 
 import asyncpg
 
+import ledger
+import ledger.audit
+import offers
+import offers.dataspace
 from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
 from offers import ConsentService, ReceiptSigner, RetryPolicy, WebhookService
 from offers.dataspace import DataAccessService, DataSpaceService
 from policies import RuleBundle, load_bundle
+from sql import unit_of_work_factory
 
 from .config import Settings
 from .db import create_pool, embedded_database_url, migrate
@@ -66,6 +71,7 @@ def bootstrap(
 ) -> Services:
     """Builds every service from the settings. `keys`, `rules` and `stripe` default to what
     the settings name; `audit_decisions=False` is the benchmark's audit-off baseline only."""
+    uow = unit_of_work_factory(pool, constraint_errors())  # noqa: F841 (until services take it)
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)
@@ -97,6 +103,16 @@ def bootstrap(
         audit=AuditService(pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
         webhooks=WebhookService(pool, retry_policy(settings)),
     )
+
+
+def constraint_errors() -> dict:
+    """Every package's map of violated constraints to domain errors, for the unit of work."""
+    return {
+        **ledger.CONSTRAINT_ERRORS,
+        **ledger.audit.CONSTRAINT_ERRORS,
+        **offers.CONSTRAINT_ERRORS,
+        **offers.dataspace.CONSTRAINT_ERRORS,
+    }
 
 
 def database_url(settings: Settings) -> str:

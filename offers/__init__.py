@@ -2,6 +2,7 @@
 Personal Data Space is its own subpackage, `offers.dataspace`."""
 
 from .errors import (
+    CONSTRAINT_ERRORS,
     AlreadyGranted,
     CustomerNotFound,
     GrantNotFound,
@@ -41,6 +42,7 @@ from .webhooks import (
 )
 
 __all__ = [
+    "CONSTRAINT_ERRORS",
     "DELIVER_ENTRYPOINT",
     "EVENT_TYPES",
     "SIGNATURE_HEADER",

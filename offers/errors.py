@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class OffersError(Exception):
     """Base class: every subclass has a stable `code` and may name the offending `field`."""
@@ -113,3 +115,8 @@ class NotEligible(OffersError):
 
     code = "not_eligible"
     status = 403
+
+
+# Violated database constraints (by name) and the domain error each means; the unit of work
+# translates them once, at the data layer's boundary.
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}

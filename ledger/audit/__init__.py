@@ -14,6 +14,7 @@ from .checkpoint import (
 )
 from .entries import PSEUDONYM_PREFIX, AuditLog, entry_row, pseudonym
 from .errors import (
+    CONSTRAINT_ERRORS,
     AuditError,
     AuditQueryInvalid,
     AuditRangeNotFound,
@@ -52,6 +53,7 @@ from .service import MAX_LEAVES_PER_REQUEST, MAX_METRIC_DAYS, AuditService
 from .verify import CHECKPOINT_INVALID, VerificationReport, verify_log, verify_view
 
 __all__ = [
+    "CONSTRAINT_ERRORS",
     "CHECKPOINT_INVALID",
     "EMPTY_ROOT",
     "MAX_LEAVES_PER_REQUEST",

@@ -12,6 +12,8 @@ AuditError
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class AuditError(Exception):
     """Base of every error the audit log raises."""
@@ -77,3 +79,8 @@ class SealRefused(AuditStateInvalid):
 
     code = "seal_refused"
     status = 500
+
+
+# Violated database constraints (by name) and the domain error each means; the unit of work
+# translates them once, at the data layer's boundary.
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}

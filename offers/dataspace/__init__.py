@@ -6,6 +6,7 @@ from .access import MAX_RECORDS_PER_BATCH, DataAccessService, validate_record
 from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
 from .access_models import Record as ReleasedRecord
 from .errors import (
+    CONSTRAINT_ERRORS,
     AccessDenied,
     CustomerNotFound,
     DataSpaceError,
@@ -27,6 +28,7 @@ from .package import MEDIA_TYPE
 from .service import DataSpaceService
 
 __all__ = [
+    "CONSTRAINT_ERRORS",
     "MAX_RECORDS_PER_BATCH",
     "MEDIA_TYPE",
     "AccessDecision",

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -166,3 +167,8 @@ class ExportAlreadyImported(ImportRefused):
 
     code = "export_already_imported"
     status = 409
+
+
+# Violated database constraints (by name) and the domain error each means; the unit of work
+# translates them once, at the data layer's boundary.
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}

@@ -7,13 +7,18 @@ compensation moves in the same database transaction as the grant): `Books(conn)`
 from __future__ import annotations
 
 from collections import defaultdict
-
-import asyncpg
+from typing import Any
 
 from .audit import AuditLog, entry_row
-from .errors import InsufficientEscrow, InsufficientFunds, InvalidAmount, UnbalancedTransaction
+from .errors import (
+    InsufficientEscrow,
+    InsufficientFunds,
+    InvalidAmount,
+    LedgerError,
+    UnbalancedTransaction,
+)
 from .models import EARNINGS_KIND, Account, Posting, Transaction
-from .repository import LedgerRepository
+from .repository import Connection, LedgerRepository
 
 MAX_AMOUNT = 10**15  # far above any real transaction; keeps sums well inside bigint
 
@@ -49,11 +54,12 @@ def split_fee(amount: int, fee_bps: int) -> tuple[int, int]:
 
 
 class Books:
-    """The ledger on one connection; the caller owns the transaction."""
+    """The ledger on one connection; the caller owns the transaction (a unit of work builds
+    it as `uow.repository(Books)`)."""
 
-    def __init__(self, conn: asyncpg.Connection):
-        self.conn = conn
+    def __init__(self, conn: Connection):
         self.repo = LedgerRepository(conn)
+        self.audit = AuditLog(conn)
 
     async def post(
         self,
@@ -63,7 +69,7 @@ class Books:
         *,
         reference: str | None = None,
         reverses: str | None = None,
-        audit: dict | None = None,
+        audit: dict[str, Any] | None = None,
     ) -> tuple[Transaction, bool]:
         """Posts one balanced transaction; returns it and whether it is new.
 
@@ -78,12 +84,14 @@ class Books:
         )
         if opened is None:
             existing = await self.repo.get_transaction_by_key(idempotency_key)
-            return await self._transaction(existing), False
-        txn_id, created_at, ids = opened
+            if existing is None:  # ledger rows are never deleted: a fault, not a request's
+                raise LedgerError(f"transaction {idempotency_key!r} was posted but is gone")
+            return existing, False
+        txn_id, ids = opened.id, opened.account_ids
         audit = dict(audit or {})
         customer_id = audit.pop("customer_id", None)
         if customer_id is not None and "subject" not in audit:
-            audit["subject"] = await AuditLog(self.conn).subject(customer_id)
+            audit["subject"] = await self.audit.subject(customer_id)
         entry = entry_row(
             "ledger.transaction",
             txn_id=txn_id,
@@ -99,16 +107,15 @@ class Books:
             ],
             **audit,
         )  # fmt: skip
-        try:
-            locked = await self.repo.post_locked(
-                txn_id,
-                [ids[p.account] for p in postings],
-                [p.amount for p in postings],
-                [p.account.currency for p in postings],
-                entry,
-            )
-        except asyncpg.CheckViolationError as e:  # the database's own refusal, if ever reached
-            raise InsufficientFunds(str(e), field="amount") from None
+        # Should the statement's own check ever be passed, the balance CHECK refuses it and
+        # the unit of work names it InsufficientFunds (CONSTRAINT_ERRORS).
+        locked = await self.repo.post_locked(
+            txn_id,
+            [ids[p.account] for p in postings],
+            [p.amount for p in postings],
+            [p.account.currency for p in postings],
+            entry,
+        )
         for p in postings:
             balance, may_go_negative = locked[ids[p.account]]
             if not may_go_negative and balance + p.amount < 0:
@@ -122,16 +129,8 @@ class Books:
                 )
         return Transaction(
             id=txn_id, kind=kind, idempotency_key=idempotency_key, reference=reference,
-            reverses=reverses, created_at=created_at, postings=tuple(postings),
+            reverses=reverses, created_at=opened.created_at, postings=tuple(postings),
         ), True  # fmt: skip
-
-    async def _transaction(self, row) -> Transaction:
-        postings = await self.repo.transaction_postings(row["id"])
-        return Transaction(
-            id=row["id"], kind=row["kind"], idempotency_key=row["idempotency_key"],
-            reference=row["reference"], reverses=row["reverses"], created_at=row["created_at"],
-            postings=tuple(postings),
-        )  # fmt: skip
 
     async def record_grant_compensation(
         self,

@@ -82,4 +82,13 @@ class PaymentGatewayError(LedgerError):
 
 # Violated database constraints (by name) and the domain error each means; the unit of work
 # translates them once, at the data layer's boundary.
-CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {
+    # A payout account for a customer who does not exist (set_payout_account).
+    "customer_payment_accounts_customer_id_fkey": lambda: UnknownParty(
+        "no such customer", field="customer_id"
+    ),
+    # An overdraft the posting statement's own check let through (concurrency, if ever).
+    "ledger_account_not_overdrawn": lambda: InsufficientFunds(
+        "an account that may not go negative would be overdrawn", field="amount"
+    ),
+}

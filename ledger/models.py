@@ -20,7 +20,10 @@ AccountKind = Literal[
 PayoutKind = Literal["discount", "cash"]
 PayoutStatus = Literal["pending", "succeeded", "failed"]
 
-EARNINGS_KIND = {"discount": "customer_earnings_discount", "cash": "customer_earnings_cash"}
+EARNINGS_KIND: dict[str, AccountKind] = {
+    "discount": "customer_earnings_discount",
+    "cash": "customer_earnings_cash",
+}
 # Accounts that mirror money held elsewhere and so may show a negative balance.
 MAY_GO_NEGATIVE = frozenset({"stripe_clearing", "funding_adjustments"})
 
@@ -116,3 +119,55 @@ class Difference(msgspec.Struct, frozen=True, kw_only=True):
     problem: str
     subject: str  # a payout, account or transaction id
     detail: str
+
+
+# -- rows the repository hands the services -------------------------------------------------
+
+
+class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
+    """An account row held under FOR UPDATE: its balance before posting and overdraft rule."""
+
+    id: str
+    account: Account
+    balance: int
+    may_go_negative: bool
+
+
+class OpenedTransaction(msgspec.Struct, frozen=True, kw_only=True):
+    """A transaction row just inserted, with the ids of its (possibly new) accounts."""
+
+    id: str
+    created_at: datetime
+    account_ids: dict[Account, str]
+
+
+class EarnedTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """What a customer earned from accepted grants into one earnings account."""
+
+    kind: AccountKind
+    currency: str
+    earned: int
+
+
+class PayoutTotal(msgspec.Struct, frozen=True, kw_only=True):
+    """The sum of a customer's payouts of one kind, currency and status."""
+
+    kind: PayoutKind
+    currency: str
+    status: PayoutStatus
+    total: int
+
+
+class EarningsToSettle(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer earnings account with money in it, and where cash would be paid."""
+
+    account: Account
+    balance: int
+    stripe_account_id: str | None
+
+
+class StoredPayout(msgspec.Struct, frozen=True, kw_only=True):
+    """A payout with the ledger transaction that moved its money into transit."""
+
+    payout: Payout
+    txn_id: str

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
-import asyncpg
 import structlog
-from pgqueuer.db import AsyncpgDriver
-from pgqueuer.queries import Queries
+
+from sql import UnitOfWorkFactory
 
 from .audit import AuditLog
 from .books import Books
 from .errors import PaymentGatewayError
-from .models import EARNINGS_KIND, Account, Difference, Payout, Posting
-from .repository import LedgerRepository
+from .models import EARNINGS_KIND, Account, Difference, Payout, Posting, StoredPayout
+from .repository import PAY_OUT_JOB, LedgerRepository
 from .stripe_gateway import StripeGateway
 
 log = structlog.get_logger("ledger.payouts")
 
-PAY_OUT_JOB = "pay_out"
+__all__ = ["PAY_OUT_JOB", "PayoutService"]
+
 KIND_OF_EARNINGS = {v: k for k, v in EARNINGS_KIND.items()}
 
 
@@ -40,12 +41,13 @@ def _clearing(currency: str) -> Account:
 
 
 class PayoutService:
-    """Settlement and payout processing over one pool and one Stripe gateway."""
+    """Settlement and payout processing: units of work, and one Stripe gateway called only
+    between them."""
 
-    def __init__(self, pool: asyncpg.Pool, stripe: StripeGateway | None, *,
+    def __init__(self, uow: UnitOfWorkFactory, stripe: StripeGateway, *,
                  max_attempts: int = 5, backoff_seconds: float = 2.0,
                  stale_after_seconds: float = 900.0):  # fmt: skip
-        self.pool = pool
+        self.uow = uow
         self.stripe = stripe
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
@@ -59,28 +61,26 @@ class PayoutService:
         Cash needs the customer's connected account; without one the earnings wait. Pending
         payouts untouched for `stale_after_seconds` get their job enqueued again.
         """
-        async with self.pool.acquire() as conn:
-            candidates = await LedgerRepository(conn).earnings_to_settle()
+        async with self.uow(transaction=False) as uow:
+            candidates = await uow.repository(LedgerRepository).earnings_to_settle()
         created = []
-        for r in candidates:
-            kind = KIND_OF_EARNINGS[r["kind"]]
-            if kind == "cash" and not r["stripe_account_id"]:
+        for c in candidates:
+            kind = KIND_OF_EARNINGS[c.account.kind]
+            if kind == "cash" and not c.stripe_account_id:
                 continue
-            payout = await self._create_payout(r["owner_id"], kind, r["currency"])
+            payout = await self._create_payout(c.account.owner_id, kind, c.account.currency)
             if payout is not None:
                 created.append(payout)
-        async with self.pool.acquire() as conn, conn.transaction():
-            for payout_id in await LedgerRepository(conn).stale_pending_payouts(
-                self.stale_after_seconds
-            ):
-                await _enqueue(conn, payout_id)
+        async with self.uow() as uow:
+            repo = uow.repository(LedgerRepository)
+            for payout_id in await repo.stale_pending_payouts(self.stale_after_seconds):
+                await repo.enqueue_payout(payout_id)
         return created
 
     async def _create_payout(self, customer_id: str, kind: str, currency: str) -> Payout | None:
         earnings = Account(kind=EARNINGS_KIND[kind], owner_id=customer_id, currency=currency)
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = LedgerRepository(conn)
-            books = Books(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(LedgerRepository)
             ids = await repo.ensure_accounts([earnings, _transit(currency)])
             # Both rows locked in id order before reading the amount: no deadlock, no race.
             locked = {a.account: a for a in await repo.lock_accounts(sorted(ids.values()))}
@@ -89,9 +89,12 @@ class PayoutService:
                 return None
             payout_id = await repo.new_payout_id()
             jurisdiction = await repo.customer_jurisdiction(customer_id)
-            audit = {"jurisdictions": [jurisdiction] if jurisdiction else [],
-                     "customer_id": customer_id, "payout_id": payout_id}  # fmt: skip
-            txn, _ = await books.post(
+            audit: dict[str, Any] = {
+                "jurisdictions": [jurisdiction] if jurisdiction else [],
+                "customer_id": customer_id,
+                "payout_id": payout_id,
+            }
+            txn, _ = await uow.repository(Books).post(
                 "payout",
                 f"payout:{payout_id}",
                 [Posting(account=earnings, amount=-amount),
@@ -101,22 +104,22 @@ class PayoutService:
             )  # fmt: skip
             payout = await repo.insert_payout(payout_id, customer_id, kind, amount, currency,
                                               txn.id)  # fmt: skip
-            await AuditLog(conn).append(
+            await uow.repository(AuditLog).append(
                 "payout.created", **audit, outcome="pending", payout_kind=kind, amount=amount,
                 currency=currency, txn_id=txn.id,
             )  # fmt: skip
-            await _enqueue(conn, payout_id)
+            await repo.enqueue_payout(payout_id)
             return payout
 
     # -- the worker's side ----------------------------------------------------------------
 
     async def pay_out(self, payout_id: str) -> Payout | None:
         """Pays one pending payout through Stripe and records the outcome. Safe to repeat."""
-        async with self.pool.acquire() as conn:
-            found = await LedgerRepository(conn).get_payout(payout_id)
-        if found is None or found[0].status != "pending":
-            return found[0] if found else None
-        payout = found[0]
+        async with self.uow(transaction=False) as uow:
+            found = await uow.repository(LedgerRepository).get_payout(payout_id)
+        if found is None or found.payout.status != "pending":
+            return found.payout if found else None
+        payout = found.payout
         try:
             stripe_id = await self._call_stripe(payout)
         except PaymentGatewayError as e:
@@ -126,8 +129,10 @@ class PayoutService:
         return await self._record_success(payout_id, stripe_id)
 
     async def _call_stripe(self, payout: Payout) -> str:
-        async with self.pool.acquire() as conn:
-            accounts = await LedgerRepository(conn).get_payment_accounts(payout.customer_id)
+        async with self.uow(transaction=False) as uow:
+            accounts = await uow.repository(LedgerRepository).get_payment_accounts(
+                payout.customer_id
+            )
         if payout.kind == "cash":
             if accounts is None or not accounts.stripe_account_id:
                 raise PaymentGatewayError("the customer has no payout account", retryable=False)
@@ -139,8 +144,8 @@ class PayoutService:
         if not stripe_customer:
             # Created lazily, keyed by our customer id so a repeat finds the same one.
             created = await self.stripe.create_customer(payout.customer_id)
-            async with self.pool.acquire() as conn:
-                stripe_customer = await LedgerRepository(conn).set_stripe_customer(
+            async with self.uow(transaction=False) as uow:
+                stripe_customer = await uow.repository(LedgerRepository).set_stripe_customer(
                     payout.customer_id, created
                 )
         return await self.stripe.credit_customer_balance(
@@ -149,13 +154,13 @@ class PayoutService:
         )  # fmt: skip
 
     async def _record_success(self, payout_id: str, stripe_id: str) -> Payout:
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = LedgerRepository(conn)
-            payout, _ = await repo.get_payout(payout_id, lock=True)
+        async with self.uow() as uow:
+            repo = uow.repository(LedgerRepository)
+            payout = (await _locked_payout(repo, payout_id)).payout
             if payout.status != "pending":
                 return payout
             audit = await self._audit_fields(repo, payout)
-            await Books(conn).post(
+            await uow.repository(Books).post(
                 "payout_settled",
                 f"payout-settled:{payout_id}",
                 [Posting(account=_transit(payout.currency), amount=-payout.amount),
@@ -167,14 +172,16 @@ class PayoutService:
                 payout_id, status="succeeded", attempts=payout.attempts + 1,
                 stripe_object_id=stripe_id, last_error=None,
             )  # fmt: skip
-            await AuditLog(conn).append("payout.succeeded", **audit, outcome="succeeded",
-                                        attempts=payout.attempts)  # fmt: skip
+            await uow.repository(AuditLog).append(
+                "payout.succeeded", **audit, outcome="succeeded", attempts=payout.attempts
+            )
             return payout
 
     async def _record_failure(self, payout_id: str, error: PaymentGatewayError) -> Payout:
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = LedgerRepository(conn)
-            payout, txn_id = await repo.get_payout(payout_id, lock=True)
+        async with self.uow() as uow:
+            repo = uow.repository(LedgerRepository)
+            stored = await _locked_payout(repo, payout_id)
+            payout = stored.payout
             if payout.status != "pending":
                 return payout
             attempts = payout.attempts + 1
@@ -184,30 +191,31 @@ class PayoutService:
                     last_error=error.detail,
                 )  # fmt: skip
                 delay = self.backoff_seconds * 2 ** (attempts - 1)
-                await _enqueue(conn, payout_id, after=timedelta(seconds=delay))
+                await repo.enqueue_payout(payout_id, after=timedelta(seconds=delay))
                 return payout
             # Final: the money goes back to the customer's earnings, by a reversing transaction.
             audit = await self._audit_fields(repo, payout)
             earnings = Account(kind=EARNINGS_KIND[payout.kind], owner_id=payout.customer_id,
                                currency=payout.currency)  # fmt: skip
-            await Books(conn).post(
+            await uow.repository(Books).post(
                 "payout_reversal",
                 f"payout-reversed:{payout_id}",
                 [Posting(account=_transit(payout.currency), amount=-payout.amount),
                  Posting(account=earnings, amount=payout.amount)],
                 reference=payout_id,
-                reverses=txn_id,
+                reverses=stored.txn_id,
                 audit={**audit, "outcome": "posted"},
             )  # fmt: skip
             payout = await repo.update_payout(
                 payout_id, status="failed", attempts=attempts, stripe_object_id=None,
                 last_error=error.detail,
             )  # fmt: skip
-            await AuditLog(conn).append("payout.failed", **audit, outcome="failed",
-                                        attempts=attempts)  # fmt: skip
+            await uow.repository(AuditLog).append(
+                "payout.failed", **audit, outcome="failed", attempts=attempts
+            )
             return payout
 
-    async def _audit_fields(self, repo: LedgerRepository, payout: Payout) -> dict:
+    async def _audit_fields(self, repo: LedgerRepository, payout: Payout) -> dict[str, Any]:
         jurisdiction = await repo.customer_jurisdiction(payout.customer_id)
         return {"jurisdictions": [jurisdiction] if jurisdiction else [],
                 "customer_id": payout.customer_id, "payout_id": payout.id}  # fmt: skip
@@ -217,8 +225,8 @@ class PayoutService:
     async def reconcile(self) -> list[Difference]:
         """Every payout in the ledger against Stripe's transfers and balance credits (matched
         by the payout id in their metadata), and the ledger against itself."""
-        async with self.pool.acquire() as conn:
-            repo = LedgerRepository(conn)
+        async with self.uow(transaction=False) as uow:
+            repo = uow.repository(LedgerRepository)
             diffs = await repo.ledger_differences()
             payouts = {p.id: p for p in await repo.all_payouts()}
             accounts = await repo.all_payment_accounts()
@@ -263,6 +271,11 @@ class PayoutService:
         return diffs
 
 
-async def _enqueue(conn: asyncpg.Connection, payout_id: str, after: timedelta | None = None):
-    """The payout's job, in the caller's transaction: it exists iff the payout does."""
-    await Queries(AsyncpgDriver(conn)).enqueue(PAY_OUT_JOB, payout_id.encode(), execute_after=after)
+
+async def _locked_payout(repo: LedgerRepository, payout_id: str) -> StoredPayout:
+    """The payout's row, locked until the end of the unit of work; the worker's job names a
+    payout that exists (job and row are written together)."""
+    stored = await repo.get_payout(payout_id, lock=True)
+    if stored is None:
+        raise LookupError(f"no payout {payout_id}")
+    return stored

@@ -1,16 +1,40 @@
-"""SQL access for the money ledger and payouts: the only place an asyncpg.Record exists here."""
+"""SQL access for the money ledger and payouts: the only place an asyncpg.Record exists here.
+Every method returns Structs (or scalars) of `models.py`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
+from pgqueuer.db import AsyncpgDriver
+from pgqueuer.queries import Queries
 
 from sql import load_queries
 
-from .models import Account, Difference, PaymentAccounts, Payout, Posting, StatementLine
+from .models import (
+    Account,
+    Difference,
+    EarnedTotal,
+    EarningsToSettle,
+    LockedAccount,
+    OpenedTransaction,
+    PaymentAccounts,
+    Payout,
+    PayoutTotal,
+    Posting,
+    StatementLine,
+    StoredPayout,
+    Transaction,
+)
 
 Q = load_queries("ledger.sql")
+
+# What the ledger's writers (Books, AuditLog) are built on: one connection, its transaction
+# owned by the caller's unit of work.
+Connection = asyncpg.Connection
+
+PAY_OUT_JOB = "pay_out"
 
 _PAYOUT_FIELDS = (
     "id", "customer_id", "kind", "amount", "currency", "status", "attempts", "stripe_object_id",
@@ -26,16 +50,12 @@ def _account(r: asyncpg.Record) -> Account:
     return Account(kind=r["kind"], owner_id=r["owner_id"], currency=r["currency"])
 
 
-class LockedAccount:
-    """An account row held under FOR UPDATE: its id, name, balance and overdraft rule."""
-
-    __slots__ = ("account", "balance", "id", "may_go_negative")
-
-    def __init__(self, r: asyncpg.Record):
-        self.id = r["id"]
-        self.account = _account(r)
-        self.balance = r["balance"]
-        self.may_go_negative = r["may_go_negative"]
+def _payment_accounts(r: asyncpg.Record) -> PaymentAccounts:
+    return PaymentAccounts(
+        customer_id=r["customer_id"],
+        stripe_customer_id=r["stripe_customer_id"],
+        stripe_account_id=r["stripe_account_id"],
+    )
 
 
 class LedgerRepository:
@@ -65,9 +85,8 @@ class LedgerRepository:
     async def open_transaction(
         self, kind: str, key: str, reference: str | None, reverses: str | None,
         accounts: list[Account],
-    ) -> tuple[str, datetime, dict[Account, str]] | None:
-        """Inserts the transaction and opens its accounts; None if the key was posted before.
-        Returns (txn id, created_at, {account: id})."""
+    ) -> OpenedTransaction | None:
+        """Inserts the transaction and opens its accounts; None if the key was posted before."""
         rows = await self.conn.fetch(
             Q["open_transaction"], kind, key, reference, reverses,
             [a.kind for a in accounts], [a.owner_id for a in accounts],
@@ -78,11 +97,13 @@ class LedgerRepository:
         ids = {_account(r): r["id"] for r in rows if r["id"] is not None}
         if len(ids) < len(accounts):  # opened concurrently, not yet visible to that statement
             ids.update(await self.ensure_accounts([a for a in accounts if a not in ids]))
-        return rows[0]["txn_id"], rows[0]["created_at"], ids
+        return OpenedTransaction(
+            id=rows[0]["txn_id"], created_at=rows[0]["created_at"], account_ids=ids
+        )
 
     async def post_locked(
         self, txn_id: str, account_ids: list[str], amounts: list[int], currencies: list[str],
-        audit_entry: tuple,
+        audit_entry: tuple[Any, ...],
     ) -> dict[str, tuple[int, bool]]:
         """Locks the accounts, posts unless one would be overdrawn, appends the audit entry;
         returns {account id: (balance before, may go negative)}."""
@@ -92,37 +113,30 @@ class LedgerRepository:
         return {r["id"]: (r["balance"], r["may_go_negative"]) for r in rows}
 
     async def lock_accounts(self, account_ids: list[str]) -> list[LockedAccount]:
-        return [LockedAccount(r) for r in await self.conn.fetch(Q["lock_accounts"], account_ids)]
-
-    async def insert_transaction(
-        self, kind: str, key: str, reference: str | None, reverses: str | None
-    ) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(Q["insert_transaction"], kind, key, reference, reverses)
-
-    async def get_transaction_by_key(self, key: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(Q["get_transaction_by_key"], key)
-
-    async def insert_postings(
-        self, txn_id: str, account_ids: list[str], amounts: list[int], currencies: list[str]
-    ) -> None:
-        await self.conn.execute(Q["insert_postings"], txn_id, account_ids, amounts, currencies)
-
-    async def transaction_postings(self, txn_id: str) -> list[Posting]:
-        rows = await self.conn.fetch(Q["transaction_postings"], txn_id)
+        rows = await self.conn.fetch(Q["lock_accounts"], account_ids)
         return [
-            Posting(
-                account=Account(kind=r["kind"], owner_id=r["owner_id"], currency=r["currency"]),
-                amount=r["amount"],
+            LockedAccount(
+                id=r["id"], account=_account(r), balance=r["balance"],
+                may_go_negative=r["may_go_negative"],
             )
             for r in rows
-        ]
+        ]  # fmt: skip
+
+    async def get_transaction_by_key(self, key: str) -> Transaction | None:
+        """The transaction posted under this idempotency key, with its postings."""
+        r = await self.conn.fetchrow(Q["get_transaction_by_key"], key)
+        if r is None:
+            return None
+        rows = await self.conn.fetch(Q["transaction_postings"], r["id"])
+        return Transaction(
+            id=r["id"], kind=r["kind"], idempotency_key=r["idempotency_key"],
+            reference=r["reference"], reverses=r["reverses"], created_at=r["created_at"],
+            postings=tuple(Posting(account=_account(p), amount=p["amount"]) for p in rows),
+        )  # fmt: skip
 
     async def balances(self, owner_id: str, kind: str | None) -> list[tuple[Account, int]]:
         rows = await self.conn.fetch(Q["account_balances"], owner_id, kind)
         return [(_account(r), r["balance"]) for r in rows]
-
-    async def all_balances(self) -> dict[Account, int]:
-        return {_account(r): r["balance"] for r in await self.conn.fetch(Q["all_balances"])}
 
     async def ledger_differences(self) -> list[Difference]:
         """Stored balances that differ from their postings; transactions that do not balance."""
@@ -151,15 +165,26 @@ class LedgerRepository:
         rows = await self.conn.fetch(
             Q["escrow_statement"], partner_id, currency, starting_after, limit
         )
-        return [StatementLine(**dict(r)) for r in rows]
+        return [
+            StatementLine(
+                txn_id=r["txn_id"], kind=r["kind"], reference=r["reference"], amount=r["amount"],
+                currency=r["currency"], created_at=r["created_at"],
+            )
+            for r in rows
+        ]  # fmt: skip
 
     # -- customers' money -----------------------------------------------------------------
 
-    async def customer_earned(self, customer_id: str) -> list[asyncpg.Record]:
-        return await self.conn.fetch(Q["customer_earned"], customer_id)
+    async def customer_earned(self, customer_id: str) -> list[EarnedTotal]:
+        rows = await self.conn.fetch(Q["customer_earned"], customer_id)
+        return [EarnedTotal(kind=r["kind"], currency=r["currency"], earned=r["earned"]) for r in rows]
 
-    async def customer_payout_totals(self, customer_id: str) -> list[asyncpg.Record]:
-        return await self.conn.fetch(Q["customer_payout_totals"], customer_id)
+    async def customer_payout_totals(self, customer_id: str) -> list[PayoutTotal]:
+        rows = await self.conn.fetch(Q["customer_payout_totals"], customer_id)
+        return [
+            PayoutTotal(kind=r["kind"], currency=r["currency"], status=r["status"], total=r["total"])
+            for r in rows
+        ]
 
     async def customer_payouts(
         self, customer_id: str, starting_after: str | None, limit: int
@@ -168,10 +193,11 @@ class LedgerRepository:
         return [_payout(r) for r in rows]
 
     async def customer_jurisdiction(self, customer_id: str) -> str | None:
-        return await self.conn.fetchval(Q["customer_jurisdiction"], customer_id)
+        jurisdiction: str | None = await self.conn.fetchval(Q["customer_jurisdiction"], customer_id)
+        return jurisdiction
 
     async def partner_exists(self, partner_id: str) -> bool:
-        return await self.conn.fetchval(Q["partner_exists"], partner_id)
+        return bool(await self.conn.fetchval(Q["partner_exists"], partner_id))
 
     # -- Stripe ---------------------------------------------------------------------------
 
@@ -186,32 +212,39 @@ class LedgerRepository:
             Q["insert_funding"], payment_intent_id, partner_id, amount, currency
         )
 
-    async def set_payout_account(
-        self, customer_id: str, stripe_account: str
-    ) -> PaymentAccounts | None:
-        try:
-            r = await self.conn.fetchrow(Q["set_payout_account"], customer_id, stripe_account)
-        except asyncpg.ForeignKeyViolationError:
-            return None
-        return PaymentAccounts(**dict(r))
+    async def set_payout_account(self, customer_id: str, stripe_account: str) -> PaymentAccounts:
+        """An unknown customer violates customer_payment_accounts_customer_id_fkey (the unit
+        of work makes that UnknownParty)."""
+        r = await self.conn.fetchrow(Q["set_payout_account"], customer_id, stripe_account)
+        return _payment_accounts(r)
 
     async def get_payment_accounts(self, customer_id: str) -> PaymentAccounts | None:
         r = await self.conn.fetchrow(Q["get_payment_accounts"], customer_id)
-        return PaymentAccounts(**dict(r)) if r else None
+        return _payment_accounts(r) if r else None
 
     async def set_stripe_customer(self, customer_id: str, stripe_customer_id: str) -> str:
-        return await self.conn.fetchval(Q["set_stripe_customer"], customer_id, stripe_customer_id)
+        stored: str = await self.conn.fetchval(
+            Q["set_stripe_customer"], customer_id, stripe_customer_id
+        )
+        return stored
 
     async def all_payment_accounts(self) -> list[PaymentAccounts]:
-        return [PaymentAccounts(**dict(r)) for r in await self.conn.fetch(Q["all_payment_accounts"])]
+        return [_payment_accounts(r) for r in await self.conn.fetch(Q["all_payment_accounts"])]
 
     # -- payouts --------------------------------------------------------------------------
 
-    async def earnings_to_settle(self) -> list[asyncpg.Record]:
-        return await self.conn.fetch(Q["earnings_to_settle"])
+    async def earnings_to_settle(self) -> list[EarningsToSettle]:
+        rows = await self.conn.fetch(Q["earnings_to_settle"])
+        return [
+            EarningsToSettle(
+                account=_account(r), balance=r["balance"], stripe_account_id=r["stripe_account_id"]
+            )
+            for r in rows
+        ]
 
     async def new_payout_id(self) -> str:
-        return await self.conn.fetchval(Q["new_payout_id"])
+        payout_id: str = await self.conn.fetchval(Q["new_payout_id"])
+        return payout_id
 
     async def insert_payout(self, payout_id: str, customer_id: str, kind: str, amount: int,
                             currency: str, txn_id: str) -> Payout:  # fmt: skip
@@ -220,9 +253,9 @@ class LedgerRepository:
         )
         return _payout(r)
 
-    async def get_payout(self, payout_id: str, *, lock: bool = False) -> tuple[Payout, str] | None:
+    async def get_payout(self, payout_id: str, *, lock: bool = False) -> StoredPayout | None:
         r = await self.conn.fetchrow(Q["lock_payout" if lock else "get_payout"], payout_id)
-        return (_payout(r), r["txn_id"]) if r else None
+        return StoredPayout(payout=_payout(r), txn_id=r["txn_id"]) if r else None
 
     async def update_payout(self, payout_id: str, *, status: str, attempts: int,
                             stripe_object_id: str | None, last_error: str | None) -> Payout:  # fmt: skip
@@ -238,3 +271,8 @@ class LedgerRepository:
     async def all_payouts(self) -> list[Payout]:
         return [_payout(r) for r in await self.conn.fetch(Q["all_payouts"])]
 
+    async def enqueue_payout(self, payout_id: str, after: timedelta | None = None) -> None:
+        """The payout's job, in the caller's transaction: it exists iff the payout does."""
+        await Queries(AsyncpgDriver(self.conn)).enqueue(
+            PAY_OUT_JOB, payout_id.encode(), execute_after=after
+        )

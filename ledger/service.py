@@ -3,7 +3,9 @@ transaction; Stripe is called only outside of them."""
 
 from __future__ import annotations
 
-import asyncpg
+from typing import Any, TypeVar
+
+from sql import UnitOfWorkFactory
 
 from .audit import AuditLog
 from .books import Books, check_currency
@@ -15,6 +17,7 @@ from .models import (
     EarningsLine,
     Funding,
     PaymentAccounts,
+    PayoutKind,
     Posting,
     StatementLine,
     Transaction,
@@ -22,28 +25,33 @@ from .models import (
 from .repository import LedgerRepository
 from .stripe_gateway import StripeGateway, verify_webhook
 
-KIND_OF_EARNINGS = {"customer_earnings_discount": "discount", "customer_earnings_cash": "cash"}
+KIND_OF_EARNINGS: dict[str, PayoutKind] = {
+    "customer_earnings_discount": "discount",
+    "customer_earnings_cash": "cash",
+}
+T = TypeVar("T")
 
 
-def _page(rows: list, limit: int) -> tuple[list, bool]:
+def _page(rows: list[T], limit: int) -> tuple[list[T], bool]:
     return rows[:limit], len(rows) > limit
 
 
 class LedgerService:
-    """Money in (partner funding), money held (balances, statements) over one pool."""
+    """Money in (partner funding), money held (balances, statements); each method is one
+    unit of work."""
 
-    def __init__(self, pool: asyncpg.Pool, stripe: StripeGateway | None = None,
+    def __init__(self, uow: UnitOfWorkFactory, stripe: StripeGateway,
                  webhook_secret: str = ""):  # fmt: skip
-        self.pool = pool
+        self.uow = uow
         self.stripe = stripe
         self.webhook_secret = webhook_secret
 
     async def post(
-        self, kind: str, idempotency_key: str, postings: list[Posting], **kw
+        self, kind: str, idempotency_key: str, postings: list[Posting], **kw: Any
     ) -> tuple[Transaction, bool]:
         """One balanced transaction in its own database transaction (operator adjustments)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            return await Books(conn).post(kind, idempotency_key, postings, **kw)
+        async with self.uow() as uow:
+            return await uow.repository(Books).post(kind, idempotency_key, postings, **kw)
 
     # -- funding --------------------------------------------------------------------------
 
@@ -53,15 +61,17 @@ class LedgerService:
         if amount <= 0:
             raise InvalidAmount("amount must be a positive number of minor units", field="amount")
         check_currency(currency)
-        async with self.pool.acquire() as conn:
-            if not await LedgerRepository(conn).partner_exists(partner_id):
+        async with self.uow(transaction=False) as uow:
+            if not await uow.repository(LedgerRepository).partner_exists(partner_id):
                 raise UnknownParty("the partner in this token does not exist")
         pi = await self.stripe.create_payment_intent(
             amount=amount, currency=currency, partner_id=partner_id,
             idempotency_key=idempotency_key, payment_method=payment_method,
         )  # fmt: skip
-        async with self.pool.acquire() as conn:
-            await LedgerRepository(conn).insert_funding(pi["id"], partner_id, amount, currency)
+        async with self.uow(transaction=False) as uow:
+            await uow.repository(LedgerRepository).insert_funding(
+                pi["id"], partner_id, amount, currency
+            )
         return Funding(payment_intent=pi["id"], client_secret=pi["client_secret"], amount=amount,
                        currency=currency, status=pi["status"])  # fmt: skip
 
@@ -72,8 +82,8 @@ class LedgerService:
         by the PaymentIntent), so duplicates and any delivery order are safe.
         """
         event = verify_webhook(payload, signature, self.webhook_secret)
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = LedgerRepository(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(LedgerRepository)
             if not await repo.record_stripe_event(event["id"], event["type"]):
                 return "duplicate"
             if event["type"] != "payment_intent.succeeded":
@@ -84,7 +94,7 @@ class LedgerService:
             if not partner_id or not isinstance(amount, int) or amount <= 0:
                 return "ignored"  # not an escrow funding of ours
             currency = str(pi["currency"]).upper()
-            _, created = await Books(conn).post(
+            _, created = await uow.repository(Books).post(
                 "funding",
                 f"funding:{pi['id']}",
                 [
@@ -104,10 +114,10 @@ class LedgerService:
         if amount == 0:
             raise InvalidAmount("amount must not be zero", field="amount")
         check_currency(currency)
-        async with self.pool.acquire() as conn, conn.transaction():
-            if not await LedgerRepository(conn).partner_exists(partner_id):
+        async with self.uow() as uow:
+            if not await uow.repository(LedgerRepository).partner_exists(partner_id):
                 raise UnknownParty(f"no partner {partner_id}", field="partner_id")
-            txn, _ = await Books(conn).post(
+            txn, _ = await uow.repository(Books).post(
                 "funding_adjustment",
                 idempotency_key,
                 [
@@ -123,29 +133,29 @@ class LedgerService:
     # -- reading --------------------------------------------------------------------------
 
     async def partner_balance(self, partner_id: str) -> list[Balance]:
-        async with self.pool.acquire() as conn:
-            rows = await LedgerRepository(conn).balances(partner_id, "partner_escrow")
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(LedgerRepository).balances(partner_id, "partner_escrow")
         return [Balance(currency=a.currency, amount=b) for a, b in rows]
 
     async def partner_statement(self, partner_id: str, *, currency: str | None,
                                 starting_after: str | None,
                                 limit: int) -> tuple[list[StatementLine], bool]:  # fmt: skip
-        async with self.pool.acquire() as conn:
-            rows = await LedgerRepository(conn).escrow_statement(
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(LedgerRepository).escrow_statement(
                 partner_id, currency, starting_after, limit + 1
             )
         return _page(rows, limit)
 
     async def customer_earnings(self, customer_id: str, *, payouts_limit: int = 20) -> Earnings:
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            repo = LedgerRepository(conn)
-            earned = {(KIND_OF_EARNINGS[r["kind"]], r["currency"]): r["earned"]
-                      for r in await repo.customer_earned(customer_id)}  # fmt: skip
+        async with self.uow(isolation="repeatable_read") as uow:
+            repo = uow.repository(LedgerRepository)
+            earned = {(KIND_OF_EARNINGS[e.kind], e.currency): e.earned
+                      for e in await repo.customer_earned(customer_id)}  # fmt: skip
             available = {(KIND_OF_EARNINGS[a.kind], a.currency): b
                          for a, b in await repo.balances(customer_id, None)
                          if a.kind in KIND_OF_EARNINGS}  # fmt: skip
-            totals = {(r["kind"], r["currency"], r["status"]): r["total"]
-                      for r in await repo.customer_payout_totals(customer_id)}  # fmt: skip
+            totals = {(t.kind, t.currency, t.status): t.total
+                      for t in await repo.customer_payout_totals(customer_id)}  # fmt: skip
             payouts = await repo.customer_payouts(customer_id, None, payouts_limit)
         keys = sorted(set(earned) | set(available) | {(k, c) for k, c, _ in totals})
         lines = [
@@ -161,11 +171,12 @@ class LedgerService:
     # -- where customers are paid (operator) ----------------------------------------------
 
     async def set_payout_account(self, customer_id: str, stripe_account: str) -> PaymentAccounts:
-        async with self.pool.acquire() as conn, conn.transaction():
-            accounts = await LedgerRepository(conn).set_payout_account(customer_id, stripe_account)
-            if accounts is None:
-                raise UnknownParty(f"no customer {customer_id}", field="customer_id")
-            await AuditLog(conn).append(
+        """An unknown customer is UnknownParty (the unit of work translates the foreign key)."""
+        async with self.uow() as uow:
+            accounts = await uow.repository(LedgerRepository).set_payout_account(
+                customer_id, stripe_account
+            )
+            await uow.repository(AuditLog).append(
                 "payout.account_set", customer_id=customer_id, outcome="set"
             )
             return accounts

@@ -2,16 +2,26 @@
 
 Two base addresses may be configured: `api_base` for PaymentIntents and customers, and
 `payouts_base` for Connect transfers and customer balance credits (in tests these are two
-fakes; in production both are Stripe's own). Stripe's errors are translated here, once.
+fakes; in production both are Stripe's own). Stripe's errors are translated here, once
+(`_stripe_errors`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import stripe
 
 from .errors import PaymentGatewayError, WebhookSignatureInvalid
+
+if TYPE_CHECKING:
+    from stripe.params import (
+        CustomerBalanceTransactionListParams,
+        PaymentIntentCreateParams,
+        TransferListParams,
+    )
 
 
 def _translate(e: stripe.StripeError) -> PaymentGatewayError:
@@ -25,6 +35,15 @@ def _translate(e: stripe.StripeError) -> PaymentGatewayError:
     )
 
 
+@contextmanager
+def _stripe_errors() -> Iterator[None]:
+    """A Stripe call's errors leave as PaymentGatewayError (retryable or not)."""
+    try:
+        yield
+    except stripe.StripeError as e:
+        raise _translate(e) from None
+
+
 class StripeGateway:
     """Async calls to Stripe; never called inside a database transaction."""
 
@@ -33,7 +52,7 @@ class StripeGateway:
         def client(base: str | None) -> stripe.StripeClient:
             return stripe.StripeClient(
                 api_key,
-                base_addresses={"api": base} if base else None,
+                base_addresses={"api": base} if base else {},
                 max_network_retries=0,  # retries are ours: backoff, then a reversal
                 http_client=stripe.HTTPXClient(timeout=timeout),
             )
@@ -43,81 +62,70 @@ class StripeGateway:
 
     async def create_payment_intent(self, *, amount: int, currency: str, partner_id: str,
                                     idempotency_key: str,
-                                    payment_method: str | None = None) -> dict:  # fmt: skip
-        params: dict = {
+                                    payment_method: str | None = None) -> dict[str, Any]:  # fmt: skip
+        params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency.lower(),
             "metadata": {"partner_id": partner_id, "purpose": "escrow_funding"},
         }
         if payment_method:
-            params |= {"payment_method": payment_method, "confirm": True}
-        try:
+            params["payment_method"] = payment_method
+            params["confirm"] = True
+        with _stripe_errors():
             pi = await self.api.v1.payment_intents.create_async(
                 params, {"idempotency_key": idempotency_key}
             )
-        except stripe.StripeError as e:
-            raise _translate(e) from None
         return {"id": pi.id, "client_secret": pi.client_secret, "status": pi.status}
 
     async def create_customer(self, customer_id: str) -> str:
         """A Stripe customer for bill credits; the metadata holds our id, nothing personal."""
-        try:
+        with _stripe_errors():
             c = await self.payouts.v1.customers.create_async(
                 {"metadata": {"customer_id": customer_id}},
                 {"idempotency_key": f"customer-{customer_id}"},
             )
-        except stripe.StripeError as e:
-            raise _translate(e) from None
         return c.id
 
     async def credit_customer_balance(self, *, stripe_customer: str, amount: int, currency: str,
                                       payout_id: str) -> str:  # fmt: skip
         """A credit on the customer's bill: a negative customer balance transaction."""
-        try:
+        with _stripe_errors():
             t = await self.payouts.v1.customers.balance_transactions.create_async(
                 stripe_customer,
                 {"amount": -amount, "currency": currency.lower(),
                  "metadata": {"payout_id": payout_id}},
                 {"idempotency_key": f"payout-{payout_id}"},
             )  # fmt: skip
-        except stripe.StripeError as e:
-            raise _translate(e) from None
         return t.id
 
     async def transfer(self, *, destination: str, amount: int, currency: str,
                        payout_id: str) -> str:  # fmt: skip
-        try:
+        with _stripe_errors():
             t = await self.payouts.v1.transfers.create_async(
                 {"amount": amount, "currency": currency.lower(), "destination": destination,
                  "metadata": {"payout_id": payout_id}, "transfer_group": payout_id},
                 {"idempotency_key": f"payout-{payout_id}"},
             )  # fmt: skip
-        except stripe.StripeError as e:
-            raise _translate(e) from None
         return t.id
 
-    async def transfers(self) -> AsyncIterator[dict]:
-        params: dict = {"limit": 100}
+    async def transfers(self) -> AsyncIterator[dict[str, Any]]:
+        params: TransferListParams = {"limit": 100}
         while True:
-            try:
+            with _stripe_errors():
                 page = await self.payouts.v1.transfers.list_async(params)
-            except stripe.StripeError as e:
-                raise _translate(e) from None
             for t in page.data:
                 yield t.to_dict()
             if not page.has_more or not page.data:
                 return
             params["starting_after"] = page.data[-1].id
 
-    async def balance_transactions(self, stripe_customer: str) -> AsyncIterator[dict]:
-        params: dict = {"limit": 100}
+    async def balance_transactions(self, stripe_customer: str) -> AsyncIterator[dict[str, Any]]:
+        params: CustomerBalanceTransactionListParams = {"limit": 100}
         while True:
-            try:
+            with _stripe_errors():
                 page = await self.payouts.v1.customers.balance_transactions.list_async(
                     stripe_customer, params
                 )
-            except stripe.StripeError as e:
-                raise _translate(e) from None
             for t in page.data:
                 yield t.to_dict()
             if not page.has_more or not page.data:
@@ -125,7 +133,7 @@ class StripeGateway:
             params["starting_after"] = page.data[-1].id
 
 
-def verify_webhook(payload: bytes, signature: str | None, secret: str) -> dict:
+def verify_webhook(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
     """The event, if Stripe signed it with our endpoint secret (and recently); else raises."""
     if not secret:
         raise WebhookSignatureInvalid("no webhook secret is configured", field="Stripe-Signature")

@@ -71,7 +71,7 @@ def bootstrap(
 ) -> Services:
     """Builds every service from the settings. `keys`, `rules` and `stripe` default to what
     the settings name; `audit_decisions=False` is the benchmark's audit-off baseline only."""
-    uow = unit_of_work_factory(pool, constraint_errors())  # noqa: F841 (until services take it)
+    uow = unit_of_work_factory(pool, constraint_errors())
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)
@@ -93,14 +93,14 @@ def bootstrap(
             issuer=settings.export_issuer,
             trusted_exporters=settings.trusted_exporters,
         ),
-        ledger=LedgerService(pool, stripe, settings.stripe_webhook_secret),
+        ledger=LedgerService(uow, stripe, settings.stripe_webhook_secret),
         payouts=PayoutService(
-            pool,
+            uow,
             stripe,
             max_attempts=settings.payout_max_attempts,
             backoff_seconds=settings.payout_backoff_seconds,
         ),
-        audit=AuditService(pool, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
+        audit=AuditService(uow, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
         webhooks=WebhookService(pool, retry_policy(settings)),
     )
 

@@ -6,12 +6,12 @@ import hashlib
 import hmac
 import os
 from datetime import UTC, datetime
-
-import asyncpg
+from typing import Any
 
 from sql import load_queries
 
 from .canonical import canonical_json
+from .repository import Connection
 
 Q = load_queries("audit.sql")
 
@@ -28,10 +28,12 @@ class AuditLog:
 
     An entry holds no personal data: ids of partners, offers, grants and money, codes, and the
     customer only as a pseudonym. Its canonical JSON is stored as written and is what the
-    Merkle leaf hashes.
+    Merkle leaf hashes. Every entry reaches the table through the database's one writer,
+    `append_audit_entries` (migration 0008), as do the statements that append entries
+    together with their action (`post_locked`, `claim_slot_and_grant`, `record_decisions`).
     """
 
-    def __init__(self, conn: asyncpg.Connection):
+    def __init__(self, conn: Connection):
         self.conn = conn
 
     async def create_customer_key(self, customer_id: str) -> None:
@@ -53,7 +55,7 @@ class AuditLog:
         category: str | None = None,
         outcome: str | None = None,
         at: datetime | None = None,
-        **details,
+        **details: Any,
     ) -> None:
         """Appends one entry. Pass `customer_id` (turned into its pseudonym) or `subject`."""
         if customer_id is not None and subject is None:
@@ -74,8 +76,8 @@ def entry_row(
     category: str | None = None,
     outcome: str | None = None,
     at: datetime | None = None,
-    **details,
-) -> tuple:
+    **details: Any,
+) -> tuple[Any, ...]:
     """The columns of one entry, in the order of the `append` query (kind, at, jurisdictions,
     partner_id, subject, category, outcome, entry): for callers that insert entries themselves,
     in bulk, inside their own statement (still one transaction with their action)."""

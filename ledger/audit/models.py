@@ -92,6 +92,45 @@ class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
     decisions: DayDecisions
 
 
+class SealerState(msgspec.Struct, frozen=True, kw_only=True):
+    """The sealer's one row: the compact tree and how far sealing got."""
+
+    tree_size: int
+    frontier: list[bytes]
+    watermark: str  # an xid8, as text
+    last_txid: str
+    last_entry_id: int
+
+
+class UnsealedEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """An entry waiting to be sealed, in (txid, id) order."""
+
+    id: int
+    txid: str
+    entry: str
+
+
+class DayGrantCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the grant metrics: one UTC day's counts."""
+
+    day_start: datetime
+    active: int
+    new: int
+    revoked: int
+    expired: int
+
+
+class DecisionCount(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the decision metrics: a day's decisions of one outcome (`is_total`), or of
+    one outcome and reason."""
+
+    day_start: datetime
+    outcome: str | None
+    reason: str | None
+    is_total: bool
+    n: int
+
+
 @dataclass(frozen=True)
 class CheckpointSigner:
     """Signs tree heads as C2SP checkpoints; the key name is the origin, as in Go's sumdb."""

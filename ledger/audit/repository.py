@@ -1,30 +1,37 @@
-"""SQL of the sealer and of the log's readers; the only place their asyncpg.Records exist."""
+"""SQL of the sealer and of the log's readers; the only place their asyncpg.Records exist.
+Every method returns Structs of `models.py` (or scalars)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import msgspec
 
 from sql import load_queries
 
-from .models import AccessLogItem, SealedEntry, StoredCheckpoint
+from .models import (
+    AccessLogItem,
+    DayGrantCounts,
+    DecisionCount,
+    SealedEntry,
+    SealerState,
+    StoredCheckpoint,
+    UnsealedEntry,
+)
 
 Q = load_queries("audit_seal.sql")
+
+# What the log's writer (AuditLog) is built on: one connection, its transaction owned by the
+# caller's unit of work.
+Connection = asyncpg.Connection
 
 # The sealer's advisory lock (transaction-scoped): one sealer at a time, writers never wait.
 SEALER_LOCK = 727_401_2027
 
-_entry_json = msgspec.json.Decoder(dict)
-
-
-class SealerState(msgspec.Struct, frozen=True):
-    tree_size: int
-    frontier: list[bytes]
-    watermark: str
-    last_txid: str
-    last_entry_id: int
+_entry_json = msgspec.json.Decoder(dict[str, Any])
 
 
 class AuditRepository:
@@ -34,24 +41,24 @@ class AuditRepository:
         self.conn = conn
 
     async def try_lock_sealer(self) -> bool:
-        return await self.conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SEALER_LOCK)
+        return bool(await self.conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SEALER_LOCK))
 
     async def state(self) -> SealerState:
         r = await self.conn.fetchrow(Q["lock_state"])
         return SealerState(
-            r["tree_size"], [bytes(h) for h in r["frontier"]], r["watermark"], r["last_txid"],
-            r["last_entry_id"],
-        )
+            tree_size=r["tree_size"], frontier=[bytes(h) for h in r["frontier"]],
+            watermark=r["watermark"], last_txid=r["last_txid"], last_entry_id=r["last_entry_id"],
+        )  # fmt: skip
 
     async def next_to_seal(
         self, state: SealerState, limit: int
-    ) -> tuple[list[tuple[int, str, str]], str | None]:
-        """Entries to seal next, as (id, txid, entry), and the snapshot's xmin."""
+    ) -> tuple[list[UnsealedEntry], str]:
+        """Entries to seal next, and the snapshot's xmin (an xid8, as text)."""
         rows = await self.conn.fetch(
             Q["next_to_seal"], state.watermark, state.last_txid, state.last_entry_id, limit
         )
-        horizon = rows[0]["xmin"] if rows else await self.conn.fetchval(Q["horizon"])
-        return [(r["id"], r["txid"], r["entry"]) for r in rows], horizon
+        horizon: str = rows[0]["xmin"] if rows else await self.conn.fetchval(Q["horizon"])
+        return [UnsealedEntry(id=r["id"], txid=r["txid"], entry=r["entry"]) for r in rows], horizon
 
     async def insert_leaves(self, first: int, entry_ids: list[int], hashes: list[bytes]) -> None:
         indices = list(range(first, first + len(entry_ids)))
@@ -66,10 +73,13 @@ class AuditRepository:
         await self.conn.execute(Q["update_state"], size, frontier, watermark, last_txid, last_id)
 
     async def latest_checkpoint(self) -> StoredCheckpoint | None:
-        return _checkpoint(await self.conn.fetchrow(Q["latest_checkpoint"]))
-
-    async def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
-        return _checkpoint(await self.conn.fetchrow(Q["checkpoint_at"], size))
+        r = await self.conn.fetchrow(Q["latest_checkpoint"])
+        if r is None:
+            return None
+        return StoredCheckpoint(
+            tree_size=r["tree_size"], root_hash=bytes(r["root_hash"]), note=r["note"],
+            sealed_at=r["sealed_at"],
+        )  # fmt: skip
 
     async def leaves(self, start: int, end: int) -> tuple[list[bytes | None], list[int]]:
         hashes: list[bytes | None] = [None] * (end - start)
@@ -84,55 +94,67 @@ class AuditRepository:
         rows = await self.conn.fetch(Q["leaf_hashes_from"], start)
         return [(r["leaf_index"], bytes(r["leaf_hash"])) for r in rows]
 
-    async def entries(self, jurisdictions: list[str], filters: dict, limit: int | None):
-        return [_sealed(r) for r in await self.conn.fetch(Q["entries"], *_args(
-            jurisdictions, filters, limit))]
+    async def entries(
+        self, jurisdictions: list[str], filters: dict[str, Any], limit: int | None
+    ) -> list[SealedEntry]:
+        rows = await self.conn.fetch(Q["entries"], *_args(jurisdictions, filters, limit))
+        return [_sealed(r) for r in rows]
 
-    def entries_cursor(self, jurisdictions: list[str], filters: dict):
-        """Async iterator over every matching entry (the caller holds a transaction open)."""
-        return self.conn.cursor(Q["entries"], *_args(jurisdictions, filters, None), prefetch=1000)
+    async def entries_cursor(
+        self, jurisdictions: list[str], filters: dict[str, Any]
+    ) -> AsyncIterator[SealedEntry]:
+        """Every matching entry from a server-side cursor (the caller holds a transaction
+        open while iterating)."""
+        args = _args(jurisdictions, filters, None)
+        async for r in self.conn.cursor(Q["entries"], *args, prefetch=1000):
+            yield _sealed(r)
 
-    async def access_log(self, subject: str, before: int | None, limit: int) -> list:
+    async def access_log(self, subject: str, before: int | None, limit: int) -> list[AccessLogItem]:
         rows = await self.conn.fetch(Q["access_log"], subject, before, limit)
         return [_access_item(r) for r in rows]
 
-    async def grant_metrics(self, start: datetime, end: datetime, jurisdictions: list[str]):
-        return await self.conn.fetch(Q["grant_metrics"], start, end, jurisdictions)
+    async def grant_metrics(
+        self, start: datetime, end: datetime, jurisdictions: list[str]
+    ) -> list[DayGrantCounts]:
+        rows = await self.conn.fetch(Q["grant_metrics"], start, end, jurisdictions)
+        return [
+            DayGrantCounts(
+                day_start=r["day_start"], active=r["active"], new=r["new"], revoked=r["revoked"],
+                expired=r["expired"],
+            )
+            for r in rows
+        ]  # fmt: skip
 
-    async def decision_metrics(self, start: datetime, end: datetime, jurisdictions: list[str]):
-        return await self.conn.fetch(Q["decision_metrics"], start, end, jurisdictions)
+    async def decision_metrics(
+        self, start: datetime, end: datetime, jurisdictions: list[str]
+    ) -> list[DecisionCount]:
+        rows = await self.conn.fetch(Q["decision_metrics"], start, end, jurisdictions)
+        return [
+            DecisionCount(
+                day_start=r["day_start"], outcome=r["outcome"], reason=r["reason"],
+                is_total=bool(r["is_total"]), n=r["n"],
+            )
+            for r in rows
+        ]  # fmt: skip
 
 
-def _args(jurisdictions: list[str], f: dict, limit: int | None) -> list:
+def _args(jurisdictions: list[str], f: dict[str, Any], limit: int | None) -> list[Any]:
     return [
         jurisdictions, f.get("starting_after", -1), f.get("before"), f.get("from"), f.get("to"),
         f.get("kind"), f.get("partner_id"), f.get("category"), f.get("outcome"),
         f.get("subject"), limit,
-    ]
+    ]  # fmt: skip
 
 
-def _checkpoint(r) -> StoredCheckpoint | None:
-    if r is None:
-        return None
-    return StoredCheckpoint(
-        tree_size=r["tree_size"], root_hash=bytes(r["root_hash"]), note=r["note"],
-        sealed_at=r["sealed_at"],
-    )
-
-
-def _sealed(r) -> SealedEntry:
+def _sealed(r: asyncpg.Record) -> SealedEntry:
     return SealedEntry(
         leaf_index=r["leaf_index"], id=r["id"], kind=r["kind"], at=r["at"],
         jurisdictions=list(r["jurisdictions"]), partner_id=r["partner_id"], subject=r["subject"],
         category=r["category"], outcome=r["outcome"], entry=r["entry"],
-    )
+    )  # fmt: skip
 
 
-def sealed_entry(r) -> SealedEntry:
-    return _sealed(r)
-
-
-def _access_item(r) -> AccessLogItem:
+def _access_item(r: asyncpg.Record) -> AccessLogItem:
     body = _entry_json.decode(r["entry"])
     reasons = body.get("reasons")
     return AccessLogItem(
@@ -140,4 +162,4 @@ def _access_item(r) -> AccessLogItem:
         category=r["category"], outcome=r["outcome"], purpose=body.get("purpose"),
         reasons=[str(x) for x in reasons] if isinstance(reasons, list) else [],
         grant_id=body.get("grant_id"),
-    )
+    )  # fmt: skip

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
-import asyncpg
+from sql import UnitOfWorkFactory
 
 from .entries import AuditLog
 from .errors import (
@@ -35,22 +36,23 @@ from .models import (
     DayDecisions,
     DayGrants,
     DayMetrics,
+    DecisionCount,
     LeafRange,
     SealedEntry,
     SealResult,
     StoredCheckpoint,
 )
-from .repository import AuditRepository, sealed_entry
+from .repository import AuditRepository
 
 MAX_LEAVES_PER_REQUEST = 65_536
 MAX_METRIC_DAYS = 366
 
 
 class AuditService:
-    """Seals and serves the audit log over one PostgreSQL pool."""
+    """Seals and serves the audit log; each method is one unit of work."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: CheckpointSigner):
-        self.pool = pool
+    def __init__(self, uow: UnitOfWorkFactory, signer: CheckpointSigner):
+        self.uow = uow
         self.signer = signer
         # Proofs need interior hashes: an append-only in-memory tree, extended from the stored
         # leaves as the log grows (checked against the latest checkpoint before each use).
@@ -71,8 +73,8 @@ class AuditService:
         batches = 0
         while max_batches is None or batches < max_batches:
             batches += 1
-            async with self.pool.acquire() as conn, conn.transaction():
-                repo = AuditRepository(conn)
+            async with self.uow() as uow:
+                repo = uow.repository(AuditRepository)
                 if not await repo.try_lock_sealer():
                     return SealResult(
                         sealed=sealed, tree_size=size, checkpoints=checkpoints, skipped=True
@@ -93,6 +95,8 @@ class AuditService:
                 raise TreeStateInvalid(f"sealer state has {tree.size} leaves but no checkpoint")
             await repo.insert_checkpoint(0, tree.root(), self.signer.sign(0, tree.root()))
             previous = await repo.latest_checkpoint()
+            if previous is None:
+                raise TreeStateInvalid("the empty tree's checkpoint was not stored")
         if previous.tree_size != tree.size or previous.root_hash != tree.root():
             raise TreeStateInvalid(
                 f"sealer state (size {tree.size}) does not match the last checkpoint "
@@ -100,12 +104,12 @@ class AuditService:
             )
         rows, horizon = await repo.next_to_seal(state, batch_size)
         if not rows:
-            if horizon is not None and horizon != state.watermark:
+            if horizon != state.watermark:
                 await repo.update_state(
                     tree.size, tree.state(), horizon, state.last_txid, state.last_entry_id
                 )
             return 0, tree.size, 0
-        hashes = [leaf_hash(entry.encode()) for _, _, entry in rows]
+        hashes = [leaf_hash(r.entry.encode()) for r in rows]
         old_size, old_frontier = tree.size, tree.state()
         proof = extension_consistency_proof(old_size, old_frontier, hashes)
         for h in hashes:
@@ -113,9 +117,9 @@ class AuditService:
         root = tree.root()
         if not verify_consistency(old_size, tree.size, previous.root_hash, root, proof):
             raise SealRefused(f"checkpoint {tree.size} would not extend checkpoint {old_size}")
-        await repo.insert_leaves(old_size, [entry_id for entry_id, _, _ in rows], hashes)
+        await repo.insert_leaves(old_size, [r.id for r in rows], hashes)
         await repo.insert_checkpoint(tree.size, root, self.signer.sign(tree.size, root))
-        last_id, last_txid = rows[-1][0], rows[-1][1]
+        last_id, last_txid = rows[-1].id, rows[-1].txid
         # A full batch may have stopped inside a transaction's entries: the watermark is then
         # that transaction's id (everything below it is sealed), else the snapshot's xmin.
         watermark = last_txid if len(rows) == batch_size else horizon
@@ -128,8 +132,8 @@ class AuditService:
         return self.signer.verifier_key()
 
     async def latest_checkpoint(self) -> StoredCheckpoint:
-        async with self.pool.acquire() as conn:
-            checkpoint = await AuditRepository(conn).latest_checkpoint()
+        async with self.uow(transaction=False) as uow:
+            checkpoint = await uow.repository(AuditRepository).latest_checkpoint()
         if checkpoint is None:
             raise ProofInvalid("nothing has been sealed yet")
         return checkpoint
@@ -145,13 +149,13 @@ class AuditService:
             raise AuditRangeNotFound(
                 f"end must be in [start, {latest.tree_size}] (the latest tree size)", field="end"
             )
-        async with self.pool.acquire() as conn:
-            hashes, missing = await AuditRepository(conn).leaves(start, end)
+        async with self.uow(transaction=False) as uow:
+            hashes, missing = await uow.repository(AuditRepository).leaves(start, end)
         return LeafRange(start=start, end=end, hashes=hashes, missing_entries=missing)
 
     async def _current_tree(self) -> tuple[MerkleTree, StoredCheckpoint]:
-        async with self._tree_lock, self.pool.acquire() as conn:
-            repo = AuditRepository(conn)
+        async with self._tree_lock, self.uow(transaction=False) as uow:
+            repo = uow.repository(AuditRepository)
             latest = await repo.latest_checkpoint()
             if latest is None:
                 raise ProofInvalid("nothing has been sealed yet")
@@ -166,7 +170,7 @@ class AuditService:
                 )
             return self._tree, latest
 
-    async def inclusion_proof(self, index: int, tree_size: int) -> dict:
+    async def inclusion_proof(self, index: int, tree_size: int) -> dict[str, Any]:
         tree, latest = await self._current_tree()
         if not 0 < tree_size <= min(tree.size, latest.tree_size):
             raise AuditRangeNotFound(
@@ -182,7 +186,7 @@ class AuditService:
             "proof": tree.inclusion_proof(index, tree_size),
         }
 
-    async def consistency_proof(self, first: int, second: int) -> dict:
+    async def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
         tree, latest = await self._current_tree()
         top = min(tree.size, latest.tree_size)
         if not 0 <= second <= top:
@@ -200,18 +204,23 @@ class AuditService:
     # --- entries -------------------------------------------------------------------------
 
     async def entries(
-        self, jurisdictions: list[str], filters: dict, *, limit: int = 20
+        self, jurisdictions: list[str], filters: dict[str, Any], *, limit: int = 20
     ) -> AuditPage[SealedEntry]:
         """Sealed entries of these jurisdictions, ascending by leaf index."""
-        async with self.pool.acquire() as conn:
-            rows = await AuditRepository(conn).entries(jurisdictions, filters, limit + 1)
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(AuditRepository).entries(jurisdictions, filters, limit + 1)
         return AuditPage(data=rows[:limit], has_more=len(rows) > limit)
 
-    async def export(self, jurisdictions: list[str], filters: dict) -> AsyncIterator[SealedEntry]:
-        """Every matching sealed entry, streamed from a server-side cursor."""
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            async for r in AuditRepository(conn).entries_cursor(jurisdictions, filters):
-                yield sealed_entry(r)
+    async def export(
+        self, jurisdictions: list[str], filters: dict[str, Any]
+    ) -> AsyncIterator[SealedEntry]:
+        """Every matching sealed entry, streamed from a server-side cursor: the unit of work
+        (its connection and read-only transaction) stays open while the caller iterates."""
+        async with self.uow(readonly=True) as uow:
+            async for entry in uow.repository(AuditRepository).entries_cursor(
+                jurisdictions, filters
+            ):
+                yield entry
 
     async def access_log(
         self, customer_id: str, *, starting_after: int | None = None, limit: int = 20
@@ -221,11 +230,13 @@ class AuditService:
         Found through the customer's pseudonym; once their key is destroyed (erasure) the
         entries stay in the log but nothing links them to the customer any more.
         """
-        async with self.pool.acquire() as conn:
-            subject = await AuditLog(conn).subject(customer_id)
+        async with self.uow(transaction=False) as uow:
+            subject = await uow.repository(AuditLog).subject(customer_id)
             if subject is None:
                 return AuditPage(data=[], has_more=False)
-            rows = await AuditRepository(conn).access_log(subject, starting_after, limit + 1)
+            rows = await uow.repository(AuditRepository).access_log(
+                subject, starting_after, limit + 1
+            )
         return AuditPage(data=rows[:limit], has_more=len(rows) > limit)
 
     async def metrics(
@@ -236,32 +247,40 @@ class AuditService:
             return []  # an empty range has no days
         # A longer range is cut to its first MAX_METRIC_DAYS days; callers page by date.
         end = min(end, start + timedelta(days=MAX_METRIC_DAYS))
-        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            repo = AuditRepository(conn)
+        async with self.uow(readonly=True) as uow:
+            repo = uow.repository(AuditRepository)
             grants = await repo.grant_metrics(start, end, jurisdictions)
             decisions = await repo.decision_metrics(start, end, jurisdictions)
-        by_day: dict[str, dict] = {}
-        for r in decisions:
-            day = by_day.setdefault(
-                r["day_start"].date().isoformat(), {"allowed": 0, "denied": 0, "by_reason": {}}
-            )
-            if r["is_total"]:
-                if r["outcome"] in ("allowed", "denied"):
-                    day[r["outcome"]] += r["n"]
-            elif r["reason"] is not None:
-                day["by_reason"][r["reason"]] = day["by_reason"].get(r["reason"], 0) + r["n"]
+        by_day = _decisions_by_day(decisions)
         out = []
-        for r in grants:
-            date = r["day_start"].date().isoformat()
-            d = by_day.get(date, {"allowed": 0, "denied": 0, "by_reason": {}})
+        for g in grants:
+            date = g.day_start.date().isoformat()
             out.append(
                 DayMetrics(
                     date=date,
                     grants=DayGrants(
-                        active=r["active"], new=r["new"], revoked=r["revoked"],
-                        expired=r["expired"],
+                        active=g.active, new=g.new, revoked=g.revoked, expired=g.expired
                     ),
-                    decisions=DayDecisions(**d),
+                    decisions=by_day.get(date) or DayDecisions(allowed=0, denied=0, by_reason={}),
                 )
             )
         return out
+
+
+def _decisions_by_day(rows: list[DecisionCount]) -> dict[str, DayDecisions]:
+    """Per UTC day (ISO date): allowed and denied totals, and the count of each reason."""
+    totals: dict[str, dict[str, int]] = {}
+    reasons: dict[str, dict[str, int]] = {}
+    for r in rows:
+        day = r.day_start.date().isoformat()
+        total = totals.setdefault(day, {"allowed": 0, "denied": 0})
+        by_reason = reasons.setdefault(day, {})
+        if r.is_total:
+            if r.outcome in ("allowed", "denied"):
+                total[r.outcome] += r.n
+        elif r.reason is not None:
+            by_reason[r.reason] = by_reason.get(r.reason, 0) + r.n
+    return {
+        day: DayDecisions(allowed=t["allowed"], denied=t["denied"], by_reason=reasons[day])
+        for day, t in totals.items()
+    }

@@ -171,7 +171,7 @@ def verify_log(
         proven_prefix = earlier is not None and consistency_proof is not None and (
             tree.root(earlier.size) == earlier.root
         )
-        if proven_prefix and earlier.size > lo:
+        if proven_prefix and earlier is not None and earlier.size > lo:
             lo = earlier.size  # [0, earlier.size) proven; the fault in [lo, hi) lies after it
         if lo >= covered:
             return _fail(covered, n, covered, ENTRIES_MISSING, f"{covered} entries for size {n}")

@@ -59,11 +59,6 @@ WITH d AS (
        AS t(id, at, partner_id, customer_id, category, purpose, allowed, reasons, rule_ids,
             grant_id, rules_version, window_start, returned)
 )
-INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category, outcome, entry)
-SELECT e.kind, e.at, ARRAY(SELECT jsonb_array_elements_text(e.jurisdictions::jsonb)),
-       e.partner_id, e.subject, e.category, e.outcome, e.entry
-FROM unnest($14::text[], $15::timestamptz[], $16::text[], $17::text[], $18::text[], $19::text[],
-            $20::text[], $21::text[]) WITH ORDINALITY
-     AS e(kind, at, jurisdictions, partner_id, subject, category, outcome, entry, n)
-ORDER BY e.n;
+SELECT append_audit_entries($14::text[], $15::timestamptz[], $16::text[], $17::text[],
+                            $18::text[], $19::text[], $20::text[], $21::text[]);
 

@@ -8,5 +8,7 @@ INSERT INTO customer_audit_keys (customer_id, secret) VALUES ($1, $2)
 ON CONFLICT (customer_id) DO NOTHING;
 
 -- name: append
-INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category, outcome, entry)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+-- One entry (the columns of ledger.audit.entry_row), through the log's one writer.
+SELECT append_audit_entries(ARRAY[$1::text], ARRAY[$2::timestamptz],
+                            ARRAY[array_to_json($3::text[])::text], ARRAY[$4::text],
+                            ARRAY[$5::text], ARRAY[$6::text], ARRAY[$7::text], ARRAY[$8::text]);

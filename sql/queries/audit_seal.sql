@@ -36,9 +36,6 @@ SET tree_size = $1, frontier = $2, watermark = $3::text::xid8, last_txid = $4::t
 SELECT tree_size, root_hash, note, sealed_at FROM audit_checkpoints
 ORDER BY tree_size DESC LIMIT 1;
 
--- name: checkpoint_at
-SELECT tree_size, root_hash, note, sealed_at FROM audit_checkpoints WHERE tree_size = $1;
-
 -- name: leaves
 -- Leaf hashes of [start, end) with whether each leaf's entry row still exists.
 SELECT l.leaf_index, l.leaf_hash, e.id IS NULL AS entry_missing

@@ -24,20 +24,9 @@ FROM ledger_accounts WHERE id = ANY($1::text[])
 ORDER BY id
 FOR UPDATE;
 
--- name: insert_transaction
-INSERT INTO ledger_transactions (kind, idempotency_key, reference, reverses)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id, kind, idempotency_key, reference, reverses, created_at;
-
 -- name: get_transaction_by_key
 SELECT id, kind, idempotency_key, reference, reverses, created_at
 FROM ledger_transactions WHERE idempotency_key = $1;
-
--- name: insert_postings
-INSERT INTO ledger_postings (txn_id, account_id, amount, currency)
-SELECT $1, a, m, c FROM unnest($2::text[], $3::bigint[], $4::text[]) AS p (a, m, c)
-ORDER BY a;
 
 -- name: transaction_postings
 SELECT p.account_id, a.kind, a.owner_id, p.amount, p.currency
@@ -50,9 +39,6 @@ ORDER BY p.id;
 SELECT id, kind, owner_id, currency, balance FROM ledger_accounts
 WHERE owner_id = $1 AND ($2::text IS NULL OR kind = $2)
 ORDER BY kind, currency;
-
--- name: all_balances
-SELECT id, kind, owner_id, currency, balance FROM ledger_accounts ORDER BY id;
 
 -- name: recomputed_balances
 -- Every account whose stored balance differs from the sum of its postings.
@@ -232,8 +218,11 @@ WITH locked AS (
   WHERE NOT EXISTS (SELECT 1 FROM short)
   ORDER BY account_id
 ), audited AS (
-  INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category, outcome,
-                             entry)
-  SELECT $5, $6, $7, $8, $9, $10, $11, $12 WHERE NOT EXISTS (SELECT 1 FROM short)
+  SELECT append_audit_entries(ARRAY[$5::text], ARRAY[$6::timestamptz],
+                              ARRAY[array_to_json($7::text[])::text], ARRAY[$8::text],
+                              ARRAY[$9::text], ARRAY[$10::text], ARRAY[$11::text],
+                              ARRAY[$12::text])
+  WHERE NOT EXISTS (SELECT 1 FROM short)
 )
-SELECT id, balance, may_go_negative FROM locked;
+-- A plain SELECT CTE runs only when referenced: the join writes the entry (or nothing).
+SELECT l.id, l.balance, l.may_go_negative FROM locked l LEFT JOIN audited ON true;

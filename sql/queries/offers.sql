@@ -228,8 +228,11 @@ WITH slot AS (
             grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
             terms_hash, receipt
 ), audited AS (
-  INSERT INTO audit_entries (kind, at, jurisdictions, partner_id, subject, category, outcome,
-                             entry)
-  SELECT $12, $13, $14, $15, $16, $17, $18, $19 FROM granted
+  SELECT append_audit_entries(ARRAY[$12::text], ARRAY[$13::timestamptz],
+                              ARRAY[array_to_json($14::text[])::text], ARRAY[$15::text],
+                              ARRAY[$16::text], ARRAY[$17::text], ARRAY[$18::text],
+                              ARRAY[$19::text])
+  FROM granted
 )
-SELECT * FROM granted;
+-- Referenced here, so the entry is written (at most one row on each side).
+SELECT granted.* FROM granted CROSS JOIN audited;

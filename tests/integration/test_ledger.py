@@ -13,8 +13,17 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from ledger import Account, Books, InsufficientEscrow, Posting, UnbalancedTransaction
+from ledger import (
+    Account,
+    Books,
+    InsufficientEscrow,
+    InsufficientFunds,
+    Posting,
+    UnbalancedTransaction,
+)
+from marketplace.bootstrap import constraint_errors
 from marketplace.db import _init_connection
+from sql import unit_of_work_factory
 
 
 def escrow(owner: str, currency: str = "EUR") -> Account:
@@ -33,6 +42,29 @@ async def fund(conn, owner: str, amount: int, currency: str = "EUR", key: str | 
              Posting(account=clearing(currency), amount=-amount)],
         )  # fmt: skip
 
+
+async def test_an_overdraft_the_balance_check_refuses_leaves_the_unit_of_work_as_insufficient_funds(
+    pool,
+):
+    """The balance CHECK (ledger_account_not_overdrawn) is the last word on an overdraft, past
+    the posting statement's own test; the unit of work translates its violation, once."""
+    owner = f"ptn_{uuid.uuid4().hex[:8]}"
+    async with pool.acquire() as conn:
+        await fund(conn, owner, 100)
+    acc = await pool.fetchval("SELECT id FROM ledger_accounts WHERE owner_id = $1", owner)
+    uow = unit_of_work_factory(pool, constraint_errors())
+    with pytest.raises(InsufficientFunds) as refused:
+        async with uow() as work:
+            txn = await work.connection.fetchval(
+                "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('x', $1) "
+                "RETURNING id", uuid.uuid4().hex,
+            )  # fmt: skip
+            await work.connection.execute(
+                "INSERT INTO ledger_postings (txn_id, account_id, amount, currency) "
+                "VALUES ($1, $2, -101, 'EUR')", txn, acc,
+            )  # fmt: skip
+    assert refused.value.field == "amount"
+    assert await pool.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1", acc) == 100
 
 async def test_the_database_refuses_an_unbalanced_transaction(pool):
     owner = f"ptn_{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,9 @@ import subprocess
 import sys
 from dataclasses import replace
 
-from ledger import PayoutService
+import pytest
+
+from ledger import PayoutService, UnknownParty
 from marketplace.bootstrap import bootstrap, stripe_gateway
 
 
@@ -142,3 +144,15 @@ async def test_reconcile_lists_every_difference_and_exits_non_zero(
     out, err = await r.communicate()
     assert r.returncode == 1, err.decode()
     assert "duplicate_in_stripe" in out.decode() and "2 difference(s)" in out.decode()
+
+
+async def test_a_payout_account_for_an_unknown_customer_is_unknown_party(world):
+    """The foreign key to customers refuses it; the unit of work names that the ledger's own
+    error (a 404 at the edge), and nothing of the attempt is kept."""
+    with pytest.raises(UnknownParty) as refused:
+        await world.money.set_payout_account("cus_nobody", "acct_nobody1")
+    assert refused.value.field == "customer_id"
+    async with world.pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM audit_entries WHERE kind = 'payout.account_set'"
+        ) == 0

@@ -166,6 +166,26 @@ async def test_app_role_may_append_but_never_change_the_audit_tables(database_ur
         await app_pool.close()
 
 
+async def test_app_role_appends_only_through_the_one_writer(database_url):
+    app_pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with app_pool.acquire() as conn:
+            assert await conn.fetchval("SELECT current_user") == "marketplace_app"
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute(
+                    "INSERT INTO audit_entries (kind, at, entry) VALUES ('x', now(), '{}')"
+                )
+            async with conn.transaction():
+                await AuditLog(conn).append("test.event", jurisdictions=["DE", "AT"], tag="fn")
+            row = await conn.fetchrow(
+                "SELECT kind, jurisdictions, entry FROM audit_entries"
+                " WHERE kind = 'test.event' AND entry LIKE '%\"tag\":\"fn\"%'"
+            )
+            assert row["jurisdictions"] == ["AT", "DE"]
+            assert '"jurisdictions":["AT","DE"]' in row["entry"]
+    finally:
+        await app_pool.close()
+
 async def test_the_worker_loop_seals_new_entries(pool, service):
     from marketplace.worker import seal_for
 

@@ -177,12 +177,16 @@ class LedgerRepository:
 
     async def customer_earned(self, customer_id: str) -> list[EarnedTotal]:
         rows = await self.conn.fetch(Q["customer_earned"], customer_id)
-        return [EarnedTotal(kind=r["kind"], currency=r["currency"], earned=r["earned"]) for r in rows]
+        return [
+            EarnedTotal(kind=r["kind"], currency=r["currency"], earned=r["earned"]) for r in rows
+        ]
 
     async def customer_payout_totals(self, customer_id: str) -> list[PayoutTotal]:
         rows = await self.conn.fetch(Q["customer_payout_totals"], customer_id)
         return [
-            PayoutTotal(kind=r["kind"], currency=r["currency"], status=r["status"], total=r["total"])
+            PayoutTotal(
+                kind=r["kind"], currency=r["currency"], status=r["status"], total=r["total"]
+            )
             for r in rows
         ]
 

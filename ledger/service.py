@@ -70,10 +70,10 @@ class LedgerService:
         )  # fmt: skip
         async with self.uow(transaction=False) as uow:
             await uow.repository(LedgerRepository).insert_funding(
-                pi["id"], partner_id, amount, currency
+                pi.id, partner_id, amount, currency
             )
-        return Funding(payment_intent=pi["id"], client_secret=pi["client_secret"], amount=amount,
-                       currency=currency, status=pi["status"])  # fmt: skip
+        return Funding(payment_intent=pi.id, client_secret=pi.client_secret, amount=amount,
+                       currency=currency, status=pi.status)  # fmt: skip
 
     async def handle_stripe_webhook(self, payload: bytes, signature: str | None) -> str:
         """Verifies and applies one Stripe event; returns what was done with it.

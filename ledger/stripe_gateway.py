@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import stripe
 
 from .errors import PaymentGatewayError, WebhookSignatureInvalid
@@ -33,6 +34,14 @@ def _translate(e: stripe.StripeError) -> PaymentGatewayError:
         f"stripe: {type(e).__name__} {status or ''} {e.user_message or str(e)}".strip()[:500],
         retryable=retryable,
     )
+
+
+class PaymentIntent(msgspec.Struct, frozen=True, kw_only=True):
+    """What we keep of a PaymentIntent just created."""
+
+    id: str
+    client_secret: str | None
+    status: str
 
 
 @contextmanager
@@ -62,7 +71,7 @@ class StripeGateway:
 
     async def create_payment_intent(self, *, amount: int, currency: str, partner_id: str,
                                     idempotency_key: str,
-                                    payment_method: str | None = None) -> dict[str, Any]:  # fmt: skip
+                                    payment_method: str | None = None) -> PaymentIntent:  # fmt: skip
         params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency.lower(),
@@ -75,7 +84,7 @@ class StripeGateway:
             pi = await self.api.v1.payment_intents.create_async(
                 params, {"idempotency_key": idempotency_key}
             )
-        return {"id": pi.id, "client_secret": pi.client_secret, "status": pi.status}
+        return PaymentIntent(id=pi.id, client_secret=pi.client_secret, status=pi.status)
 
     async def create_customer(self, customer_id: str) -> str:
         """A Stripe customer for bill credits; the metadata holds our id, nothing personal."""

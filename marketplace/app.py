@@ -24,8 +24,7 @@ from .http.contract import Contract, contract_middleware
 from .http.idempotency import idempotency_middleware
 from .http.openapi import fix_document
 from .http.problems import EXCEPTION_HANDLERS
-from .http.routes import access, admin, dataspace, me, money, partner, public, webhooks
-from .http.routes import audit as audit_routes
+from .http.routes import bench, customer, operator, partner, public, regulator, stripe
 from .logs import configure_logging, request_log_middleware
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
@@ -67,18 +66,12 @@ def create_app(settings: Settings) -> Litestar:
     app = Litestar(
         route_handlers=[
             *public.ROUTES,
-            admin.AdminController,
-            partner.PartnerOffersController,
-            partner.PartnerGrantsController,
-            me.MeController,
-            *audit_routes.ROUTES,
-            access.PartnerDataController,
-            access.records_controller(settings.max_ingest_body_bytes),
-            *(access.BENCH_ROUTES if settings.bench_endpoints else []),
-            *money.ROUTES,
-            dataspace.MeDataController,
-            dataspace.AdminImportsController,
-            webhooks.PartnerWebhooksController,
+            *customer.ROUTES,
+            *partner.ROUTES,
+            *operator.routes(settings.max_ingest_body_bytes),
+            *regulator.ROUTES,
+            *stripe.ROUTES,
+            *(bench.ROUTES if settings.bench_endpoints else []),
         ],
         lifespan=[lifespan],
         # Services built in the lifespan, injected by name into the handlers that ask for them.

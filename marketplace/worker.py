@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import asyncpg
 import structlog
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
@@ -21,6 +20,7 @@ from offers import DELIVER_ENTRYPOINT
 
 from .bootstrap import Services, database_url, open_services
 from .config import Settings
+from .db import connect_listener
 
 log = structlog.get_logger("marketplace.worker")
 
@@ -96,7 +96,7 @@ async def seal_for(audit: AuditService, *, seconds: float) -> int:
 
 async def run_worker(settings: Settings) -> None:
     async with open_services(settings) as services:
-        listener = await asyncpg.connect(database_url(settings))
+        listener = await connect_listener(database_url(settings))
         try:
             pgq = PgQueuer(AsyncpgDriver(listener))
             register_jobs(pgq, services)

@@ -18,13 +18,17 @@ from policies import load_bundle
 from .bootstrap import bootstrap, database_url, load_keys
 from .config import Settings
 from .db import create_pool, migrate
-from .http.admission import admission_middleware
-from .http.auth import BearerAuthMiddleware, TokenVerifier
-from .http.contract import Contract, contract_middleware
-from .http.idempotency import idempotency_middleware
-from .http.openapi import fix_document
-from .http.problems import EXCEPTION_HANDLERS
-from .http.routes import bench, customer, operator, partner, public, regulator, stripe
+from .http import (
+    EXCEPTION_HANDLERS,
+    BearerAuthMiddleware,
+    Contract,
+    TokenVerifier,
+    admission_middleware,
+    contract_middleware,
+    fix_document,
+    idempotency_middleware,
+    route_handlers,
+)
 from .logs import configure_logging, request_log_middleware
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
@@ -64,15 +68,10 @@ def create_app(settings: Settings) -> Litestar:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[
-            *public.ROUTES,
-            *customer.ROUTES,
-            *partner.ROUTES,
-            *operator.routes(settings.max_ingest_body_bytes),
-            *regulator.ROUTES,
-            *stripe.ROUTES,
-            *(bench.ROUTES if settings.bench_endpoints else []),
-        ],
+        route_handlers=route_handlers(
+            max_ingest_body_bytes=settings.max_ingest_body_bytes,
+            bench_endpoints=settings.bench_endpoints,
+        ),
         lifespan=[lifespan],
         # Services built in the lifespan, injected by name into the handlers that ask for them.
         dependencies={

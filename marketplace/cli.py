@@ -25,7 +25,7 @@ def _keys(settings: Settings):
 
 
 def _token(settings: Settings, role: str, sub: str, jurisdictions=(), ttl: int = 3600) -> str:
-    from .http.auth import issue_token
+    from .http import issue_token
 
     return issue_token(
         _keys(settings),

@@ -9,8 +9,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from offers import EVENT_TYPES
-from policies import CATEGORIES, PURPOSES
-from policies.vocabulary import JURISDICTIONS
+from policies import CATEGORIES, JURISDICTIONS, PURPOSES
 
 # Closed vocabularies are published as enums, so clients see exactly what is accepted.
 Category = Literal[tuple(t.code for t in CATEGORIES)]  # type: ignore[valid-type]

@@ -25,6 +25,13 @@ from .db import connect_listener
 log = structlog.get_logger("marketplace.worker")
 
 
+def _payload(job: Job) -> str:
+    """The job's payload as text: every job here carries the id of what it works on."""
+    if job.payload is None:
+        raise ValueError(f"job {job.id} ({job.entrypoint}) has no payload")
+    return job.payload.decode()
+
+
 def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.schedule("expire_grants", "* * * * *")
     async def expire_grants(schedule: Schedule) -> None:
@@ -45,7 +52,7 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.entrypoint(PAY_OUT_JOB)
     async def pay_out(job: Job) -> None:
         """One payout through Stripe; repeating it (after a crash) is safe by design."""
-        payout = await services.payouts.pay_out(job.payload.decode())
+        payout = await services.payouts.pay_out(_payload(job))
         if payout is not None:
             log.info("payout", payout_id=payout.id, status=payout.status, attempts=payout.attempts)
 
@@ -71,8 +78,8 @@ def register_webhook_jobs(queue, services: Services) -> None:
 
     @queue.entrypoint(DELIVER_ENTRYPOINT)
     async def deliver_webhook(job: Job) -> None:
-        status = await services.webhooks.deliver(job.payload.decode())
-        log.info("webhook_attempt", delivery_id=job.payload.decode(), status=status)
+        status = await services.webhooks.deliver(_payload(job))
+        log.info("webhook_attempt", delivery_id=_payload(job), status=status)
 
 
 SEAL_INTERVAL_SECONDS = 1.0

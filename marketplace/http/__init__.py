@@ -3,7 +3,14 @@ Idempotency-Key replay, problem details and the OpenAPI fixes. This is what the 
 the CLI's token command) assemble; domain packages never import it."""
 
 from .admission import admission_middleware
-from .auth import BearerAuthMiddleware, InvalidToken, Principal, TokenVerifier, issue_token
+from .auth import (
+    BearerAuthMiddleware,
+    InvalidToken,
+    Principal,
+    Role,
+    TokenVerifier,
+    issue_token,
+)
 from .contract import Contract, contract_middleware
 from .idempotency import idempotency_middleware
 from .openapi import fix_document
@@ -17,6 +24,7 @@ __all__ = [
     "Contract",
     "InvalidToken",
     "Principal",
+    "Role",
     "TokenVerifier",
     "admission_middleware",
     "contract_middleware",

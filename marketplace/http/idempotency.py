@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import hashlib
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPRequestEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 
 from sql import UnitOfWorkFactory
 
@@ -21,14 +31,19 @@ MAX_KEY_LENGTH = 255
 
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         key = dict(scope.get("headers", ())).get(b"idempotency-key")
         principal = scope.get("user")
-        if scope["type"] != "http" or scope["method"] != "POST" or not key or principal is None:
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope["method"] != "POST"
+            or not key
+            or principal is None
+        ):
             await app(scope, receive, send)
             return
         if len(key) > MAX_KEY_LENGTH or not key.isascii():
@@ -38,11 +53,14 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             ))  # fmt: skip
             return
         key_text = key.decode()
-        body, more, chunks = b"", True, []
-        while more:
+        chunks: list[bytes] = []
+        while True:
             message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
             chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+            if not message.get("more_body", False):
+                break
         body = b"".join(chunks)
         request_hash = hashlib.sha256(
             scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
@@ -62,14 +80,15 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
 
         replayed_body = False
 
-        async def receive_again() -> Message:
+        async def receive_again() -> ReceiveMessage:
             nonlocal replayed_body
             if not replayed_body:
                 replayed_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                again: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+                return again
             return await receive()
 
-        start: Message | None = None
+        start: HTTPResponseStartEvent | None = None
         parts: list[bytes] = []
 
         async def capture(message: Message) -> None:

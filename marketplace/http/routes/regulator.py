@@ -12,6 +12,7 @@ from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
+from litestar.types import ControllerRouterHandler
 
 from ledger.audit import (
     AuditPage,
@@ -190,4 +191,4 @@ async def audit_key(state: State) -> Response[str]:
     return Response(state.audit.verifier_key() + "\n", media_type=TEXT)
 
 
-ROUTES = [AuditController, audit_key]
+ROUTES: list[ControllerRouterHandler] = [AuditController, audit_key]

@@ -31,10 +31,13 @@ endif
 test: install
 	$(PY) -m pytest
 
-## Style and the package dependency rule (marketplace -> offers -> {policies, ledger}).
+## Style, types, and the import contracts: the dependency direction (marketplace -> offers ->
+## {policies, ledger} -> sql) and "other packages import only a package's public __init__".
+## No grimp cache: it keeps a file's resolved imports by mtime, so it misses a new __init__.
 lint: install
-	$(VENV)/bin/ruff check marketplace offers policies ledger tests bench
-	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check marketplace offers policies ledger sql tests bench
+	$(VENV)/bin/mypy marketplace offers ledger policies sql
+	$(VENV)/bin/lint-imports --no-cache
 
 ## Benchmarks: figures printed as ratios against baselines measured in the same run.
 bench: install

@@ -18,14 +18,17 @@ from policies import load_bundle
 from .bootstrap import bootstrap, database_url, load_keys
 from .config import Settings
 from .db import create_pool, migrate
-from .http.admission import admission_middleware
-from .http.auth import BearerAuthMiddleware, TokenVerifier
-from .http.contract import Contract, contract_middleware
-from .http.idempotency import idempotency_middleware
-from .http.openapi import fix_document
-from .http.problems import EXCEPTION_HANDLERS
-from .http.routes import access, admin, dataspace, me, money, partner, public, webhooks
-from .http.routes import audit as audit_routes
+from .http import (
+    EXCEPTION_HANDLERS,
+    BearerAuthMiddleware,
+    Contract,
+    TokenVerifier,
+    admission_middleware,
+    contract_middleware,
+    fix_document,
+    idempotency_middleware,
+    route_handlers,
+)
 from .logs import configure_logging, request_log_middleware
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
@@ -65,21 +68,10 @@ def create_app(settings: Settings) -> Litestar:
             await pool.close()
 
     app = Litestar(
-        route_handlers=[
-            *public.ROUTES,
-            admin.AdminController,
-            partner.PartnerOffersController,
-            partner.PartnerGrantsController,
-            me.MeController,
-            *audit_routes.ROUTES,
-            access.PartnerDataController,
-            access.records_controller(settings.max_ingest_body_bytes),
-            *(access.BENCH_ROUTES if settings.bench_endpoints else []),
-            *money.ROUTES,
-            dataspace.MeDataController,
-            dataspace.AdminImportsController,
-            webhooks.PartnerWebhooksController,
-        ],
+        route_handlers=route_handlers(
+            max_ingest_body_bytes=settings.max_ingest_body_bytes,
+            bench_endpoints=settings.bench_endpoints,
+        ),
         lifespan=[lifespan],
         # Services built in the lifespan, injected by name into the handlers that ask for them.
         dependencies={

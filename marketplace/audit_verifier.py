@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -76,7 +77,7 @@ def fetch_and_verify(
         earlier_checkpoint=since_checkpoint,
         consistency_proof=proof,
     )
-    details = {"visible_entries": len(entries)}
+    details: dict[str, Any] = {"visible_entries": len(entries)}
     if report.first_bad_index is not None and report.first_bad_index in by_index:
         bad = by_index[report.first_bad_index]
         details["first_bad_entry"] = {k: bad[k] for k in ("leaf_index", "id", "kind", "at")}

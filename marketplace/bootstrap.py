@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import asyncpg
-
 import ledger
 import ledger.audit
 import offers
@@ -18,10 +16,10 @@ from ledger.audit import AuditService, CheckpointSigner
 from offers import ConsentService, ReceiptSigner, RetryPolicy, WebhookService
 from offers.dataspace import DataAccessService, DataSpaceService
 from policies import RuleBundle, load_bundle
-from sql import unit_of_work_factory
+from sql import UnitOfWorkFactory, unit_of_work_factory
 
 from .config import Settings
-from .db import create_pool, embedded_database_url, migrate
+from .db import Pool, create_pool, embedded_database_url, migrate
 from .keys import KeyRing
 
 
@@ -29,7 +27,8 @@ from .keys import KeyRing
 class Services:
     """Every service of one process, over one pool."""
 
-    pool: asyncpg.Pool
+    pool: Pool
+    uow: UnitOfWorkFactory  # what the services run in; the edge's Idempotency-Key store too
     keys: KeyRing
     rules: RuleBundle
     consent: ConsentService
@@ -62,7 +61,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 def bootstrap(
     settings: Settings,
-    pool: asyncpg.Pool,
+    pool: Pool,
     *,
     keys: KeyRing | None = None,
     rules: RuleBundle | None = None,
@@ -77,6 +76,7 @@ def bootstrap(
     stripe = stripe or stripe_gateway(settings)
     return Services(
         pool=pool,
+        uow=uow,
         keys=keys,
         rules=rules,
         consent=ConsentService(

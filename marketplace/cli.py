@@ -8,8 +8,12 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .config import Settings
+
+if TYPE_CHECKING:  # the HTTP edge is imported only by the commands that need it
+    from .http import Role
 
 
 def _database_url(settings: Settings) -> str:
@@ -24,8 +28,8 @@ def _keys(settings: Settings):
     return load_keys(settings)
 
 
-def _token(settings: Settings, role: str, sub: str, jurisdictions=(), ttl: int = 3600) -> str:
-    from .http.auth import issue_token
+def _token(settings: Settings, role: Role, sub: str, jurisdictions=(), ttl: int = 3600) -> str:
+    from .http import issue_token
 
     return issue_token(
         _keys(settings),

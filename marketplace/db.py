@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeAlias
 
 import asyncpg
 import structlog
@@ -10,6 +11,9 @@ import structlog
 from sql import MIGRATIONS_DIR
 
 log = structlog.get_logger(__name__)
+
+# The pool's type, for code outside the data layer that holds one without using asyncpg.
+Pool: TypeAlias = asyncpg.Pool
 
 # Any constant works; it only has to be the same for every process that migrates.
 _MIGRATION_LOCK = 727_401_2026
@@ -32,6 +36,17 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asy
     return await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
     )
+
+
+async def connect_listener(url: str) -> asyncpg.Connection:
+    """A dedicated connection outside the pool, for the job queue's LISTEN/NOTIFY."""
+    return await asyncpg.connect(url)
+
+
+async def ping(pool: asyncpg.Pool, *, timeout: float = 2.0) -> None:
+    """Raises unless the database answers a trivial query within `timeout` for a connection."""
+    async with pool.acquire(timeout=timeout) as conn:
+        await conn.fetchval("SELECT 1")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

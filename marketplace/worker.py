@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import asyncpg
 import structlog
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
@@ -21,8 +20,16 @@ from offers import DELIVER_ENTRYPOINT
 
 from .bootstrap import Services, database_url, open_services
 from .config import Settings
+from .db import connect_listener
 
 log = structlog.get_logger("marketplace.worker")
+
+
+def _payload(job: Job) -> str:
+    """The job's payload as text: every job here carries the id of what it works on."""
+    if job.payload is None:
+        raise ValueError(f"job {job.id} ({job.entrypoint}) has no payload")
+    return job.payload.decode()
 
 
 def register_jobs(pgq: PgQueuer, services: Services) -> None:
@@ -45,7 +52,7 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     @pgq.entrypoint(PAY_OUT_JOB)
     async def pay_out(job: Job) -> None:
         """One payout through Stripe; repeating it (after a crash) is safe by design."""
-        payout = await services.payouts.pay_out(job.payload.decode())
+        payout = await services.payouts.pay_out(_payload(job))
         if payout is not None:
             log.info("payout", payout_id=payout.id, status=payout.status, attempts=payout.attempts)
 
@@ -71,8 +78,8 @@ def register_webhook_jobs(queue, services: Services) -> None:
 
     @queue.entrypoint(DELIVER_ENTRYPOINT)
     async def deliver_webhook(job: Job) -> None:
-        status = await services.webhooks.deliver(job.payload.decode())
-        log.info("webhook_attempt", delivery_id=job.payload.decode(), status=status)
+        status = await services.webhooks.deliver(_payload(job))
+        log.info("webhook_attempt", delivery_id=_payload(job), status=status)
 
 
 SEAL_INTERVAL_SECONDS = 1.0
@@ -96,7 +103,7 @@ async def seal_for(audit: AuditService, *, seconds: float) -> int:
 
 async def run_worker(settings: Settings) -> None:
     async with open_services(settings) as services:
-        listener = await asyncpg.connect(database_url(settings))
+        listener = await connect_listener(database_url(settings))
         try:
             pgq = PgQueuer(AsyncpgDriver(listener))
             register_jobs(pgq, services)

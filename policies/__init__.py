@@ -12,10 +12,18 @@ from policies.models import (
     Subject,
 )
 from policies.rules import load_bundle
-from policies.vocabulary import CATEGORIES, PURPOSES, Term, is_category, is_purpose
+from policies.vocabulary import (
+    CATEGORIES,
+    JURISDICTIONS,
+    PURPOSES,
+    Term,
+    is_category,
+    is_purpose,
+)
 
 __all__ = [
     "CATEGORIES",
+    "JURISDICTIONS",
     "PURPOSES",
     "AccessRequest",
     "Decision",

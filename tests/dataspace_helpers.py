@@ -36,10 +36,16 @@ async def insert_records(pool, customer_id: str, category: str, n: int, source="
 
 
 class Receiver:
-    """A real HTTP server on 127.0.0.1 recording what it is sent; fails the first `fail` calls."""
+    """A real HTTP server on 127.0.0.1 recording what it is sent; fails the first `fail` calls.
 
-    def __init__(self, fail: int = 0):
+    With `hold`, each call is recorded (and `arrived` set), then answered only once `hold` is
+    set: a receiver that is still busy with the event.
+    """
+
+    def __init__(self, fail: int = 0, hold: asyncio.Event | None = None):
         self.fail = fail
+        self.hold = hold
+        self.arrived = asyncio.Event()
         self.calls: list[tuple[str, bytes, float]] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -47,6 +53,9 @@ class Receiver:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.calls.append((request.headers.get(SIGNATURE_HEADER, ""), body, asyncio.get_running_loop().time()))
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         if len(self.calls) <= self.fail:
             return web.Response(status=503, text="try later")
         return web.Response(status=204)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 GATED_METHODS = ("GET", "HEAD")
@@ -59,7 +60,7 @@ def admission_middleware(app: ASGIApp, max_in_flight: int) -> ASGIApp:
     gate = FairGate(max_in_flight)
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in GATED_METHODS:
+        if scope["type"] != ScopeType.HTTP or scope["method"] not in GATED_METHODS:
             await app(scope, receive, send)
             return
         await gate.enter()

@@ -9,6 +9,7 @@ from typing import Literal
 
 import jwt
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -73,7 +74,7 @@ class TokenVerifier:
         key = self.keys.trusted.get(header.get("kid", ""))
         if key is None:
             raise InvalidToken("unknown signing key")
-        algorithms = ALGORITHMS_BY_KTY.get(key.key_type, [])
+        algorithms = ALGORITHMS_BY_KTY.get(key.key_type or "", [])
         if header.get("alg") not in algorithms:
             raise InvalidToken("algorithm not accepted")
         try:
@@ -162,7 +163,8 @@ def requires(*roles: Role):
         user = connection.scope.get("user")
         if user is None:
             # OPTIONS skips authentication (CORS preflight); it only answers with `Allow`.
-            if connection.scope["method"] == "OPTIONS":
+            scope = connection.scope
+            if scope["type"] == ScopeType.HTTP and scope["method"] == "OPTIONS":
                 return
             raise NotAuthorizedException("a bearer token is required")
         if user.role not in roles:

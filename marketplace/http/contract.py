@@ -13,7 +13,8 @@ from datetime import date, datetime
 from urllib.parse import parse_qsl, unquote
 
 from litestar import Litestar
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from .problems import problem_bytes
 
@@ -39,6 +40,9 @@ class Contract:
 
 def contract_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:  # the API has no websockets; nothing to check
+            await app(scope, receive, send)
+            return
         contract: Contract = scope["app"].state.contract
         template = scope.get("path_template", "")
         method = scope["method"]
@@ -46,7 +50,7 @@ def contract_middleware(app: ASGIApp) -> ASGIApp:
         if refusal is not None:
             status, body, headers = refusal
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         if method != "OPTIONS" or template not in contract.allow:
             await app(scope, receive, send)
@@ -69,10 +73,10 @@ _RFC3339 = re.compile(
 )
 def _kind(schema) -> str | None:
     fmt = getattr(schema, "format", None)
+    if fmt:
+        return str(fmt.value if hasattr(fmt, "value") else fmt)
     kind = getattr(schema, "type", None)
-    return str(fmt.value if hasattr(fmt, "value") else fmt) if fmt else (
-        kind.value if hasattr(kind, "value") else None
-    )
+    return kind.value if kind is not None and hasattr(kind, "value") else None
 
 
 _FORMATS = {
@@ -82,7 +86,9 @@ _FORMATS = {
 }
 
 
-def _refusal(contract: Contract, template: str, method: str, scope: Scope):
+def _refusal(
+    contract: Contract, template: str, method: str, scope: HTTPScope
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
     """The problem to answer instead of routing on, or None when the request may go on."""
     if "\x00" in scope["path"]:
         return problem_bytes(400, "invalid_path", "the path holds a NUL character")

@@ -8,27 +8,42 @@ from __future__ import annotations
 
 import hashlib
 
-import asyncpg
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPRequestEvent,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
 
-from sql import load_queries
+from sql import UnitOfWorkFactory
 
+from .idempotency_repository import IdempotencyRepository, StoredRequest
 from .problems import problem_bytes
 
-Q = load_queries("idempotency.sql")
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 MAX_KEY_LENGTH = 255
 
 
 async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         key = dict(scope.get("headers", ())).get(b"idempotency-key")
         principal = scope.get("user")
-        if scope["type"] != "http" or scope["method"] != "POST" or not key or principal is None:
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope["method"] != "POST"
+            or not key
+            or principal is None
+        ):
             await app(scope, receive, send)
             return
         if len(key) > MAX_KEY_LENGTH or not key.isascii():
@@ -38,23 +53,26 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             ))  # fmt: skip
             return
         key_text = key.decode()
-        body, more, chunks = b"", True, []
-        while more:
+        chunks: list[bytes] = []
+        while True:
             message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                break
             chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
+            if not message.get("more_body", False):
+                break
         body = b"".join(chunks)
         request_hash = hashlib.sha256(
             scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
         ).hexdigest()
-        pool: asyncpg.Pool = scope["app"].state.pool
+        uow: UnitOfWorkFactory = scope["app"].state.services.uow
         who = principal.key
 
-        async with pool.acquire() as conn:
-            if await conn.fetchval(Q["begin"], who, key_text, request_hash) is None:
-                row = await conn.fetchrow(Q["get"], who, key_text)
-                answer = _replay_or_refusal(row, request_hash)
-                if answer is None and not await conn.fetchval(Q["take_over"], who, key_text):
+        async with uow(transaction=False) as work:  # each statement commits on its own
+            keys = work.repository(IdempotencyRepository)
+            if not await keys.claim(who, key_text, request_hash):
+                answer = _replay_or_refusal(await keys.stored(who, key_text), request_hash)
+                if answer is None and not await keys.take_over(who, key_text):
                     answer = _in_progress()
                 if answer is not None:
                     await _send(send, *answer)
@@ -62,14 +80,15 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
 
         replayed_body = False
 
-        async def receive_again() -> Message:
+        async def receive_again() -> ReceiveMessage:
             nonlocal replayed_body
             if not replayed_body:
                 replayed_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
+                again: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+                return again
             return await receive()
 
-        start: Message | None = None
+        start: HTTPResponseStartEvent | None = None
         parts: list[bytes] = []
 
         async def capture(message: Message) -> None:
@@ -84,33 +103,36 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive_again, capture)
         finally:
             status = start["status"] if start else 500
-            async with pool.acquire() as conn:
+            async with uow(transaction=False) as work:
+                keys = work.repository(IdempotencyRepository)
                 if status < 500:
-                    await conn.execute(Q["finish"], who, key_text, status, b"".join(parts))
+                    await keys.finish(who, key_text, status, b"".join(parts))
                 else:  # a failed attempt is not an answer: let a retry run again
-                    await conn.execute(Q["release"], who, key_text)
+                    await keys.release(who, key_text)
 
     return middleware
 
 
-def _replay_or_refusal(row, request_hash: str):
+def _replay_or_refusal(stored: StoredRequest | None, request_hash: str) -> Answer | None:
     """The stored answer, a refusal, or None when a crashed attempt left the key stale."""
-    if row["request_hash"] != request_hash:
+    if stored is None:  # released by a failed attempt between our claim and this read
+        return _in_progress()
+    if stored.request_hash != request_hash:
         return problem_bytes(
             409, "idempotency_key_reused",
             "this Idempotency-Key was used with a different request", field="Idempotency-Key",
         )  # fmt: skip
-    if row["response_status"] is not None:
-        status = row["response_status"]
+    if stored.response_status is not None:
+        status = stored.response_status
         media = b"application/json" if status < 400 else b"application/problem+json"
         headers = [(b"content-type", media), (b"idempotent-replayed", b"true")]
-        return status, bytes(row["response_body"]), headers
-    if row["locked"]:
+        return status, stored.response_body or b"", headers
+    if stored.locked:
         return _in_progress()
     return None
 
 
-def _in_progress():
+def _in_progress() -> Answer:
     return problem_bytes(
         409, "idempotency_request_in_progress",
         "a request with this Idempotency-Key is still being processed", field="Idempotency-Key",

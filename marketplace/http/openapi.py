@@ -8,7 +8,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType
 from .problems import PROBLEM_JSON
 from .schemas import Strict
 
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 # Every operation may answer these with a problem document.
 PROBLEM_STATUSES = {
     "400": "Malformed or invalid request; `field` names the offending input",
@@ -67,7 +67,7 @@ def close_request_schemas(app: Litestar) -> None:
                 if field in UNIQUE_LISTS and isinstance(prop, Schema):
                     prop.unique_items = True
     for patch, create in PATCH_OF.items():
-        schemas[patch].properties = dict(schemas[create].properties)
+        schemas[patch].properties = dict(schemas[create].properties or {})
 
 
 def document_problems(app: Litestar, public_paths: set[str]) -> None:

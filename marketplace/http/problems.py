@@ -13,6 +13,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.types import ExceptionHandlersMap
 
 from ledger import LedgerError
 from ledger.audit import AuditError
@@ -182,7 +183,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
     return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     **dict.fromkeys(DOMAIN_ERRORS, _domain_error),
     AccessDenied: _access_denied,
     ValidationException: _validation_error,

@@ -1,6 +1,6 @@
 """Query parameters shared by list endpoints."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar.params import Parameter
 
@@ -9,3 +9,4 @@ StartingAfter = Annotated[
     str | None,
     Parameter(max_length=64, pattern="^[A-Za-z0-9_]*$", description="the last id of the previous page"),
 ]
+GrantStatusFilter = Literal["active", "paused", "revoked", "expired"]

@@ -1,20 +1,42 @@
-"""Partner endpoints: offers and the grants made on them."""
+"""Partner endpoints (`/v1/partner`): offers and the grants made on them, data access (every
+read through the policy engine), money (funding, balance, statement) and webhook endpoints."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 
-from offers import Compensation, ConsentService, Grant, Offer, OfferTerms, Page
+from ledger import Balance, Funding, LedgerService, StatementLine
+from offers import (
+    Compensation,
+    ConsentService,
+    Grant,
+    Offer,
+    OfferTerms,
+    Page,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookService,
+)
+from offers.dataspace import AccessDecision, DataAccessService, RecordsPage
 
 from ..auth import requires
-from ..schemas import CreateOffer, UpdateOffer
-from .params import Limit, StartingAfter
+from ..schemas import (
+    Category,
+    CreateFunding,
+    CreateOffer,
+    CreateWebhookEndpoint,
+    Currency,
+    DecisionQuery,
+    Purpose,
+    UpdateOffer,
+)
+from .params import GrantStatusFilter, Limit, StartingAfter
 
 OfferStatusFilter = Literal["draft", "active", "paused", "closed"]
-GrantStatusFilter = Literal["active", "paused", "revoked", "expired"]
 
 
 def _compensation(c) -> Compensation:
@@ -117,3 +139,130 @@ class PartnerGrantsController(Controller):
     @get("/{grant_id:str}")
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
         return await consent.get_partner_grant(request.user.sub, grant_id)
+
+
+class PartnerDataController(Controller):
+    path = "/v1/partner"
+    guards = [requires("partner")]
+    tags = ["partner"]
+
+    @get("/customers/{customer_id:str}/records")
+    async def read_records(
+        self,
+        request: Request,
+        customer_id: str,
+        access: DataAccessService,
+        category: Category,
+        purpose: Purpose,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> RecordsPage:
+        """Records of one category inside the grant's lookback window, newest first.
+
+        Denied (no grant, ended or paused consent, a jurisdiction rule, …): 403 `access_denied`
+        whose `decision` carries the reasons. Every decision is recorded before the response.
+        """
+        return await access.read_records(
+            request.user.sub, customer_id, category, purpose,
+            starting_after=starting_after, limit=limit,
+        )  # fmt: skip
+
+    @post("/decisions", status_code=200)
+    async def decide(
+        self, request: Request, data: DecisionQuery, access: DataAccessService
+    ) -> AccessDecision:
+        """Dry run: the decision a read would get now, with its reasons (recorded), no data."""
+        return await access.dry_run(request.user.sub, data.customer_id, data.category, data.purpose)
+
+
+class PartnerMoneyController(Controller):
+    path = "/v1/partner"
+    guards = [requires("partner")]
+    tags = ["partner"]
+
+    @post("/funding", status_code=201)
+    async def fund(self, request: Request, data: CreateFunding, money: LedgerService) -> Funding:
+        """Start a funding payment (a Stripe PaymentIntent); the escrow is credited when Stripe
+        reports the payment succeeded."""
+        key = request.headers.get("idempotency-key") or uuid.uuid4().hex
+        return await money.create_funding(
+            request.user.sub, data.amount, data.currency,
+            idempotency_key=f"funding-{request.user.sub}-{key}",
+            payment_method=data.payment_method,
+        )  # fmt: skip
+
+    @get("/balance")
+    async def balance(self, request: Request, money: LedgerService) -> dict:
+        """Escrow available per currency."""
+        balances: list[Balance] = await money.partner_balance(request.user.sub)
+        return {"escrow": balances}
+
+    @get("/statement")
+    async def statement(
+        self,
+        request: Request,
+        money: LedgerService,
+        currency: Currency | None = None,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[StatementLine]:
+        """Escrow movements, newest first; the cursor is a transaction id."""
+        lines, more = await money.partner_statement(
+            request.user.sub, currency=currency, starting_after=starting_after, limit=limit
+        )
+        return Page(data=lines, has_more=more)
+
+
+class PartnerWebhooksController(Controller):
+    path = "/v1/partner/webhook-endpoints"
+    guards = [requires("partner")]
+    tags = ["partner"]
+
+    @post("/")
+    async def create_endpoint(
+        self, request: Request, data: CreateWebhookEndpoint, webhooks: WebhookService
+    ) -> WebhookEndpoint:
+        """Register an http(s) endpoint for events; the signing `secret` is shown only here."""
+        return await webhooks.create_endpoint(request.user.sub, data.url, tuple(data.events))
+
+    @get("/")
+    async def list_endpoints(
+        self,
+        request: Request,
+        webhooks: WebhookService,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[WebhookEndpoint]:
+        return await webhooks.list_endpoints(
+            request.user.sub, starting_after=starting_after, limit=limit
+        )
+
+    @delete("/{endpoint_id:str}")
+    async def delete_endpoint(
+        self, request: Request, endpoint_id: str, webhooks: WebhookService
+    ) -> None:
+        """Stop deliveries to this endpoint (its log stays readable until then)."""
+        await webhooks.delete_endpoint(request.user.sub, endpoint_id)
+
+    @get("/{endpoint_id:str}/deliveries")
+    async def deliveries(
+        self,
+        request: Request,
+        endpoint_id: str,
+        webhooks: WebhookService,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[WebhookDelivery]:
+        """Each event sent to this endpoint: status, attempts with status codes and times."""
+        return await webhooks.list_deliveries(
+            request.user.sub, endpoint_id, starting_after=starting_after, limit=limit
+        )
+
+
+ROUTES = [
+    PartnerOffersController,
+    PartnerGrantsController,
+    PartnerDataController,
+    PartnerMoneyController,
+    PartnerWebhooksController,
+]

@@ -7,6 +7,7 @@ from litestar.datastructures import State
 
 from policies import CATEGORIES, PURPOSES
 
+from ...db import ping
 from ..problems import problem
 
 PUBLIC = {"exclude_from_auth": True}
@@ -22,8 +23,7 @@ async def health() -> dict:
 async def ready(state: State) -> Response:
     """Readiness: the database answers."""
     try:
-        async with state.pool.acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
+        await ping(state.pool, timeout=2)
     except Exception:  # any failure to reach the database means "not ready"
         return problem(503, "database_unavailable", "the database is not reachable")
     return Response({"status": "ready"})

@@ -1,5 +1,5 @@
-"""The audit log: regulators read their jurisdictions' entries and verify the whole tree;
-customers read their own access history. Hashes in JSON are lowercase hex."""
+"""Regulator endpoints (`/v1/audit`): regulators read their jurisdictions' entries and verify
+the whole tree; the checkpoint verifier key is public. Hashes in JSON are lowercase hex."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 from litestar.response import Stream
+from litestar.types import ControllerRouterHandler
 
 from ledger.audit import (
-    AccessLogItem,
     AuditPage,
     AuditQueryInvalid,
     AuditService,
@@ -191,24 +191,4 @@ async def audit_key(state: State) -> Response[str]:
     return Response(state.audit.verifier_key() + "\n", media_type=TEXT)
 
 
-class AccessLogController(Controller):
-    path = "/v1/me"
-    guards = [requires("customer")]
-    tags = ["customer"]
-
-    @get("/access-log")
-    async def access_log(
-        self,
-        request: Request,
-        audit: AuditService,
-        limit: Limit = 20,
-        starting_after: Annotated[int | None, Parameter(ge=1)] = None,
-    ) -> AuditPage[AccessLogItem]:
-        """Who read or asked for which of my data, when, allowed or denied and why; newest
-        first. Empty after erasure (the pseudonym key is destroyed)."""
-        return await audit.access_log(
-            request.user.sub, starting_after=starting_after, limit=limit
-        )
-
-
-ROUTES = [AuditController, AccessLogController, audit_key]
+ROUTES: list[ControllerRouterHandler] = [AuditController, audit_key]

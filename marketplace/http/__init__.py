@@ -1,0 +1,35 @@
+"""The HTTP edge: routes by audience, authentication, admission, the request contract,
+Idempotency-Key replay, problem details and the OpenAPI fixes. This is what the app (and
+the CLI's token command) assemble; domain packages never import it."""
+
+from .admission import admission_middleware
+from .auth import (
+    BearerAuthMiddleware,
+    InvalidToken,
+    Principal,
+    Role,
+    TokenVerifier,
+    issue_token,
+)
+from .contract import Contract, contract_middleware
+from .idempotency import idempotency_middleware
+from .openapi import fix_document
+from .problems import EXCEPTION_HANDLERS, STATUS_BY_CODE
+from .routes import route_handlers
+
+__all__ = [
+    "EXCEPTION_HANDLERS",
+    "STATUS_BY_CODE",
+    "BearerAuthMiddleware",
+    "Contract",
+    "InvalidToken",
+    "Principal",
+    "Role",
+    "TokenVerifier",
+    "admission_middleware",
+    "contract_middleware",
+    "fix_document",
+    "idempotency_middleware",
+    "issue_token",
+    "route_handlers",
+]

@@ -1,0 +1,34 @@
+"""Baselines for bench/bench_access.py, mounted only when BENCH_ENDPOINTS=1: the same app,
+middleware and authentication as the partner read, minus the decision."""
+
+from __future__ import annotations
+
+from litestar import Request, get
+from litestar.datastructures import State
+
+from offers.dataspace import DataAccessService, RecordsPage
+
+from ..auth import requires
+
+
+@get("/bench/json", guards=[requires("partner")], include_in_schema=False)
+async def bench_json() -> dict:
+    return {"ok": True}
+
+
+@get("/bench/select/{customer_id:str}", guards=[requires("partner")], include_in_schema=False)
+async def bench_select(customer_id: str, access: DataAccessService, category: str) -> dict:
+    return {"data": await access.baseline_read(customer_id, category)}
+
+
+@get("/bench/read-without-audit/{customer_id:str}", guards=[requires("partner")],
+     include_in_schema=False)  # fmt: skip
+async def bench_read_without_audit(
+    request: Request, customer_id: str, state: State, category: str, purpose: str
+) -> RecordsPage:
+    """The partner read exactly, but its decisions skip the audit entry: the audit-off
+    baseline that shows what the audit log costs (`make bench`)."""
+    return await state.bench_unaudited.read_records(request.user.sub, customer_id, category, purpose)
+
+
+ROUTES = [bench_json, bench_select, bench_read_without_audit]

@@ -109,7 +109,9 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     app.state.keyring = keys
-    app.state.verifier = TokenVerifier(keys, settings.jwt_issuers, settings.jwt_audience)
+    app.state.verifier = TokenVerifier(
+        keys, settings.jwt_issuers, settings.jwt_audience, settings.token_max_lifetime_seconds
+    )
     app.state.rules = rules
     fix_document(app)
     app.state.contract = Contract(app)

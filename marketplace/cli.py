@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
-from .config import Settings
+from .config import SettingInvalid, Settings
 
 
 def _database_url(settings: Settings) -> str:
@@ -63,6 +63,10 @@ def cmd_migrate(settings: Settings, args) -> None:
 
 def cmd_token(settings: Settings, args) -> None:
     jurisdictions = [j.strip().upper() for j in (args.jurisdictions or "").split(",") if j.strip()]
+    if not 1 <= args.ttl <= settings.token_max_lifetime_seconds:
+        print(f"marketplace: --ttl must be 1..{settings.token_max_lifetime_seconds} seconds "
+              "(TOKEN_MAX_LIFETIME_SECONDS)", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     print(_token(settings, args.role, args.sub, jurisdictions, args.ttl))
 
 
@@ -300,7 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     imp.set_defaults(func=cmd_import_package)
 
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingInvalid as e:
+        print(f"marketplace: {e}", file=sys.stderr)
+        sys.exit(2)
     from .logs import configure_logging
 
     configure_logging(json=settings.log_json)

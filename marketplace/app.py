@@ -24,6 +24,7 @@ from .http.contract import Contract, contract_middleware
 from .http.idempotency import idempotency_middleware
 from .http.openapi import fix_document
 from .http.problems import EXCEPTION_HANDLERS
+from .http.ratelimit import RateLimits, rate_limit_middleware
 from .http.routes import access, admin, dataspace, me, money, partner, public, webhooks
 from .http.routes import audit as audit_routes
 from .logs import configure_logging, request_log_middleware
@@ -89,6 +90,13 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[
             contract_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
+            rate_limit_middleware(
+                RateLimits(
+                    settings.rate_limit_reads_per_second,
+                    settings.rate_limit_writes_per_second,
+                    settings.api_processes,
+                )
+            ),
             idempotency_middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -107,6 +107,7 @@ def cmd_run(settings: Settings, args) -> None:
               f"{settings.stripe_api_base} — see /v1/me/earnings.\n")
     # Workers build their own app from the environment; hand them the resolved database.
     os.environ["DATABASE_URL"] = url
+    os.environ["API_PROCESSES"] = str(args.workers)  # each enforces its share of rate limits
     jobs = None
     if args.jobs:  # one background worker beside the API, so expiry and other jobs run
         jobs = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"])

@@ -36,6 +36,11 @@ class Settings:
     # The longest a bearer token may live (its exp - iat), in seconds.
     token_max_lifetime_seconds: int = 86_400
     max_body_bytes: int = 1_048_576
+    # Per-caller (token subject) requests per second, reads and writes apart (0: no limit),
+    # split evenly over the API processes that serve them (see marketplace/http/ratelimit.py).
+    rate_limit_reads_per_second: int = 100
+    rate_limit_writes_per_second: int = 100
+    api_processes: int = 1
     max_ingest_body_bytes: int = 16_777_216
     db_pool_min: int = 2
     db_pool_max: int = 20
@@ -115,6 +120,11 @@ class Settings:
             token_max_lifetime_seconds=e.integer(
                 "TOKEN_MAX_LIFETIME_SECONDS", 86_400, 60, 30 * 86_400
             ),
+            rate_limit_reads_per_second=e.integer("RATE_LIMIT_READS_PER_SECOND", 100, 0, 10**6),
+            rate_limit_writes_per_second=e.integer(
+                "RATE_LIMIT_WRITES_PER_SECOND", 100, 0, 10**6
+            ),
+            api_processes=e.integer("API_PROCESSES", 1, 1, 1024),
             max_body_bytes=e.integer("MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             max_ingest_body_bytes=e.integer(
                 "MAX_INGEST_BODY_BYTES", 16_777_216, 1024, 1024 * 1_048_576

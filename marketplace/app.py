@@ -50,7 +50,10 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = database_url(settings)
         await migrate(url)
-        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        pool = await create_pool(
+            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )  # fmt: skip
         services = bootstrap(settings, pool, keys=keys, rules=rules)
         app.state.pool = pool
         app.state.services = services

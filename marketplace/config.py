@@ -44,6 +44,11 @@ class Settings:
     max_ingest_body_bytes: int = 16_777_216
     db_pool_min: int = 2
     db_pool_max: int = 20
+    # Every API statement runs under this limit; jobs (sealing, settlement) get a longer one.
+    # A request waits at most db_acquire_timeout_seconds for a free connection.
+    statement_timeout_ms: int = 5_000
+    job_statement_timeout_ms: int = 120_000
+    db_acquire_timeout_seconds: float = 5.0
     log_json: bool = True
     # GET/HEAD requests in flight per process; the rest wait first come, first served
     # (marketplace/admission.py). 0: no limit.
@@ -131,6 +136,11 @@ class Settings:
             ),
             db_pool_min=e.integer("DB_POOL_MIN", min(2, pool_max), 1, pool_max),
             db_pool_max=pool_max,
+            statement_timeout_ms=e.integer("STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
+            job_statement_timeout_ms=e.integer(
+                "JOB_STATEMENT_TIMEOUT_MS", 120_000, 1_000, 86_400_000
+            ),
+            db_acquire_timeout_seconds=e.number("DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),
             log_json=e.choice("LOG_FORMAT", "json", ("json", "console")) == "json",
             max_in_flight=e.integer("MAX_IN_FLIGHT", 8, 0, 100_000),
             audit_origin=e.optional_text("AUDIT_ORIGIN"),

@@ -165,6 +165,8 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-access-"))
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "BENCH_ENDPOINTS": "1",
+           "RATE_LIMIT_READS_PER_SECOND": "1000000",  # counted, never refused
+           "RATE_LIMIT_WRITES_PER_SECOND": "1000000",
            "PYTHONPATH": str(ROOT), "PORT": str(port)}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",

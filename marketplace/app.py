@@ -27,6 +27,8 @@ from .http import (
     contract_middleware,
     fix_document,
     idempotency_middleware,
+    rate_limit_middleware,
+    RateLimits,
     route_handlers,
 )
 from .logs import configure_logging, request_log_middleware
@@ -52,7 +54,10 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = database_url(settings)
         await migrate(url)
-        pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        pool = await create_pool(
+            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )  # fmt: skip
         services = bootstrap(settings, pool, keys=keys, rules=rules)
         app.state.pool = pool
         app.state.services = services
@@ -81,6 +86,13 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[
             contract_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
+            rate_limit_middleware(
+                RateLimits(
+                    settings.rate_limit_reads_per_second,
+                    settings.rate_limit_writes_per_second,
+                    settings.api_processes,
+                )
+            ),
             idempotency_middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -101,7 +113,9 @@ def create_app(settings: Settings) -> Litestar:
     )
     app.state.settings = settings
     app.state.keyring = keys
-    app.state.verifier = TokenVerifier(keys, settings.jwt_issuers, settings.jwt_audience)
+    app.state.verifier = TokenVerifier(
+        keys, settings.jwt_issuers, settings.jwt_audience, settings.token_max_lifetime_seconds
+    )
     app.state.rules = rules
     fix_document(app)
     app.state.contract = Contract(app)

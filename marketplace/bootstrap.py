@@ -123,10 +123,14 @@ def database_url(settings: Settings) -> str:
 async def open_services(
     settings: Settings, *, min_size: int = 1, max_size: int | None = None, **overrides
 ) -> AsyncIterator[Services]:
-    """Migrates, opens a pool, builds the services; closes the pool afterwards."""
+    """Migrates, opens a pool, builds the services; closes the pool afterwards. For jobs and
+    commands: their statements run under the longer job limit."""
     url = database_url(settings)
     await migrate(url)
-    pool = await create_pool(url, min_size=min_size, max_size=max_size or settings.db_pool_max)
+    pool = await create_pool(
+        url, min_size=min_size, max_size=max_size or settings.db_pool_max,
+        statement_timeout_ms=settings.job_statement_timeout_ms,
+    )  # fmt: skip
     try:
         yield bootstrap(settings, pool, **overrides)
     finally:

@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .config import Settings
+from .config import SettingInvalid, Settings
 
 if TYPE_CHECKING:  # the HTTP edge is imported only by the commands that need it
     from .http import Role
@@ -67,6 +67,10 @@ def cmd_migrate(settings: Settings, args) -> None:
 
 def cmd_token(settings: Settings, args) -> None:
     jurisdictions = [j.strip().upper() for j in (args.jurisdictions or "").split(",") if j.strip()]
+    if not 1 <= args.ttl <= settings.token_max_lifetime_seconds:
+        print(f"marketplace: --ttl must be 1..{settings.token_max_lifetime_seconds} seconds "
+              "(TOKEN_MAX_LIFETIME_SECONDS)", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     print(_token(settings, args.role, args.sub, jurisdictions, args.ttl))
 
 
@@ -107,6 +111,7 @@ def cmd_run(settings: Settings, args) -> None:
               f"{settings.stripe_api_base} — see /v1/me/earnings.\n")
     # Workers build their own app from the environment; hand them the resolved database.
     os.environ["DATABASE_URL"] = url
+    os.environ["API_PROCESSES"] = str(args.workers)  # each enforces its share of rate limits
     jobs = None
     if args.jobs:  # one background worker beside the API, so expiry and other jobs run
         jobs = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"])
@@ -304,7 +309,11 @@ def main(argv: list[str] | None = None) -> None:
     imp.set_defaults(func=cmd_import_package)
 
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingInvalid as e:
+        print(f"marketplace: {e}", file=sys.stderr)
+        sys.exit(2)
     from .logs import configure_logging
 
     configure_logging(json=settings.log_json)

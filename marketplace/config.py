@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from .env import Environment, SettingInvalid
+
+__all__ = ["Settings", "SettingInvalid"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,10 +33,22 @@ class Settings:
     trusted_jwks_file: Path | None = None
     # Whether tokens signed with the service's own key are accepted (development and demos).
     accept_local_tokens: bool = True
+    # The longest a bearer token may live (its exp - iat), in seconds.
+    token_max_lifetime_seconds: int = 86_400
     max_body_bytes: int = 1_048_576
+    # Per-caller (token subject) requests per second, reads and writes apart (0: no limit),
+    # split evenly over the API processes that serve them (see marketplace/http/ratelimit.py).
+    rate_limit_reads_per_second: int = 100
+    rate_limit_writes_per_second: int = 100
+    api_processes: int = 1
     max_ingest_body_bytes: int = 16_777_216
     db_pool_min: int = 2
     db_pool_max: int = 20
+    # Every API statement runs under this limit; jobs (sealing, settlement) get a longer one.
+    # A request waits at most db_acquire_timeout_seconds for a free connection.
+    statement_timeout_ms: int = 5_000
+    job_statement_timeout_ms: int = 120_000
+    db_acquire_timeout_seconds: float = 5.0
     log_json: bool = True
     # GET/HEAD requests in flight per process; the rest wait first come, first served
     # (marketplace/admission.py). 0: no limit.
@@ -88,50 +104,62 @@ class Settings:
         return replace(self, database_url=url)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if env is None else env)
-        port = int(env.get("PORT", "8000"))
-        host = env.get("HOST", "127.0.0.1")
-
-        def path(name: str) -> Path | None:
-            return Path(env[name]) if env.get(name) else None
-
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The settings from the environment; raises SettingInvalid (one line naming the
+        variable, its value and what is allowed) for a value the service cannot run with."""
+        e = Environment(os.environ if env is None else env)
+        pool_max = e.integer("DB_POOL_MAX", 20, 1, 1000)
+        host = e.text("HOST", "127.0.0.1")
+        port = e.integer("PORT", 8000, 1, 65535)
         return cls(
-            database_url=env.get("DATABASE_URL") or None,
-            data_dir=Path(env.get("DATA_DIR", ".data")),
+            database_url=e.postgres_url("DATABASE_URL"),
+            data_dir=e.path("DATA_DIR") or Path(".data"),
             host=host,
             port=port,
-            public_url=env.get("PUBLIC_URL", f"http://{host}:{port}"),
-            jwt_issuers=tuple(
-                s.strip() for s in env.get("JWT_ISSUERS", "marketplace-local").split(",") if s.strip()
+            public_url=e.url("PUBLIC_URL", f"http://{host}:{port}") or "",
+            jwt_issuers=e.names("JWT_ISSUERS", ("marketplace-local",)),
+            jwt_audience=e.text("JWT_AUDIENCE", "marketplace"),
+            signing_key_file=e.path("SIGNING_KEY_FILE"),
+            trusted_jwks_file=e.path("TRUSTED_JWKS_FILE"),
+            accept_local_tokens=e.flag("ACCEPT_LOCAL_TOKENS", True),
+            token_max_lifetime_seconds=e.integer(
+                "TOKEN_MAX_LIFETIME_SECONDS", 86_400, 60, 30 * 86_400
             ),
-            jwt_audience=env.get("JWT_AUDIENCE", "marketplace"),
-            signing_key_file=path("SIGNING_KEY_FILE"),
-            trusted_jwks_file=path("TRUSTED_JWKS_FILE"),
-            accept_local_tokens=env.get("ACCEPT_LOCAL_TOKENS", "1") not in ("0", "false", "no"),
-            max_body_bytes=int(env.get("MAX_BODY_BYTES", "1048576")),
-            db_pool_max=int(env.get("DB_POOL_MAX", "20")),
-            log_json=env.get("LOG_FORMAT", "json") == "json",
-            max_in_flight=int(env.get("MAX_IN_FLIGHT", "8")),
-            audit_origin=env.get("AUDIT_ORIGIN") or None,
-            bench_endpoints=env.get("BENCH_ENDPOINTS", "0") in ("1", "true", "yes"),
-            platform_fee_bps=int(env.get("PLATFORM_FEE_BPS", "1000")),
-            stripe_api_key=env.get("STRIPE_API_KEY", "sk_test_local"),
-            stripe_api_base=env.get("STRIPE_API_BASE") or None,
-            stripe_payouts_api_base=env.get("STRIPE_PAYOUTS_API_BASE") or None,
-            stripe_webhook_secret=env.get("STRIPE_WEBHOOK_SECRET", ""),
-            payout_max_attempts=int(env.get("PAYOUT_MAX_ATTEMPTS", "5")),
-            payout_backoff_seconds=float(env.get("PAYOUT_BACKOFF_SECONDS", "2")),
-            job_heartbeat_seconds=float(env.get("JOB_HEARTBEAT_SECONDS", "30")),
-            job_poll_seconds=float(env.get("JOB_POLL_SECONDS", "30")),
-            trusted_exporters=json.loads(env.get("TRUSTED_EXPORTERS") or "{}"),
-            webhook_base_delay_seconds=float(env.get("WEBHOOK_BASE_DELAY_SECONDS", "1")),
-            webhook_max_attempts=int(env.get("WEBHOOK_MAX_ATTEMPTS", "8")),
-        )
-
-    def stripe_gateway(self):
-        from ledger import StripeGateway
-
-        return StripeGateway(
-            self.stripe_api_key, self.stripe_api_base, self.stripe_payouts_api_base
+            rate_limit_reads_per_second=e.integer("RATE_LIMIT_READS_PER_SECOND", 100, 0, 10**6),
+            rate_limit_writes_per_second=e.integer(
+                "RATE_LIMIT_WRITES_PER_SECOND", 100, 0, 10**6
+            ),
+            api_processes=e.integer("API_PROCESSES", 1, 1, 1024),
+            max_body_bytes=e.integer("MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
+            max_ingest_body_bytes=e.integer(
+                "MAX_INGEST_BODY_BYTES", 16_777_216, 1024, 1024 * 1_048_576
+            ),
+            db_pool_min=e.integer("DB_POOL_MIN", min(2, pool_max), 1, pool_max),
+            db_pool_max=pool_max,
+            statement_timeout_ms=e.integer("STATEMENT_TIMEOUT_MS", 5_000, 100, 600_000),
+            job_statement_timeout_ms=e.integer(
+                "JOB_STATEMENT_TIMEOUT_MS", 120_000, 1_000, 86_400_000
+            ),
+            db_acquire_timeout_seconds=e.number("DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),
+            log_json=e.choice("LOG_FORMAT", "json", ("json", "console")) == "json",
+            max_in_flight=e.integer("MAX_IN_FLIGHT", 8, 0, 100_000),
+            audit_origin=e.optional_text("AUDIT_ORIGIN"),
+            bench_endpoints=e.flag("BENCH_ENDPOINTS", False),
+            # Above 100% every cash acceptance would fail: the fee is a share of the amount.
+            platform_fee_bps=e.integer("PLATFORM_FEE_BPS", 1000, 0, 10_000),
+            stripe_api_key=e.text("STRIPE_API_KEY", "sk_test_local"),
+            stripe_api_base=e.url("STRIPE_API_BASE", None),
+            stripe_payouts_api_base=e.url("STRIPE_PAYOUTS_API_BASE", None),
+            stripe_webhook_secret=e.text("STRIPE_WEBHOOK_SECRET", ""),
+            payout_max_attempts=e.integer("PAYOUT_MAX_ATTEMPTS", 5, 1, 100),
+            payout_backoff_seconds=e.number("PAYOUT_BACKOFF_SECONDS", 2.0, 0.0, 86_400.0),
+            job_heartbeat_seconds=e.number("JOB_HEARTBEAT_SECONDS", 30.0, 1.0, 3600.0),
+            job_poll_seconds=e.number("JOB_POLL_SECONDS", 30.0, 0.1, 3600.0),
+            trusted_exporters=e.string_map("TRUSTED_EXPORTERS"),
+            webhook_base_delay_seconds=e.number("WEBHOOK_BASE_DELAY_SECONDS", 1.0, 0.0, 86_400.0),
+            webhook_max_delay_seconds=e.number(
+                "WEBHOOK_MAX_DELAY_SECONDS", 3600.0, 0.0, 7 * 86_400.0
+            ),
+            webhook_max_attempts=e.integer("WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
+            webhook_timeout_seconds=e.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
         )

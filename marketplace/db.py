@@ -32,10 +32,16 @@ def embedded_database_url(data_dir: Path) -> str:
     return server.get_uri()
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 20, statement_timeout_ms: int = 0
+) -> asyncpg.Pool:
+    """A pool whose every statement runs under `statement_timeout_ms` (0: no limit), set by
+    the server for the session, so no statement runs unbounded."""
+    settings = {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else {}
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session
-    )
+        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session,
+        server_settings=settings,
+    )  # fmt: skip
 
 
 async def connect_listener(url: str) -> asyncpg.Connection:

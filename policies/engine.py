@@ -72,13 +72,21 @@ def decide(
     """Decide one access request against the customer's grants and the rules in force.
 
     `grants` are the customer's grants (any partner, any status); `request.at` must be tz-aware.
+    A partner holding no grant of this customer, in any state, learns `no_grant` and nothing
+    else: not which rules would apply (they would tell the customer's country or age), exactly
+    what an unknown customer id gets.
     """
+    partner_id = request.partner_id
+    mine = [grant for grant in grants if grant.partner_id == partner_id]
+    if not mine:
+        return Decision(
+            allowed=False, reasons=_NO_GRANT, grant_id=None, rule_ids=(),
+            rules_version=bundle.version,
+        )  # fmt: skip
     at = request.at
     category = request.category
     purpose = request.purpose
     rules = matching_rules(bundle, subject, category, purpose, at)
-    partner_id = request.partner_id
-    mine = [grant for grant in grants if grant.partner_id == partner_id]
     covering: GrantView | None = None
     for grant in mine:
         if (
@@ -111,7 +119,7 @@ def decide(
             )
     elif not rules and not request.partner_suspended:
         return Decision(  # denied by the grants alone
-            allowed=False, reasons=_why_not_covered(request, mine) if mine else _NO_GRANT,
+            allowed=False, reasons=_why_not_covered(request, mine),
             grant_id=None, rule_ids=(), rules_version=bundle.version,
         )
 
@@ -125,7 +133,7 @@ def decide(
         elif rule.effect not in obligations:
             obligations.append(rule.effect)
     if covering is None:
-        reasons.extend(_why_not_covered(request, mine) if mine else _NO_GRANT)
+        reasons.extend(_why_not_covered(request, mine))
     elif not lookback_ok:
         reasons.append(OUTSIDE_LOOKBACK)
     allowed = not reasons

@@ -1,6 +1,7 @@
 """The data layer's shared infrastructure: the SQL files (queries and migrations), their
 loader, and the unit of work every service runs its transactions in."""
 
+from .errors import DatabaseError, DatabaseTimeout, DatabaseUnavailable, database_fault
 from .loader import MIGRATIONS_DIR, QUERIES_DIR, load_queries
 from .unit_of_work import (
     ConstraintErrors,
@@ -14,6 +15,10 @@ __all__ = [
     "MIGRATIONS_DIR",
     "QUERIES_DIR",
     "ConstraintErrors",
+    "DatabaseError",
+    "DatabaseTimeout",
+    "DatabaseUnavailable",
+    "database_fault",
     "PostgresUnitOfWork",
     "UnitOfWork",
     "UnitOfWorkFactory",

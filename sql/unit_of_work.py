@@ -9,6 +9,8 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 
 import asyncpg
 
+from .errors import database_fault
+
 R = TypeVar("R")
 Isolation = Literal["read_committed", "repeatable_read", "serializable"]
 # A constraint's name -> the domain error its violation means (each package declares its own).
@@ -52,9 +54,11 @@ class PostgresUnitOfWork:
         transaction: bool = True,
         isolation: Isolation | None = None,
         readonly: bool = False,
+        acquire_timeout: float | None = None,
     ):
         self._pool = pool
         self._constraint_errors = constraint_errors
+        self._acquire_timeout = acquire_timeout
         self._transactional = transaction
         self._isolation = isolation
         self._readonly = readonly
@@ -69,15 +73,24 @@ class PostgresUnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
-        self._conn = await self._pool.acquire()
+        try:
+            self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+        except Exception as e:
+            fault = database_fault(e)
+            if fault is None:
+                raise
+            raise fault from e
         try:
             if self._transactional:
                 self._tx = self._conn.transaction(
                     isolation=self._isolation, readonly=self._readonly
                 )
                 await self._tx.start()
-        except BaseException:
+        except BaseException as e:
             await self._pool.release(self._conn)
+            fault = database_fault(e)
+            if fault is not None:
+                raise fault from e
             raise
         return self
 
@@ -93,12 +106,19 @@ class PostgresUnitOfWork:
         except asyncpg.IntegrityConstraintViolationError as e:  # a deferred check, at commit
             self._translate(e)
             raise
+        except Exception as e:  # the database went away at commit or rollback
+            fault = database_fault(e)
+            if fault is None:
+                raise
+            raise fault from e
         finally:
             await self._pool.release(self._conn)
             self._conn = self._tx = None
             self._repositories.clear()
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             self._translate(exc)
+        elif exc is not None and (fault := database_fault(exc)) is not None and fault is not exc:
+            raise fault from exc
 
     def _translate(self, e: asyncpg.IntegrityConstraintViolationError) -> None:
         make = self._constraint_errors.get(getattr(e, "constraint_name", None) or "")
@@ -113,16 +133,21 @@ class PostgresUnitOfWork:
 
 
 def unit_of_work_factory(
-    pool: asyncpg.Pool, constraint_errors: ConstraintErrors | None = None
+    pool: asyncpg.Pool,
+    constraint_errors: ConstraintErrors | None = None,
+    *,
+    acquire_timeout: float | None = None,
 ) -> UnitOfWorkFactory:
-    """The factory services are built with (in the composition root)."""
+    """The factory services are built with (in the composition root). `acquire_timeout`
+    bounds the wait for a free connection: a hung database never hangs every caller."""
     errors = dict(constraint_errors or {})
 
     def make(
         *, transaction: bool = True, isolation: Isolation | None = None, readonly: bool = False
     ) -> UnitOfWork:
         return PostgresUnitOfWork(
-            pool, errors, transaction=transaction, isolation=isolation, readonly=readonly
-        )
+            pool, errors, transaction=transaction, isolation=isolation, readonly=readonly,
+            acquire_timeout=acquire_timeout,
+        )  # fmt: skip
 
     return make

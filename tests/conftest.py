@@ -67,6 +67,8 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
         data_dir=tmp_path_factory.mktemp("data"),
         log_json=True,
         max_body_bytes=65_536,
+        rate_limit_reads_per_second=0,  # the suite drives one token hard; see test_rate_limits
+        rate_limit_writes_per_second=0,
     )
 
 
@@ -223,6 +225,9 @@ def start_server(settings: Settings, port: int, extra_env: dict | None = None, s
         "DATA_DIR": str(settings.data_dir),
         "PORT": str(port),
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        # The suite drives one token hard; the limits have tests of their own.
+        "RATE_LIMIT_READS_PER_SECOND": "0",
+        "RATE_LIMIT_WRITES_PER_SECOND": "0",
         **(extra_env or {}),
     }
     proc = subprocess.Popen(

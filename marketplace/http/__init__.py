@@ -15,6 +15,7 @@ from .contract import Contract, contract_middleware
 from .idempotency import idempotency_middleware
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS, STATUS_BY_CODE
+from .ratelimit import RateLimits, rate_limit_middleware
 from .routes import route_handlers
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Contract",
     "InvalidToken",
     "Principal",
+    "RateLimits",
     "Role",
     "TokenVerifier",
     "admission_middleware",
@@ -31,5 +33,6 @@ __all__ = [
     "fix_document",
     "idempotency_middleware",
     "issue_token",
+    "rate_limit_middleware",
     "route_handlers",
 ]

@@ -50,6 +50,8 @@ class TokenVerifier:
     keys: KeyRing
     issuers: tuple[str, ...]
     audience: str
+    # The longest lifetime a token may claim (exp - iat): a leaked long-lived token is refused.
+    max_lifetime_seconds: int = 86_400
     _verified: dict[str, tuple[Principal, float]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -69,9 +71,12 @@ class TokenVerifier:
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.PyJWTError:  # malformed, or a header PyJWT refuses (odd `kid`, `crit`)
             raise InvalidToken("malformed token") from None
-        key = self.keys.trusted.get(header.get("kid", ""))
+        if "crit" in header:  # no extension is understood here (RFC 7515 §4.1.11)
+            raise InvalidToken("unsupported critical header")
+        kid = header.get("kid")
+        key = self.keys.trusted.get(kid) if isinstance(kid, str) else None
         if key is None:
             raise InvalidToken("unknown signing key")
         algorithms = ALGORITHMS_BY_KTY.get(key.key_type or "", [])
@@ -95,8 +100,15 @@ class TokenVerifier:
             raise InvalidToken("wrong audience") from None
         except jwt.InvalidIssuerError:
             raise InvalidToken("issuer not trusted") from None
-        except jwt.InvalidTokenError:
+        except jwt.PyJWTError:
             raise InvalidToken("invalid token") from None
+        except (TypeError, ValueError):  # a claim of an unexpected type
+            raise InvalidToken("invalid token") from None
+        issued = claims.get("iat", time.time())
+        if not isinstance(issued, int | float) or not isinstance(claims["exp"], int | float):
+            raise InvalidToken("invalid token times")
+        if claims["exp"] - issued > self.max_lifetime_seconds + CLOCK_SKEW_SECONDS:
+            raise InvalidToken("token lifetime too long")
         role, sub = claims.get("role"), claims.get("sub")
         if role not in ROLES:
             raise InvalidToken("unknown role")

@@ -20,6 +20,7 @@ from ledger.audit import AuditError
 from offers import OffersError
 from offers.dataspace import AccessDenied, DataSpaceError
 from policies import PolicyError
+from sql import DatabaseError, database_fault
 
 log = structlog.get_logger("marketplace.errors")
 
@@ -28,7 +29,7 @@ PROBLEM_JSON = "application/problem+json"
 # Every domain package's error base: each error class declares its stable `code` and its
 # HTTP `status`; each has `detail` and `field`. One handler serves them all.
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
-    OffersError, DataSpaceError, LedgerError, AuditError, PolicyError,
+    OffersError, DataSpaceError, LedgerError, AuditError, PolicyError, DatabaseError,
 )  # fmt: skip
 
 
@@ -127,9 +128,12 @@ def _domain_error(request: Request, exc: Exception) -> Response:
     if status >= 500:
         log.error("domain_fault", code=code, error=type(exc).__name__, detail=str(exc))
     reasons = [msgspec.to_builtins(r) for r in getattr(exc, "reasons", None) or ()] or None
+    # A dependency that is down: the honest answer says when to try again.
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return problem(
         status, code, getattr(exc, "detail", None) or str(exc),
-        field=getattr(exc, "field", None) or None, reasons=reasons,
+        field=getattr(exc, "field", None) or None, reasons=reasons, headers=headers,
     )  # fmt: skip
 
 
@@ -179,6 +183,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    fault = database_fault(exc)
+    if fault is not None:  # the database failed this request: not a bug of ours
+        return _domain_error(request, fault)
     log.exception("unhandled_error", error=type(exc).__name__)
     return problem(500, "internal_error", "an unexpected error occurred; it has been logged")
 

@@ -134,3 +134,73 @@ async def test_jwks_publishes_the_signing_key(client, app):
     jwks = (await client.get("/.well-known/jwks.json")).json()
     (key,) = jwks["keys"]
     assert key["kid"] == app.state.keyring.kid and key["kty"] == "OKP" and "d" not in key
+
+
+def _raw(app, header: dict, claims: dict) -> str:
+    """A token signed by our key, built by hand: PyJWT refuses to encode odd members."""
+    signing_input = f"{_b64(header)}.{_b64(claims)}"
+    signature = app.state.keyring.private_key.sign(signing_input.encode())
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def _with_header(app, claims: dict, **header) -> str:
+    return _raw(app, {"alg": "EdDSA", "typ": "JWT", "kid": app.state.keyring.kid, **header}, claims)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"kid": ["a", "b"]},
+        {"kid": 7},
+        {"kid": {"k": 1}},
+        {"kid": None},
+        {"crit": ["exp"]},
+        {"crit": "b64"},
+        {"b64": False, "crit": ["b64"]},
+    ],
+    ids=repr,
+)
+async def test_tokens_with_odd_headers_are_401_problems(client, app, settings, header):
+    status, body = await _status(client, _with_header(app, _claims(settings), **header))
+    assert status == 401, body
+    assert body["code"] == "unauthenticated"
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": "tomorrow"},
+        {"iat": "yesterday"},
+        {"exp": 10**30},
+        {"nbf": "later"},
+        {"aud": {"x": 1}},
+        {"iss": ["a"]},
+        {"sub": 5},
+    ],
+    ids=repr,
+)
+async def test_claims_of_the_wrong_type_are_401(client, app, settings, claims):
+    status, body = await _status(client, _with_header(app, _claims(settings, **claims)))
+    assert status == 401, body
+
+
+async def test_a_token_may_not_live_longer_than_the_maximum(client, app, settings):
+    now = int(time.time())
+    longest = app.state.verifier.max_lifetime_seconds
+    status, body = await _status(
+        client, _signed(app, _claims(settings, iat=now, exp=now + longest + 3600))
+    )
+    assert status == 401 and "lifetime" in body["detail"]
+    # Without iat, the lifetime counts from now.
+    no_iat = _claims(settings, exp=now + longest + 3600)
+    del no_iat["iat"]
+    assert (await _status(client, _signed(app, no_iat)))[0] == 401
+    assert (await _status(client, _signed(app, _claims(settings, iat=now, exp=now + longest))))[
+        0
+    ] == 201
+
+
+async def test_a_token_not_yet_valid_by_nbf_is_refused(client, app, settings):
+    later = int(time.time()) + 3600
+    status, body = await _status(client, _signed(app, _claims(settings, nbf=later)))
+    assert status == 401 and body["detail"] == "token not yet valid"

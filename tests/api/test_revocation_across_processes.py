@@ -37,6 +37,8 @@ def servers(settings, app, database_url):
         "SIGNING_KEY_FILE": str(settings.key_file),
         "PYTHONPATH": str(ROOT),
         "LOG_FORMAT": "json",
+        "RATE_LIMIT_READS_PER_SECOND": "0",  # 600 reads of one partner, as fast as it goes
+        "RATE_LIMIT_WRITES_PER_SECOND": "0",
     }
     procs, urls = [], []
     try:

@@ -2,7 +2,9 @@
 
 from pathlib import Path
 
-from marketplace.config import Settings
+import pytest
+
+from marketplace.config import SettingInvalid, Settings
 
 
 def test_defaults_use_the_embedded_database():
@@ -34,3 +36,61 @@ def test_the_audit_log_keeps_its_name_across_ports():
     b = Settings.from_env({"PORT": "9000"})
     assert a.checkpoint_origin == b.checkpoint_origin == "127.0.0.1/audit"
     assert Settings.from_env({"AUDIT_ORIGIN": "log.example.eu"}).checkpoint_origin == "log.example.eu"
+
+
+@pytest.mark.parametrize("value", ["0", "false", "False", "FALSE", "off", "no", "No"])
+def test_local_tokens_can_be_turned_off_in_any_spelling(value):
+    assert Settings.from_env({"ACCEPT_LOCAL_TOKENS": value}).accept_local_tokens is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "foo"),
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("PLATFORM_FEE_BPS", "20000"),
+        ("PLATFORM_FEE_BPS", "-1"),
+        ("ACCEPT_LOCAL_TOKENS", "maybe"),
+        ("BENCH_ENDPOINTS", "2"),
+        ("MAX_BODY_BYTES", "1e9"),
+        ("DB_POOL_MAX", "0"),
+        ("PAYOUT_BACKOFF_SECONDS", "nan"),
+        ("WEBHOOK_TIMEOUT_SECONDS", "-5"),
+        ("LOG_FORMAT", "xml"),
+        ("TRUSTED_EXPORTERS", "[1, 2]"),
+        ("TRUSTED_EXPORTERS", "{not json"),
+        ("STRIPE_API_BASE", "http://[::1"),
+        ("PUBLIC_URL", "ftp://example.com"),
+        ("DATABASE_URL", "mysql://root@localhost/db"),
+        ("JWT_ISSUERS", " , "),
+    ],
+)
+def test_a_bad_value_names_the_variable_the_value_and_what_is_allowed(name, value):
+    with pytest.raises(SettingInvalid) as caught:
+        Settings.from_env({name: value})
+    message = str(caught.value)
+    assert caught.value.name == name
+    assert message.startswith(f"{name}={value.strip()!r} is not allowed: ")
+    assert "\n" not in message
+
+
+def test_the_pool_floor_cannot_exceed_its_ceiling():
+    with pytest.raises(SettingInvalid, match="DB_POOL_MIN"):
+        Settings.from_env({"DB_POOL_MAX": "4", "DB_POOL_MIN": "5"})
+    assert Settings.from_env({"DB_POOL_MAX": "1"}).db_pool_min == 1
+
+
+def test_the_command_stops_with_one_line_on_a_bad_setting():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "marketplace.cli", "migrate"],
+        env={"PORT": "foo", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == ["marketplace: PORT='foo' is not allowed: an integer from 1 to 65535"]

@@ -79,8 +79,15 @@ ROWS = [
      ask(since=NOW - timedelta(days=7)), True, ("granted",)),
     ("partner-suspended", subject("FR"), [grant()], ask(partner_suspended=True),
      False, ("partner_suspended",)),
-    ("partner-suspended-and-forbidden", subject("DE"), [], ask(partner_suspended=True),
-     False, ("partner_suspended", "rule:de-location-trading", "no_grant")),
+    ("partner-suspended-and-forbidden", subject("DE"), [grant(status="revoked")],
+     ask(partner_suspended=True),
+     False, ("partner_suspended", "rule:de-location-trading", "grant_revoked")),
+    # Without any grant of this customer the partner learns nothing of the law that applies.
+    ("stranger-to-a-german-customer", subject("DE"), [], ask(), False, ("no_grant",)),
+    ("stranger-to-a-minor", subject("DE", age=12), [grant(partner_id=OTHER_PARTNER)],
+     ask("billing"), False, ("no_grant",)),
+    ("stranger-while-suspended", subject("DE"), [], ask(partner_suspended=True),
+     False, ("no_grant",)),
 ]
 
 

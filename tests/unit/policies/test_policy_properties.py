@@ -133,7 +133,19 @@ def test_adding_a_forbid_rule_never_allows_more(req, subject, grants_, rule):
     if after.allowed:
         assert decide(req, subject, grants_, BUNDLE).allowed
     if forbidden(RuleBundle(rules=(rule,), version="x"), subject, req):
-        assert not after.allowed and "rule:extra-forbid" in after.reasons
+        assert not after.allowed
+        if any(g.partner_id == req.partner_id for g in grants_):
+            assert "rule:extra-forbid" in after.reasons
+
+
+@SETTINGS
+@given(requests(), subjects, grant_lists)
+def test_a_partner_without_a_grant_learns_only_no_grant(req, subject, grants_):
+    """Whatever the customer's country, age or the rules, a stranger gets one answer."""
+    others = [g for g in grants_ if g.partner_id != req.partner_id]
+    decision = decide(req, subject, others, BUNDLE)
+    assert decision.reasons == ("no_grant",) and decision.rule_ids == ()
+    assert decision.obligations == () and decision.grant_id is None
 
 
 @SETTINGS

@@ -1,0 +1,68 @@
+"""The database's own failures, as the rest of the service sees them.
+
+    DatabaseError
+    ├── DatabaseUnavailable     the server cannot be reached, or the connection broke
+    └── DatabaseTimeout         a statement ran past its time limit, or no connection was free
+
+Neither is the caller's fault nor a bug: both answer 503 with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+
+class DatabaseError(Exception):
+    """Base: the database could not do the work right now."""
+
+    code = "database_error"
+    status = 503
+    retry_after = 1
+
+    def __init__(self, detail: str, *, field: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached, or the connection broke mid-request."""
+
+    code = "database_unavailable"
+    status = 503
+    retry_after = 2
+
+
+class DatabaseTimeout(DatabaseError):
+    """A statement ran past `statement_timeout`, or no pooled connection came free in time."""
+
+    code = "database_timeout"
+    status = 503
+    retry_after = 1
+
+
+# What asyncpg (and the sockets under it) raise when the server is gone or going.
+_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,  # includes CannotConnectNowError (starting/stopping)
+    asyncpg.InterfaceError,  # "connection is closed", "the connection pool is closing"
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    ConnectionError,
+    OSError,
+)
+
+
+def database_fault(exc: BaseException) -> DatabaseError | None:
+    """The domain error for a failure of the database itself; None for anything else."""
+    if isinstance(exc, DatabaseError):
+        return exc
+    if isinstance(exc, asyncpg.QueryCanceledError):  # statement_timeout (57014)
+        return DatabaseTimeout("the database did not answer in time; retry shortly")
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return DatabaseTimeout("no database connection came free in time; retry shortly")
+    if isinstance(exc, _UNAVAILABLE):
+        return DatabaseUnavailable("the database is not reachable; retry shortly")
+    return None

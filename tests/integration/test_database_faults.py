@@ -1,0 +1,90 @@
+"""The database's own failures are 503 problems with Retry-After, never a 500 or a hang: a
+statement past its time limit is cancelled by the server; a pool with no free connection
+answers within the acquire timeout; a database that is gone answers at once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from marketplace.app import create_app
+from marketplace.db import create_pool
+from sql import DatabaseTimeout, DatabaseUnavailable, unit_of_work_factory
+
+
+@pytest.fixture(scope="module")
+async def impatient(settings):
+    """An app whose statements may run 300 ms at most."""
+    app = create_app(replace(settings, statement_timeout_ms=300))
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+async def test_a_statement_past_its_limit_is_cancelled_and_answered_503(
+    impatient, actors, database_url
+):
+    partner = await actors.partner()
+    blocker = await asyncpg.connect(database_url)
+    watcher = await asyncpg.connect(database_url)
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        # Holds the table the partner's offer list reads: that statement waits on the lock.
+        await blocker.execute("LOCK TABLE offers IN ACCESS EXCLUSIVE MODE")
+        r = await impatient.get("/v1/partner/offers", headers=partner["auth"])
+        # The lock is still held, yet no statement waits on it: the server ended the read.
+        waiting = await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"
+        )
+        await tx.rollback()
+    finally:
+        await blocker.close()
+        await watcher.close()
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "database_timeout"
+    assert int(r.headers["retry-after"]) >= 1
+    assert waiting == 0
+
+
+async def test_every_api_statement_runs_under_the_timeout(database_url):
+    pool = await create_pool(database_url, min_size=1, max_size=1, statement_timeout_ms=1234)
+    try:
+        assert await pool.fetchval("SHOW statement_timeout") == "1234ms"
+    finally:
+        await pool.close()
+
+
+async def test_no_free_connection_is_a_timeout_not_a_hang(database_url):
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    uow = unit_of_work_factory(pool, {}, acquire_timeout=0.2)
+    try:
+        async with uow():  # holds the pool's only connection
+            with pytest.raises(DatabaseTimeout):
+                async with uow():
+                    pass
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_lost_mid_work_is_unavailable_and_the_next_work_recovers(
+    database_url,
+):
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    uow = unit_of_work_factory(pool, {})
+    admin = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with uow() as work:
+                pid = await work.connection.fetchval("SELECT pg_backend_pid()")
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                await work.connection.fetchval("SELECT 1")
+        async with uow() as work:  # the pool replaced the broken connection
+            assert await work.connection.fetchval("SELECT 1") == 1
+    finally:
+        await admin.close()
+        await pool.close()

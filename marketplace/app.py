@@ -22,13 +22,13 @@ from .http import (
     EXCEPTION_HANDLERS,
     BearerAuthMiddleware,
     Contract,
+    RateLimits,
     TokenVerifier,
     admission_middleware,
     contract_middleware,
     fix_document,
     idempotency_middleware,
     rate_limit_middleware,
-    RateLimits,
     route_handlers,
 )
 from .logs import configure_logging, request_log_middleware

@@ -70,7 +70,9 @@ def bootstrap(
 ) -> Services:
     """Builds every service from the settings. `keys`, `rules` and `stripe` default to what
     the settings name; `audit_decisions=False` is the benchmark's audit-off baseline only."""
-    uow = unit_of_work_factory(pool, constraint_errors())
+    uow = unit_of_work_factory(
+        pool, constraint_errors(), acquire_timeout=settings.db_acquire_timeout_seconds
+    )
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)
@@ -80,14 +82,14 @@ def bootstrap(
         keys=keys,
         rules=rules,
         consent=ConsentService(
-            pool,
+            uow,
             ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer),
             rules,
             platform_fee_bps=settings.platform_fee_bps,
         ),
-        access=DataAccessService(pool, rules, audit=audit_decisions),
+        access=DataAccessService(uow, rules, audit=audit_decisions),
         dataspace=DataSpaceService(
-            pool,
+            uow,
             private_key=keys.private_key,
             kid=keys.kid,
             issuer=settings.export_issuer,
@@ -101,7 +103,7 @@ def bootstrap(
             backoff_seconds=settings.payout_backoff_seconds,
         ),
         audit=AuditService(uow, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
-        webhooks=WebhookService(pool, retry_policy(settings)),
+        webhooks=WebhookService(uow, retry_policy(settings)),
     )
 
 

@@ -119,4 +119,13 @@ class NotEligible(OffersError):
 
 # Violated database constraints (by name) and the domain error each means; the unit of work
 # translates them once, at the data layer's boundary.
-CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {
+    # One live grant per customer and offer (a second acceptance, or a race of two).
+    "grants_one_live": lambda: AlreadyGranted(
+        "you already hold a live grant on this offer", field="offer_id"
+    ),
+    # A webhook endpoint for a partner that does not exist (the token's subject).
+    "webhook_endpoints_partner_id_fkey": lambda: PartnerNotFound(
+        "the partner in this token does not exist"
+    ),
+}

@@ -101,3 +101,107 @@ class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
 
     data: list[T]
     has_more: bool
+
+
+# -- rows the repositories return to the services (not part of the public API) --------------
+
+
+class OfferHead(msgspec.Struct, frozen=True, kw_only=True):
+    """An offer's head row, read under its row lock before a change."""
+
+    status: OfferStatus
+    version: int
+    max_grants: int
+    grant_count: int
+
+
+class OfferListing(msgspec.Struct, frozen=True, kw_only=True):
+    """An open offer as listed to a customer, before their eligibility is worked out."""
+
+    id: str
+    partner_id: str
+    partner_name: str
+    version: int
+    max_grants: int
+    grant_count: int
+    terms: OfferTerms
+    terms_hash: str
+    already_granted: bool
+
+
+class OpenOffer(msgspec.Struct, frozen=True, kw_only=True):
+    """An offer's current version as seen by an accepting customer."""
+
+    id: str
+    partner_id: str
+    status: OfferStatus
+    version: int
+    terms: OfferTerms
+    terms_hash: str
+    partner_active: bool
+
+
+class AcceptStart(msgspec.Struct, frozen=True, kw_only=True):
+    """What an acceptance reads before it writes (the `start_acceptance` query)."""
+
+    customer: Customer | None
+    audit_secret: bytes | None
+    offer: OpenOffer | None
+    partner: Partner | None
+    has_stale: bool
+    wants_event: bool
+    grant_id: str
+    now: datetime
+
+
+class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    partner_id: str
+    url: str
+    events: tuple[str, ...]
+    created_at: datetime
+    # Shown once, in the response that creates the endpoint.
+    secret: str | None = None
+
+
+class DeliveryAttempt(msgspec.Struct, frozen=True, kw_only=True):
+    attempt: int
+    at: str
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDelivery(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    log: tuple[DeliveryAttempt, ...]
+
+
+class DeliveryToSend(msgspec.Struct, frozen=True, kw_only=True):
+    """What one delivery attempt needs: the event, and the endpoint's URL and secret."""
+
+    id: str
+    status: str
+    attempts: int
+    event_id: str
+    type: str
+    created_at: datetime
+    data: str  # the event's JSON text
+    url: str
+    secret: str
+    endpoint_deleted: bool
+
+
+class DeliveryState(msgspec.Struct, frozen=True, kw_only=True):
+    """A delivery's status and attempts so far, read under its row lock."""
+
+    status: str
+    attempts: int

@@ -1,14 +1,30 @@
-"""SQL access for offers and grants: the only place an asyncpg.Record exists here."""
+"""SQL access for offers, grants and customers: the only place an asyncpg.Record exists here.
+
+`CustomersRepository` is the one writer of `customers` (onboarding, import, tombstone);
+`OffersRepository` is the one writer of `offers`, `offer_versions` and `grants`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 
 import asyncpg
 
 from sql import load_queries
 
-from .models import Compensation, Customer, Grant, Offer, OfferTerms, Partner
+from .models import (
+    AcceptStart,
+    Compensation,
+    Customer,
+    Grant,
+    Offer,
+    OfferHead,
+    OfferListing,
+    OfferTerms,
+    OpenOffer,
+    Partner,
+)
 
 Q = load_queries("offers.sql")
 
@@ -45,99 +61,180 @@ def _offer(r: asyncpg.Record) -> Offer:
     )
 
 
-def _grant(r) -> Grant:
-    return Grant(**{**dict(r), "categories": tuple(r["categories"]), "purposes": tuple(r["purposes"])})
+def grant_from_row(r: asyncpg.Record) -> Grant:
+    """A grant from a row holding the grant columns (`RETURNING id, customer_id, …`)."""
+    return Grant(
+        id=r["id"],
+        customer_id=r["customer_id"],
+        partner_id=r["partner_id"],
+        offer_id=r["offer_id"],
+        offer_version=r["offer_version"],
+        categories=tuple(r["categories"]),
+        purposes=tuple(r["purposes"]),
+        status=r["status"],
+        granted_at=r["granted_at"],
+        expires_at=r["expires_at"],
+        updated_at=r["updated_at"],
+        terms_hash=r["terms_hash"],
+        receipt=r["receipt"],
+    )
 
 
-class OpenOffer:
-    """An offer's current version as seen by an accepting customer."""
-
-    __slots__ = ("id", "partner_active", "partner_id", "status", "terms", "terms_hash", "version")
-
-    def __init__(self, r: asyncpg.Record):
-        self.id = r["id"]
-        self.partner_id = r["partner_id"]
-        self.status = r["status"]
-        self.version = r["version"]
-        self.terms = _terms(r)
-        self.terms_hash = r["terms_hash"]
-        self.partner_active = r["partner_status"] == "active"
+def _customer(r: asyncpg.Record) -> Customer:
+    return Customer(
+        id=r["id"],
+        external_ref=r["external_ref"],
+        jurisdiction=r["jurisdiction"],
+        birth_date=r["birth_date"],
+        created_at=r["created_at"],
+    )
 
 
-class AcceptStart:
-    """What an acceptance reads before it writes (see the `start_acceptance` query)."""
+def _partner(r: asyncpg.Record) -> Partner:
+    return Partner(
+        id=r["id"],
+        name=r["name"],
+        jurisdiction=r["jurisdiction"],
+        status=r["status"],
+        created_at=r["created_at"],
+    )
 
-    __slots__ = ("audit_secret", "customer", "grant_id", "has_stale", "now", "offer", "partner",
-                 "wants_event")  # fmt: skip
 
-    def __init__(self, r: asyncpg.Record):
-        self.customer = Customer(
-            id=r["customer_id"], external_ref=r["external_ref"],
-            jurisdiction=r["customer_jurisdiction"], birth_date=r["birth_date"],
+def _accept_start(r: asyncpg.Record) -> AcceptStart:
+    customer = None
+    if r["customer_id"] is not None:
+        customer = Customer(
+            id=r["customer_id"],
+            external_ref=r["external_ref"],
+            jurisdiction=r["customer_jurisdiction"],
+            birth_date=r["birth_date"],
             created_at=r["customer_created_at"],
-        ) if r["customer_id"] is not None else None  # fmt: skip
-        secret = r["audit_secret"]
-        self.audit_secret = bytes(secret) if secret is not None else None
-        self.offer = OpenOffer(r) if r["id"] is not None else None
-        self.partner = Partner(
-            id=r["partner_id"], name=r["partner_name"], jurisdiction=r["partner_jurisdiction"],
-            status=r["partner_status"], created_at=r["partner_created_at"],
-        ) if r["id"] is not None else None  # fmt: skip
-        self.has_stale = r["has_stale"]
-        self.wants_event = r["wants_event"]
-        self.grant_id = r["grant_id"]
-        self.now = r["now"]
+        )
+    offer = partner = None
+    if r["id"] is not None:
+        offer = OpenOffer(
+            id=r["id"],
+            partner_id=r["partner_id"],
+            status=r["status"],
+            version=r["version"],
+            terms=_terms(r),
+            terms_hash=r["terms_hash"],
+            partner_active=r["partner_status"] == "active",
+        )
+        partner = Partner(
+            id=r["partner_id"],
+            name=r["partner_name"],
+            jurisdiction=r["partner_jurisdiction"],
+            status=r["partner_status"],
+            created_at=r["partner_created_at"],
+        )
+    secret = r["audit_secret"]
+    return AcceptStart(
+        customer=customer,
+        audit_secret=bytes(secret) if secret is not None else None,
+        offer=offer,
+        partner=partner,
+        has_stale=r["has_stale"],
+        wants_event=r["wants_event"],
+        grant_id=r["grant_id"],
+        now=r["now"],
+    )
+
+
+class CustomersRepository:
+    """The customers table, its one writer. Wraps one connection; the caller owns the
+    transaction."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+
+    async def insert_customer(
+        self, ref: str, jurisdiction: str, birth_date: date | None
+    ) -> Customer | None:
+        """The new customer, or None when the external_ref is taken."""
+        r = await self.conn.fetchrow(Q["insert_customer"], ref, jurisdiction, birth_date)
+        return _customer(r) if r else None
+
+    async def get_customer(self, customer_id: str) -> Customer | None:
+        r = await self.conn.fetchrow(Q["get_customer"], customer_id)
+        return _customer(r) if r else None
+
+    async def get_customer_by_ref(self, ref: str) -> Customer | None:
+        r = await self.conn.fetchrow(Q["get_customer_by_ref"], ref)
+        return _customer(r) if r else None
+
+    async def open_customer(self, customer_id: str) -> Customer | None:
+        """The customer if the account is open (not closed), else None."""
+        r = await self.conn.fetchrow(Q["get_open_customer"], customer_id)
+        return _customer(r) if r else None
+
+    async def lock_open_customer(self, customer_id: str) -> Customer | None:
+        """The open customer, locked FOR UPDATE (erasure, closure): acceptances, which share
+        the lock, wait."""
+        r = await self.conn.fetchrow(Q["lock_open_customer"], customer_id)
+        return _customer(r) if r else None
+
+    async def tombstone(self, customer_id: str) -> datetime:
+        """Strips the closed account of its personal data; returns when it was closed."""
+        closed_at: datetime = await self.conn.fetchval(Q["tombstone_customer"], customer_id)
+        return closed_at
 
 
 class OffersRepository:
-    """Wraps one connection; the caller owns the transaction."""
+    """Offers, their versions and grants. Wraps one connection; the caller owns the
+    transaction."""
 
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
     async def insert_partner(self, name: str, jurisdiction: str) -> Partner:
-        return Partner(**dict(await self.conn.fetchrow(Q["insert_partner"], name, jurisdiction)))
+        r = await self.conn.fetchrow(Q["insert_partner"], name, jurisdiction)
+        assert r is not None  # INSERT … RETURNING always returns its row
+        return _partner(r)
 
     async def get_partner(self, partner_id: str) -> Partner | None:
         r = await self.conn.fetchrow(Q["get_partner"], partner_id)
-        return Partner(**dict(r)) if r else None
-
-    async def insert_customer(self, ref: str, jurisdiction: str, birth_date) -> Customer | None:
-        r = await self.conn.fetchrow(Q["insert_customer"], ref, jurisdiction, birth_date)
-        return Customer(**dict(r)) if r else None
-
-    async def get_customer(self, customer_id: str) -> Customer | None:
-        r = await self.conn.fetchrow(Q["get_customer"], customer_id)
-        return Customer(**dict(r)) if r else None
-
-    async def lock_customer_for_consent(self, customer_id: str) -> Customer | None:
-        r = await self.conn.fetchrow(Q["lock_customer_for_consent"], customer_id)
-        return Customer(**dict(r)) if r else None
-
-    async def get_customer_by_ref(self, ref: str) -> Customer | None:
-        r = await self.conn.fetchrow(Q["get_customer_by_ref"], ref)
-        return Customer(**dict(r)) if r else None
+        return _partner(r) if r else None
 
     async def insert_offer(self, partner_id: str, max_grants: int) -> str:
-        return await self.conn.fetchval(Q["insert_offer"], partner_id, max_grants)
+        offer_id: str = await self.conn.fetchval(Q["insert_offer"], partner_id, max_grants)
+        return offer_id
 
     async def insert_offer_version(
         self, offer_id: str, version: int, terms: OfferTerms, terms_hash: str
     ) -> None:
         c = terms.compensation
         await self.conn.execute(
-            Q["insert_offer_version"], offer_id, version, terms.title, terms.description,
-            list(terms.categories), list(terms.purposes), terms.duration_days,
-            terms.lookback_days, c.kind, c.amount, c.currency, list(terms.jurisdictions),
+            Q["insert_offer_version"],
+            offer_id,
+            version,
+            terms.title,
+            terms.description,
+            list(terms.categories),
+            list(terms.purposes),
+            terms.duration_days,
+            terms.lookback_days,
+            c.kind,
+            c.amount,
+            c.currency,
+            list(terms.jurisdictions),
             terms_hash,
-        )  # fmt: skip
+        )
 
     async def get_offer(self, offer_id: str, partner_id: str) -> Offer | None:
         r = await self.conn.fetchrow(Q["get_offer"], offer_id, partner_id)
         return _offer(r) if r else None
 
-    async def lock_offer(self, offer_id: str, partner_id: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(Q["lock_offer"], offer_id, partner_id)
+    async def lock_offer(self, offer_id: str, partner_id: str) -> OfferHead | None:
+        r = await self.conn.fetchrow(Q["lock_offer"], offer_id, partner_id)
+        if r is None:
+            return None
+        return OfferHead(
+            status=r["status"],
+            version=r["current_version"],
+            max_grants=r["max_grants"],
+            grant_count=r["grant_count"],
+        )
 
     async def list_partner_offers(
         self, partner_id: str, status: str | None, starting_after: str | None, limit: int
@@ -157,53 +254,69 @@ class OffersRepository:
 
     async def list_customer_offers(
         self, customer_id: str, starting_after: str | None, limit: int
-    ) -> list[tuple[asyncpg.Record, OfferTerms]]:
+    ) -> list[OfferListing]:
         rows = await self.conn.fetch(Q["list_customer_offers"], customer_id, starting_after, limit)
-        return [(r, _terms(r)) for r in rows]
-
-    async def get_open_offer(self, offer_id: str) -> OpenOffer | None:
-        r = await self.conn.fetchrow(Q["get_open_offer"], offer_id)
-        return OpenOffer(r) if r else None
-
-    async def claim_grant_slot(self, offer_id: str, version: int) -> bool:
-        return await self.conn.fetchval(Q["claim_grant_slot"], offer_id, version) is not None
+        return [
+            OfferListing(
+                id=r["id"],
+                partner_id=r["partner_id"],
+                partner_name=r["partner_name"],
+                version=r["version"],
+                max_grants=r["max_grants"],
+                grant_count=r["grant_count"],
+                terms=_terms(r),
+                terms_hash=r["terms_hash"],
+                already_granted=r["already_granted"],
+            )
+            for r in rows
+        ]
 
     async def expire_stale_grants(self, customer_id: str, offer_id: str) -> list[Grant]:
         rows = await self.conn.fetch(Q["expire_stale_grants"], customer_id, offer_id)
-        return [_grant(r) for r in rows]
-
-    async def new_grant_id(self) -> tuple[str, datetime]:
-        r = await self.conn.fetchrow(Q["new_grant_id"])
-        return r["id"], r["now"]
-
-    async def insert_grant(self, *, grant_id: str, customer_id: str, partner_id: str,
-                           offer_id: str, offer_version: int, categories, purposes,
-                           granted_at: datetime, expires_at: datetime, terms_hash: str,
-                           receipt: str) -> Grant:  # fmt: skip
-        r = await self.conn.fetchrow(
-            Q["insert_grant"], grant_id, customer_id, partner_id, offer_id, offer_version,
-            list(categories), list(purposes), granted_at, expires_at, terms_hash, receipt,
-        )  # fmt: skip
-        return _grant(r)
+        return [grant_from_row(r) for r in rows]
 
     async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
-        return AcceptStart(await self.conn.fetchrow(Q["start_acceptance"], customer_id, offer_id))
+        r = await self.conn.fetchrow(Q["start_acceptance"], customer_id, offer_id)
+        assert r is not None  # the query always returns one row
+        return _accept_start(r)
 
-    async def claim_slot_and_grant(self, *, grant_id: str, customer_id: str, partner_id: str,
-                                   offer_id: str, offer_version: int, categories, purposes,
-                                   granted_at: datetime, expires_at: datetime, terms_hash: str,
-                                   receipt: str, audit_entry: tuple) -> Grant | None:  # fmt: skip
+    async def claim_slot_and_grant(
+        self,
+        *,
+        grant_id: str,
+        customer_id: str,
+        partner_id: str,
+        offer_id: str,
+        offer_version: int,
+        categories: Sequence[str],
+        purposes: Sequence[str],
+        granted_at: datetime,
+        expires_at: datetime,
+        terms_hash: str,
+        receipt: str,
+        audit_entry: tuple,
+    ) -> Grant | None:
         """The grant with its audit entry, or None when the offer has no place left."""
         r = await self.conn.fetchrow(
-            Q["claim_slot_and_grant"], grant_id, customer_id, partner_id, offer_id,
-            offer_version, list(categories), list(purposes), granted_at, expires_at, terms_hash,
-            receipt, *audit_entry,
-        )  # fmt: skip
-        return _grant(r) if r else None
+            Q["claim_slot_and_grant"],
+            grant_id,
+            customer_id,
+            partner_id,
+            offer_id,
+            offer_version,
+            list(categories),
+            list(purposes),
+            granted_at,
+            expires_at,
+            terms_hash,
+            receipt,
+            *audit_entry,
+        )
+        return grant_from_row(r) if r else None
 
     async def get_customer_grant(self, grant_id: str, customer_id: str) -> Grant | None:
         r = await self.conn.fetchrow(Q["get_customer_grant"], grant_id, customer_id)
-        return _grant(r) if r else None
+        return grant_from_row(r) if r else None
 
     async def list_customer_grants(
         self, customer_id: str, status: str | None, starting_after: str | None, limit: int
@@ -211,30 +324,55 @@ class OffersRepository:
         rows = await self.conn.fetch(
             Q["list_customer_grants"], customer_id, status, starting_after, limit
         )
-        return [_grant(r) for r in rows]
+        return [grant_from_row(r) for r in rows]
 
     async def get_partner_grant(self, grant_id: str, partner_id: str) -> Grant | None:
         r = await self.conn.fetchrow(Q["get_partner_grant"], grant_id, partner_id)
-        return _grant(r) if r else None
+        return grant_from_row(r) if r else None
 
-    async def list_partner_grants(self, partner_id: str, offer_id: str | None,
-                                  status: str | None, starting_after: str | None,
-                                  limit: int) -> list[Grant]:  # fmt: skip
+    async def list_partner_grants(
+        self,
+        partner_id: str,
+        offer_id: str | None,
+        status: str | None,
+        starting_after: str | None,
+        limit: int,
+    ) -> list[Grant]:
         rows = await self.conn.fetch(
             Q["list_partner_grants"], partner_id, offer_id, status, starting_after, limit
         )
-        return [_grant(r) for r in rows]
+        return [grant_from_row(r) for r in rows]
 
     async def transition_grant(
-        self, grant_id: str, customer_id: str, from_statuses: list[str], to_status: str
+        self, grant_id: str, customer_id: str, from_statuses: Sequence[str], to_status: str
     ) -> Grant | None:
+        """Pause or resume (a revoke goes through `revoke_grants`)."""
         r = await self.conn.fetchrow(
-            Q["transition_grant"], grant_id, customer_id, from_statuses, to_status
+            Q["transition_grant"], grant_id, customer_id, list(from_statuses), to_status
         )
-        return _grant(r) if r else None
+        return grant_from_row(r) if r else None
+
+    async def revoke_grants(
+        self,
+        customer_id: str,
+        *,
+        grant_id: str | None = None,
+        categories: Sequence[str] | None = None,
+    ) -> list[Grant]:
+        """Ends live grants of the customer now, whatever the cause: the one grant `grant_id`
+        (the customer's revoke) or every grant covering one of `categories` (erasure,
+        account closure). Returns the grants it revoked."""
+        if (grant_id is None) == (categories is None):
+            raise ValueError("revoke by grant_id or by categories, not both or neither")
+        rows = await self.conn.fetch(
+            Q["revoke_grants"],
+            customer_id,
+            grant_id,
+            list(categories) if categories is not None else None,
+        )
+        return [grant_from_row(r) for r in rows]
 
     async def expire_due_grants(self, batch: int) -> list[tuple[Grant, str]]:
         """The grants just expired, each with its customer's jurisdiction."""
         rows = await self.conn.fetch(Q["expire_due_grants"], batch)
-        return [(_grant({k: r[k] for k in r.keys() if k != "jurisdiction"}), r["jurisdiction"])
-                for r in rows]  # fmt: skip
+        return [(grant_from_row(r), r["jurisdiction"]) for r in rows]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
-import asyncpg
 import msgspec
 
 from ledger import Books
 from ledger.audit import AuditLog, entry_row, pseudonym
 from policies import RuleBundle, Subject, is_category, is_purpose, offer_eligibility
+from sql import UnitOfWorkFactory
 
+from .audit_entries import grant_details, grant_entry, offer_entry
 from .errors import (
-    AlreadyGranted,
     CustomerNotFound,
     GrantNotFound,
     InvalidTerms,
@@ -24,10 +25,10 @@ from .errors import (
     OfferVersionChanged,
     PartnerNotFound,
 )
-from .events import grant_event
 from .models import Customer, CustomerOffer, Grant, Offer, OfferTerms, Page, Partner, Reason
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
-from .repository import OffersRepository
+from .repository import CustomersRepository, OffersRepository
+from .webhook_repository import WebhookRepository
 
 OFFER_EVENTS = {"publish": "offer.published", "pause": "offer.paused", "close": "offer.closed"}
 
@@ -37,8 +38,8 @@ OFFER_TRANSITIONS = {
     "pause": ({"active"}, "paused"),
     "close": ({"draft", "active", "paused"}, "closed"),
 }
+# A revoke is not among them: it ends the grant through `revoke_grants`, as erasure does.
 GRANT_TRANSITIONS = {
-    "revoke": (["active", "paused"], "revoked"),
     "pause": (["active"], "paused"),
     "resume": (["paused"], "active"),
 }
@@ -73,11 +74,16 @@ def validate_terms(terms: OfferTerms) -> None:
 
 
 class ConsentService:
-    """Offers, grants and receipts over one PostgreSQL pool."""
+    """Offers, grants and receipts; each method runs in one unit of work."""
 
-    def __init__(self, pool: asyncpg.Pool, signer: ReceiptSigner, rules: RuleBundle,
-                 platform_fee_bps: int = 1000):  # fmt: skip
-        self.pool = pool
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        signer: ReceiptSigner,
+        rules: RuleBundle,
+        platform_fee_bps: int = 1000,
+    ):
+        self.uow = uow
         self.signer = signer
         self.rules = rules
         # The operator's cut of every compensation, in basis points (1000 = 10%).
@@ -86,18 +92,18 @@ class ConsentService:
     # -- onboarding (operator) ------------------------------------------------------------
 
     async def create_partner(self, name: str, jurisdiction: str) -> Partner:
-        async with self.pool.acquire() as conn:
-            return await OffersRepository(conn).insert_partner(name, jurisdiction)
+        async with self.uow(transaction=False) as uow:
+            return await uow.repository(OffersRepository).insert_partner(name, jurisdiction)
 
     async def create_customer(
         self, external_ref: str, jurisdiction: str, birth_date: date | None
     ) -> tuple[Customer, bool]:
         """Returns the customer and whether it was created (an existing ref is not an error)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(CustomersRepository)
             created = await repo.insert_customer(external_ref, jurisdiction, birth_date)
             if created:
-                await AuditLog(conn).create_customer_key(created.id)
+                await uow.repository(AuditLog).create_customer_key(created.id)
                 return created, True
             existing = await repo.get_customer_by_ref(external_ref)
             assert existing is not None  # the conflicting row exists: we just collided with it
@@ -107,42 +113,41 @@ class ConsentService:
 
     async def create_offer(self, partner_id: str, terms: OfferTerms, max_grants: int) -> Offer:
         validate_terms(terms)
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(OffersRepository)
             if await repo.get_partner(partner_id) is None:
                 raise PartnerNotFound("the partner in this token does not exist")
             offer_id = await repo.insert_offer(partner_id, max_grants)
             await repo.insert_offer_version(offer_id, 1, terms, terms_hash(partner_id, terms))
-            offer = await repo.get_offer(offer_id, partner_id)
-            await _audit_offer(AuditLog(conn), "offer.created", offer)
+            offer = await _offer(repo, offer_id, partner_id)
+            await uow.repository(AuditLog).append("offer.created", **offer_entry(offer))
             return offer
 
     async def get_offer(self, partner_id: str, offer_id: str) -> Offer:
-        async with self.pool.acquire() as conn:
-            offer = await OffersRepository(conn).get_offer(offer_id, partner_id)
-        if offer is None:
-            raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
-        return offer
+        async with self.uow(transaction=False) as uow:
+            return await _offer(uow.repository(OffersRepository), offer_id, partner_id)
 
     async def list_offers(
         self, partner_id: str, *, status: str | None, starting_after: str | None, limit: int
     ) -> Page[Offer]:
-        async with self.pool.acquire() as conn:
-            rows = await OffersRepository(conn).list_partner_offers(
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(OffersRepository).list_partner_offers(
                 partner_id, status, starting_after, limit + 1
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
 
-    async def update_offer(self, partner_id: str, offer_id: str, changes: dict) -> Offer:
+    async def update_offer(
+        self, partner_id: str, offer_id: str, changes: dict[str, Any]
+    ) -> Offer:
         """Applies a PATCH: changed terms become a new version; existing grants keep theirs."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(OffersRepository)
             head = await repo.lock_offer(offer_id, partner_id)
             if head is None:
                 raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
-            if head["status"] == "closed":
+            if head.status == "closed":
                 raise InvalidTransition("a closed offer cannot be changed", field="status")
-            current = await repo.get_offer(offer_id, partner_id)
+            current = await _offer(repo, offer_id, partner_id)
             max_grants = changes.pop("max_grants", current.max_grants)
             if max_grants < current.grant_count:
                 raise InvalidTerms(
@@ -158,24 +163,24 @@ class ConsentService:
                     offer_id, version, terms, terms_hash(partner_id, terms)
                 )
             await repo.update_offer_head(offer_id, partner_id, version, max_grants)
-            offer = await repo.get_offer(offer_id, partner_id)
-            await _audit_offer(AuditLog(conn), "offer.changed", offer)
+            offer = await _offer(repo, offer_id, partner_id)
+            await uow.repository(AuditLog).append("offer.changed", **offer_entry(offer))
             return offer
 
     async def change_offer_status(self, partner_id: str, offer_id: str, action: str) -> Offer:
         allowed, target = OFFER_TRANSITIONS[action]
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(OffersRepository)
             head = await repo.lock_offer(offer_id, partner_id)
             if head is None:
                 raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
-            if head["status"] not in allowed:
+            if head.status not in allowed:
                 raise InvalidTransition(
-                    f"cannot {action} an offer that is {head['status']}", field="status"
+                    f"cannot {action} an offer that is {head.status}", field="status"
                 )
             await repo.set_offer_status(offer_id, partner_id, target)
-            offer = await repo.get_offer(offer_id, partner_id)
-            await _audit_offer(AuditLog(conn), OFFER_EVENTS[action], offer)
+            offer = await _offer(repo, offer_id, partner_id)
+            await uow.repository(AuditLog).append(OFFER_EVENTS[action], **offer_entry(offer))
             return offer
 
     # -- offers (customer) ----------------------------------------------------------------
@@ -184,7 +189,7 @@ class ConsentService:
         self, customer: Customer, partner_id: str, terms: OfferTerms, at: datetime
     ) -> list[Reason]:
         """Why this customer may not accept these terms; the policy engine decides the law."""
-        reasons = []
+        reasons: list[Reason] = []
         if customer.jurisdiction not in terms.jurisdictions:
             reasons.append(_reason("not_offered_in_jurisdiction"))
         verdict = offer_eligibility(
@@ -200,26 +205,27 @@ class ConsentService:
     async def offers_for_customer(
         self, customer_id: str, *, starting_after: str | None, limit: int
     ) -> Page[CustomerOffer]:
-        async with self.pool.acquire() as conn:
-            repo = OffersRepository(conn)
-            customer = await _customer(repo, customer_id)
-            rows = await repo.list_customer_offers(customer_id, starting_after, limit + 1)
+        async with self.uow(transaction=False) as uow:
+            customer = await _customer(uow.repository(CustomersRepository), customer_id)
+            rows = await uow.repository(OffersRepository).list_customer_offers(
+                customer_id, starting_after, limit + 1
+            )
         now = datetime.now(UTC)
         data = []
-        for r, terms in rows[:limit]:
-            reasons = self._eligibility_reasons(customer, r["partner_id"], terms, now)
-            if r["already_granted"]:
+        for r in rows[:limit]:
+            reasons = self._eligibility_reasons(customer, r.partner_id, r.terms, now)
+            if r.already_granted:
                 reasons.append(_reason("already_granted"))
-            if r["grant_count"] >= r["max_grants"]:
+            if r.grant_count >= r.max_grants:
                 reasons.append(_reason("offer_full"))
             data.append(
                 CustomerOffer(
-                    id=r["id"],
-                    partner_id=r["partner_id"],
-                    partner_name=r["partner_name"],
-                    version=r["version"],
-                    terms=terms,
-                    terms_hash=r["terms_hash"],
+                    id=r.id,
+                    partner_id=r.partner_id,
+                    partner_name=r.partner_name,
+                    version=r.version,
+                    terms=r.terms,
+                    terms_hash=r.terms_hash,
                     eligible=not reasons,
                     reasons=tuple(reasons),
                 )
@@ -241,15 +247,16 @@ class ConsentService:
 
         Six round trips: BEGIN, one read (customer lock, offer, partner, pseudonym key), the
         slot + grant + audit entry, the ledger's two statements, COMMIT; a stale grant to
-        expire and a partner webhook event add theirs only when there is one.
+        expire and a partner webhook event add theirs only when there is one. A second live
+        grant fails on `grants_one_live` (CONSTRAINT_ERRORS: AlreadyGranted).
         """
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
+        async with self.uow() as uow:
+            repo = uow.repository(OffersRepository)
             start = await repo.start_acceptance(customer_id, offer_id)
-            customer, offer, now = start.customer, start.offer, start.now
+            customer, offer, partner, now = start.customer, start.offer, start.partner, start.now
             if customer is None:
                 raise CustomerNotFound("the customer in this token does not exist")
-            if offer is None or not offer.partner_active:
+            if offer is None or partner is None or not offer.partner_active:
                 raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
             if offer.status != "active":
                 raise OfferNotOpen(f"offer {offer_id} is {offer.status}", field="offer_id")
@@ -267,60 +274,87 @@ class ConsentService:
                     "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
                 )
             jurisdictions = [customer.jurisdiction]
-            subject = (
-                pseudonym(start.audit_secret, customer_id) if start.audit_secret is not None
-                else None
-            )  # fmt: skip
+            subject = None
+            if start.audit_secret is not None:
+                subject = pseudonym(start.audit_secret, customer_id)
             if start.has_stale:
-                audit = AuditLog(conn)
+                audit = uow.repository(AuditLog)
+                webhooks = uow.repository(WebhookRepository)
                 for stale in await repo.expire_stale_grants(customer_id, offer_id):
-                    await _audit_grant(audit, "grant.expired", stale, customer.jurisdiction)
-                    await grant_event(conn, "grant.expired", stale)
+                    await audit.append("grant.expired", **grant_entry(stale, jurisdictions))
+                    await webhooks.grant_event("grant.expired", stale)
             grant_id = start.grant_id
             expires_at = now + timedelta(days=terms.duration_days)
             receipt = self.signer.sign(
                 receipt_claims(
-                    grant_id=grant_id, issuer=self.signer.issuer, customer=customer,
-                    partner=start.partner, offer_id=offer_id, offer_version=offer.version,
-                    terms=terms, terms_hash=offer.terms_hash, categories=categories,
-                    purposes=purposes, granted_at=now, expires_at=expires_at,
+                    grant_id=grant_id,
+                    issuer=self.signer.issuer,
+                    customer=customer,
+                    partner=partner,
+                    offer_id=offer_id,
+                    offer_version=offer.version,
+                    terms=terms,
+                    terms_hash=offer.terms_hash,
+                    categories=categories,
+                    purposes=purposes,
+                    granted_at=now,
+                    expires_at=expires_at,
                 )
-            )  # fmt: skip
+            )
             entry = entry_row(
-                "grant.accepted", jurisdictions=jurisdictions, partner_id=offer.partner_id,
-                subject=subject, **_grant_details(
-                    grant_id, offer_id, offer.version, categories, purposes, expires_at,
-                    offer.terms_hash,
+                "grant.accepted",
+                jurisdictions=jurisdictions,
+                partner_id=offer.partner_id,
+                subject=subject,
+                **grant_details(
+                    grant_id=grant_id,
+                    offer_id=offer_id,
+                    offer_version=offer.version,
+                    categories=categories,
+                    purposes=purposes,
+                    expires_at=expires_at,
+                    terms_hash=offer.terms_hash,
                 ),
-            )  # fmt: skip
-            try:
-                grant = await repo.claim_slot_and_grant(
-                    grant_id=grant_id, customer_id=customer_id, partner_id=offer.partner_id,
-                    offer_id=offer_id, offer_version=offer.version, categories=categories,
-                    purposes=purposes, granted_at=now, expires_at=expires_at,
-                    terms_hash=offer.terms_hash, receipt=receipt, audit_entry=entry,
-                )  # fmt: skip
-            except asyncpg.UniqueViolationError:  # grants_one_live; the transaction rolls back
-                raise AlreadyGranted(
-                    f"you already hold a grant on offer {offer_id}", field="offer_id"
-                ) from None
+            )
+            grant = await repo.claim_slot_and_grant(
+                grant_id=grant_id,
+                customer_id=customer_id,
+                partner_id=offer.partner_id,
+                offer_id=offer_id,
+                offer_version=offer.version,
+                categories=categories,
+                purposes=purposes,
+                granted_at=now,
+                expires_at=expires_at,
+                terms_hash=offer.terms_hash,
+                receipt=receipt,
+                audit_entry=entry,
+            )
             if grant is None:
                 raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
             # The compensation moves now, in this transaction: escrow → earnings (+ fee).
             # Locks: the offer row (claim_slot_and_grant) first, then the ledger accounts.
             c = terms.compensation
-            await Books(conn).record_grant_compensation(
-                grant_id=grant.id, partner_id=offer.partner_id, customer_id=customer_id,
-                kind=c.kind, amount=c.amount, currency=c.currency,
-                fee_bps=self.platform_fee_bps, jurisdictions=jurisdictions, subject=subject,
-            )  # fmt: skip
+            await uow.repository(Books).record_grant_compensation(
+                grant_id=grant.id,
+                partner_id=offer.partner_id,
+                customer_id=customer_id,
+                kind=c.kind,
+                amount=c.amount,
+                currency=c.currency,
+                fee_bps=self.platform_fee_bps,
+                jurisdictions=jurisdictions,
+                subject=subject,
+            )
             if start.wants_event:  # no endpoint for grant.created: nothing to store
-                await grant_event(conn, "grant.created", grant)
+                await uow.repository(WebhookRepository).grant_event("grant.created", grant)
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
-        async with self.pool.acquire() as conn:
-            grant = await OffersRepository(conn).get_customer_grant(grant_id, customer_id)
+        async with self.uow(transaction=False) as uow:
+            grant = await uow.repository(OffersRepository).get_customer_grant(
+                grant_id, customer_id
+            )
         if grant is None:
             raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
         return grant
@@ -328,35 +362,46 @@ class ConsentService:
     async def list_customer_grants(
         self, customer_id: str, *, status: str | None, starting_after: str | None, limit: int
     ) -> Page[Grant]:
-        async with self.pool.acquire() as conn:
-            rows = await OffersRepository(conn).list_customer_grants(
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(OffersRepository).list_customer_grants(
                 customer_id, status, starting_after, limit + 1
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
 
     async def change_grant(self, customer_id: str, grant_id: str, action: str) -> Grant:
         """Revoke, pause or resume; once this returns, no later request is allowed on it."""
-        from_statuses, target = GRANT_TRANSITIONS[action]
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
-            grant = await repo.transition_grant(grant_id, customer_id, from_statuses, target)
-            if grant is None:
+        async with self.uow() as uow:
+            repo = uow.repository(OffersRepository)
+            changed: Grant | None
+            if action == "revoke":
+                target = "revoked"
+                revoked = await repo.revoke_grants(customer_id, grant_id=grant_id)
+                changed = revoked[0] if revoked else None
+            else:
+                from_statuses, target = GRANT_TRANSITIONS[action]
+                changed = await repo.transition_grant(
+                    grant_id, customer_id, from_statuses, target
+                )
+            if changed is None:
                 current = await repo.get_customer_grant(grant_id, customer_id)
                 if current is None:
                     raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
                 raise InvalidTransition(
                     f"cannot {action} a grant that is {current.status}", field="status"
                 )
-            customer = await _customer(repo, customer_id)
-            await _audit_grant(AuditLog(conn), GRANT_EVENTS[target], grant, customer.jurisdiction)
-            await grant_event(conn, GRANT_EVENTS[target], grant)
-            return grant
+            customer = await _customer(uow.repository(CustomersRepository), customer_id)
+            event = GRANT_EVENTS[target]
+            await uow.repository(AuditLog).append(
+                event, **grant_entry(changed, [customer.jurisdiction])
+            )
+            await uow.repository(WebhookRepository).grant_event(event, changed)
+            return changed
 
     # -- grants (partner) -----------------------------------------------------------------
 
     async def get_partner_grant(self, partner_id: str, grant_id: str) -> Grant:
-        async with self.pool.acquire() as conn:
-            grant = await OffersRepository(conn).get_partner_grant(grant_id, partner_id)
+        async with self.uow(transaction=False) as uow:
+            grant = await uow.repository(OffersRepository).get_partner_grant(grant_id, partner_id)
         if grant is None:
             raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
         return grant
@@ -370,8 +415,8 @@ class ConsentService:
         starting_after: str | None,
         limit: int,
     ) -> Page[Grant]:
-        async with self.pool.acquire() as conn:
-            rows = await OffersRepository(conn).list_partner_grants(
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(OffersRepository).list_partner_grants(
                 partner_id, offer_id, status, starting_after, limit + 1
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
@@ -380,53 +425,14 @@ class ConsentService:
 
     async def expire_due_grants(self, batch: int = 500) -> int:
         """Marks grants past their end as expired and records the event; returns how many."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = OffersRepository(conn)
-            expired = await repo.expire_due_grants(batch)
-            audit = AuditLog(conn)
+        async with self.uow() as uow:
+            expired = await uow.repository(OffersRepository).expire_due_grants(batch)
+            audit = uow.repository(AuditLog)
+            webhooks = uow.repository(WebhookRepository)
             for grant, jurisdiction in expired:
-                await _audit_grant(audit, "grant.expired", grant, jurisdiction)
-                await grant_event(conn, "grant.expired", grant)
+                await audit.append("grant.expired", **grant_entry(grant, [jurisdiction]))
+                await webhooks.grant_event("grant.expired", grant)
         return len(expired)
-
-
-async def _audit_offer(audit: AuditLog, kind: str, offer: Offer) -> None:
-    await audit.append(
-        kind,
-        jurisdictions=offer.terms.jurisdictions,
-        partner_id=offer.partner_id,
-        offer_id=offer.id,
-        offer_version=offer.version,
-        status=offer.status,
-        terms_hash=offer.terms_hash,
-    )
-
-
-async def _audit_grant(audit: AuditLog, kind: str, grant: Grant, jurisdiction: str) -> None:
-    await audit.append(
-        kind,
-        jurisdictions=[jurisdiction],
-        partner_id=grant.partner_id,
-        customer_id=grant.customer_id,
-        **_grant_details(grant.id, grant.offer_id, grant.offer_version, grant.categories,
-                         grant.purposes, grant.expires_at, grant.terms_hash),
-    )  # fmt: skip
-
-
-def _grant_details(
-    grant_id: str, offer_id: str, offer_version: int, categories, purposes,
-    expires_at: datetime, terms_hash: str,
-) -> dict:  # fmt: skip
-    """The details of a grant's audit entries (no personal data)."""
-    return {
-        "grant_id": grant_id,
-        "offer_id": offer_id,
-        "offer_version": offer_version,
-        "categories": list(categories),
-        "purposes": list(purposes),
-        "expires_at": expires_at.isoformat(),
-        "terms_hash": terms_hash,
-    }
 
 
 def _subject(customer: Customer) -> Subject:
@@ -437,11 +443,18 @@ def _subject(customer: Customer) -> Subject:
     )
 
 
-async def _customer(repo: OffersRepository, customer_id: str) -> Customer:
+async def _customer(repo: CustomersRepository, customer_id: str) -> Customer:
     customer = await repo.get_customer(customer_id)
     if customer is None:
         raise CustomerNotFound("the customer in this token does not exist")
     return customer
+
+
+async def _offer(repo: OffersRepository, offer_id: str, partner_id: str) -> Offer:
+    offer = await repo.get_offer(offer_id, partner_id)
+    if offer is None:
+        raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
+    return offer
 
 
 def _narrow(

@@ -9,50 +9,29 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-import asyncpg
 import httpx
 import msgspec
-from pgqueuer.db import AsyncpgDriver
-from pgqueuer.queries import Queries
 
-from .errors import NotFound, OffersError, PartnerNotFound
-from .events import DELIVER_ENTRYPOINT, EVENT_TYPES, Q
-from .models import Page
+from sql import UnitOfWorkFactory
+
+from .errors import NotFound, OffersError
+from .events import EVENT_TYPES
+from .models import DeliveryAttempt, Page, WebhookDelivery, WebhookEndpoint
+from .webhook_repository import WebhookRepository
 from .webhook_signature import SIGNATURE_HEADER, sign_webhook
 
-
-class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    partner_id: str
-    url: str
-    events: tuple[str, ...]
-    created_at: datetime
-    # Shown once, in the response that creates the endpoint.
-    secret: str | None = None
-
-
-class DeliveryAttempt(msgspec.Struct, frozen=True, kw_only=True):
-    attempt: int
-    at: str
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-
-class WebhookDelivery(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    event_id: str
-    event_type: str
-    status: str
-    attempts: int
-    last_status_code: int | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    log: tuple[DeliveryAttempt, ...]
+__all__ = [
+    "DeliveryAttempt",
+    "EndpointNotFound",
+    "InvalidWebhookEndpoint",
+    "RetryPolicy",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookService",
+]
 
 
 class InvalidWebhookEndpoint(OffersError):
@@ -90,69 +69,60 @@ def _check_url(url: str) -> None:
         raise InvalidWebhookEndpoint("url is longer than 2000 characters", field="url")
 
 
-def _endpoint(r, secret: str | None = None) -> WebhookEndpoint:
-    return WebhookEndpoint(
-        id=r["id"], partner_id=r["partner_id"], url=r["url"], events=tuple(r["events"]),
-        created_at=r["created_at"], secret=secret,
-    )  # fmt: skip
-
-
-_attempts = msgspec.json.Decoder(tuple[DeliveryAttempt, ...])
-
-
 class WebhookService:
     """Endpoint registration for partners, and the delivery job."""
 
-    def __init__(self, pool: asyncpg.Pool, policy: RetryPolicy | None = None):
-        self.pool = pool
+    def __init__(self, uow: UnitOfWorkFactory, policy: RetryPolicy | None = None):
+        self.uow = uow
         self.policy = policy or RetryPolicy()
         self._http: httpx.AsyncClient | None = None
 
     async def create_endpoint(
         self, partner_id: str, url: str, events: tuple[str, ...]
     ) -> WebhookEndpoint:
+        """Registers an endpoint; an unknown partner is refused by its foreign key
+        (CONSTRAINT_ERRORS: PartnerNotFound)."""
         _check_url(url)
         unknown = [e for e in events if e not in EVENT_TYPES]
         if unknown or not events:
             raise InvalidWebhookEndpoint(
                 f"unknown event type(s): {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"
-                if unknown else "at least one event type is required",
+                if unknown
+                else "at least one event type is required",
                 field="events",
-            )  # fmt: skip
+            )
         secret = "whsec_" + secrets.token_urlsafe(32)
-        try:
-            async with self.pool.acquire() as conn:
-                r = await conn.fetchrow(
-                    Q["insert_endpoint"], partner_id, url, sorted(set(events)), secret
-                )
-        except asyncpg.ForeignKeyViolationError:
-            raise PartnerNotFound("the partner in this token does not exist") from None
-        return _endpoint(r, secret)
+        async with self.uow(transaction=False) as uow:
+            return await uow.repository(WebhookRepository).insert_endpoint(
+                partner_id, url, sorted(set(events)), secret
+            )
 
     async def list_endpoints(
         self, partner_id: str, *, starting_after: str | None, limit: int
     ) -> Page[WebhookEndpoint]:
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(Q["list_endpoints"], partner_id, starting_after, limit + 1)
-        return Page(data=[_endpoint(r) for r in rows[:limit]], has_more=len(rows) > limit)
+        async with self.uow(transaction=False) as uow:
+            rows = await uow.repository(WebhookRepository).list_endpoints(
+                partner_id, starting_after, limit + 1
+            )
+        return Page(data=rows[:limit], has_more=len(rows) > limit)
 
     async def delete_endpoint(self, partner_id: str, endpoint_id: str) -> None:
         """Stops deliveries to the endpoint (its log is kept)."""
-        async with self.pool.acquire() as conn:
-            if await conn.fetchval(Q["delete_endpoint"], endpoint_id, partner_id) is None:
+        async with self.uow(transaction=False) as uow:
+            if not await uow.repository(WebhookRepository).delete_endpoint(
+                endpoint_id, partner_id
+            ):
                 raise EndpointNotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
 
     async def list_deliveries(
         self, partner_id: str, endpoint_id: str, *, starting_after: str | None, limit: int
     ) -> Page[WebhookDelivery]:
-        async with self.pool.acquire() as conn:
-            if await conn.fetchrow(Q["get_endpoint"], endpoint_id, partner_id) is None:
+        async with self.uow(transaction=False) as uow:
+            repo = uow.repository(WebhookRepository)
+            if await repo.get_endpoint(endpoint_id, partner_id) is None:
                 raise EndpointNotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
-            rows = await conn.fetch(Q["list_deliveries"], endpoint_id, starting_after, limit + 1)
-        data = [
-            WebhookDelivery(**{**dict(r), "log": _attempts.decode(r["log"])}) for r in rows[:limit]
-        ]
-        return Page(data=data, has_more=len(rows) > limit)
+            rows = await repo.list_deliveries(endpoint_id, starting_after, limit + 1)
+        return Page(data=rows[:limit], has_more=len(rows) > limit)
 
     # -- the delivery job ------------------------------------------------------------------
 
@@ -170,29 +140,29 @@ class WebhookService:
 
     async def deliver(self, delivery_id: str) -> str:
         """One attempt at delivering; returns the delivery's status afterwards."""
-        async with self.pool.acquire() as conn:
-            d = await conn.fetchrow(Q["delivery_to_send"], delivery_id)
-        if d is None or d["status"] != "pending":
-            return d["status"] if d else "missing"
-        if d["endpoint_deleted"]:
+        async with self.uow(transaction=False) as uow:
+            d = await uow.repository(WebhookRepository).delivery_to_send(delivery_id)
+        if d is None or d.status != "pending":
+            return d.status if d else "missing"
+        if d.endpoint_deleted:
             return await self._record(delivery_id, None, "endpoint deleted", 0, final=True)
         body = msgspec.json.encode(
             {
-                "id": d["event_id"],
-                "type": d["type"],
-                "created": int(d["created_at"].timestamp()),
-                "data": msgspec.json.decode(d["data"]),
+                "id": d.event_id,
+                "type": d.type,
+                "created": int(d.created_at.timestamp()),
+                "data": msgspec.json.decode(d.data),
             }
         )
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "consent-marketplace-webhooks/1",
-            SIGNATURE_HEADER: sign_webhook(d["secret"], body),
+            SIGNATURE_HEADER: sign_webhook(d.secret, body),
         }
         started = time.monotonic()
         status_code, error = None, None
         try:
-            response = await self._client().post(d["url"], content=body, headers=headers)
+            response = await self._client().post(d.url, content=body, headers=headers)
             status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
@@ -202,28 +172,29 @@ class WebhookService:
         return await self._record(delivery_id, status_code, error, elapsed, final=False)
 
     async def _record(
-        self, delivery_id: str, status_code: int | None, error: str | None, elapsed_ms: int,
-        *, final: bool,
-    ) -> str:  # fmt: skip
-        async with self.pool.acquire() as conn, conn.transaction():
-            current = await conn.fetchrow(Q["lock_delivery"], delivery_id)
-            if current["status"] != "pending":  # another worker finished it meanwhile
-                return current["status"]
-            attempt = current["attempts"] + 1
-            await conn.execute(
-                Q["insert_attempt"], delivery_id, attempt, status_code, error, elapsed_ms
-            )
+        self,
+        delivery_id: str,
+        status_code: int | None,
+        error: str | None,
+        elapsed_ms: int,
+        *,
+        final: bool,
+    ) -> str:
+        async with self.uow() as uow:
+            repo = uow.repository(WebhookRepository)
+            current = await repo.lock_delivery(delivery_id)
+            if current.status != "pending":  # another worker finished it meanwhile
+                return current.status
+            attempt = current.attempts + 1
+            await repo.insert_attempt(delivery_id, attempt, status_code, error, elapsed_ms)
+            next_in: timedelta | None = None
             if error is None:
-                status, next_at = "succeeded", None
+                status = "succeeded"
             elif final or attempt >= self.policy.max_attempts:
-                status, next_at = "failed", None
+                status = "failed"
             else:
                 status = "pending"
-                next_at = delay = timedelta(seconds=self.policy.delay(attempt))
-                await Queries(AsyncpgDriver(conn)).enqueue(
-                    DELIVER_ENTRYPOINT, delivery_id.encode(), execute_after=delay
-                )
-            await conn.execute(
-                Q["update_delivery"], delivery_id, status, attempt, status_code, next_at
-            )
+                next_in = timedelta(seconds=self.policy.delay(attempt))
+                await repo.schedule_delivery(delivery_id, next_in)
+            await repo.update_delivery(delivery_id, status, attempt, status_code, next_in)
             return status

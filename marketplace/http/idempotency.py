@@ -23,15 +23,10 @@ from litestar.types import (
 from sql import UnitOfWorkFactory
 
 from .idempotency_repository import IdempotencyRepository, StoredRequest
-from .problems import problem_bytes
+from .problems import problem_bytes, send_problem
 
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 MAX_KEY_LENGTH = 255
-
-
-async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
@@ -47,7 +42,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         if len(key) > MAX_KEY_LENGTH or not key.isascii():
-            await _send(send, *problem_bytes(
+            await send_problem(send, *problem_bytes(
                 400, "invalid_idempotency_key", "at most 255 ASCII characters",
                 field="Idempotency-Key",
             ))  # fmt: skip
@@ -75,7 +70,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                 if answer is None and not await keys.take_over(who, key_text):
                     answer = _in_progress()
                 if answer is not None:
-                    await _send(send, *answer)
+                    await send_problem(send, *answer)
                     return
 
         replayed_body = False

@@ -13,7 +13,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Send
 
 from ledger import LedgerError
 from ledger.audit import AuditError
@@ -120,6 +120,14 @@ def problem_bytes(
         field=field,
     )
     return status, msgspec.json.encode(body), [(b"content-type", PROBLEM_JSON.encode())]
+
+
+async def send_problem(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """Answers with the raw parts `problem_bytes` made (from middleware, before routing)."""
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _domain_error(request: Request, exc: Exception) -> Response:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import problem_bytes
+from .problems import problem_bytes, send_problem
 
 READS = ("GET", "HEAD", "OPTIONS")
 
@@ -49,7 +50,7 @@ class RateLimits:
         return allowed, headers
 
 
-def rate_limit_middleware(limits: RateLimits) -> ASGIApp:
+def rate_limit_middleware(limits: RateLimits) -> Callable[[ASGIApp], ASGIApp]:
     def wrap(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             principal = scope.get("user")
@@ -63,9 +64,7 @@ def rate_limit_middleware(limits: RateLimits) -> ASGIApp:
                     429, "rate_limited",
                     f"more than {limits.items[kind].amount} {kind} per second; retry later",
                 )  # fmt: skip
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [*base, *headers]})  # fmt: skip
-                await send({"type": "http.response.body", "body": body})
+                await send_problem(send, status, body, [*base, *headers])
                 return
 
             async def with_headers(message: Message) -> None:

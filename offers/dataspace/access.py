@@ -10,20 +10,28 @@ by any process is seen by the very next request on every process.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from ledger.audit import AuditLog, entry_row, pseudonym
 from policies import AccessRequest, RuleBundle, Subject, decide, is_category, is_purpose
+from sql import UnitOfWorkFactory
 
-from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
-from .access_repository import AccessContext, AccessRepository
+from .access_models import (
+    AccessContext,
+    AccessDecision,
+    IngestResult,
+    NewRecord,
+    Record,
+    RecordsPage,
+)
+from .access_repository import AccessRepository
 from .decision_writer import DecisionWriter
 from .errors import AccessDenied, CustomerNotFound, ImplausibleRecord, InvalidInput, PartnerNotFound
+from .repository import RecordsRepository
 
 MAX_RECORDS_PER_BATCH = 10_000
 MAX_SOURCE_LENGTH = 200
@@ -34,7 +42,7 @@ MAX_FUTURE_SKEW = timedelta(days=1)
 _json_encode = msgspec.json.Encoder().encode
 
 
-def _json_text(values) -> str:
+def _json_text(values: Iterable[Any]) -> str:
     return _json_encode(list(values)).decode()
 
 
@@ -50,7 +58,7 @@ def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> New
         if name not in ("category", "recorded_at", "payload", "source"):
             raise InvalidInput(f"unknown field {name!r}", field=f"{where}.{name}")
     category = raw.get("category")
-    if not is_category(category):
+    if not isinstance(category, str) or not is_category(category):
         raise InvalidInput(f"unknown category {category!r}", field=f"{where}.category")
     recorded_at = raw.get("recorded_at")
     if isinstance(recorded_at, str):
@@ -90,11 +98,11 @@ def validate_request(category: str, purpose: str) -> None:
 class DataAccessService:
     """Partner reads and dry runs through the policy engine; operator ingestion."""
 
-    def __init__(self, pool: asyncpg.Pool, rules: RuleBundle, *, audit: bool = True):
-        self.pool = pool
+    def __init__(self, uow: UnitOfWorkFactory, rules: RuleBundle, *, audit: bool = True):
+        self.uow = uow
         self.rules = rules
         # audit=False: the benchmark's audit-off baseline only (never built by the app itself)
-        self.writer = DecisionWriter(pool, audit=audit)
+        self.writer = DecisionWriter(uow, audit=audit)
 
     # -- decisions ------------------------------------------------------------------------
 
@@ -135,7 +143,9 @@ class DataAccessService:
             window_start=d.window_start,
         )
 
-    async def _context(self, repo: AccessRepository, partner_id: str, customer_id: str):
+    async def _context(
+        self, repo: AccessRepository, partner_id: str, customer_id: str
+    ) -> AccessContext:
         ctx = await repo.context(partner_id, customer_id)
         if ctx is None:
             raise PartnerNotFound("the partner in this token does not exist")
@@ -188,12 +198,13 @@ class DataAccessService:
         together, batched with concurrent requests' (DecisionWriter), before this returns.
         """
         validate_request(category, purpose)
-        async with self.pool.acquire() as conn:
-            repo = AccessRepository(conn)
+        # One unit of work without a transaction, so no BEGIN/COMMIT round trips.
+        async with self.uow(transaction=False) as uow:
+            repo = uow.repository(AccessRepository)
             ctx = await self._context(repo, partner_id, customer_id)
             d = self._decide(ctx, partner_id, customer_id, category, purpose)
-            rows = []
-            if d.allowed:
+            rows: list[Record] = []
+            if d.allowed and d.window_start is not None:
                 rows = await repo.records(
                     customer_id, category, d.window_start, starting_after, limit + 1
                 )
@@ -209,8 +220,8 @@ class DataAccessService:
     ) -> AccessDecision:
         """The decision a read would get now, recorded like any other; no data."""
         validate_request(category, purpose)
-        async with self.pool.acquire() as conn:
-            ctx = await self._context(AccessRepository(conn), partner_id, customer_id)
+        async with self.uow(transaction=False) as uow:
+            ctx = await self._context(uow.repository(AccessRepository), partner_id, customer_id)
         d = self._decide(ctx, partner_id, customer_id, category, purpose)
         await self.writer.write(*self._rows(ctx, d, 0))
         return d
@@ -220,8 +231,8 @@ class DataAccessService:
     ) -> AccessDecision:
         """The operator's what-if (`marketplace rules explain`): decided, not recorded."""
         validate_request(category, purpose)
-        async with self.pool.acquire() as conn:
-            ctx = await self._context(AccessRepository(conn), partner_id, customer_id)
+        async with self.uow(transaction=False) as uow:
+            ctx = await self._context(uow.repository(AccessRepository), partner_id, customer_id)
         return self._decide(ctx, partner_id, customer_id, category, purpose)
 
     # -- the Personal Data Space: ingestion -----------------------------------------------
@@ -237,44 +248,45 @@ class DataAccessService:
         return await self.ingest_rows([(customer_id, r) for r in checked])
 
     async def missing_customers(self, customer_ids: Sequence[str]) -> set[str]:
-        async with self.pool.acquire() as conn:
-            found = await AccessRepository(conn).customers(sorted(set(customer_ids)))
+        async with self.uow(transaction=False) as uow:
+            found = await uow.repository(AccessRepository).customers(sorted(set(customer_ids)))
         return set(customer_ids) - set(found)
 
     async def ingest_rows(self, rows: Sequence[tuple[str, NewRecord]]) -> IngestResult:
         """Stores validated records of any customers with COPY, with one audit entry each."""
         ids = sorted({cid for cid, _ in rows})
-        async with self.pool.acquire() as conn, conn.transaction():
-            repo = AccessRepository(conn)
-            customers = await repo.customers(ids)
+        async with self.uow() as uow:
+            customers = await uow.repository(AccessRepository).customers(ids)
             missing = [cid for cid in ids if cid not in customers]
             if missing:
                 raise CustomerNotFound(
                     f"no customer {', '.join(missing[:5])}", field="customer_id"
                 )
+            records = uow.repository(RecordsRepository)
             for start in range(0, len(rows), COPY_CHUNK):
-                await repo.copy_records(rows[start:start + COPY_CHUNK])
-            per_customer: dict[str, Counter] = {cid: Counter() for cid in ids}
+                await records.copy_records(rows[start : start + COPY_CHUNK])
+            per_customer: dict[str, Counter[str]] = {cid: Counter() for cid in ids}
             for cid, r in rows:
                 per_customer[cid][r.category] += 1
-            audit = AuditLog(conn)
+            audit = uow.repository(AuditLog)
             for cid, counts in per_customer.items():
-                jurisdiction, secret = customers[cid]
+                customer = customers[cid]
+                secret = customer.audit_secret
                 await audit.append(
                     "records.ingested",
-                    jurisdictions=[jurisdiction],
+                    jurisdictions=[customer.jurisdiction],
                     subject=pseudonym(secret, cid) if secret is not None else None,
                     count=sum(counts.values()),
                     categories=dict(sorted(counts.items())),
                 )
-        total: Counter = Counter()
+        total: Counter[str] = Counter()
         for counts in per_customer.values():
             total.update(counts)
         return IngestResult(
             ingested=len(rows), by_category=dict(sorted(total.items())), customers=len(ids)
         )
 
-    async def baseline_read(self, customer_id: str, category: str) -> list:
+    async def baseline_read(self, customer_id: str, category: str) -> list[Record]:
         """One indexed SELECT through the same pool: the benchmark's baseline, no decision."""
-        async with self.pool.acquire() as conn:
-            return await AccessRepository(conn).baseline_records(customer_id, category)
+        async with self.uow(transaction=False) as uow:
+            return await uow.repository(AccessRepository).baseline_records(customer_id, category)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
+
+from policies import GrantView
 
 
 class AccessDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,3 +60,23 @@ class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
     ingested: int
     by_category: dict[str, int]
     customers: int = 1
+
+
+class AccessContext(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything one decision needs, read in one round trip."""
+
+    at: datetime
+    decision_id: str
+    partner_status: str
+    customer_id: str | None
+    jurisdiction: str | None
+    birth_date: date | None
+    audit_secret: bytes | None
+    grants: tuple[GrantView, ...]
+
+
+class IngestingCustomer(msgspec.Struct, frozen=True, kw_only=True):
+    """A customer records are ingested for: their jurisdiction and pseudonym key."""
+
+    jurisdiction: str
+    audit_secret: bytes | None

@@ -11,31 +11,24 @@ import msgspec
 from policies import GrantView
 from sql import load_queries
 
-from .access_models import NewRecord, Record
+from .access_models import AccessContext, IngestingCustomer, Record
 
 Q = load_queries("access.sql")
 ENTRY_COLUMNS = 8  # record_decisions' audit entry arrays, $14..$21
 
-RECORD_COLUMNS = ("customer_id", "category", "recorded_at", "source", "payload")
 
-
-class AccessContext:
-    """Everything one decision needs, read in one round trip."""
-
-    __slots__ = ("at", "audit_secret", "birth_date", "customer_id", "decision_id", "grants",
-                 "jurisdiction", "partner_status")  # fmt: skip
-
-    def __init__(self, rows: Sequence[asyncpg.Record], partner_id: str):
-        first = rows[0]
-        self.at: datetime = first["at"]
-        self.decision_id: str = first["decision_id"]
-        self.partner_status: str = first["partner_status"]
-        self.customer_id: str | None = first["customer_id"]
-        self.jurisdiction: str | None = first["jurisdiction"]
-        self.birth_date = first["birth_date"]
-        secret = first["secret"]
-        self.audit_secret: bytes | None = bytes(secret) if secret is not None else None
-        self.grants: list[GrantView] = [
+def _context(rows: Sequence[asyncpg.Record], partner_id: str) -> AccessContext:
+    first = rows[0]
+    secret = first["secret"]
+    return AccessContext(
+        at=first["at"],
+        decision_id=first["decision_id"],
+        partner_status=first["partner_status"],
+        customer_id=first["customer_id"],
+        jurisdiction=first["jurisdiction"],
+        birth_date=first["birth_date"],
+        audit_secret=bytes(secret) if secret is not None else None,
+        grants=tuple(
             GrantView(
                 grant_id=r["grant_id"],
                 partner_id=partner_id,  # the query returns only this partner's grants
@@ -48,7 +41,8 @@ class AccessContext:
             )
             for r in rows
             if r["grant_id"] is not None
-        ]
+        ),
+    )
 
 
 def _record(r: asyncpg.Record) -> Record:
@@ -70,12 +64,16 @@ class AccessRepository:
     async def context(self, partner_id: str, customer_id: str) -> AccessContext | None:
         """None when the partner does not exist."""
         rows = await self.conn.fetch(Q["access_context"], partner_id, customer_id)
-        return AccessContext(rows, partner_id) if rows else None
+        return _context(rows, partner_id) if rows else None
 
     async def records(
-        self, customer_id: str, category: str, since: datetime, starting_after: str | None,
+        self,
+        customer_id: str,
+        category: str,
+        since: datetime,
+        starting_after: str | None,
         limit: int,
-    ) -> list[Record]:  # fmt: skip
+    ) -> list[Record]:
         rows = await self.conn.fetch(
             Q["partner_records"], customer_id, category, since, starting_after, limit
         )
@@ -93,24 +91,18 @@ class AccessRepository:
             Q["record_decisions"], *(list(c) for c in zip(*decisions)), *entry_columns
         )
 
-    async def customers(self, customer_ids: Sequence[str]) -> dict[str, tuple[str, bytes | None]]:
-        """The customers among these ids that exist: id -> (jurisdiction, pseudonym key)."""
+    async def customers(self, customer_ids: Sequence[str]) -> dict[str, IngestingCustomer]:
+        """The customers among these ids that exist, by id."""
         rows = await self.conn.fetch(Q["existing_customers"], list(customer_ids))
         return {
-            r["id"]: (r["jurisdiction"], bytes(r["secret"]) if r["secret"] is not None else None)
+            r["id"]: IngestingCustomer(
+                jurisdiction=r["jurisdiction"],
+                audit_secret=bytes(r["secret"]) if r["secret"] is not None else None,
+            )
             for r in rows
         }
 
-    async def copy_records(self, rows: Sequence[tuple[str, NewRecord]]) -> None:
-        """Bulk insert with COPY (binary), not row by row; ids and ingested_at are defaults."""
-        await self.conn.copy_records_to_table(
-            "records",
-            columns=RECORD_COLUMNS,
-            records=[
-                (cid, r.category, r.recorded_at, r.source, r.payload) for cid, r in rows
-            ],
-        )
-
     async def baseline_records(self, customer_id: str, category: str) -> list[Record]:
+        """The benchmark's one-SELECT baseline (bench/bench_access.py): no decision."""
         rows = await self.conn.fetch(Q["baseline_records"], customer_id, category)
         return [_record(r) for r in rows]

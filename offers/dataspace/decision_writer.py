@@ -14,32 +14,36 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
+from sql import UnitOfWorkFactory
 
 from .access_repository import AccessRepository
 
 MAX_BATCH = 256
+# A decision row, its audit entry, and the future its request waits on.
+_Pending = tuple[tuple, tuple, asyncio.Future[None]]
 
 
 class DecisionWriter:
-    def __init__(self, pool: asyncpg.Pool, max_batch: int = MAX_BATCH, *, audit: bool = True):
-        self.pool = pool
+    def __init__(
+        self, uow: UnitOfWorkFactory, max_batch: int = MAX_BATCH, *, audit: bool = True
+    ):
+        self.uow = uow
         self.max_batch = max_batch
         self.audit = audit  # False only for the benchmark's audit-off baseline
-        self._pending: list[tuple[tuple, tuple, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._pending: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # flushes committed (batch sizes are visible in tests and benches)
 
     async def write(self, decision: tuple, entry: tuple) -> None:
         """Returns once the decision and its entry are committed; raises if they could not be."""
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((decision, entry, future))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._run())
         await future
 
     async def _run(self) -> None:
-        batch: list = []
+        batch: list[_Pending] = []
         try:
             while self._pending:
                 batch = self._pending[: self.max_batch]
@@ -55,7 +59,7 @@ class DecisionWriter:
         finally:
             self._flusher = None
 
-    async def _flush(self, batch: list) -> None:
+    async def _flush(self, batch: list[_Pending]) -> None:
         try:
             await self._insert(batch)
         except Exception as e:
@@ -71,8 +75,9 @@ class DecisionWriter:
             if not future.done():  # its request may have been cancelled meanwhile
                 future.set_result(None)
 
-    async def _insert(self, batch: list) -> None:
-        async with self.pool.acquire() as conn:
-            await AccessRepository(conn).record_decisions(
+    async def _insert(self, batch: list[_Pending]) -> None:
+        # One statement, so no transaction block: its own implicit one is the group commit.
+        async with self.uow(transaction=False) as uow:
+            await uow.repository(AccessRepository).record_decisions(
                 [d for d, _, _ in batch], [e for _, e, _ in batch], audit=self.audit
             )

@@ -171,4 +171,9 @@ class ExportAlreadyImported(ImportRefused):
 
 # Violated database constraints (by name) and the domain error each means; the unit of work
 # translates them once, at the data layer's boundary.
-CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {}
+CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {
+    # imports UNIQUE (issuer, export_id): the same package a second time.
+    "imports_issuer_export_id_key": lambda: ExportAlreadyImported(
+        "this export of this issuer was already imported", field="header.export_id"
+    ),
+}

@@ -90,3 +90,94 @@ class ImportedConsent(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None
     status: str
     created_at: datetime
+
+
+# -- rows the repositories return to the services (not part of the public API) --------------
+
+
+class CategorySummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What a customer holds of one category."""
+
+    category: str
+    record_count: int
+    first_recorded_at: datetime
+    last_recorded_at: datetime
+    sources: tuple[str, ...]
+
+
+class ExportGrant(msgspec.Struct, frozen=True, kw_only=True):
+    """A grant as an export package carries it: with its partner and its offer's terms."""
+
+    id: str
+    customer_id: str
+    partner_id: str
+    partner_name: str
+    partner_jurisdiction: str
+    offer_id: str
+    offer_version: int
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    status: str
+    granted_at: datetime
+    expires_at: datetime
+    updated_at: datetime
+    terms_hash: str
+    receipt: str
+    title: str
+    compensation_kind: str
+    compensation_amount: int
+    compensation_currency: str
+
+
+class ExportRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A record as an export package carries it; `payload` is its JSON text."""
+
+    id: str
+    category: str
+    recorded_at: datetime
+    source: str
+    payload: str
+
+
+class NewExport(msgspec.Struct, frozen=True, kw_only=True):
+    """A fresh export id and the instant the export is made at."""
+
+    id: str
+    now: datetime
+
+
+class StoredExport(msgspec.Struct, frozen=True, kw_only=True):
+    """An export as stored: what the customer sees, and what its download streams."""
+
+    id: str
+    status: str
+    format: str
+    issuer: str
+    signature: str
+    record_count: int
+    consent_count: int
+    created_at: datetime
+    invalidated_at: datetime | None
+    prefix_lines: str  # the customer, consent and earnings lines, as signed
+    last_record_id: str | None
+    manifest: str  # JSON text
+
+
+class StoredImport(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    imported_at: datetime
+
+
+class FormerConsent(msgspec.Struct, frozen=True, kw_only=True):
+    """A grant of the former operator, read from an imported package."""
+
+    former_grant_id: str
+    controller_id: str | None
+    controller_name: str
+    categories: tuple[str, ...]
+    purposes: tuple[str, ...]
+    former_status: str
+    granted_at: datetime | None
+    expires_at: datetime | None
+    receipt: str
+

@@ -10,8 +10,8 @@ public description; nothing here needs the database.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from datetime import datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
 
 import jwt
 import msgspec
@@ -19,6 +19,7 @@ import msgspec
 from policies import CATEGORIES, PURPOSES
 
 from .errors import ExportContentMismatch, ExportMalformed, ExportSignatureInvalid
+from .models import ExportGrant, ExportRecord
 
 FORMAT = "urn:consent-marketplace:export:v1"
 FORMAT_VERSION = "1.0"
@@ -52,44 +53,44 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def customer_line(customer_id: str, jurisdiction: str, birth_date) -> bytes:
+def customer_line(customer_id: str, jurisdiction: str, birth_date: date | None) -> bytes:
     return line({
         "part": "customer", "id": customer_id, "jurisdiction": jurisdiction,
         "birth_date": birth_date.isoformat() if birth_date else None,
     })  # fmt: skip
 
 
-def consent_line(g, jurisdiction: str) -> bytes:
+def consent_line(g: ExportGrant, jurisdiction: str) -> bytes:
     """One grant as a consent record shaped after ISO/IEC TS 27560, with its signed receipt."""
     return line({
         "part": "consent",
         "record": {
             "schema": CONSENT_SCHEMA,
-            "record_id": g["id"],
-            "pii_principal_id": g["customer_id"],
+            "record_id": g.id,
+            "pii_principal_id": g.customer_id,
             "jurisdiction": jurisdiction,
             "legal_basis": "https://w3id.org/dpv#Consent",
             "consent_type": "explicit",
-            "state": CONSENT_STATE[g["status"]],
-            "status": g["status"],
-            "controllers": [{"id": g["partner_id"], "name": g["partner_name"],
-                             "jurisdiction": g["partner_jurisdiction"]}],
-            "service": g["title"],
-            "purposes": [{"code": p, "iri": PURPOSE_IRI.get(p)} for p in g["purposes"]],
-            "pii_categories": [{"code": c, "iri": CATEGORY_IRI.get(c)} for c in g["categories"]],
-            "given_at": _iso(g["granted_at"]),
-            "expires_at": _iso(g["expires_at"]),
-            "updated_at": _iso(g["updated_at"]),
-            "offer": {"id": g["offer_id"], "version": g["offer_version"],
-                      "terms_hash": g["terms_hash"]},
-            "compensation": {"kind": g["compensation_kind"], "amount": g["compensation_amount"],
-                             "currency": g["compensation_currency"]},
+            "state": CONSENT_STATE[g.status],
+            "status": g.status,
+            "controllers": [{"id": g.partner_id, "name": g.partner_name,
+                             "jurisdiction": g.partner_jurisdiction}],
+            "service": g.title,
+            "purposes": [{"code": p, "iri": PURPOSE_IRI.get(p)} for p in g.purposes],
+            "pii_categories": [{"code": c, "iri": CATEGORY_IRI.get(c)} for c in g.categories],
+            "given_at": _iso(g.granted_at),
+            "expires_at": _iso(g.expires_at),
+            "updated_at": _iso(g.updated_at),
+            "offer": {"id": g.offer_id, "version": g.offer_version,
+                      "terms_hash": g.terms_hash},
+            "compensation": {"kind": g.compensation_kind, "amount": g.compensation_amount,
+                             "currency": g.compensation_currency},
         },
-        "receipt": g["receipt"],
+        "receipt": g.receipt,
     })  # fmt: skip
 
 
-def earnings_line(grants: list) -> bytes:
+def earnings_line(grants: Sequence[ExportGrant]) -> bytes:
     """Totals per kind and currency of the compensation earned by accepting grants.
 
     Computed from the grants' offer versions (compensation is earned at acceptance, so revoked
@@ -97,8 +98,8 @@ def earnings_line(grants: list) -> bytes:
     """
     totals: dict[tuple[str, str], list[int]] = {}
     for g in grants:
-        t = totals.setdefault((g["compensation_kind"], g["compensation_currency"]), [0, 0])
-        t[0] += g["compensation_amount"]
+        t = totals.setdefault((g.compensation_kind, g.compensation_currency), [0, 0])
+        t[0] += g.compensation_amount
         t[1] += 1
     return line({
         "part": "earnings",
@@ -108,11 +109,11 @@ def earnings_line(grants: list) -> bytes:
     })  # fmt: skip
 
 
-def record_line(r) -> bytes:
+def record_line(r: ExportRecord) -> bytes:
     return line({
-        "part": "record", "id": r["id"], "category": r["category"],
-        "category_iri": CATEGORY_IRI.get(r["category"]), "recorded_at": _iso(r["recorded_at"]),
-        "source": r["source"], "payload": msgspec.Raw(r["payload"].encode()),
+        "part": "record", "id": r.id, "category": r.category,
+        "category_iri": CATEGORY_IRI.get(r.category), "recorded_at": _iso(r.recorded_at),
+        "source": r.source, "payload": msgspec.Raw(r.payload.encode()),
     })  # fmt: skip
 
 

@@ -1,13 +1,5 @@
 -- Queries of the Personal Data Space: seeing, erasing, exporting and importing.
 
--- name: customer_state
-SELECT id, jurisdiction, birth_date, closed_at FROM customers WHERE id = $1;
-
--- name: lock_open_customer
-SELECT id, jurisdiction, birth_date FROM customers
-WHERE id = $1 AND closed_at IS NULL
-FOR UPDATE;
-
 -- name: category_summaries
 SELECT category, count(*) AS record_count, min(recorded_at) AS first_recorded_at,
        max(recorded_at) AS last_recorded_at, array_agg(DISTINCT source) AS sources
@@ -33,15 +25,6 @@ WITH gone AS (
 )
 SELECT count(*) FROM gone;
 
--- name: revoke_covering_grants
--- Every live grant that covers an erased category ends now (a grant that also covers other
--- categories too: consent given for a set is not silently narrowed).
-UPDATE grants SET status = 'revoked', updated_at = now()
-WHERE customer_id = $1 AND status IN ('active', 'paused') AND expires_at > now()
-  AND categories && $2::text[]
-RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
-          status, granted_at, expires_at, updated_at, terms_hash, receipt;
-
 -- name: partners_to_tell
 -- Partners that ever held a grant covering an erased category, with those grants.
 SELECT partner_id, array_agg(id ORDER BY id) AS grant_ids FROM grants
@@ -58,14 +41,6 @@ DELETE FROM customer_audit_keys WHERE customer_id = $1;
 
 -- name: delete_imported_consents
 DELETE FROM imported_consents WHERE customer_id = $1;
-
--- name: tombstone_customer
--- Kept for the ledger's history, with no personal data left on it.
-UPDATE customers
-SET external_ref = 'closed_' || replace(gen_random_uuid()::text, '-', ''), birth_date = NULL,
-    closed_at = now()
-WHERE id = $1
-RETURNING closed_at;
 
 -- name: new_export_id
 SELECT new_id('exp') AS id, now() AS now;
@@ -96,7 +71,7 @@ INSERT INTO exports (id, customer_id, status, format, issuer, manifest, signatur
   record_count, consent_count, prefix_lines, last_record_id, created_at)
 VALUES ($1, $2, 'ready', $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
 RETURNING id, status, format, issuer, signature, record_count, consent_count, created_at,
-          invalidated_at;
+          invalidated_at, prefix_lines, last_record_id, manifest;
 
 -- name: get_export
 SELECT id, status, format, issuer, signature, record_count, consent_count, created_at,

@@ -15,12 +15,23 @@ RETURNING id, external_ref, jurisdiction, birth_date, created_at;
 -- name: get_customer
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers WHERE id = $1;
 
--- name: lock_customer_for_consent
--- Shares the row lock that erasure and account closure take FOR UPDATE: an acceptance and
--- an erasure of the same customer never interleave. A closed account cannot consent.
+-- name: get_open_customer
+SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
+WHERE id = $1 AND closed_at IS NULL;
+
+-- name: lock_open_customer
+-- Erasure and account closure: acceptances (start_acceptance, FOR SHARE) wait for them.
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
 WHERE id = $1 AND closed_at IS NULL
-FOR SHARE;
+FOR UPDATE;
+
+-- name: tombstone_customer
+-- Kept for the ledger's history, with no personal data left on it.
+UPDATE customers
+SET external_ref = 'closed_' || replace(gen_random_uuid()::text, '-', ''), birth_date = NULL,
+    closed_at = now()
+WHERE id = $1
+RETURNING closed_at;
 
 -- name: get_customer_by_ref
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
@@ -86,39 +97,12 @@ WHERE o.status = 'active' AND p.status = 'active'
 ORDER BY o.id DESC
 LIMIT $3;
 
--- name: get_open_offer
-SELECT o.id, o.partner_id, o.status, o.current_version AS version, v.title, v.description,
-       v.categories, v.purposes, v.duration_days, v.lookback_days, v.compensation_kind,
-       v.compensation_amount, v.compensation_currency, v.jurisdictions, v.terms_hash,
-       p.status AS partner_status
-FROM offers o
-JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
-JOIN partners p ON p.id = o.partner_id
-WHERE o.id = $1;
-
--- name: claim_grant_slot
--- Takes one of the offer's max_grants slots; the row lock serialises concurrent accepts.
-UPDATE offers SET grant_count = grant_count + 1
-WHERE id = $1 AND status = 'active' AND current_version = $2 AND grant_count < max_grants
-RETURNING grant_count;
-
 -- name: expire_stale_grants
 UPDATE grants SET status = 'expired', updated_at = expires_at
 WHERE customer_id = $1 AND offer_id = $2 AND status IN ('active', 'paused')
   AND expires_at <= now()
 RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
           status, granted_at, expires_at, updated_at, terms_hash, receipt;
-
--- name: new_grant_id
-SELECT new_id('gnt') AS id, now() AS now;
-
--- name: insert_grant
-INSERT INTO grants (id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
-  status, granted_at, expires_at, updated_at, terms_hash, receipt)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $8, $10, $11)
-RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
-          grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-          terms_hash, receipt;
 
 -- name: get_customer_grant
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
@@ -156,9 +140,22 @@ ORDER BY id DESC
 LIMIT $5;
 
 -- name: transition_grant
--- Moves a live grant of this customer from one of $3's statuses to $4; nothing if it expired.
+-- Pause and resume: moves a live grant of this customer from one of $3's statuses to $4;
+-- nothing if it expired. (A revoke is revoke_grants.)
 UPDATE grants SET status = $4, updated_at = now()
 WHERE id = $1 AND customer_id = $2 AND status = ANY($3::text[]) AND expires_at > now()
+RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
+          grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
+          terms_hash, receipt;
+
+-- name: revoke_grants
+-- The one statement that revokes, whatever the cause: the customer's grant $2, or (with $2
+-- NULL) every live grant covering a category of $3 (erasure, account closure: a grant that
+-- also covers other categories ends too, consent given for a set is not silently narrowed).
+UPDATE grants SET status = 'revoked', updated_at = now()
+WHERE customer_id = $1 AND status IN ('active', 'paused') AND expires_at > now()
+  AND ($2::text IS NULL OR id = $2)
+  AND ($3::text[] IS NULL OR categories && $3::text[])
 RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
           grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
           terms_hash, receipt;

@@ -14,6 +14,7 @@ from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
 from offers.dataspace import AccessDenied
 from offers.dataspace.decision_writer import DecisionWriter
+from sql import unit_of_work_factory
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def _rows(decision_id: str, partner_id: str, *, kind: str | None = "access.decis
 
 async def test_a_failed_batch_fails_only_its_bad_rows(actors, small_pool):
     partner = await actors.partner()
-    writer = DecisionWriter(small_pool)
+    writer = DecisionWriter(unit_of_work_factory(small_pool))
     good = [_rows(f"dec_writer_good_{i}", partner["id"]) for i in range(3)]
     no_partner = _rows("dec_writer_fk", "ptn_does_not_exist")  # decision refused (FK)
     no_kind = _rows("dec_writer_kind", partner["id"], kind=None)  # entry refused (NOT NULL)

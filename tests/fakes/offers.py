@@ -1,0 +1,301 @@
+"""In-memory fakes of the repositories the consent service uses, for unit tests with
+`FakeUnitOfWorkFactory`: the same methods and return types as the SQL ones, state in dicts.
+Each has `snapshot`/`restore`, so a rolled-back unit of work leaves no trace."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from datetime import UTC, date, datetime
+from typing import Any
+
+import msgspec
+
+from ledger import Books
+from ledger.audit import AuditLog
+from offers.models import (
+    AcceptStart,
+    Customer,
+    Grant,
+    Offer,
+    OfferHead,
+    OfferTerms,
+    OpenOffer,
+    Partner,
+)
+from offers.repository import CustomersRepository, OffersRepository
+from offers.webhook_repository import WebhookRepository
+
+from .unit_of_work import FakeUnitOfWorkFactory
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+class _Snapshots:
+    """Copies every attribute's state; restoring puts it back."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.__dict__)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.__dict__.clear()
+        self.__dict__.update(state)
+
+
+class FakeCustomers(_Snapshots):
+    def __init__(self) -> None:
+        self.customers: dict[str, Customer] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, jurisdiction: str = "FR", birth_date: date | None = None) -> Customer:
+        n = next(self._ids)
+        customer = Customer(
+            id=f"cus_{n}",
+            external_ref=f"ref-{n}",
+            jurisdiction=jurisdiction,
+            birth_date=birth_date,
+            created_at=NOW,
+        )
+        self.customers[customer.id] = customer
+        return customer
+
+    async def insert_customer(
+        self, ref: str, jurisdiction: str, birth_date: date | None
+    ) -> Customer | None:
+        if any(c.external_ref == ref for c in self.customers.values()):
+            return None
+        n = next(self._ids)
+        customer = Customer(
+            id=f"cus_{n}",
+            external_ref=ref,
+            jurisdiction=jurisdiction,
+            birth_date=birth_date,
+            created_at=NOW,
+        )
+        self.customers[customer.id] = customer
+        return customer
+
+    async def get_customer(self, customer_id: str) -> Customer | None:
+        return self.customers.get(customer_id)
+
+    async def get_customer_by_ref(self, ref: str) -> Customer | None:
+        return next((c for c in self.customers.values() if c.external_ref == ref), None)
+
+
+class FakeOffers(_Snapshots):
+    """Partners, offers (a head and its versions) and grants."""
+
+    def __init__(self, customers: FakeCustomers) -> None:
+        self._customers = customers
+        self.partners: dict[str, Partner] = {}
+        self.heads: dict[str, dict[str, Any]] = {}  # offer id -> status, version, max, count
+        self.versions: dict[tuple[str, int], tuple[OfferTerms, str]] = {}
+        self.grants: dict[str, Grant] = {}
+        self._ids = itertools.count(1)
+
+    def snapshot(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        customers = state.pop("_customers")
+        snapshot = copy.deepcopy(state)
+        snapshot["_customers"] = customers
+        return snapshot
+
+    def add_partner(self, status: str = "active") -> Partner:
+        partner = Partner(
+            id=f"ptn_{next(self._ids)}",
+            name="Acme",
+            jurisdiction="FR",
+            status=status,
+            created_at=NOW,
+        )
+        self.partners[partner.id] = partner
+        return partner
+
+    def head(self, offer_id: str) -> dict[str, Any]:
+        return self.heads[offer_id]
+
+    async def get_partner(self, partner_id: str) -> Partner | None:
+        return self.partners.get(partner_id)
+
+    async def insert_offer(self, partner_id: str, max_grants: int) -> str:
+        offer_id = f"ofr_{next(self._ids)}"
+        self.heads[offer_id] = {
+            "partner_id": partner_id,
+            "status": "draft",
+            "version": 1,
+            "max_grants": max_grants,
+            "grant_count": 0,
+        }
+        return offer_id
+
+    async def insert_offer_version(
+        self, offer_id: str, version: int, terms: OfferTerms, terms_hash: str
+    ) -> None:
+        if (offer_id, version) in self.versions:  # offer_versions' primary key
+            raise AssertionError(f"version {version} of {offer_id} exists")
+        self.versions[(offer_id, version)] = (terms, terms_hash)
+
+    async def get_offer(self, offer_id: str, partner_id: str) -> Offer | None:
+        h = self.heads.get(offer_id)
+        if h is None or h["partner_id"] != partner_id:
+            return None
+        terms, terms_hash = self.versions[(offer_id, h["version"])]
+        return Offer(
+            id=offer_id,
+            partner_id=partner_id,
+            status=h["status"],
+            version=h["version"],
+            max_grants=h["max_grants"],
+            grant_count=h["grant_count"],
+            terms=terms,
+            terms_hash=terms_hash,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+
+    async def lock_offer(self, offer_id: str, partner_id: str) -> OfferHead | None:
+        h = self.heads.get(offer_id)
+        if h is None or h["partner_id"] != partner_id:
+            return None
+        return OfferHead(
+            status=h["status"],
+            version=h["version"],
+            max_grants=h["max_grants"],
+            grant_count=h["grant_count"],
+        )
+
+    async def update_offer_head(
+        self, offer_id: str, partner_id: str, version: int, max_grants: int
+    ) -> None:
+        self.heads[offer_id].update(version=version, max_grants=max_grants)
+
+    async def set_offer_status(self, offer_id: str, partner_id: str, status: str) -> None:
+        self.heads[offer_id]["status"] = status
+
+    async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
+        customer = self._customers.customers.get(customer_id)
+        h = self.heads.get(offer_id)
+        offer = partner = None
+        if h is not None:
+            partner = self.partners[h["partner_id"]]
+            terms, terms_hash = self.versions[(offer_id, h["version"])]
+            offer = OpenOffer(
+                id=offer_id,
+                partner_id=partner.id,
+                status=h["status"],
+                version=h["version"],
+                terms=terms,
+                terms_hash=terms_hash,
+                partner_active=partner.status == "active",
+            )
+        return AcceptStart(
+            customer=customer,
+            audit_secret=b"k" * 32,
+            offer=offer,
+            partner=partner,
+            has_stale=False,
+            wants_event=False,
+            grant_id=f"gnt_{next(self._ids)}",
+            now=NOW,
+        )
+
+    async def claim_slot_and_grant(
+        self,
+        *,
+        grant_id: str,
+        customer_id: str,
+        partner_id: str,
+        offer_id: str,
+        offer_version: int,
+        categories,
+        purposes,
+        granted_at: datetime,
+        expires_at: datetime,
+        terms_hash: str,
+        receipt: str,
+        audit_entry: tuple,
+    ) -> Grant | None:
+        h = self.heads[offer_id]
+        if h["status"] != "active" or h["version"] != offer_version:
+            return None
+        if h["grant_count"] >= h["max_grants"]:
+            return None
+        h["grant_count"] += 1
+        grant = Grant(
+            id=grant_id,
+            customer_id=customer_id,
+            partner_id=partner_id,
+            offer_id=offer_id,
+            offer_version=offer_version,
+            categories=tuple(categories),
+            purposes=tuple(purposes),
+            status="active",
+            granted_at=granted_at,
+            expires_at=expires_at,
+            updated_at=granted_at,
+            terms_hash=terms_hash,
+            receipt=receipt,
+        )
+        self.grants[grant.id] = grant
+        return grant
+
+
+class FakeAuditLog(_Snapshots):
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, dict[str, Any]]] = []
+        self.keys: set[str] = set()
+
+    async def create_customer_key(self, customer_id: str) -> None:
+        self.keys.add(customer_id)
+
+    async def append(self, kind: str, **fields: Any) -> None:
+        self.entries.append((kind, fields))
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.entries]
+
+
+class FakeBooks(_Snapshots):
+    def __init__(self) -> None:
+        self.compensations: list[dict[str, Any]] = []
+
+    async def record_grant_compensation(self, **posting: Any) -> None:
+        self.compensations.append(posting)
+
+
+class FakeWebhooks(_Snapshots):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    async def grant_event(self, event_type: str, grant: Grant, **extra: Any) -> list[str]:
+        self.events.append((event_type, grant.id))
+        return []
+
+
+class ConsentFakes(msgspec.Struct, kw_only=True):
+    """The fakes of one test, and the factory that serves them."""
+
+    uow: FakeUnitOfWorkFactory
+    customers: FakeCustomers
+    offers: FakeOffers
+    audit: FakeAuditLog
+    books: FakeBooks
+    webhooks: FakeWebhooks
+
+
+def consent_fakes() -> ConsentFakes:
+    customers = FakeCustomers()
+    fakes = ConsentFakes(
+        uow=FakeUnitOfWorkFactory(),
+        customers=customers,
+        offers=FakeOffers(customers),
+        audit=FakeAuditLog(),
+        books=FakeBooks(),
+        webhooks=FakeWebhooks(),
+    )
+    fakes.uow.register(CustomersRepository, fakes.customers)
+    fakes.uow.register(OffersRepository, fakes.offers)
+    fakes.uow.register(AuditLog, fakes.audit)
+    fakes.uow.register(Books, fakes.books)
+    fakes.uow.register(WebhookRepository, fakes.webhooks)
+    return fakes

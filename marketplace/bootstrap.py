@@ -27,7 +27,7 @@ from .keys import KeyRing
 class Services:
     """Every service of one process, over one pool."""
 
-    pool: Pool
+    pool: Pool | None  # None when built over a unit-of-work factory of the caller's
     uow: UnitOfWorkFactory  # what the services run in; the edge's Idempotency-Key store too
     keys: KeyRing
     rules: RuleBundle
@@ -61,18 +61,24 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 def bootstrap(
     settings: Settings,
-    pool: Pool,
+    pool: Pool | None = None,
     *,
+    uow: UnitOfWorkFactory | None = None,
     keys: KeyRing | None = None,
     rules: RuleBundle | None = None,
     stripe: StripeGateway | None = None,
     audit_decisions: bool = True,
 ) -> Services:
-    """Builds every service from the settings. `keys`, `rules` and `stripe` default to what
-    the settings name; `audit_decisions=False` is the benchmark's audit-off baseline only."""
-    uow = unit_of_work_factory(
-        pool, constraint_errors(), acquire_timeout=settings.db_acquire_timeout_seconds
-    )
+    """Builds every service from the settings, over `pool` (or over `uow`, a unit-of-work
+    factory of the caller's: unit tests pass a fake one). `keys`, `rules` and `stripe`
+    default to what the settings name; `audit_decisions=False` is the benchmark's audit-off
+    baseline only."""
+    if uow is None:
+        if pool is None:
+            raise ValueError("bootstrap needs a pool or a unit-of-work factory")
+        uow = unit_of_work_factory(
+            pool, constraint_errors(), acquire_timeout=settings.db_acquire_timeout_seconds
+        )
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)

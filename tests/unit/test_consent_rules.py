@@ -10,6 +10,9 @@ import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from marketplace.bootstrap import bootstrap
+from marketplace.config import Settings
+from marketplace.keys import KeyRing
 from offers import (
     Compensation,
     ConsentService,
@@ -20,7 +23,6 @@ from offers import (
     OfferNotOpen,
     OfferTerms,
     PartnerNotFound,
-    ReceiptSigner,
 )
 from policies import load_bundle
 from tests.fakes.offers import NOW, ConsentFakes, consent_fakes
@@ -45,8 +47,9 @@ def fakes() -> ConsentFakes:
 
 @pytest.fixture
 def service(fakes: ConsentFakes) -> ConsentService:
-    signer = ReceiptSigner(Ed25519PrivateKey.generate(), "kid-1", "https://op.example")
-    return ConsentService(fakes.uow, signer, RULES)
+    key = Ed25519PrivateKey.generate()
+    keys = KeyRing(private_key=key, kid="kid-1", published=(), trusted={})
+    return bootstrap(Settings(), uow=fakes.uow, keys=keys, rules=RULES).consent
 
 
 async def _offer(fakes: ConsentFakes, service: ConsentService, status: str = "draft", **kw):

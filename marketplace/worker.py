@@ -7,6 +7,7 @@ one dedicated connection for the queue's LISTEN/NOTIFY.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import structlog
@@ -17,6 +18,7 @@ from pgqueuer.models import Job, Schedule
 from ledger import PAY_OUT_JOB
 from ledger.audit import AuditService
 from offers import DELIVER_ENTRYPOINT
+from sql import database_fault
 
 from .bootstrap import Services, database_url, open_services
 from .config import Settings
@@ -101,19 +103,42 @@ async def seal_for(audit: AuditService, *, seconds: float) -> int:
         await asyncio.sleep(SEAL_INTERVAL_SECONDS)
 
 
+# After a database failure the worker waits 0.5 s, then twice as long each time, up to 10 s.
+RECONNECT_FIRST_DELAY = 0.5
+RECONNECT_MAX_DELAY = 10.0
+
+
 async def run_worker(settings: Settings) -> None:
-    async with open_services(settings) as services:
-        listener = await connect_listener(database_url(settings))
+    """Runs the job queue until stopped, and survives the database: on any failure of the
+    database (down, restarted, connections cut) it says so once, reconnects with backoff and
+    resumes every job kind, and says once that the database is back."""
+    delay = RECONNECT_FIRST_DELAY
+    outage = False
+    while True:
         try:
-            pgq = PgQueuer(AsyncpgDriver(listener))
-            register_jobs(pgq, services)
-            log.info("worker_started")
-            await pgq.run(
-                heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_seconds),
-                dequeue_timeout=timedelta(seconds=settings.job_poll_seconds),
-            )
-        finally:
-            await listener.close()
+            async with open_services(settings) as services:
+                listener = await connect_listener(database_url(settings))
+                try:
+                    pgq = PgQueuer(AsyncpgDriver(listener))
+                    register_jobs(pgq, services)
+                    log.info("database_back" if outage else "worker_started")
+                    outage, delay = False, RECONNECT_FIRST_DELAY
+                    await pgq.run(
+                        heartbeat_timeout=timedelta(seconds=settings.job_heartbeat_seconds),
+                        dequeue_timeout=timedelta(seconds=settings.job_poll_seconds),
+                    )
+                    return  # asked to stop
+                finally:
+                    with contextlib.suppress(Exception):
+                        await listener.close()
+        except Exception as e:
+            if database_fault(e) is None:
+                raise
+            if not outage:
+                log.warning("database_unavailable", error=type(e).__name__)
+                outage = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_MAX_DELAY)
 
 
 def main(settings: Settings) -> None:

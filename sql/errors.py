@@ -45,7 +45,8 @@ class DatabaseTimeout(DatabaseError):
 
 # What asyncpg (and the sockets under it) raise when the server is gone or going.
 _UNAVAILABLE = (
-    asyncpg.PostgresConnectionError,  # includes CannotConnectNowError (starting/stopping)
+    asyncpg.PostgresConnectionError,  # connection failures, rejections, lost connections
+    asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
     asyncpg.InterfaceError,  # "connection is closed", "the connection pool is closing"
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,

@@ -88,3 +88,24 @@ async def test_a_connection_lost_mid_work_is_unavailable_and_the_next_work_recov
     finally:
         await admin.close()
         await pool.close()
+
+
+def test_every_failure_of_the_server_itself_is_a_database_fault():
+    import asyncpg
+
+    from sql import database_fault
+
+    for exc in (
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.InterfaceError("connection is closed"),
+        ConnectionRefusedError(111, "Connection refused"),
+    ):
+        assert isinstance(database_fault(exc), DatabaseUnavailable), exc
+    assert isinstance(database_fault(asyncpg.QueryCanceledError("canceling statement")),
+                      DatabaseTimeout)  # fmt: skip
+    assert database_fault(asyncpg.UniqueViolationError("duplicate key")) is None
+    assert database_fault(ValueError("not ours")) is None

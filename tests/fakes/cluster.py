@@ -1,0 +1,61 @@
+"""A PostgreSQL cluster of a test's own, which the test may stop, crash and restart: built with
+the embedded server's own `initdb` and `pg_ctl`, listening on a fixed local TCP port so its
+URL stays the same across restarts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+from pgserver._commands import POSTGRES_BIN_PATH
+from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+
+# PostgreSQL refuses to run as root; as the embedded server does, run it as this user then.
+SYSTEM_USER = "pgserver"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, directory: Path):
+        home = directory / "cluster"
+        home.mkdir()
+        self.user = SYSTEM_USER if os.geteuid() == 0 else None
+        if self.user is not None:
+            ensure_user_exists(self.user)
+            ensure_prefix_permissions(home)
+            shutil.chown(home, self.user, self.user)
+        self.data = home / "pgdata"
+        self.log = home / "postgres.log"
+        self.port = _free_port()
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run(
+            [str(POSTGRES_BIN_PATH / program), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+            user=self.user,
+        )  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"{program} failed ({done.returncode}): {done.stdout.strip()}")
+
+    def start(self) -> None:
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w",
+            "-o", f"-p {self.port} -h 127.0.0.1 -k ''", "start",
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` is a clean shutdown; `immediate` is a crash (recovery on the next start)."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-m", mode, "stop")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import uuid
-from typing import TextIO, cast
+from typing import Any
 
 import msgspec
 import structlog
@@ -16,14 +17,31 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 log = structlog.get_logger("marketplace.request")
 
 
-class _CurrentStderr:
-    """Whatever sys.stderr is when a line is written (test runners swap it)."""
+class LineWriter:
+    """A structlog logger writing each line with ONE write call on stderr's file descriptor:
+    lines of several processes sharing one stream never interleave (a line below the pipe
+    buffer is written atomically). Whatever sys.stderr is at the time (test runners swap it)
+    is used when it has no descriptor."""
 
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+    def msg(self, message: str) -> None:
+        line = message + "\n"
+        stream = sys.stderr
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # a stand-in stream without a descriptor
+            stream.write(line)
+            stream.flush()
+            return
+        stream.flush()
+        data = line.encode()
+        while data:
+            data = data[os.write(fd, data) :]
 
-    def flush(self) -> None:
-        sys.stderr.flush()
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+def _line_writer(*_args: object) -> LineWriter:
+    return LineWriter()
 
 
 _encode_line = msgspec.json.Encoder(enc_hook=str).encode
@@ -35,23 +53,53 @@ def _json_line(event: dict, **_) -> str:
 
 
 def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
-    renderer = (
+    """Our lines and every library's (stdlib logging: asyncpg, uvicorn, pgqueuer, and Python
+    warnings) as one stream of whole JSON lines on stderr."""
+    renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_json_line)
         if json or not sys.stderr.isatty()
         else structlog.dev.ConsoleRenderer()
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(cast(TextIO, _CurrentStderr())),
+        logger_factory=_line_writer,
         cache_logger_on_first_use=True,
     )
+    # The standard library's records, rendered by the same chain and written the same way.
+    handler = _LineHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(level, logging.WARNING))  # libraries speak up for warnings and worse
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    logging.captureWarnings(True)
+
+
+class _LineHandler(logging.Handler):
+    """A stdlib handler that writes each formatted record as one line, like our own lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            LineWriter().msg(self.format(record))
+        except Exception:
+            self.handleError(record)
 
 
 def _request_id(scope: Scope) -> str:

@@ -21,6 +21,8 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 GATED_METHODS = ("GET", "HEAD")
+# Probes answer at once, never behind the line: a load balancer must see a busy process alive.
+UNGATED_PATHS = frozenset({"/health", "/ready"})
 
 
 class FairGate:
@@ -60,7 +62,11 @@ def admission_middleware(app: ASGIApp, max_in_flight: int) -> ASGIApp:
     gate = FairGate(max_in_flight)
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or scope["method"] not in GATED_METHODS:
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope["method"] not in GATED_METHODS
+            or scope["path"] in UNGATED_PATHS
+        ):
             await app(scope, receive, send)
             return
         await gate.enter()

@@ -60,10 +60,38 @@ async def test_a_read_leaves_the_line_when_its_response_starts_and_writes_skip_i
         pass
 
     async def call(method):
-        await gated({"type": "http", "method": method}, None, send)
+        await gated({"type": "http", "method": method, "path": "/v1/partner/offers"}, None, send)
 
     await asyncio.gather(*(call("GET") for _ in range(6)))
     assert max(seen) <= 2
     seen.clear()
     await asyncio.gather(*(call("POST") for _ in range(6)))
     assert max(seen) == 6
+
+
+async def test_probes_never_wait_in_the_line():
+    release = asyncio.Event()
+    answered: list[str] = []
+
+    async def app(scope, receive, send):
+        if scope["path"] == "/v1/partner/offers":
+            await release.wait()  # a slow read holding the only place
+        answered.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    gated = admission_middleware(app, 1)
+
+    async def send(message):
+        pass
+
+    def call(path):
+        return asyncio.create_task(gated({"type": "http", "method": "GET", "path": path}, None, send))
+
+    slow = call("/v1/partner/offers")
+    waiting = call("/v1/partner/grants")  # behind the slow read
+    probes = [call("/ready"), call("/health")]
+    await asyncio.gather(*probes)
+    assert answered == ["/ready", "/health"]  # answered while the line is full
+    release.set()
+    await asyncio.gather(slow, waiting)
+    assert answered[2:] == ["/v1/partner/offers", "/v1/partner/grants"]

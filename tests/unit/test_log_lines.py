@@ -1,0 +1,43 @@
+"""Every line on stderr is whole JSON: our own lines, the standard library's records of the
+libraries underneath (asyncpg, uvicorn, pgqueuer) and Python warnings alike."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PROGRAM = """
+import logging, warnings
+import structlog
+from marketplace.logs import configure_logging
+
+configure_logging(json=True)
+structlog.get_logger("marketplace.test").info("ours", n=1)
+logging.getLogger("asyncpg.pool").warning("connection %s lost", "c1")
+logging.getLogger("uvicorn.error").error("worker died")
+warnings.warn("something is deprecated", DeprecationWarning, stacklevel=1)
+try:
+    1 / 0
+except ZeroDivisionError:
+    logging.getLogger("pgqueuer").exception("job failed")
+"""
+
+
+def test_foreign_records_and_warnings_are_json_lines_too():
+    run = subprocess.run(
+        [sys.executable, "-W", "always", "-c", PROGRAM],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stderr.splitlines()]  # each a whole JSON value
+    events = {line["event"]: line for line in lines}
+    assert events["ours"]["n"] == 1
+    assert events["connection c1 lost"]["logger"] == "asyncpg.pool"
+    assert events["connection c1 lost"]["level"] == "warning"
+    assert events["worker died"]["logger"] == "uvicorn.error"
+    assert any("something is deprecated" in line["event"] for line in lines)
+    failed = events["job failed"]
+    assert failed["level"] == "error" and "ZeroDivisionError" in failed["exception"]

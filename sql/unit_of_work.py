@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 import asyncpg
 
 from .errors import database_fault
+from .health import DatabaseHealth
 
 R = TypeVar("R")
 Isolation = Literal["read_committed", "repeatable_read", "serializable"]
@@ -55,8 +56,10 @@ class PostgresUnitOfWork:
         isolation: Isolation | None = None,
         readonly: bool = False,
         acquire_timeout: float | None = None,
+        health: DatabaseHealth | None = None,
     ):
         self._pool = pool
+        self._health = health or DatabaseHealth()
         self._constraint_errors = constraint_errors
         self._acquire_timeout = acquire_timeout
         self._transactional = transaction
@@ -75,22 +78,16 @@ class PostgresUnitOfWork:
     async def __aenter__(self) -> Self:
         try:
             self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
-        except Exception as e:
-            fault = database_fault(e)
-            if fault is None:
-                raise
-            raise fault from e
-        try:
             if self._transactional:
                 self._tx = self._conn.transaction(
                     isolation=self._isolation, readonly=self._readonly
                 )
                 await self._tx.start()
         except BaseException as e:
-            await self._pool.release(self._conn)
-            fault = database_fault(e)
-            if fault is not None:
-                raise fault from e
+            if self._conn is not None:
+                await self._pool.release(self._conn)
+                self._conn = self._tx = None
+            self._raise_fault(e)
             raise
         return self
 
@@ -103,22 +100,29 @@ class PostgresUnitOfWork:
                     await self._tx.commit()
                 else:
                     await self._tx.rollback()
-        except asyncpg.IntegrityConstraintViolationError as e:  # a deferred check, at commit
-            self._translate(e)
+        except BaseException as e:  # a deferred check at commit, or the database went away
+            if isinstance(e, asyncpg.IntegrityConstraintViolationError):
+                self._translate(e)
+            self._raise_fault(e)
             raise
-        except Exception as e:  # the database went away at commit or rollback
-            fault = database_fault(e)
-            if fault is None:
-                raise
-            raise fault from e
         finally:
             await self._pool.release(self._conn)
             self._conn = self._tx = None
             self._repositories.clear()
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             self._translate(exc)
-        elif exc is not None and (fault := database_fault(exc)) is not None and fault is not exc:
-            raise fault from exc
+        if exc is not None:
+            self._raise_fault(exc)
+        self._health.succeeded()  # the database answered (a domain error is not its fault)
+
+    def _raise_fault(self, e: BaseException) -> None:
+        """Raises the domain error for a failure of the database itself, if `e` is one."""
+        fault = database_fault(e)
+        if fault is not None:
+            self._health.failed(fault)
+            if fault is not e:
+                raise fault from e
+            raise fault
 
     def _translate(self, e: asyncpg.IntegrityConstraintViolationError) -> None:
         make = self._constraint_errors.get(getattr(e, "constraint_name", None) or "")
@@ -141,13 +145,14 @@ def unit_of_work_factory(
     """The factory services are built with (in the composition root). `acquire_timeout`
     bounds the wait for a free connection: a hung database never hangs every caller."""
     errors = dict(constraint_errors or {})
+    health = DatabaseHealth()  # one per process: an outage is logged once, not per request
 
     def make(
         *, transaction: bool = True, isolation: Isolation | None = None, readonly: bool = False
     ) -> UnitOfWork:
         return PostgresUnitOfWork(
             pool, errors, transaction=transaction, isolation=isolation, readonly=readonly,
-            acquire_timeout=acquire_timeout,
+            acquire_timeout=acquire_timeout, health=health,
         )  # fmt: skip
 
     return make

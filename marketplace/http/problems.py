@@ -133,7 +133,8 @@ async def send_problem(
 def _domain_error(request: Request, exc: Exception) -> Response:
     code = exc.code  # type: ignore[attr-defined]
     status = STATUS_BY_CODE[code]
-    if status >= 500:
+    # The database's own outages are logged once each way by the data layer (sql/health.py).
+    if status >= 500 and not isinstance(exc, DatabaseError):
         log.error("domain_fault", code=code, error=type(exc).__name__, detail=str(exc))
     reasons = [msgspec.to_builtins(r) for r in getattr(exc, "reasons", None) or ()] or None
     # A dependency that is down: the honest answer says when to try again.

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from pgserver._commands import POSTGRES_BIN_PATH
@@ -24,9 +25,12 @@ def _free_port() -> int:
 
 
 class Cluster:
-    def __init__(self, directory: Path):
-        home = directory / "cluster"
-        home.mkdir()
+    def __init__(self) -> None:
+        # Not under pytest's tmp_path: pytest keeps that tree private to root (0700), and the
+        # server runs as another user when the tests run as root.
+        home = Path(tempfile.mkdtemp(prefix="mkt-cluster-"))
+        home.chmod(0o755)
+        self.home = home
         self.user = SYSTEM_USER if os.geteuid() == 0 else None
         if self.user is not None:
             ensure_user_exists(self.user)
@@ -59,3 +63,11 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         """`fast` is a clean shutdown; `immediate` is a crash (recovery on the next start)."""
         self._run("pg_ctl", "-D", str(self.data), "-w", "-m", mode, "stop")
+
+    def remove(self) -> None:
+        """Stops the server if it runs, and deletes the cluster."""
+        try:
+            self.stop("immediate")
+        except RuntimeError:
+            pass  # not running
+        shutil.rmtree(self.home, ignore_errors=True)

@@ -109,3 +109,32 @@ def test_every_failure_of_the_server_itself_is_a_database_fault():
                       DatabaseTimeout)  # fmt: skip
     assert database_fault(asyncpg.UniqueViolationError("duplicate key")) is None
     assert database_fault(ValueError("not ours")) is None
+
+
+async def test_an_outage_is_logged_once_when_it_begins_and_once_when_it_ends(caplog):
+    import logging
+
+    from tests.fakes.cluster import Cluster
+
+    cluster = Cluster()
+    cluster.start()
+    pool = await create_pool(cluster.url, min_size=1, max_size=2)
+    uow = unit_of_work_factory(pool, {}, acquire_timeout=2)
+    caplog.set_level(logging.WARNING, logger="sql.health")
+    try:
+        async with uow() as work:
+            await work.connection.fetchval("SELECT 1")
+        cluster.stop("immediate")
+        for _ in range(5):  # five requests during the outage
+            with pytest.raises(DatabaseUnavailable):
+                async with uow() as work:
+                    await work.connection.fetchval("SELECT 1")
+        cluster.start()
+        for _ in range(3):
+            async with uow() as work:
+                assert await work.connection.fetchval("SELECT 1") == 1
+    finally:
+        await pool.close()
+        cluster.remove()
+    said = [r.getMessage() for r in caplog.records if r.name == "sql.health"]
+    assert said == ["database_unavailable", "database_back"]

@@ -62,7 +62,7 @@ async def _up(url: str) -> bool:
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 async def test_the_worker_reconnects_and_resumes_after_the_database_returns(tmp_path, mode):
-    cluster = Cluster(tmp_path)
+    cluster = Cluster()
     cluster.start()
     url = cluster.url
     log = tmp_path / "worker.log"
@@ -98,10 +98,7 @@ async def test_the_worker_reconnects_and_resumes_after_the_database_returns(tmp_
         if worker is not None:
             worker.terminate()
             worker.wait(timeout=20)
-        try:
-            cluster.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
+        cluster.remove()
     events = [json.loads(line).get("event") for line in log.read_text().splitlines()
               if line.startswith("{")]  # fmt: skip
     assert events.count("database_unavailable") == 1, events

@@ -109,7 +109,9 @@ def bootstrap(
             backoff_seconds=settings.payout_backoff_seconds,
         ),
         audit=AuditService(uow, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
-        webhooks=WebhookService(uow, retry_policy(settings)),
+        webhooks=WebhookService(
+            uow, retry_policy(settings), allowed_hosts=settings.webhook_allowed_hosts
+        ),
     )
 
 

@@ -209,12 +209,8 @@ def check_url(url: str, allowed_hosts: Iterable[str] = ()) -> Target:
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
-    """The addresses of `host` from the system's resolver."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as e:
-        raise TargetUnresolvable(f"{host}: {e}") from None
+    """The addresses of `host` from the system's resolver (raises socket.gaierror)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
 
@@ -235,7 +231,11 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
             found = [literal]
         else:
             try:
-                found = [ipaddress.ip_address(a.split("%")[0]) for a in await self.resolver(name, port)]
+                resolved = await self.resolver(name, port)
+            except OSError as e:  # socket.gaierror, or a resolver's own failure
+                raise TargetUnresolvable(f"{name}: {e}") from None
+            try:
+                found = [ipaddress.ip_address(a.split("%")[0]) for a in resolved]
             except ValueError:
                 raise TargetUnresolvable(f"{name}: the resolver gave an invalid address") from None
         if not found:

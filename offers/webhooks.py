@@ -50,6 +50,7 @@ __all__ = [
     "DeliveryAttempt",
     "EndpointNotFound",
     "InvalidWebhookEndpoint",
+    "Resolver",
     "RetryPolicy",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -5,7 +5,9 @@ UPDATE webhook_attempts
 SET error = CASE
   WHEN error LIKE 'HTTP %' THEN 'http_status'
   WHEN error = 'endpoint deleted' THEN 'endpoint_deleted'
-  WHEN error ILIKE '%timeout%' THEN 'timeout'
+  WHEN error ILIKE '%timeout%' OR error ILIKE '%timed out%' THEN 'timeout'
+  WHEN error ILIKE '%refused%' THEN 'connection_refused'
+  WHEN error ILIKE '%ssl%' OR error ILIKE '%certificate%' THEN 'tls_error'
   ELSE 'connection_failed'
 END
 WHERE error IS NOT NULL;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import replace
 from typing import get_args
 
@@ -434,3 +435,61 @@ async def test_a_receiver_answering_without_end_is_not_read(client, actors, sett
         await drain_jobs(settings, database_url, max_attempts=1)
     [delivery] = await _deliveries(client, partner, endpoint)
     assert delivery["status"] == "succeeded" and delivery["log"][0]["status_code"] == 200
+
+
+async def test_attempts_logged_before_the_outcome_classes_keep_no_error_text(server_url):
+    """The migration that introduces the classes reduces the text already in the log (the
+    partner reads it) to its class, and from then on the column holds classes only."""
+    import asyncpg
+
+    from marketplace.db import migrate, migration_files
+    from tests.conftest import scratch_database
+
+    [ours] = [p for p in migration_files() if p.stem.endswith("_webhook_outcomes")]
+    async with scratch_database(server_url, "mkt_wh_outcomes", migrated=False) as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+                               " applied_at timestamptz NOT NULL DEFAULT now())")  # fmt: skip
+            for path in (p for p in migration_files() if p.stem < ours.stem):
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1)", path.stem)
+            delivery = await conn.fetchval(
+                "WITH p AS (INSERT INTO partners (name, jurisdiction) VALUES ('P', 'DE')"
+                " RETURNING id), w AS (INSERT INTO webhook_endpoints (partner_id, url, events,"
+                " secret) SELECT id, 'http://10.0.0.5:6379/', '{grant.revoked}', 's' FROM p"
+                " RETURNING id, partner_id), e AS (INSERT INTO webhook_events (partner_id, type,"
+                " data) SELECT partner_id, 'grant.revoked', '{}' FROM w RETURNING id)"
+                " INSERT INTO webhook_deliveries (event_id, endpoint_id)"
+                " SELECT e.id, w.id FROM e, w RETURNING id"
+            )  # fmt: skip
+            old = ["ConnectError: [Errno 111] Connection refused", "HTTP 503",
+                   "ReadTimeout: timed out", "endpoint deleted", None,
+                   "ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number",
+                   "ConnectError: [Errno 113] No route to host"]  # fmt: skip
+            for i, text in enumerate(old, 1):
+                await conn.execute(
+                    "INSERT INTO webhook_attempts (delivery_id, attempt, error, duration_ms)"
+                    " VALUES ($1, $2, $3, 1)", delivery, i, text,
+                )  # fmt: skip
+            await migrate(url)
+            rows = await conn.fetch(
+                "SELECT error FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt",
+                delivery,
+            )
+            assert [r["error"] for r in rows] == [
+                "connection_refused", "http_status", "timeout", "endpoint_deleted", None,
+                "tls_error", "connection_failed",
+            ]  # fmt: skip
+            definition = await conn.fetchval(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conname = 'webhook_attempts_error_is_a_class'"
+            )
+            assert set(re.findall(r"'(\w+)'", definition)) == OUTCOMES  # the published enum
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(
+                    "INSERT INTO webhook_attempts (delivery_id, attempt, error, duration_ms)"
+                    " VALUES ($1, 99, 'ConnectError: [Errno 113] No route to host', 1)", delivery,
+                )  # fmt: skip
+        finally:
+            await conn.close()

@@ -13,7 +13,7 @@ import offers
 import offers.dataspace
 from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
-from offers import ConsentService, ReceiptSigner, RetryPolicy, WebhookService
+from offers import ConsentService, ReceiptSigner, Resolver, RetryPolicy, WebhookService
 from offers.dataspace import DataAccessService, DataSpaceService
 from policies import RuleBundle, load_bundle
 from sql import UnitOfWorkFactory, unit_of_work_factory
@@ -68,11 +68,13 @@ def bootstrap(
     rules: RuleBundle | None = None,
     stripe: StripeGateway | None = None,
     audit_decisions: bool = True,
+    webhook_resolver: Resolver | None = None,
 ) -> Services:
     """Builds every service from the settings, over `pool` (or over `uow`, a unit-of-work
     factory of the caller's: unit tests pass a fake one). `keys`, `rules` and `stripe`
     default to what the settings name; `audit_decisions=False` is the benchmark's audit-off
-    baseline only."""
+    baseline only; `webhook_resolver` replaces the system's resolver for webhook targets
+    (tests: a name that resolves elsewhere at delivery)."""
     if uow is None:
         if pool is None:
             raise ValueError("bootstrap needs a pool or a unit-of-work factory")
@@ -109,7 +111,12 @@ def bootstrap(
             backoff_seconds=settings.payout_backoff_seconds,
         ),
         audit=AuditService(uow, CheckpointSigner(keys.private_key, settings.checkpoint_origin)),
-        webhooks=WebhookService(uow, retry_policy(settings)),
+        webhooks=WebhookService(
+            uow,
+            retry_policy(settings),
+            allowed_hosts=settings.webhook_allowed_hosts,
+            resolver=webhook_resolver,
+        ),
     )
 
 

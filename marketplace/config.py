@@ -78,6 +78,9 @@ class Settings:
     webhook_max_delay_seconds: float = 3600.0
     webhook_max_attempts: int = 8
     webhook_timeout_seconds: float = 10.0
+    # Hosts webhooks may reach although they are loopback or private (development and tests:
+    # e.g. 127.0.0.1, localhost). Empty: public internet addresses only.
+    webhook_allowed_hosts: tuple[str, ...] = ()
 
     @property
     def export_issuer(self) -> str:
@@ -162,4 +165,5 @@ class Settings:
             ),
             webhook_max_attempts=e.integer("WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
             webhook_timeout_seconds=e.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
+            webhook_allowed_hosts=e.hosts("WEBHOOK_ALLOWED_HOSTS"),
         )

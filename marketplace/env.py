@@ -3,13 +3,17 @@ and what is allowed, in one line, before anything starts."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+                        r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")  # fmt: skip
 
 
 class SettingInvalid(ValueError):
@@ -113,6 +117,26 @@ class Environment:
         if not items:
             raise SettingInvalid(name, value, "a comma-separated list of at least one name")
         return items
+
+    def hosts(self, name: str) -> tuple[str, ...]:
+        """A comma-separated list of host names or IP addresses (no ports, no wildcards), in
+        canonical form: lower case, addresses in their standard spelling. Empty by default."""
+        value = self.optional_text(name)
+        if value is None:
+            return ()
+        hosts = []
+        for item in (s.strip().lower().removesuffix(".") for s in value.split(",")):
+            try:
+                hosts.append(str(ipaddress.ip_address(item.removeprefix("[").removesuffix("]"))))
+                continue
+            except ValueError:
+                pass
+            if not _HOST_NAME.match(item) or item.replace(".", "").isdigit():
+                raise SettingInvalid(
+                    name, value, "comma-separated host names or IP addresses, without ports"
+                )
+            hosts.append(item)
+        return tuple(dict.fromkeys(hosts))
 
     def string_map(self, name: str) -> dict[str, str]:
         value = self._raw(name)

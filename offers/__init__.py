@@ -35,6 +35,7 @@ from .webhook_signature import SIGNATURE_HEADER, WebhookSignatureError, sign_web
 from .webhooks import (
     EndpointNotFound,
     InvalidWebhookEndpoint,
+    Resolver,
     RetryPolicy,
     WebhookDelivery,
     WebhookEndpoint,
@@ -72,6 +73,7 @@ __all__ = [
     "PartnerNotFound",
     "Reason",
     "ReceiptSigner",
+    "Resolver",
     "RetryPolicy",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -164,11 +164,28 @@ class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     secret: str | None = None
 
 
+# Why an attempt failed, as a class: never the error's text, which would tell a partner what
+# listens inside the operator's network (docs/webhooks.md; the text is in the server log).
+DeliveryOutcome = Literal[
+    "http_status",
+    "timeout",
+    "connection_refused",
+    "connection_failed",
+    "tls_error",
+    "protocol_error",
+    "unresolvable",
+    "target_forbidden",
+    "invalid_url",
+    "endpoint_deleted",
+    "internal_error",
+]
+
+
 class DeliveryAttempt(msgspec.Struct, frozen=True, kw_only=True):
     attempt: int
     at: str
     status_code: int | None
-    error: str | None
+    error: DeliveryOutcome | None  # None: delivered (a 2xx answer)
     duration_ms: int
 
 

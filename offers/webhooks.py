@@ -2,31 +2,55 @@
 
 A delivery is one job on the queue per attempt: the HTTP call runs outside any transaction,
 then its outcome, the attempt log and (on failure) the next attempt's job are written in one.
+Targets are public addresses only, checked at registration and at every delivery against the
+address connected to (webhook_targets.py). The partner's log holds an outcome class, never the
+error's text (that would map the operator's network); the text goes to the server log.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
+import structlog
 
 from sql import UnitOfWorkFactory
 
 from .errors import NotFound, OffersError
 from .events import EVENT_TYPES
-from .models import DeliveryAttempt, Page, WebhookDelivery, WebhookEndpoint
+from .models import (
+    DeliveryAttempt,
+    DeliveryOutcome,
+    DeliveryToSend,
+    Page,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .webhook_repository import WebhookRepository
 from .webhook_signature import SIGNATURE_HEADER, sign_webhook
+from .webhook_targets import (
+    GuardedNetworkBackend,
+    GuardedTransport,
+    Resolver,
+    TargetRefused,
+    TargetUnresolvable,
+    check_url,
+)
+
+log = structlog.get_logger("offers.webhooks")
 
 __all__ = [
     "DeliveryAttempt",
     "EndpointNotFound",
     "InvalidWebhookEndpoint",
+    "Resolver",
     "RetryPolicy",
     "WebhookDelivery",
     "WebhookEndpoint",
@@ -35,7 +59,7 @@ __all__ = [
 
 
 class InvalidWebhookEndpoint(OffersError):
-    """A webhook URL that is not absolute http(s), or an unknown event type."""
+    """A webhook URL that is malformed or points inside the network, or an unknown event."""
 
     code = "invalid_webhook_endpoint"
     status = 422
@@ -61,20 +85,55 @@ class RetryPolicy:
         return min(self.base_delay * 2 ** (attempts_made - 1), self.max_delay)
 
 
-def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidWebhookEndpoint("url must be an absolute http(s) URL", field="url")
-    if len(url) > 2000:
-        raise InvalidWebhookEndpoint("url is longer than 2000 characters", field="url")
+# Outcomes after which another attempt cannot succeed: the delivery fails at once.
+_FINAL: frozenset[DeliveryOutcome] = frozenset(
+    {"target_forbidden", "invalid_url", "endpoint_deleted"}
+)
+
+
+def _outcome(e: BaseException) -> DeliveryOutcome:
+    """The class of a failed attempt, the only thing about it the partner is told."""
+    if isinstance(e, TargetRefused):
+        return e.outcome
+    if isinstance(e, TargetUnresolvable):
+        return "unresolvable"
+    if isinstance(e, TimeoutError | httpx.TimeoutException):
+        return "timeout"
+    if isinstance(e, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return "invalid_url"
+    if isinstance(e, httpx.ProtocolError | httpx.DecodingError):
+        return "protocol_error"
+    if not isinstance(e, httpx.HTTPError):
+        return "internal_error"
+    cause: BaseException | None = e
+    while cause is not None:  # httpx.ConnectError from httpcore's, from the OSError
+        if isinstance(cause, ssl.SSLError):
+            return "tls_error"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection_refused"
+        cause = cause.__cause__ or cause.__context__
+    return "connection_failed"
 
 
 class WebhookService:
-    """Endpoint registration for partners, and the delivery job."""
+    """Endpoint registration for partners, and the delivery job.
 
-    def __init__(self, uow: UnitOfWorkFactory, policy: RetryPolicy | None = None):
+    `allowed_hosts` may be loopback or private (development and tests only); `resolver`
+    replaces the system's resolver (tests).
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        policy: RetryPolicy | None = None,
+        *,
+        allowed_hosts: Iterable[str] = (),
+        resolver: Resolver | None = None,
+    ):
         self.uow = uow
         self.policy = policy or RetryPolicy()
+        self.allowed_hosts = tuple(allowed_hosts)
+        self._backend = GuardedNetworkBackend(self.allowed_hosts, resolver)
         self._http: httpx.AsyncClient | None = None
 
     async def create_endpoint(
@@ -82,7 +141,10 @@ class WebhookService:
     ) -> WebhookEndpoint:
         """Registers an endpoint; an unknown partner is refused by its foreign key
         (CONSTRAINT_ERRORS: PartnerNotFound)."""
-        _check_url(url)
+        try:
+            check_url(url, self.allowed_hosts)
+        except TargetRefused as e:
+            raise InvalidWebhookEndpoint(e.detail, field="url") from None
         unknown = [e for e in events if e not in EVENT_TYPES]
         if unknown or not events:
             raise InvalidWebhookEndpoint(
@@ -129,7 +191,10 @@ class WebhookService:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
-                timeout=self.policy.timeout, follow_redirects=False, trust_env=False
+                transport=GuardedTransport(self._backend),
+                timeout=self.policy.timeout,
+                follow_redirects=False,
+                trust_env=False,
             )
         return self._http
 
@@ -145,7 +210,31 @@ class WebhookService:
         if d is None or d.status != "pending":
             return d.status if d else "missing"
         if d.endpoint_deleted:
-            return await self._record(delivery_id, None, "endpoint deleted", 0, final=True)
+            return await self._record(delivery_id, None, "endpoint_deleted", 0)
+        started = time.monotonic()
+        status_code: int | None = None
+        outcome: DeliveryOutcome | None = None
+        try:
+            status_code = await self._send(d)
+            if not 200 <= status_code < 300:
+                outcome = "http_status"
+        except Exception as e:  # any failure is an outcome: the delivery never stays pending
+            outcome = _outcome(e)
+            logger = log.exception if outcome == "internal_error" else log.warning
+            logger(
+                "webhook_attempt_failed",
+                delivery_id=delivery_id,
+                outcome=outcome,
+                error=f"{type(e).__name__}: {e}"[:500],
+            )
+        elapsed = int((time.monotonic() - started) * 1000)
+        return await self._record(delivery_id, status_code, outcome, elapsed)
+
+    async def _send(self, d: DeliveryToSend) -> int:
+        """Posts the event to the endpoint (re-checked under today's rules); the answer's
+        status code. The whole attempt is bounded by the timeout, and the answer's body is
+        never read (a receiver could send without end)."""
+        check_url(d.url, self.allowed_hosts)
         body = msgspec.json.encode(
             {
                 "id": d.event_id,
@@ -159,26 +248,16 @@ class WebhookService:
             "User-Agent": "consent-marketplace-webhooks/1",
             SIGNATURE_HEADER: sign_webhook(d.secret, body),
         }
-        started = time.monotonic()
-        status_code, error = None, None
-        try:
-            response = await self._client().post(d.url, content=body, headers=headers)
-            status_code = response.status_code
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        except httpx.HTTPError as e:
-            error = f"{type(e).__name__}: {e}"[:500]
-        elapsed = int((time.monotonic() - started) * 1000)
-        return await self._record(delivery_id, status_code, error, elapsed, final=False)
+        async with asyncio.timeout(self.policy.timeout):
+            async with self._client().stream("POST", d.url, content=body, headers=headers) as r:
+                return r.status_code
 
     async def _record(
         self,
         delivery_id: str,
         status_code: int | None,
-        error: str | None,
+        outcome: DeliveryOutcome | None,
         elapsed_ms: int,
-        *,
-        final: bool,
     ) -> str:
         async with self.uow() as uow:
             repo = uow.repository(WebhookRepository)
@@ -186,11 +265,11 @@ class WebhookService:
             if current.status != "pending":  # another worker finished it meanwhile
                 return current.status
             attempt = current.attempts + 1
-            await repo.insert_attempt(delivery_id, attempt, status_code, error, elapsed_ms)
+            await repo.insert_attempt(delivery_id, attempt, status_code, outcome, elapsed_ms)
             next_in: timedelta | None = None
-            if error is None:
+            if outcome is None:
                 status = "succeeded"
-            elif final or attempt >= self.policy.max_attempts:
+            elif outcome in _FINAL or attempt >= self.policy.max_attempts:
                 status = "failed"
             else:
                 status = "pending"

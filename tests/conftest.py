@@ -18,6 +18,7 @@ from marketplace.db import migrate
 from marketplace.http.auth import issue_token
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_WEBHOOK_HOSTS = ("127.0.0.1", "localhost")
 
 
 def _with_database(url: str, name: str) -> str:
@@ -69,6 +70,8 @@ def settings(database_url: str, tmp_path_factory) -> Settings:
         max_body_bytes=65_536,
         rate_limit_reads_per_second=0,  # the suite drives one token hard; see test_rate_limits
         rate_limit_writes_per_second=0,
+        # The webhook tests' receivers listen on loopback: allowed here only, never by default.
+        webhook_allowed_hosts=TEST_WEBHOOK_HOSTS,
     )
 
 
@@ -228,6 +231,7 @@ def start_server(settings: Settings, port: int, extra_env: dict | None = None, s
         # The suite drives one token hard; the limits have tests of their own.
         "RATE_LIMIT_READS_PER_SECOND": "0",
         "RATE_LIMIT_WRITES_PER_SECOND": "0",
+        "WEBHOOK_ALLOWED_HOSTS": ",".join(TEST_WEBHOOK_HOSTS),
         **(extra_env or {}),
     }
     proc = subprocess.Popen(

@@ -39,25 +39,35 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 recording what it is sent; fails the first `fail` calls.
 
     With `hold`, each call is recorded (and `arrived` set), then answered only once `hold` is
-    set: a receiver that is still busy with the event.
+    set: a receiver that is still busy with the event. With `endless`, the answer is a 200
+    whose body never ends. `hosts` are the Host headers of the calls.
     """
 
-    def __init__(self, fail: int = 0, hold: asyncio.Event | None = None):
+    def __init__(self, fail: int = 0, hold: asyncio.Event | None = None, endless: bool = False):
         self.fail = fail
         self.hold = hold
+        self.endless = endless
         self.arrived = asyncio.Event()
         self.calls: list[tuple[str, bytes, float]] = []
+        self.hosts: list[str] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         self.calls.append((request.headers.get(SIGNATURE_HEADER, ""), body, asyncio.get_running_loop().time()))
+        self.hosts.append(request.headers.get("Host", ""))
         self.arrived.set()
         if self.hold is not None:
             await self.hold.wait()
         if len(self.calls) <= self.fail:
             return web.Response(status=503, text="try later")
+        if self.endless:
+            response = web.StreamResponse(status=200)
+            await response.prepare(request)
+            while True:  # until the sender goes away
+                await response.write(b"x" * 65536)
+                await asyncio.sleep(0.01)
         return web.Response(status=204)
 
     @property
@@ -78,15 +88,18 @@ class Receiver:
         await self._runner.cleanup()
 
 
-async def drain_jobs(settings, database_url: str, *, base_delay=0.05, max_attempts=4) -> None:
-    """Runs the webhook jobs in process with pgqueuer's QueueManager until the queue is empty."""
+async def drain_jobs(
+    settings, database_url: str, *, base_delay=0.05, max_attempts=4, resolver=None, timeout=2.0
+) -> None:
+    """Runs the webhook jobs in process with pgqueuer's QueueManager until the queue is empty;
+    `resolver` (host, port) -> addresses stands in for DNS."""
     settings = replace(
         settings, webhook_base_delay_seconds=base_delay, webhook_max_attempts=max_attempts,
-        webhook_timeout_seconds=2.0,
+        webhook_timeout_seconds=timeout,
     )  # fmt: skip
     pool = await create_pool(database_url, min_size=1, max_size=4)
     conn = await asyncpg.connect(database_url)
-    services = bootstrap(settings, pool)
+    services = bootstrap(settings, pool, webhook_resolver=resolver)
     try:
         qm = QueueManager(Queries(AsyncpgDriver(conn)))
         register_webhook_jobs(qm, services)

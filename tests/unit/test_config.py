@@ -94,3 +94,19 @@ def test_the_command_stops_with_one_line_on_a_bad_setting():
     )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == ["marketplace: PORT='foo' is not allowed: an integer from 1 to 65535"]
+
+
+def test_webhooks_reach_no_local_host_unless_the_environment_names_it():
+    """Off by default, `make run` included (it builds its settings from the environment)."""
+    assert Settings().webhook_allowed_hosts == ()
+    assert Settings.from_env({}).webhook_allowed_hosts == ()
+    s = Settings.from_env({"WEBHOOK_ALLOWED_HOSTS": "127.0.0.1, LocalHost., [::1]"})
+    assert s.webhook_allowed_hosts == ("127.0.0.1", "localhost", "::1")
+
+
+@pytest.mark.parametrize(
+    "value", ["*", "*.example.com", "127.0.0.1:8000", "http://localhost", "a b", "127.1", "a,,b"]
+)
+def test_webhook_allowed_hosts_are_names_or_addresses_only(value):
+    with pytest.raises(SettingInvalid, match="WEBHOOK_ALLOWED_HOSTS"):
+        Settings.from_env({"WEBHOOK_ALLOWED_HOSTS": value})

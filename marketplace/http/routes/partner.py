@@ -222,7 +222,8 @@ class PartnerWebhooksController(Controller):
     async def create_endpoint(
         self, request: Request, data: CreateWebhookEndpoint, webhooks: WebhookService
     ) -> WebhookEndpoint:
-        """Register an http(s) endpoint for events; the signing `secret` is shown only here."""
+        """Register a public http(s) endpoint for events (see docs/webhooks.md for what is
+        refused); the signing `secret` is shown only here."""
         return await webhooks.create_endpoint(request.user.sub, data.url, tuple(data.events))
 
     @get("/")

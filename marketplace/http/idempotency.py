@@ -14,6 +14,7 @@ from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
     HTTPResponseStartEvent,
+    HTTPScope,
     Message,
     Receive,
     ReceiveMessage,
@@ -112,7 +113,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def fingerprint(scope: Scope, body: bytes) -> str:
+def fingerprint(scope: HTTPScope, body: bytes) -> str:
     """What makes two requests the same one: method, path, query string and body."""
     request = b"%s %s?%s\n" % (scope["method"].encode(), scope["path"].encode(),
                                scope.get("query_string", b""))  # fmt: skip

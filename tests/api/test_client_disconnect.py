@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 from tests.conftest import free_port, start_server
@@ -23,10 +24,14 @@ async def _until(check, tries: int = 300):
     return None
 
 
-async def test_a_client_that_goes_away_cancels_its_statement_on_the_server(settings, pool, token):
+async def test_a_client_that_goes_away_cancels_its_statement_on_the_server(
+    settings, pool, token, tmp_path
+):
     port = free_port()
+    log = (tmp_path / "server.log").open("w")
     # No statement timeout to speak of: only the client's going away can end the wait.
-    proc = start_server(settings, port, extra_env={"STATEMENT_TIMEOUT_MS": "600000"})
+    proc = start_server(settings, port, extra_env={"STATEMENT_TIMEOUT_MS": "600000"},
+                        stderr=log)  # fmt: skip
     try:
         async with pool.acquire() as locker, locker.transaction():
             await locker.execute("LOCK TABLE offers IN ACCESS EXCLUSIVE MODE")
@@ -52,3 +57,9 @@ async def test_a_client_that_goes_away_cancels_its_statement_on_the_server(setti
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()
+    # Its log line says the client left first (499), not that the server failed (500).
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()
+             if line.startswith("{")]  # fmt: skip
+    [line] = [x for x in lines if x.get("event") == "request" and x.get("sub") == "ptn_gone"]
+    assert line["status"] == 499, line

@@ -28,7 +28,9 @@ from .http import (
     contract_middleware,
     fix_document,
     idempotency_middleware,
+    inbound_middleware,
     rate_limit_middleware,
+    route_body_limit,
     route_handlers,
 )
 from .logs import configure_logging, request_log_middleware
@@ -121,6 +123,11 @@ def create_app(settings: Settings) -> Litestar:
     app.state.contract = Contract(app)
     # Inside the log line's timer, so a request's logged duration includes its wait in line.
     app.asgi_handler = admission_middleware(app.asgi_handler, settings.max_in_flight)
+    # Around everything that reads a body: size and depth hold while it is read, and a
+    # request whose client went away (even while waiting in line) is cancelled.
+    app.asgi_handler = inbound_middleware(
+        app.asgi_handler, route_body_limit(settings.max_body_bytes)
+    )
     # Outermost, around Litestar's own error handling, so errors are logged with their status.
     app.asgi_handler = request_log_middleware(app.asgi_handler)
     return app

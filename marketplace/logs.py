@@ -124,11 +124,12 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -137,6 +138,8 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, send_with_id)
+            if not responded:
+                status = 499  # the client went away first (nginx's "client closed request")
         finally:
             user = scope.get("user")
             route = scope.get("path_template") or scope.get("path")

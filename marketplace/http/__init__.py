@@ -13,6 +13,7 @@ from .auth import (
 )
 from .contract import Contract, contract_middleware
 from .idempotency import idempotency_middleware
+from .inbound import MAX_JSON_DEPTH, inbound_middleware, route_body_limit
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS, STATUS_BY_CODE
 from .ratelimit import RateLimits, rate_limit_middleware
@@ -20,6 +21,7 @@ from .routes import route_handlers
 
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "MAX_JSON_DEPTH",
     "STATUS_BY_CODE",
     "BearerAuthMiddleware",
     "Contract",
@@ -32,7 +34,9 @@ __all__ = [
     "contract_middleware",
     "fix_document",
     "idempotency_middleware",
+    "inbound_middleware",
     "issue_token",
     "rate_limit_middleware",
+    "route_body_limit",
     "route_handlers",
 ]

@@ -1,7 +1,8 @@
 """Holds requests to the published contract where Litestar alone is looser.
 
 Unknown or repeated query parameters are refused (a typo like `?stauts=active` must not
-silently list everything), date-time parameters must be RFC 3339 (not a bare number), a NUL
+silently list everything), date-time parameters must be RFC 3339 (not a bare number) and,
+like dates, inside the one documented range (dates.py), a NUL
 character is refused anywhere in the path or query (PostgreSQL text cannot hold one), and
 OPTIONS answers `Allow` with every method of the path.
 """
@@ -16,6 +17,7 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from .dates import RANGE, in_range
 from .problems import problem_bytes
 
 
@@ -81,9 +83,11 @@ def _kind(schema) -> str | None:
 
 _FORMATS = {
     "integer": lambda v: re.fullmatch(r"-?\d{1,19}", v) is not None and abs(int(v)) < 2**63,
-    "date-time": lambda v: bool(_RFC3339.match(v)) and datetime.fromisoformat(v.upper()),
-    "date": lambda v: len(v) == 10 and date.fromisoformat(v),
+    "date-time": lambda v: bool(_RFC3339.match(v)) and in_range(datetime.fromisoformat(v.upper())),
+    "date": lambda v: len(v) == 10 and in_range(date.fromisoformat(v)),
 }
+_EXPECTED = {"integer": "an integer", "date-time": f"an RFC 3339 date-time {RANGE}",
+             "date": f"a date {RANGE}"}  # fmt: skip
 
 
 def _refusal(
@@ -115,7 +119,7 @@ def _refusal(
         except ValueError:
             valid = False
         if not valid:
-            return problem_bytes(400, "validation_error", f"{name} must be an {declared[name]}"
-                                 if declared[name] == "integer" else
-                                 f"{name} must be {declared[name]}", field=name)  # fmt: skip
+            expected = _EXPECTED.get(declared[name] or "", declared[name])
+            return problem_bytes(400, "validation_error", f"{name} must be {expected}",
+                                 field=name)  # fmt: skip
     return None

@@ -1,6 +1,7 @@
-"""`Idempotency-Key` on creating POSTs: same key and body replay the first response.
+"""`Idempotency-Key` on creating POSTs: same key and request replay the first response.
 
-Same key with a different body is a 409; a key still being processed is a 409 too. Responses
+The request is its method, path, query string and body: same key with any of them different
+is a 409; a key still being processed is a 409 too. Responses
 are kept per principal, so one caller's key never collides with another's.
 """
 
@@ -13,6 +14,7 @@ from litestar.types import (
     ASGIApp,
     HTTPRequestEvent,
     HTTPResponseStartEvent,
+    HTTPScope,
     Message,
     Receive,
     ReceiveMessage,
@@ -57,9 +59,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        request_hash = hashlib.sha256(
-            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
-        ).hexdigest()
+        request_hash = fingerprint(scope, body)
         uow: UnitOfWorkFactory = scope["app"].state.services.uow
         who = principal.key
 
@@ -106,6 +106,13 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                     await keys.release(who, key_text)
 
     return middleware
+
+
+def fingerprint(scope: HTTPScope, body: bytes) -> str:
+    """What makes two requests the same one: method, path, query string and body."""
+    request = b"%s %s?%s\n" % (scope["method"].encode(), scope["path"].encode(),
+                               scope.get("query_string", b""))  # fmt: skip
+    return hashlib.sha256(request + body).hexdigest()
 
 
 def _replay_or_refusal(stored: StoredRequest | None, request_hash: str) -> Answer | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
+
 from litestar import Litestar
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 
+from .dates import FORMAT_BOUNDS, RANGE
 from .problems import PROBLEM_JSON
 from .schemas import Strict
 
@@ -149,9 +152,54 @@ def _constrain(param, kwarg) -> None:
         schema.pattern = "^[^\\x00]*$"
 
 
+@dataclass
+class BoundedSchema(Schema):
+    """A date or date-time schema with its range: Litestar's Schema has no such keywords."""
+
+    format_minimum: str | None = field(default=None, metadata={"alias": "formatMinimum"})
+    format_maximum: str | None = field(default=None, metadata={"alias": "formatMaximum"})
+
+
+def _bounded(schema):
+    """`schema` with every date and date-time in it bounded to the accepted range."""
+    if not isinstance(schema, Schema):
+        return schema
+    fmt = getattr(schema.format, "value", schema.format)
+    if fmt in FORMAT_BOUNDS and not isinstance(schema, BoundedSchema):
+        lowest, highest = FORMAT_BOUNDS[fmt]
+        note = f"{RANGE}; anything else is refused with 400"
+        schema = BoundedSchema(
+            **{f.name: getattr(schema, f.name) for f in fields(Schema)},
+            format_minimum=lowest, format_maximum=highest,
+        )  # fmt: skip
+        schema.description = f"{schema.description}, {note}" if schema.description else note
+    for key in ("one_of", "any_of", "all_of", "prefix_items"):
+        if getattr(schema, key, None):
+            setattr(schema, key, [_bounded(s) for s in getattr(schema, key)])
+    if schema.items is not None:
+        schema.items = _bounded(schema.items)
+    if schema.properties:
+        schema.properties = {name: _bounded(s) for name, s in schema.properties.items()}
+    return schema
+
+
+def bound_dates(app: Litestar) -> None:
+    """Every date and time a caller sends carries the range it must lie in (dates.py)."""
+    doc = app.openapi_schema
+    schemas = doc.components.schemas or {}
+    for name in _strict_types() & set(schemas):
+        schemas[name] = _bounded(schemas[name])
+    for item in (doc.paths or {}).values():
+        for method in ("get", "post", "patch", "put", "delete"):
+            operation = getattr(item, method, None)
+            for param in (operation.parameters or []) if operation else []:
+                param.schema = _bounded(param.schema)
+
+
 def fix_document(app: Litestar) -> None:
     close_request_schemas(app)
     constrain_query_parameters(app)
+    bound_dates(app)
     public_paths = {
         route.path_format
         for route in app.routes

@@ -160,6 +160,8 @@ _MISSING_PARAMETER = re.compile(r"Missing required (\w+) parameter '([^']+)'")
 _NAMED_FIELD = re.compile(
     r"Object (contains unknown|missing required) field `([^`]+)`(?: - at `\$\.?([^`]*)`)?"
 )
+# A body's own check (schemas.Strict) names its field, and msgspec adds the struct's path.
+_CHECKED_FIELD = re.compile(r"Field `([^`]+)` [^`]*(?: - at `\$\.?([^`]*)`)?$")
 
 
 def _validation_error(request: Request, exc: ValidationException) -> Response:
@@ -174,6 +176,10 @@ def _validation_error(request: Request, exc: ValidationException) -> Response:
         code = "unknown_field" if named.group(1) == "contains unknown" else "validation_error"
         parent = named.group(3) or (field if field not in (None, "data") else None)
         field = ".".join(p for p in (parent, named.group(2)) if p)
+    elif checked := _CHECKED_FIELD.match(detail):
+        code = "validation_error"
+        parent = checked.group(2) or (field if field not in (None, "data") else None)
+        field = ".".join(p for p in (parent, checked.group(1)) if p)
     elif "malformed" in detail or "invalid character" in detail or "truncated" in detail:
         code = "malformed_json"
     else:

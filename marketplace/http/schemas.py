@@ -11,6 +11,8 @@ from msgspec import UNSET, Meta, UnsetType
 from offers import EVENT_TYPES
 from policies import CATEGORIES, JURISDICTIONS, PURPOSES
 
+from .dates import RANGE, in_range
+
 # Closed vocabularies are published as enums, so clients see exactly what is accepted. The
 # Literals are built from the vocabulary at run time, which a type checker cannot follow: to
 # it they are the strings they hold.
@@ -38,7 +40,15 @@ ObjectId = Annotated[str, Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Base of every request body: an unknown field is an error, not silently dropped."""
+    """Base of every request body: an unknown field is an error, not silently dropped, and
+    every date and time lies in the one documented range (dates.py)."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, date) and not in_range(value):
+                # msgspec turns this into a ValidationError at `$.<path of this struct>`
+                raise ValueError(f"Field `{name}` must be {RANGE}")
 
 
 class CreatePartner(Strict, kw_only=True):

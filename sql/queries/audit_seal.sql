@@ -77,14 +77,19 @@ LIMIT $3;
 -- name: grant_metrics
 -- Per UTC day in [$1, $2): new, revoked and expired grants, and those active at the day's end
 -- (last event accepted/resumed and not yet past expiry), for entries of jurisdictions $3.
-WITH days AS (
+-- The range is clamped here too (MAX_METRIC_DAYS, finite bounds): whatever the caller let
+-- through, the series has at most 366 days and never starts at -infinity.
+WITH bounds AS (
+  SELECT $1::timestamptz AS lo, least($2::timestamptz, $1::timestamptz + interval '366 days') AS hi
+  WHERE isfinite($1::timestamptz)
+), days AS (
   SELECT d AS day_start, d + interval '1 day' AS day_end
-  FROM generate_series($1::timestamptz, $2::timestamptz - interval '1 day', interval '1 day') d
+  FROM bounds b, generate_series(b.lo, b.hi - interval '1 day', interval '1 day') d
 ), events AS (
   SELECT e.id, e.kind, e.at, e.entry::jsonb ->> 'grant_id' AS grant_id,
          (e.entry::jsonb ->> 'expires_at')::timestamptz AS expires_at
-  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
-  WHERE e.kind LIKE 'grant.%' AND e.jurisdictions && $3::text[] AND e.at < $2::timestamptz
+  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id, bounds b
+  WHERE e.kind LIKE 'grant.%' AND e.jurisdictions && $3::text[] AND e.at < b.hi
 )
 SELECT d.day_start,
   (SELECT count(*) FROM events v WHERE v.kind = 'grant.accepted'
@@ -102,7 +107,7 @@ FROM days d ORDER BY d.day_start;
 
 -- name: decision_metrics
 -- Access decisions per UTC day and outcome (reason NULL, grouped = 1), and per reason within
--- those (a decision with several reasons counts once under each).
+-- those (a decision with several reasons counts once under each); clamped as grant_metrics.
 SELECT day_start, outcome, reason, grouping(reason) AS is_total, count(DISTINCT id) AS n
 FROM (
   SELECT e.id, date_trunc('day', e.at, 'UTC') AS day_start, e.outcome, r.reason
@@ -110,8 +115,9 @@ FROM (
   LEFT JOIN LATERAL jsonb_array_elements_text(
     CASE WHEN jsonb_typeof(e.entry::jsonb -> 'reasons') = 'array'
          THEN e.entry::jsonb -> 'reasons' ELSE '[]'::jsonb END) AS r(reason) ON true
-  WHERE e.kind = 'access.decision' AND e.jurisdictions && $3::text[]
-    AND e.at >= $1::timestamptz AND e.at < $2::timestamptz
+  WHERE e.kind = 'access.decision' AND e.jurisdictions && $3::text[] AND isfinite($1::timestamptz)
+    AND e.at >= $1::timestamptz
+    AND e.at < least($2::timestamptz, $1::timestamptz + interval '366 days')
 ) s
 GROUP BY GROUPING SETS ((day_start, outcome), (day_start, outcome, reason))
 ORDER BY 1, 2, 3;

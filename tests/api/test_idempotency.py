@@ -72,3 +72,19 @@ async def test_overlong_key_is_400(client, actors):
     headers = {**partner["auth"], "Idempotency-Key": "k" * 300}
     r = await client.post("/v1/partner/offers", json=offer_body(), headers=headers)
     assert r.status_code == 400 and r.json()["field"] == "Idempotency-Key"
+
+
+async def test_same_key_with_another_query_string_is_409(client, actors):
+    """The fingerprint covers the query: a retry naming another customer is not a replay."""
+    key = uuid.uuid4().hex
+    headers = {**actors.operator, "Idempotency-Key": key}
+    body = b'{"not": "a package"}\n'
+    first = await client.post("/v1/admin/imports?external_ref=idem-a", content=body,
+                              headers=headers)  # fmt: skip
+    assert 400 <= first.status_code < 500, first.text
+    same = await client.post("/v1/admin/imports?external_ref=idem-a", content=body,
+                             headers=headers)  # fmt: skip
+    assert same.headers.get("idempotent-replayed") == "true" and same.json() == first.json()
+    other = await client.post("/v1/admin/imports?external_ref=idem-b", content=body,
+                              headers=headers)  # fmt: skip
+    assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, Router, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import Parameter
@@ -39,9 +39,7 @@ async def open_account(connection: ASGIConnection, _: BaseRouteHandler) -> None:
 
 
 class MeController(Controller):
-    path = "/v1/me"
-    guards = [requires("customer"), open_account]
-    tags = ["customer"]
+    path = "/"
 
     @get("/offers")
     async def offers(
@@ -181,12 +179,8 @@ class MeController(Controller):
         )
 
 
-# Earnings and the access log have no open-account guard, unlike MeController: they never
-# had one, and the regrouping does not change behaviour.
 class MeHistoryController(Controller):
-    path = "/v1/me"
-    guards = [requires("customer")]
-    tags = ["customer"]
+    path = "/"
 
     @get("/earnings")
     async def earnings(self, request: Request, money: LedgerService) -> Earnings:
@@ -208,4 +202,12 @@ class MeHistoryController(Controller):
         )
 
 
-ROUTES = [MeController, MeHistoryController]
+# Every customer route hangs under this one router, which carries the guards: a closed
+# account reaches nothing, and a controller added here cannot forget it.
+ME = Router(
+    path="/v1/me",
+    guards=[requires("customer"), open_account],
+    tags=["customer"],
+    route_handlers=[MeController, MeHistoryController],
+)
+ROUTES = [ME]

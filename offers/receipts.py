@@ -138,7 +138,14 @@ def receipt_claims(
             "compensation": msgspec.to_builtins(terms.compensation),
             "compensated": compensated,
             "not_compensated_reason": not_compensated_reason,
-            "exclusions": msgspec.to_builtins(exclusions),
+            "exclusions": [
+                {
+                    "category": e.category,
+                    "purpose": e.purpose,
+                    "reasons": [{"code": r.code, "message": r.message} for r in e.reasons],
+                }
+                for e in exclusions
+            ],
         },
         "offer": {"id": offer_id, "version": offer_version, "terms_hash": terms_hash},
     }

@@ -124,6 +124,11 @@ CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {
     "grants_one_live": lambda: AlreadyGranted(
         "you already hold a live grant on this offer", field="offer_id"
     ),
+    # A second compensation of one customer for one offer: a race of two first acceptances
+    # (the loser read "not compensated" before the winner committed).
+    "offer_compensations_once": lambda: AlreadyGranted(
+        "you have already accepted this offer", field="offer_id"
+    ),
     # A webhook endpoint for a partner that does not exist (the token's subject).
     "webhook_endpoints_partner_id_fkey": lambda: PartnerNotFound(
         "the partner in this token does not exist"

@@ -67,8 +67,20 @@ class Reason(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """A (category, purpose) pair of the terms that the law keeps out of the customer's grant,
+    with each forbidding rule (`rule:<id>`) and its sentence."""
+
+    category: str
+    purpose: str
+    reasons: tuple[Reason, ...]
+
+
 class CustomerOffer(msgspec.Struct, frozen=True, kw_only=True):
-    """An offer as a customer sees it: the terms, and whether they may accept it."""
+    """An offer as a customer sees it: the terms, and whether they may accept it.
+
+    `exclusions`: what accepting would not share, because a rule forbids it for this customer.
+    """
 
     id: str
     partner_id: str
@@ -78,6 +90,7 @@ class CustomerOffer(msgspec.Struct, frozen=True, kw_only=True):
     terms_hash: str
     eligible: bool
     reasons: tuple[Reason, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
 
 
 class Grant(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +107,12 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime
     terms_hash: str
     receipt: str
+    # Compensation is earned once per customer and offer: a later acceptance is not paid, and
+    # `not_compensated_reason` says why (`already_compensated`).
+    compensated: bool = True
+    not_compensated_reason: str | None = None
+    # The pairs of categories x purposes that a rule forbade at acceptance: not covered.
+    exclusions: tuple[Exclusion, ...] = ()
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
@@ -127,6 +146,8 @@ class OfferListing(msgspec.Struct, frozen=True, kw_only=True):
     terms: OfferTerms
     terms_hash: str
     already_granted: bool
+    already_compensated: bool = False
+    escrow_balance: int = 0  # the partner's escrow in the compensation's currency
 
 
 class OpenOffer(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,6 +171,7 @@ class AcceptStart(msgspec.Struct, frozen=True, kw_only=True):
     partner: Partner | None
     has_stale: bool
     wants_event: bool
+    compensated_before: bool = False
     grant_id: str
     now: datetime
 

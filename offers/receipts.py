@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from policies import CATEGORIES, PURPOSES
 
-from .models import Customer, OfferTerms, Partner
+from .models import Customer, Exclusion, OfferTerms, Partner
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 _CATEGORY = {t.code: t for t in CATEGORIES}
@@ -72,8 +72,22 @@ def receipt_claims(
     purposes: tuple[str, ...],
     granted_at: datetime,
     expires_at: datetime,
+    exclusions: tuple[Exclusion, ...] = (),
+    compensated: bool = True,
+    not_compensated_reason: str | None = None,
 ) -> dict:
-    """The receipt's claims: Kantara CR 1.1 field names, plus the offer version and terms hash."""
+    """The receipt's claims: Kantara CR 1.1 field names, plus the offer version and terms hash.
+
+    Each purpose lists the categories consented for it (less the pairs of `exclusions`, which
+    the law kept out); `grant.exclusions` says what was left out and by which rule, and
+    `grant.compensated` whether this acceptance earned the offer's compensation (once per
+    customer and offer; `not_compensated_reason` says why not).
+    """
+    excluded = {(e.category, e.purpose) for e in exclusions}
+
+    def consented(purpose: str) -> list[str]:
+        return [c for c in categories if (c, purpose) not in excluded]
+
     return {
         "iss": issuer,
         "sub": customer.id,
@@ -102,8 +116,8 @@ def receipt_claims(
                         "purposeIRI": _PURPOSE[p].iri,
                         "consentType": "EXPLICIT",
                         "purposeCategory": [p],
-                        "piiCategory": list(categories),
-                        "piiCategoryIRI": [_CATEGORY[c].iri for c in categories],
+                        "piiCategory": consented(p),
+                        "piiCategoryIRI": [_CATEGORY[c].iri for c in consented(p)],
                         "primaryPurpose": True,
                         "termination": expires_at.isoformat(),
                         "thirdPartyDisclosure": True,
@@ -122,6 +136,16 @@ def receipt_claims(
             "duration_days": terms.duration_days,
             "lookback_days": terms.lookback_days,
             "compensation": msgspec.to_builtins(terms.compensation),
+            "compensated": compensated,
+            "not_compensated_reason": not_compensated_reason,
+            "exclusions": [
+                {
+                    "category": e.category,
+                    "purpose": e.purpose,
+                    "reasons": [{"code": r.code, "message": r.message} for r in e.reasons],
+                }
+                for e in exclusions
+            ],
         },
         "offer": {"id": offer_id, "version": offer_version, "terms_hash": terms_hash},
     }

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 import asyncpg
+import msgspec
 
 from sql import load_queries
 
@@ -17,6 +18,7 @@ from .models import (
     AcceptStart,
     Compensation,
     Customer,
+    Exclusion,
     Grant,
     Offer,
     OfferHead,
@@ -27,6 +29,8 @@ from .models import (
 )
 
 Q = load_queries("offers.sql")
+_exclusions = msgspec.json.Decoder(tuple[Exclusion, ...]).decode
+_encode = msgspec.json.Encoder().encode
 
 
 def _terms(r: asyncpg.Record) -> OfferTerms:
@@ -77,6 +81,9 @@ def grant_from_row(r: asyncpg.Record) -> Grant:
         updated_at=r["updated_at"],
         terms_hash=r["terms_hash"],
         receipt=r["receipt"],
+        compensated=r["compensated"],
+        not_compensated_reason=r["not_compensated_reason"],
+        exclusions=_exclusions(r["exclusions"]) if r["exclusions"] != "[]" else (),
     )
 
 
@@ -136,6 +143,7 @@ def _accept_start(r: asyncpg.Record) -> AcceptStart:
         partner=partner,
         has_stale=r["has_stale"],
         wants_event=r["wants_event"],
+        compensated_before=r["compensated_before"],
         grant_id=r["grant_id"],
         now=r["now"],
     )
@@ -267,6 +275,8 @@ class OffersRepository:
                 terms=_terms(r),
                 terms_hash=r["terms_hash"],
                 already_granted=r["already_granted"],
+                already_compensated=r["already_compensated"],
+                escrow_balance=r["escrow_balance"],
             )
             for r in rows
         ]
@@ -295,8 +305,14 @@ class OffersRepository:
         terms_hash: str,
         receipt: str,
         audit_entry: tuple,
+        compensated: bool = True,
+        not_compensated_reason: str | None = None,
+        exclusions: Sequence[Exclusion] = (),
     ) -> Grant | None:
-        """The grant with its audit entry, or None when the offer has no place left."""
+        """The grant with its audit entry, or None when the offer has no place left.
+
+        `compensated`: a first acceptance, which takes a slot and records the (customer,
+        offer) pair as compensated (its primary key refuses a second); else neither."""
         r = await self.conn.fetchrow(
             Q["claim_slot_and_grant"],
             grant_id,
@@ -311,6 +327,9 @@ class OffersRepository:
             terms_hash,
             receipt,
             *audit_entry,
+            compensated,
+            not_compensated_reason,
+            _encode(tuple(exclusions)).decode(),
         )
         return grant_from_row(r) if r else None
 

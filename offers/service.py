@@ -9,7 +9,14 @@ import msgspec
 
 from ledger import Books
 from ledger.audit import AuditLog, entry_row, pseudonym
-from policies import RuleBundle, Subject, is_category, is_purpose, offer_eligibility
+from policies import (
+    Eligibility,
+    RuleBundle,
+    Subject,
+    is_category,
+    is_purpose,
+    offer_eligibility,
+)
 from sql import UnitOfWorkFactory
 
 from .audit_entries import grant_details, grant_entry, offer_entry
@@ -25,7 +32,17 @@ from .errors import (
     OfferVersionChanged,
     PartnerNotFound,
 )
-from .models import Customer, CustomerOffer, Grant, Offer, OfferTerms, Page, Partner, Reason
+from .models import (
+    Customer,
+    CustomerOffer,
+    Exclusion,
+    Grant,
+    Offer,
+    OfferTerms,
+    Page,
+    Partner,
+    Reason,
+)
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import CustomersRepository, OffersRepository
 from .webhook_repository import WebhookRepository
@@ -49,7 +66,12 @@ _REASON_TEXT = {
     "not_offered_in_jurisdiction": "This offer is not available in your country.",
     "already_granted": "You have already accepted this offer.",
     "offer_full": "This offer has reached its maximum number of participants.",
+    "insufficient_escrow": (
+        "The company behind this offer cannot pay its compensation at the moment."
+    ),
 }
+# Why an acceptance is not paid: compensation is earned once per customer and offer.
+ALREADY_COMPENSATED = "already_compensated"
 
 
 def _reason(code: str, message: str | None = None) -> Reason:
@@ -185,10 +207,11 @@ class ConsentService:
 
     # -- offers (customer) ----------------------------------------------------------------
 
-    def _eligibility_reasons(
+    def _eligibility(
         self, customer: Customer, partner_id: str, terms: OfferTerms, at: datetime
-    ) -> list[Reason]:
-        """Why this customer may not accept these terms; the policy engine decides the law."""
+    ) -> tuple[list[Reason], Eligibility]:
+        """Why this customer may not accept these terms, and the law's verdict on them (the
+        lawful grant and what it leaves out); the policy engine decides the law."""
         reasons: list[Reason] = []
         if customer.jurisdiction not in terms.jurisdictions:
             reasons.append(_reason("not_offered_in_jurisdiction"))
@@ -200,7 +223,19 @@ class ConsentService:
                 _reason(f"rule:{rule_id}", text)
                 for rule_id, text in zip(verdict.rule_ids, verdict.descriptions, strict=True)
             )
-        return reasons
+        return reasons, verdict
+
+    def _exclusions(self, verdict: Eligibility) -> tuple[Exclusion, ...]:
+        """The verdict's forbidden pairs, each with its rules' customer-readable sentences."""
+        text = dict(zip(verdict.rule_ids, verdict.descriptions, strict=True))
+        return tuple(
+            Exclusion(
+                category=e.category,
+                purpose=e.purpose,
+                reasons=tuple(_reason(f"rule:{rule_id}", text[rule_id]) for rule_id in e.rule_ids),
+            )
+            for e in verdict.exclusions
+        )
 
     async def offers_for_customer(
         self, customer_id: str, *, starting_after: str | None, limit: int
@@ -213,11 +248,15 @@ class ConsentService:
         now = datetime.now(UTC)
         data = []
         for r in rows[:limit]:
-            reasons = self._eligibility_reasons(customer, r.partner_id, r.terms, now)
+            reasons, verdict = self._eligibility(customer, r.partner_id, r.terms, now)
             if r.already_granted:
                 reasons.append(_reason("already_granted"))
-            if r.grant_count >= r.max_grants:
-                reasons.append(_reason("offer_full"))
+            # A customer compensated before takes no slot and is owed nothing.
+            if not r.already_compensated:
+                if r.grant_count >= r.max_grants:
+                    reasons.append(_reason("offer_full"))
+                if r.escrow_balance < r.terms.compensation.amount:
+                    reasons.append(_reason("insufficient_escrow"))
             data.append(
                 CustomerOffer(
                     id=r.id,
@@ -228,6 +267,7 @@ class ConsentService:
                     terms_hash=r.terms_hash,
                     eligible=not reasons,
                     reasons=tuple(reasons),
+                    exclusions=self._exclusions(verdict),
                 )
             )
         return Page(data=data, has_more=len(rows) > limit)
@@ -245,10 +285,17 @@ class ConsentService:
     ) -> Grant:
         """Grants consent to an offer's current terms, possibly narrowed; signs the receipt.
 
-        Six round trips: BEGIN, one read (customer lock, offer, partner, pseudonym key), the
-        slot + grant + audit entry, the ledger's two statements, COMMIT; a stale grant to
-        expire and a partner webhook event add theirs only when there is one. A second live
-        grant fails on `grants_one_live` (CONSTRAINT_ERRORS: AlreadyGranted).
+        Six round trips: BEGIN, one read (customer lock, offer, partner, pseudonym key,
+        whether compensated before), the slot + grant + audit entry, the ledger's two
+        statements, COMMIT; a stale grant to expire and a partner webhook event add theirs only
+        when there is one, and a customer compensated for this offer before takes no slot and
+        is not paid again (no ledger statements). A second live grant fails on
+        `grants_one_live`, a second compensation on `offer_compensations_once`
+        (CONSTRAINT_ERRORS: AlreadyGranted).
+
+        The (category, purpose) pairs a rule forbids for this customer never enter the grant
+        (DESIGN §3.9): see `policies.Eligibility` for how the grant's categories, purposes and
+        `exclusions` represent what is left.
         """
         async with self.uow() as uow:
             repo = uow.repository(OffersRepository)
@@ -268,11 +315,15 @@ class ConsentService:
             categories = _narrow(categories, terms.categories, "categories")
             purposes = _narrow(purposes, terms.purposes, "purposes")
             narrowed = msgspec.structs.replace(terms, categories=categories, purposes=purposes)
-            reasons = self._eligibility_reasons(customer, offer.partner_id, narrowed, now)
+            reasons, verdict = self._eligibility(customer, offer.partner_id, narrowed, now)
             if reasons:
                 raise NotEligible(
                     "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
                 )
+            categories, purposes = verdict.categories, verdict.purposes
+            exclusions = self._exclusions(verdict)
+            compensated = not start.compensated_before
+            not_compensated_reason = None if compensated else ALREADY_COMPENSATED
             jurisdictions = [customer.jurisdiction]
             subject = None
             if start.audit_secret is not None:
@@ -299,6 +350,9 @@ class ConsentService:
                     purposes=purposes,
                     granted_at=now,
                     expires_at=expires_at,
+                    exclusions=exclusions,
+                    compensated=compensated,
+                    not_compensated_reason=not_compensated_reason,
                 )
             )
             entry = entry_row(
@@ -329,23 +383,27 @@ class ConsentService:
                 terms_hash=offer.terms_hash,
                 receipt=receipt,
                 audit_entry=entry,
+                compensated=compensated,
+                not_compensated_reason=not_compensated_reason,
+                exclusions=exclusions,
             )
             if grant is None:
                 raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
-            # The compensation moves now, in this transaction: escrow → earnings (+ fee).
-            # Locks: the offer row (claim_slot_and_grant) first, then the ledger accounts.
-            c = terms.compensation
-            await uow.repository(Books).record_grant_compensation(
-                grant_id=grant.id,
-                partner_id=offer.partner_id,
-                customer_id=customer_id,
-                kind=c.kind,
-                amount=c.amount,
-                currency=c.currency,
-                fee_bps=self.platform_fee_bps,
-                jurisdictions=jurisdictions,
-                subject=subject,
-            )
+            if compensated:
+                # The compensation moves now, in this transaction: escrow → earnings (+ fee).
+                # Locks: the offer row (claim_slot_and_grant) first, then the ledger accounts.
+                c = terms.compensation
+                await uow.repository(Books).record_grant_compensation(
+                    grant_id=grant.id,
+                    partner_id=offer.partner_id,
+                    customer_id=customer_id,
+                    kind=c.kind,
+                    amount=c.amount,
+                    currency=c.currency,
+                    fee_bps=self.platform_fee_bps,
+                    jurisdictions=jurisdictions,
+                    subject=subject,
+                )
             if start.wants_event:  # no endpoint for grant.created: nothing to store
                 await uow.repository(WebhookRepository).grant_event("grant.created", grant)
             return grant

@@ -12,6 +12,7 @@ from policies.models import (
     AccessRequest,
     Decision,
     Eligibility,
+    Exclusion,
     GrantView,
     Rule,
     RuleBundle,
@@ -28,6 +29,8 @@ CATEGORY_NOT_GRANTED = "category_not_granted"
 PURPOSE_NOT_GRANTED = "purpose_not_granted"
 OUTSIDE_LOOKBACK = "outside_lookback"
 PARTNER_SUSPENDED = "partner_suspended"
+# The pair is inside the grant's categories x purposes but was left out of it at acceptance.
+PAIR_EXCLUDED = "pair_excluded"
 
 _GRANTED = (GRANTED,)
 _NO_GRANT = (NO_GRANT,)
@@ -93,6 +96,7 @@ def decide(
             grant.status == "active"
             and category in grant.categories
             and purpose in grant.purposes
+            and (not grant.excluded or (category, purpose) not in grant.excluded)
             and grant.granted_at <= at < grant.expires_at
             # Of several covering grants, the one reaching furthest back decides the window;
             # the grant id breaks ties so the order grants come in never changes the decision.
@@ -149,15 +153,16 @@ def decide(
 
 
 _REVOKED, _PAUSED, _EXPIRED, _NOT_STARTED, _NO_CATEGORY, _NO_PURPOSE = 1, 2, 4, 8, 16, 32
+_EXCLUDED = 64
 _STATUS_BIT = {"revoked": _REVOKED, "paused": _PAUSED, "expired": _EXPIRED}
 _BIT_REASON = (
     (_REVOKED, GRANT_REVOKED), (_PAUSED, GRANT_PAUSED), (_EXPIRED, GRANT_EXPIRED),
     (_NOT_STARTED, GRANT_NOT_STARTED), (_NO_CATEGORY, CATEGORY_NOT_GRANTED),
-    (_NO_PURPOSE, PURPOSE_NOT_GRANTED),
+    (_NO_PURPOSE, PURPOSE_NOT_GRANTED), (_EXCLUDED, PAIR_EXCLUDED),
 )
 # Every combination of grant failures, spelled out once in the reporting order.
 _REASONS_BY_BITS = tuple(
-    tuple(reason for bit, reason in _BIT_REASON if bits & bit) for bits in range(64)
+    tuple(reason for bit, reason in _BIT_REASON if bits & bit) for bits in range(128)
 )
 
 
@@ -171,7 +176,9 @@ def _why_not_covered(request: AccessRequest, grants: Iterable[GrantView]) -> tup
     for grant in grants:
         category_ok = request.category in grant.categories
         purpose_ok = request.purpose in grant.purposes
-        if category_ok and purpose_ok:
+        if category_ok and purpose_ok and (request.category, request.purpose) in grant.excluded:
+            out_of_scope |= _EXCLUDED  # the grant never covered this pair, whatever its status
+        elif category_ok and purpose_ok:
             if grant.status != "active":
                 in_scope |= _STATUS_BIT[grant.status]
             elif request.at >= grant.expires_at:
@@ -191,14 +198,15 @@ def offer_eligibility(
     at: datetime,
     bundle: RuleBundle,
 ) -> Eligibility:
-    """Whether a grant of this offer would let the partner read anything of this subject.
+    """Whether a grant of this offer would let the partner read anything of this subject, and
+    the lawful grant it would be (see Eligibility).
 
     Ineligible when every (category, purpose) pair of the offer is forbidden by a rule.
     `partner_id` is accepted so that partner-scoped rules can join without an API change.
     """
     del partner_id  # no rule is partner-scoped yet
     blocking: dict[str, Rule] = {}
-    blocked: list[tuple[str, str]] = []
+    exclusions: list[Exclusion] = []
     pairs = 0
     for category in categories:
         for purpose in purposes:
@@ -208,16 +216,28 @@ def offer_eligibility(
                 if r.effect == "forbid"
             ]
             if forbids:
-                blocked.append((category, purpose))
+                exclusions.append(Exclusion(
+                    category=category, purpose=purpose, rule_ids=tuple(r.id for r in forbids)
+                ))  # fmt: skip
                 for rule in forbids:
                     blocking.setdefault(rule.id, rule)
     ordered = [rule for rule in bundle.rules if rule.id in blocking]
+    blocked = {(e.category, e.purpose) for e in exclusions}
+    kept_categories = tuple(
+        c for c in categories if any((c, p) not in blocked for p in purposes)
+    )
+    kept_purposes = tuple(
+        p for p in purposes if any((c, p) not in blocked for c in kept_categories)
+    )
     return Eligibility(
         eligible=pairs > len(blocked),
         reasons=tuple("rule:" + rule.id for rule in ordered),
         rule_ids=tuple(rule.id for rule in ordered),
         descriptions=tuple(rule.description for rule in ordered),
-        blocked=tuple(blocked),
+        blocked=tuple((e.category, e.purpose) for e in exclusions),
+        exclusions=tuple(exclusions),
+        categories=kept_categories,
+        purposes=kept_purposes,
     )
 
 

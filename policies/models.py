@@ -23,6 +23,9 @@ class GrantView(msgspec.Struct, frozen=True, kw_only=True):
     granted_at: datetime  # tz-aware
     expires_at: datetime  # tz-aware; the grant covers [granted_at, expires_at)
     lookback_days: int  # how far back before the decision instant the partner may read
+    # (category, purpose) pairs of categories x purposes that the grant does not cover: a rule
+    # forbade them at acceptance (offer_eligibility's `exclusions`), so the grant never did.
+    excluded: frozenset[tuple[str, str]] = frozenset()
 
 
 class Subject(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,14 +64,30 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     window_start: datetime | None = None  # earliest recorded_at the partner may read
 
 
+class Exclusion(msgspec.Struct, frozen=True, kw_only=True):
+    """One (category, purpose) pair a rule forbids for a subject, and the rules that do."""
+
+    category: str
+    purpose: str
+    rule_ids: tuple[str, ...]  # in bundle order
+
+
 class Eligibility(msgspec.Struct, frozen=True, kw_only=True):
-    """Whether accepting an offer could give the partner anything, and what the law blocks."""
+    """Whether accepting an offer could give the partner anything, and what the law blocks.
+
+    The lawful grant is `categories` x `purposes` less the pairs of `exclusions` still inside
+    it: a category is dropped when the law forbids it for every purpose asked, a purpose when
+    forbidden for every category; what the law forbids otherwise stays an excluded pair.
+    """
 
     eligible: bool  # False when every (category, purpose) pair of the offer is forbidden
     reasons: tuple[str, ...]  # "rule:<id>" for every rule that blocks some pair
     rule_ids: tuple[str, ...]
     descriptions: tuple[str, ...]  # customer-readable sentence of each rule in rule_ids
     blocked: tuple[tuple[str, str], ...]  # the forbidden (category, purpose) pairs
+    exclusions: tuple[Exclusion, ...] = ()  # the same pairs, each with its rules
+    categories: tuple[str, ...] = ()  # the lawful grant's categories (in the order asked)
+    purposes: tuple[str, ...] = ()  # the lawful grant's purposes (in the order asked)
 
 
 class Rule(msgspec.Struct, frozen=True, kw_only=True):

@@ -151,16 +151,27 @@ class DataAccessService:
             raise PartnerNotFound("the partner in this token does not exist")
         return ctx
 
-    def _rows(self, ctx: AccessContext, d: AccessDecision, returned: int) -> tuple[tuple, tuple]:
-        """The decision row and its audit entry, as DecisionWriter writes them."""
-        subject = (
-            pseudonym(ctx.audit_secret, d.customer_id) if ctx.audit_secret is not None else None
-        )
+    def _rows(
+        self, ctx: AccessContext, d: AccessDecision, returned: int
+    ) -> tuple[tuple, tuple | None]:
+        """The decision row and its audit entry, as DecisionWriter writes them.
+
+        A decision about a customer id that does not exist gets no audit entry: it names no
+        one, has no jurisdiction, so no regulator could ever read it, and the log is permanent
+        (a partner guessing ids would fill it). The decision row is still kept: it is the
+        operator's record of what each partner asked, the trace of such guessing. The
+        partner's answer is the same either way (`no_grant`).
+        """
         decision = (
             d.id, d.at, d.partner_id, d.customer_id, d.category, d.purpose, d.allowed,
             _json_text(d.reasons), _json_text(d.rule_ids), d.grant_id, d.rules_version,
             d.window_start, returned,
         )  # fmt: skip
+        if ctx.customer_id is None:
+            return decision, None
+        subject = (
+            pseudonym(ctx.audit_secret, d.customer_id) if ctx.audit_secret is not None else None
+        )
         entry = entry_row(
             "access.decision",
             jurisdictions=[ctx.jurisdiction] if ctx.jurisdiction else [],

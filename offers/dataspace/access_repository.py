@@ -17,6 +17,21 @@ Q = load_queries("access.sql")
 ENTRY_COLUMNS = 8  # record_decisions' audit entry arrays, $14..$21
 
 
+class _Pair(msgspec.Struct, frozen=True):
+    category: str
+    purpose: str
+
+
+_pairs = msgspec.json.Decoder(list[_Pair]).decode
+
+
+def _excluded(text: str | None) -> frozenset[tuple[str, str]]:
+    """The (category, purpose) pairs of a grant's `exclusions` (most grants have none)."""
+    if text is None or text == "[]":
+        return frozenset()
+    return frozenset((p.category, p.purpose) for p in _pairs(text))
+
+
 def _context(rows: Sequence[asyncpg.Record], partner_id: str) -> AccessContext:
     first = rows[0]
     secret = first["secret"]
@@ -38,6 +53,7 @@ def _context(rows: Sequence[asyncpg.Record], partner_id: str) -> AccessContext:
                 granted_at=r["granted_at"],
                 expires_at=r["expires_at"],
                 lookback_days=r["lookback_days"],
+                excluded=_excluded(r["exclusions"]),
             )
             for r in rows
             if r["grant_id"] is not None
@@ -86,7 +102,9 @@ class AccessRepository:
         audit entries (ledger.audit.entry_row, jurisdictions as JSON text), in one statement.
         `audit=False` exists for the benchmark's audit-off baseline only."""
         # No entries: the statement's audit half inserts nothing (its decisions CTE still runs).
-        entry_columns = [list(c) for c in zip(*entries)] if audit else [[]] * ENTRY_COLUMNS
+        entry_columns = (
+            [list(c) for c in zip(*entries)] if audit and entries else [[]] * ENTRY_COLUMNS
+        )
         await self.conn.execute(
             Q["record_decisions"], *(list(c) for c in zip(*decisions)), *entry_columns
         )

@@ -19,8 +19,9 @@ from sql import UnitOfWorkFactory
 from .access_repository import AccessRepository
 
 MAX_BATCH = 256
-# A decision row, its audit entry, and the future its request waits on.
-_Pending = tuple[tuple, tuple, asyncio.Future[None]]
+# A decision row, its audit entry (None: the decision has none), and the future its request
+# waits on.
+_Pending = tuple[tuple, tuple | None, asyncio.Future[None]]
 
 
 class DecisionWriter:
@@ -34,8 +35,9 @@ class DecisionWriter:
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # flushes committed (batch sizes are visible in tests and benches)
 
-    async def write(self, decision: tuple, entry: tuple) -> None:
-        """Returns once the decision and its entry are committed; raises if they could not be."""
+    async def write(self, decision: tuple, entry: tuple | None) -> None:
+        """Returns once the decision and its entry (if any) are committed; raises if they could
+        not be."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((decision, entry, future))
         if self._flusher is None:
@@ -79,5 +81,7 @@ class DecisionWriter:
         # One statement, so no transaction block: its own implicit one is the group commit.
         async with self.uow(transaction=False) as uow:
             await uow.repository(AccessRepository).record_decisions(
-                [d for d, _, _ in batch], [e for _, e, _ in batch], audit=self.audit
+                [d for d, _, _ in batch],
+                [e for _, e, _ in batch if e is not None],
+                audit=self.audit,
             )

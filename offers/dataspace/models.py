@@ -127,6 +127,7 @@ class ExportGrant(msgspec.Struct, frozen=True, kw_only=True):
     compensation_kind: str
     compensation_amount: int
     compensation_currency: str
+    compensated: bool = True  # False: a re-acceptance, not paid (once per customer and offer)
 
 
 class ExportRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -94,10 +94,13 @@ def earnings_line(grants: Sequence[ExportGrant]) -> bytes:
     """Totals per kind and currency of the compensation earned by accepting grants.
 
     Computed from the grants' offer versions (compensation is earned at acceptance, so revoked
-    and expired grants count too); `source` says so, and becomes `ledger` once it is wired.
+    and expired grants count too, and once per customer and offer: a re-acceptance, not
+    compensated, does not); `source` says so, and becomes `ledger` once it is wired.
     """
     totals: dict[tuple[str, str], list[int]] = {}
     for g in grants:
+        if not g.compensated:
+            continue
         t = totals.setdefault((g.compensation_kind, g.compensation_currency), [0, 0])
         t[0] += g.compensation_amount
         t[1] += 1

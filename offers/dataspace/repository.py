@@ -206,6 +206,7 @@ class DataSpaceRepository:
                 compensation_kind=r["compensation_kind"],
                 compensation_amount=r["compensation_amount"],
                 compensation_currency=r["compensation_currency"],
+                compensated=r["compensated"],
             )
             for r in rows
         ]

@@ -7,7 +7,7 @@
 SELECT now() AS at, new_id('dec') AS decision_id, p.status AS partner_status,
        c.id AS customer_id, c.jurisdiction, c.birth_date, k.secret,
        g.id AS grant_id, g.status, g.categories, g.purposes, g.granted_at, g.expires_at,
-       v.lookback_days
+       g.exclusions, v.lookback_days
 FROM partners p
 LEFT JOIN customers c ON c.id = $2
 LEFT JOIN customer_audit_keys k ON k.customer_id = c.id

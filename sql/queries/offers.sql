@@ -81,6 +81,9 @@ UPDATE offers SET status = $3, updated_at = now()
 WHERE id = $1 AND partner_id = $2;
 
 -- name: list_customer_offers
+-- With what the customer's eligibility needs besides the law: whether they hold a live grant,
+-- whether they were compensated for the offer already (then nothing is owed and no slot is
+-- taken), and the partner's escrow in the compensation's currency (0 when never funded).
 SELECT o.id, o.partner_id, p.name AS partner_name, o.current_version AS version,
        o.max_grants, o.grant_count, v.title, v.description, v.categories, v.purposes,
        v.duration_days, v.lookback_days, v.compensation_kind, v.compensation_amount,
@@ -88,7 +91,12 @@ SELECT o.id, o.partner_id, p.name AS partner_name, o.current_version AS version,
        EXISTS (SELECT 1 FROM grants g
                WHERE g.customer_id = $1 AND g.offer_id = o.id
                  AND grant_status(g.status, g.expires_at) IN ('active', 'paused'))
-         AS already_granted
+         AS already_granted,
+       EXISTS (SELECT 1 FROM offer_compensations oc
+               WHERE oc.customer_id = $1 AND oc.offer_id = o.id) AS already_compensated,
+       coalesce((SELECT a.balance FROM ledger_accounts a
+                 WHERE a.kind = 'partner_escrow' AND a.owner_id = o.partner_id
+                   AND a.currency = v.compensation_currency), 0) AS escrow_balance
 FROM offers o
 JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
 JOIN partners p ON p.id = o.partner_id
@@ -102,18 +110,19 @@ UPDATE grants SET status = 'expired', updated_at = expires_at
 WHERE customer_id = $1 AND offer_id = $2 AND status IN ('active', 'paused')
   AND expires_at <= now()
 RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
-          status, granted_at, expires_at, updated_at, terms_hash, receipt;
+          status, granted_at, expires_at, updated_at, terms_hash, receipt, compensated,
+          not_compensated_reason, exclusions;
 
 -- name: get_customer_grant
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
        grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-       terms_hash, receipt
+       terms_hash, receipt, compensated, not_compensated_reason, exclusions
 FROM grants WHERE id = $1 AND customer_id = $2;
 
 -- name: list_customer_grants
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
        grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-       terms_hash, receipt
+       terms_hash, receipt, compensated, not_compensated_reason, exclusions
 FROM grants
 WHERE customer_id = $1
   AND ($2::text IS NULL OR grant_status(status, expires_at) = $2)
@@ -124,13 +133,13 @@ LIMIT $4;
 -- name: get_partner_grant
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
        grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-       terms_hash, receipt
+       terms_hash, receipt, compensated, not_compensated_reason, exclusions
 FROM grants WHERE id = $1 AND partner_id = $2;
 
 -- name: list_partner_grants
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
        grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-       terms_hash, receipt
+       terms_hash, receipt, compensated, not_compensated_reason, exclusions
 FROM grants
 WHERE partner_id = $1
   AND ($2::text IS NULL OR offer_id = $2)
@@ -146,7 +155,7 @@ UPDATE grants SET status = $4, updated_at = now()
 WHERE id = $1 AND customer_id = $2 AND status = ANY($3::text[]) AND expires_at > now()
 RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
           grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-          terms_hash, receipt;
+          terms_hash, receipt, compensated, not_compensated_reason, exclusions;
 
 -- name: revoke_grants
 -- The one statement that revokes, whatever the cause: the customer's grant $2, or (with $2
@@ -158,7 +167,7 @@ WHERE customer_id = $1 AND status IN ('active', 'paused') AND expires_at > now()
   AND ($3::text[] IS NULL OR categories && $3::text[])
 RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
           grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-          terms_hash, receipt;
+          terms_hash, receipt, compensated, not_compensated_reason, exclusions;
 
 -- name: expire_due_grants
 -- The expiry job: flips grants past their end to `expired`, a batch at a time.
@@ -170,7 +179,8 @@ WHERE c.id = g.customer_id
                ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.categories,
           g.purposes, g.status, g.granted_at, g.expires_at, g.updated_at, g.terms_hash,
-          g.receipt, c.jurisdiction;
+          g.receipt, g.compensated, g.not_compensated_reason, g.exclusions,
+          c.jurisdiction;
 
 -- name: start_acceptance
 -- What an acceptance reads, in one statement (always one row; null columns for what is not
@@ -179,7 +189,9 @@ RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.cate
 -- with their audit pseudonym key; the offer's current version and its partner, read without
 -- a lock (claim_slot_and_grant takes the offer row next, so the lock order stays customer,
 -- offer, ledger accounts); whether a live grant past its expiry must be flipped first;
--- whether the partner has an endpoint for grant.created; a fresh grant id and the time.
+-- whether the partner has an endpoint for grant.created; whether this customer was compensated
+-- for this offer already (claim_slot_and_grant's insert into offer_compensations, under its
+-- primary key, is what holds); a fresh grant id and the time.
 WITH customer AS (
   SELECT c.id, c.external_ref, c.jurisdiction, c.birth_date, c.created_at, k.secret
   FROM customers c LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
@@ -204,26 +216,38 @@ SELECT c.id AS customer_id, c.external_ref, c.jurisdiction AS customer_jurisdict
        EXISTS (SELECT 1 FROM webhook_endpoints w
                WHERE w.partner_id = o.partner_id AND w.deleted_at IS NULL
                  AND 'grant.created' = ANY (w.events)) AS wants_event,
+       EXISTS (SELECT 1 FROM offer_compensations oc
+               WHERE oc.customer_id = $1 AND oc.offer_id = $2) AS compensated_before,
        new_id('gnt') AS grant_id, now() AS now
 FROM (SELECT) AS one
 LEFT JOIN customer c ON true
 LEFT JOIN offer o ON true;
 
 -- name: claim_slot_and_grant
--- Takes one of the offer's max_grants slots (the row lock serialises concurrent accepts)
--- and, only if it got one, inserts the grant and its audit entry. No row: the offer is full
--- (or changed since it was read). A second live grant fails on grants_one_live.
+-- A first acceptance ($20 true) takes one of the offer's max_grants slots (the row lock
+-- serialises concurrent accepts) and records the (customer, offer) pair as compensated (its
+-- primary key refuses a second: a stale read fails here instead of paying twice); a returning
+-- customer ($20 false) takes no slot, so grant_count counts customers. Only with the offer
+-- row updated is the grant inserted, with its audit entry. No row: the offer is full (or
+-- changed since it was read). A second live grant fails on grants_one_live.
 WITH slot AS (
-  UPDATE offers SET grant_count = grant_count + 1
-  WHERE id = $4 AND status = 'active' AND current_version = $5 AND grant_count < max_grants
+  UPDATE offers SET grant_count = grant_count + $20::boolean::integer
+  WHERE id = $4 AND status = 'active' AND current_version = $5
+    AND (NOT $20 OR grant_count < max_grants)
   RETURNING id
 ), granted AS (
   INSERT INTO grants (id, customer_id, partner_id, offer_id, offer_version, categories,
-    purposes, status, granted_at, expires_at, updated_at, terms_hash, receipt)
-  SELECT $1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $8, $10, $11 FROM slot
+    purposes, status, granted_at, expires_at, updated_at, terms_hash, receipt, compensated,
+    not_compensated_reason, exclusions)
+  SELECT $1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $8, $10, $11, $20, $21, $22::jsonb
+  FROM slot
   RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
             grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,
-            terms_hash, receipt
+            terms_hash, receipt, compensated, not_compensated_reason, exclusions
+), compensation AS (
+  -- Runs whether or not the query reads it (a data-modifying WITH always does).
+  INSERT INTO offer_compensations (customer_id, offer_id, grant_id)
+  SELECT customer_id, offer_id, id FROM granted WHERE $20
 ), audited AS (
   SELECT append_audit_entries(ARRAY[$12::text], ARRAY[$13::timestamptz],
                               ARRAY[array_to_json($14::text[])::text], ARRAY[$15::text],

@@ -287,3 +287,46 @@ async def test_payloads_are_kept_exactly_even_with_nul_escapes(client, actors, p
     import json
 
     assert json.loads(stored)["model"] == "Pixel\u0000 8"
+
+
+async def test_a_guessed_customer_id_leaves_no_audit_entry_and_the_same_answer(
+    client, actors, pool
+):
+    partner = await actors.partner()
+    stranger = await actors.customer("DE", birth_date="2012-01-01")  # a minor, no grant
+    answers = {}
+    for customer_id in (stranger["id"], "cus_guessed0000000000"):
+        r = await read(client, partner, customer_id, "location", "research")
+        assert r.status_code == 403
+        d = await client.post(
+            "/v1/partner/decisions",
+            json={"customer_id": customer_id, "category": "location", "purpose": "research"},
+            headers=partner["auth"],
+        )
+        assert d.status_code == 200
+        answers[customer_id] = (r, d)
+        # The decisions are kept (the operator's trace of what the partner asked) ...
+        assert await decisions_count(pool, customer_id) == 2
+        entries = await pool.fetchval(
+            "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
+            " AND entry LIKE $1 AND entry LIKE $2",
+            f"%{partner['id']}%", f"%{r.json()['decision']['id']}%",
+        )  # fmt: skip
+        # ... but only a real customer's decision has an audit entry a regulator can read.
+        assert entries == (1 if customer_id == stranger["id"] else 0)
+
+    def masked(response) -> bytes:
+        # Byte for byte, once the decision's own id, instant and customer id are set aside.
+        text = response.content
+        body = response.json()
+        decision = body.get("decision", body)
+        for key in ("id", "at", "customer_id"):
+            if key in decision:
+                text = text.replace(str(decision[key]).encode(), b"X")
+        return text
+
+    (known_read, known_dry), (guess_read, guess_dry) = answers.values()
+    assert known_read.json()["decision"]["reasons"] == ["no_grant"]
+    assert masked(known_read) == masked(guess_read)
+    assert masked(known_dry) == masked(guess_dry)
+    assert known_read.headers["content-type"] == guess_read.headers["content-type"]

@@ -350,3 +350,22 @@ async def test_untrusted_issuer_is_refused(client, actors, pool, importer):
     ))  # fmt: skip
     r = await client.post("/v1/admin/imports?external_ref=z", content=body, headers=operator)
     assert r.status_code == 422 and r.json()["code"] == "export_issuer_not_trusted"
+
+
+async def test_an_export_counts_the_compensation_of_a_re_accepted_offer_once(client, actors):
+    offer = await actors.offer(await actors.partner())
+    customer = await actors.customer("FR")
+    first = await actors.accept(customer, offer)
+    r = await client.post(f"/v1/me/grants/{first['id']}/revoke", headers=customer["auth"])
+    assert r.status_code == 200
+    await actors.accept(customer, offer)  # again: a grant, no second payment
+    r = await client.post("/v1/me/exports", headers=customer["auth"])
+    assert r.status_code == 201, r.text
+    r = await client.get(r.json()["download_url"], headers=customer["auth"])
+    lines = [json.loads(x) for x in _lines(r.content)[1:]]
+    assert len([x for x in lines if x["part"] == "consent"]) == 2
+    [earnings] = [x for x in lines if x["part"] == "earnings"]
+    assert earnings["totals"] == [{"kind": "discount", "currency": "EUR", "amount": 500,
+                                   "grants": 1}]  # fmt: skip
+    r = await client.get("/v1/me/earnings", headers=customer["auth"])
+    assert [b["earned"] for b in r.json()["balances"]] == [450]  # the ledger agrees: once

@@ -91,6 +91,7 @@ class FakeOffers(_Snapshots):
         self.heads: dict[str, dict[str, Any]] = {}  # offer id -> status, version, max, count
         self.versions: dict[tuple[str, int], tuple[OfferTerms, str]] = {}
         self.grants: dict[str, Grant] = {}
+        self.compensated: set[tuple[str, str]] = set()  # offer_compensations' primary key
         self._ids = itertools.count(1)
 
     def snapshot(self) -> dict[str, Any]:
@@ -195,6 +196,7 @@ class FakeOffers(_Snapshots):
             partner=partner,
             has_stale=False,
             wants_event=False,
+            compensated_before=(customer_id, offer_id) in self.compensated,
             grant_id=f"gnt_{next(self._ids)}",
             now=NOW,
         )
@@ -214,13 +216,20 @@ class FakeOffers(_Snapshots):
         terms_hash: str,
         receipt: str,
         audit_entry: tuple,
+        compensated: bool = True,
+        not_compensated_reason: str | None = None,
+        exclusions=(),
     ) -> Grant | None:
         h = self.heads[offer_id]
         if h["status"] != "active" or h["version"] != offer_version:
             return None
-        if h["grant_count"] >= h["max_grants"]:
-            return None
-        h["grant_count"] += 1
+        if compensated:
+            if h["grant_count"] >= h["max_grants"]:
+                return None
+            if (customer_id, offer_id) in self.compensated:
+                raise AssertionError("offer_compensations_once")
+            self.compensated.add((customer_id, offer_id))
+            h["grant_count"] += 1
         grant = Grant(
             id=grant_id,
             customer_id=customer_id,
@@ -235,6 +244,9 @@ class FakeOffers(_Snapshots):
             updated_at=granted_at,
             terms_hash=terms_hash,
             receipt=receipt,
+            compensated=compensated,
+            not_compensated_reason=not_compensated_reason,
+            exclusions=tuple(exclusions),
         )
         self.grants[grant.id] = grant
         return grant

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 
+import asyncpg
 import pytest
 
 from ledger import InsufficientEscrow
 from marketplace.bootstrap import bootstrap
-from offers import Compensation, OfferTerms
+from offers import AlreadyGranted, Compensation, OfferFull, OfferTerms
+from tests.conftest import backdate_grant
 
 
 def terms(amount: int = 1000, kind: str = "cash") -> OfferTerms:
@@ -125,3 +129,98 @@ async def test_concurrent_acceptances_never_overdraw_the_escrow(consent_service,
         assert await conn.fetchval(
             "SELECT grant_count FROM offers WHERE id = $1", offer.id
         ) == n
+
+
+def receipt_grant(grant) -> dict:
+    """The `grant` claim of a grant's signed receipt (signature checked in tests/unit)."""
+    payload = grant.receipt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["grant"]
+
+
+async def test_compensation_is_earned_once_per_customer_and_offer_whatever_the_cycles(
+    consent_service, big_pool, settings
+):
+    money = bootstrap(settings, big_pool).ledger
+    partner, offer = await setup_offer(
+        consent_service, money, escrow=5000, amount=1000, max_grants=2
+    )
+    alice, bob, carol = [await new_customer(consent_service) for _ in range(3)]
+
+    first = await consent_service.accept_offer(alice.id, offer.id)
+    assert (first.compensated, first.not_compensated_reason) == (True, None)
+    assert receipt_grant(first)["compensated"] is True
+    await consent_service.change_grant(alice.id, first.id, "pause")
+    await consent_service.change_grant(alice.id, first.id, "resume")
+    await consent_service.change_grant(alice.id, first.id, "revoke")
+
+    again = await consent_service.accept_offer(alice.id, offer.id)  # after a revoke
+    await backdate_grant(big_pool, again.id, 31)  # and that one expires (30 days)
+    third = await consent_service.accept_offer(alice.id, offer.id)  # after an expiry
+    for grant in (again, third):
+        assert grant.status == "active" and grant.id != first.id
+        assert (grant.compensated, grant.not_compensated_reason) == (
+            False, "already_compensated"
+        )  # fmt: skip
+        claims = receipt_grant(grant)
+        assert claims["compensated"] is False
+        assert claims["not_compensated_reason"] == "already_compensated"
+
+    await consent_service.accept_offer(bob.id, offer.id)  # the second customer: the last slot
+    await consent_service.change_grant(alice.id, third.id, "revoke")
+    # A returning customer needs no slot: the full offer still takes her back, unpaid.
+    fourth = await consent_service.accept_offer(alice.id, offer.id)
+    assert fourth.compensated is False
+    with pytest.raises(OfferFull):
+        await consent_service.accept_offer(carol.id, offer.id)
+
+    # Escrow debited once per customer, grant_count counts customers, alice earned once.
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [5000 - 2 * 1000]
+    assert (await money.customer_earnings(alice.id)).balances[0].earned == 900
+    async with big_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == 2
+        assert await conn.fetchval(
+            "SELECT count(*) FROM ledger_transactions t JOIN grants g ON g.id = t.reference"
+            " WHERE g.offer_id = $1", offer.id,
+        ) == 2  # fmt: skip
+        assert await conn.fetchval(
+            "SELECT count(*) FROM grants WHERE offer_id = $1 AND customer_id = $2",
+            offer.id, alice.id,
+        ) == 4  # fmt: skip
+
+
+async def test_the_database_refuses_a_second_compensation_of_a_customer_for_an_offer(
+    consent_service, big_pool, settings
+):
+    money = bootstrap(settings, big_pool).ledger
+    _, offer = await setup_offer(consent_service, money, escrow=5000, amount=100)
+    customer = await new_customer(consent_service)
+    grant = await consent_service.accept_offer(customer.id, offer.id)
+    await consent_service.change_grant(customer.id, grant.id, "revoke")
+    again = await consent_service.accept_offer(customer.id, offer.id)
+    async with big_pool.acquire() as conn:
+        with pytest.raises(asyncpg.UniqueViolationError) as e:
+            await conn.execute(
+                "INSERT INTO offer_compensations (customer_id, offer_id, grant_id)"
+                " VALUES ($1, $2, $3)", customer.id, offer.id, again.id,
+            )  # fmt: skip
+    assert e.value.constraint_name == "offer_compensations_once"
+
+
+async def test_concurrent_re_acceptances_pay_nothing_and_one_wins(
+    consent_service, big_pool, settings
+):
+    money = bootstrap(settings, big_pool).ledger
+    partner, offer = await setup_offer(consent_service, money, escrow=1000, amount=1000)
+    customer = await new_customer(consent_service)
+    grant = await consent_service.accept_offer(customer.id, offer.id)
+    await consent_service.change_grant(customer.id, grant.id, "revoke")
+
+    async def accept():
+        try:
+            return (await consent_service.accept_offer(customer.id, offer.id)).compensated
+        except AlreadyGranted as e:
+            return e.code
+
+    results = await asyncio.gather(*(accept() for _ in range(6)))
+    assert sorted(map(str, results)) == ["False"] + ["already_granted"] * 5
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [0]

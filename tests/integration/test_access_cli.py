@@ -94,7 +94,9 @@ async def test_rules_explain_prints_the_decision_and_its_reasons(services, setti
     code = await explain(settings, customer.id, partner.id, "location", "research")
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("DENIED")
-    assert "rule:de-location-trading" in out and "Germany" in out and grant.id in out
+    assert "rule:de-location-trading" in out and "Germany" in out
+    # The law kept location out of the grant at acceptance (issue 11): no grant covers it.
+    assert grant.categories == ("device",) and grant.id not in out
     assert await explain(settings, customer.id, partner.id, "device", "research") == 0
     assert capsys.readouterr().out.startswith("ALLOWED")
     assert await explain(settings, customer.id, partner.id, "nope", "research") == 2

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from marketplace.keys import public_jwk
 from offers import Compensation, Customer, OfferTerms, Partner, ReceiptSigner, terms_hash
+from offers.models import Exclusion, Reason
 from offers.receipts import receipt_claims
 
 TERMS = OfferTerms(
@@ -75,3 +76,33 @@ def test_receipt_verifies_with_the_published_key_and_names_the_terms():
         pass
     else:
         raise AssertionError("a receipt signed by another key verified")
+
+
+def test_receipt_lists_per_purpose_what_was_consented_and_what_the_law_left_out():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    rule = Reason(code="rule:gdpr-art9-advertising", message="No health data for ads.")
+    claims = receipt_claims(
+        grant_id="gnt_1",
+        issuer="issuer-x",
+        customer=Customer(id="cus_1", external_ref="r", jurisdiction="IT", created_at=now),
+        partner=Partner(id="ptn_1", name="P", jurisdiction="DE", status="active", created_at=now),
+        offer_id="ofr_1",
+        offer_version=1,
+        terms=TERMS,
+        terms_hash=terms_hash("ptn_1", TERMS),
+        categories=("health", "billing"),
+        purposes=("advertising", "research"),
+        granted_at=now,
+        expires_at=now + timedelta(days=30),
+        exclusions=(Exclusion(category="health", purpose="advertising", reasons=(rule,)),),
+        compensated=False,
+        not_compensated_reason="already_compensated",
+    )
+    by_purpose = {p["purpose"]: p["piiCategory"] for p in claims["services"][0]["purposes"]}
+    assert by_purpose == {"advertising": ["billing"], "research": ["health", "billing"]}
+    assert claims["grant"]["exclusions"] == [{
+        "category": "health", "purpose": "advertising",
+        "reasons": [{"code": "rule:gdpr-art9-advertising", "message": "No health data for ads."}],
+    }]  # fmt: skip
+    assert claims["grant"]["compensated"] is False
+    assert claims["grant"]["not_compensated_reason"] == "already_compensated"

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import msgspec
 import pytest
 from policy_cases import NOW, OTHER_PARTNER, ask, grant, subject
 
-from policies import Subject, decide, load_bundle, offer_eligibility, rule_descriptions
+from policies import (
+    RuleBundle,
+    Subject,
+    decide,
+    load_bundle,
+    offer_eligibility,
+    rule_descriptions,
+)
 from policies.vocabulary import PURPOSES
 
 BUNDLE = load_bundle()
@@ -187,3 +195,47 @@ def test_rule_descriptions_names_known_rules_only():
     found = rule_descriptions(BUNDLE, ["de-location-trading", "nope"])
     assert found == {"de-location-trading":
                      "In Germany, your location data cannot be shared with companies."}
+
+
+def test_the_lawful_grant_drops_a_category_forbidden_for_every_purpose():
+    result = offer_eligibility(subject("DE"), "ptn_a", ["location", "data_usage"],
+                               ["aggregated_analytics", "research"], NOW, BUNDLE)  # fmt: skip
+    assert result.eligible
+    assert result.categories == ("data_usage",)
+    assert result.purposes == ("aggregated_analytics", "research")
+    assert [(e.category, e.purpose, e.rule_ids) for e in result.exclusions] == [
+        ("location", "aggregated_analytics", ("de-location-trading",)),
+        ("location", "research", ("de-location-trading",)),
+    ]
+
+
+def test_the_lawful_grant_drops_a_purpose_forbidden_for_every_category():
+    result = offer_eligibility(subject("IT"), "ptn_a", ["health"], ["advertising", "research"],
+                               NOW, BUNDLE)  # fmt: skip
+    assert result.categories == ("health",) and result.purposes == ("research",)
+    assert result.blocked == (("health", "advertising"),)
+
+
+def test_the_lawful_grant_keeps_a_pair_it_cannot_drop_as_an_exclusion():
+    # Health may not serve advertising, but health (research) and advertising (billing) may.
+    result = offer_eligibility(subject("IT"), "ptn_a", ["health", "billing"],
+                               ["advertising", "research"], NOW, BUNDLE)  # fmt: skip
+    assert result.categories == ("health", "billing")
+    assert result.purposes == ("advertising", "research")
+    assert [(e.category, e.purpose) for e in result.exclusions] == [("health", "advertising")]
+
+
+def test_a_pair_excluded_from_the_grant_is_denied_by_the_grant_itself():
+    # No rule in force: only the grant's own exclusion denies (health, advertising).
+    no_rules = RuleBundle(rules=(), version="sha256:none")
+    g = grant(excluded=frozenset({("health", "advertising")}))
+    denied = decide(ask("health", "advertising"), subject("IT"), [g], no_rules)
+    assert not denied.allowed and denied.reasons == ("pair_excluded",)
+    assert denied.grant_id is None
+    for category, purpose in (("health", "research"), ("billing", "advertising")):
+        assert decide(ask(category, purpose), subject("IT"), [g], no_rules).allowed
+    # A paused grant does not turn an excluded pair into "paused": it never covered it.
+    paused = msgspec.structs.replace(g, status="paused")
+    assert decide(ask("health", "advertising"), subject("IT"), [paused], no_rules).reasons == (
+        "pair_excluded",
+    )

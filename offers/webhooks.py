@@ -83,8 +83,13 @@ class RetryPolicy:
 
 
 def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:  # a malformed URL (`http://[::1`, a port out of range) raises, not just fails
+        parts = urlsplit(url)
+        absolute = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 -- parsed on access; raises when it is not a port
+    except ValueError:
+        absolute = False
+    if not absolute:
         raise InvalidWebhookEndpoint("url must be an absolute http(s) URL", field="url")
     if len(url) > 2000:
         raise InvalidWebhookEndpoint("url is longer than 2000 characters", field="url")

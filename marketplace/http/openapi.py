@@ -13,7 +13,7 @@ from litestar.openapi.spec import (
 )
 
 from .problems import PROBLEM_JSON
-from .schemas import Strict
+from .schemas import NO_NUL, Strict
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 # Every operation may answer these with a problem document.
@@ -75,6 +75,30 @@ def close_request_schemas(app: Litestar) -> None:
                     prop.unique_items = True
     for patch, create in PATCH_OF.items():
         schemas[patch].properties = dict(schemas[create].properties or {})
+    # Free-form JSON is any JSON whose strings, keys included, hold no NUL (validate_record).
+    schemas["JsonValue"] = JSON_VALUE
+    for name, field in FREE_FORM_FIELDS:
+        (schemas[name].properties or {})[field] = _json_object()
+
+
+def _json_object() -> Schema:
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        property_names=Schema(pattern=NO_NUL),
+        additional_properties=Reference(ref="#/components/schemas/JsonValue"),
+    )
+
+
+FREE_FORM_FIELDS = [("RecordIn", "payload")]
+JSON_VALUE = Schema(
+    description="Any JSON value whose strings (keys included) hold no NUL",
+    any_of=[
+        Schema(type=[OpenAPIType.NULL, OpenAPIType.BOOLEAN, OpenAPIType.NUMBER]),
+        Schema(type=OpenAPIType.STRING, pattern=NO_NUL),
+        Schema(type=OpenAPIType.ARRAY, items=Reference(ref="#/components/schemas/JsonValue")),
+        _json_object(),
+    ],
+)
 
 
 def document_problems(app: Litestar, public_paths: set[str]) -> None:

@@ -9,6 +9,7 @@ from .errors import (
     InvalidAmount,
     LedgerError,
     PaymentGatewayError,
+    StripeEventInvalid,
     UnbalancedTransaction,
     UnknownParty,
     WebhookSignatureInvalid,
@@ -55,6 +56,7 @@ __all__ = [
     "Transaction",
     "UnbalancedTransaction",
     "UnknownParty",
+    "StripeEventInvalid",
     "WebhookSignatureInvalid",
     "split_fee",
 ]

@@ -7,6 +7,7 @@ LedgerError
 │   └── InsufficientEscrow
 ├── UnknownParty
 ├── WebhookSignatureInvalid
+├── StripeEventInvalid
 └── PaymentGatewayError
 """
 
@@ -67,6 +68,13 @@ class WebhookSignatureInvalid(LedgerError):
 
     code = "webhook_signature_invalid"
     status = 401
+
+
+class StripeEventInvalid(LedgerError):
+    """A correctly signed Stripe event that is not the shape Stripe documents."""
+
+    code = "invalid_stripe_event"
+    status = 400
 
 
 class PaymentGatewayError(LedgerError):

@@ -3,6 +3,7 @@ transaction; Stripe is called only outside of them."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from sql import UnitOfWorkFactory
@@ -23,13 +24,15 @@ from .models import (
     Transaction,
 )
 from .repository import LedgerRepository
-from .stripe_gateway import StripeGateway, verify_webhook
+from .stripe_gateway import StripeGateway, payment_intent, verify_webhook
 
 KIND_OF_EARNINGS: dict[str, PayoutKind] = {
     "customer_earnings_discount": "discount",
     "customer_earnings_cash": "cash",
 }
 T = TypeVar("T")
+# A partner id as we make them; anything else in a PaymentIntent's metadata is not ours.
+_OUR_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
 
 
 def _page(rows: list[T], limit: int) -> tuple[list[T], bool]:
@@ -82,29 +85,29 @@ class LedgerService:
         by the PaymentIntent), so duplicates and any delivery order are safe.
         """
         event = verify_webhook(payload, signature, self.webhook_secret)
+        pi = payment_intent(event) if event.type == "payment_intent.succeeded" else None
         async with self.uow() as uow:
             repo = uow.repository(LedgerRepository)
-            if not await repo.record_stripe_event(event["id"], event["type"]):
+            if not await repo.record_stripe_event(event.id, event.type):
                 return "duplicate"
-            if event["type"] != "payment_intent.succeeded":
+            if pi is None:
                 return "ignored"
-            pi = event["data"]["object"]
-            partner_id = (pi.get("metadata") or {}).get("partner_id")
-            amount = pi.get("amount_received") or pi.get("amount")
-            if not partner_id or not isinstance(amount, int) or amount <= 0:
+            partner_id = pi.metadata.get("partner_id")
+            amount = pi.amount_received or pi.amount
+            if not isinstance(partner_id, str) or not _OUR_ID.fullmatch(partner_id) or not amount:
                 return "ignored"  # not an escrow funding of ours
-            currency = str(pi["currency"]).upper()
+            currency = pi.currency.upper()
             _, created = await uow.repository(Books).post(
                 "funding",
-                f"funding:{pi['id']}",
+                f"funding:{pi.id}",
                 [
                     Posting(account=Account(kind="partner_escrow", owner_id=partner_id,
                                             currency=currency), amount=amount),
                     Posting(account=Account(kind="stripe_clearing", currency=currency),
                             amount=-amount),
                 ],
-                reference=pi["id"],
-                audit={"partner_id": partner_id, "outcome": "posted", "stripe_event": event["id"]},
+                reference=pi.id,
+                audit={"partner_id": partner_id, "outcome": "posted", "stripe_event": event.id},
             )  # fmt: skip
             return "credited" if created else "duplicate"
 

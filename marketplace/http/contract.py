@@ -2,8 +2,9 @@
 
 Unknown or repeated query parameters are refused (a typo like `?stauts=active` must not
 silently list everything), date-time parameters must be RFC 3339 (not a bare number) and,
-like dates, inside the one documented range (dates.py), a NUL
-character is refused anywhere in the path or query (PostgreSQL text cannot hold one), and
+like dates, inside the one documented range (dates.py), a NUL character is refused anywhere
+in the path or query (PostgreSQL text cannot hold one), so are percent-escapes that are not
+UTF-8 (a lone surrogate is not text; decoding would mangle it), and
 OPTIONS answers `Allow` with every method of the path.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 
 from litestar import Litestar
 from litestar.enums import ScopeType
@@ -90,16 +91,31 @@ _EXPECTED = {"integer": "an integer", "date-time": f"an RFC 3339 date-time {RANG
              "date": f"a date {RANGE}"}  # fmt: skip
 
 
+def _utf8(raw: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _refusal(
     contract: Contract, template: str, method: str, scope: HTTPScope
 ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
     """The problem to answer instead of routing on, or None when the request may go on."""
     if "\x00" in scope["path"]:
         return problem_bytes(400, "invalid_path", "the path holds a NUL character")
+    # (Some servers, and Litestar's test client, leave the query string on raw_path.)
+    if not _utf8((scope.get("raw_path") or b"").partition(b"?")[0]):
+        return problem_bytes(400, "invalid_path", "the path is not UTF-8")
     declared = contract.query.get((template, method))
     if declared is None or not scope.get("query_string"):
         return None
-    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    try:
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True,
+                          errors="strict")  # fmt: skip
+    except UnicodeDecodeError:
+        return problem_bytes(400, "validation_error", "the query string is not UTF-8")
     names = [n for n, _ in pairs]
     unknown = sorted(set(names) - set(declared))
     if unknown:

@@ -5,11 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from litestar import Litestar
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
+from litestar.openapi.spec import (
+    Link,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Reference,
+    Schema,
+)
 
 from .dates import FORMAT_BOUNDS, RANGE
 from .problems import PROBLEM_JSON
-from .schemas import Strict
+from .schemas import NO_NUL, Strict
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 # Every operation may answer these with a problem document.
@@ -71,6 +78,30 @@ def close_request_schemas(app: Litestar) -> None:
                     prop.unique_items = True
     for patch, create in PATCH_OF.items():
         schemas[patch].properties = dict(schemas[create].properties or {})
+    # Free-form JSON is any JSON whose strings, keys included, hold no NUL (validate_record).
+    schemas["JsonValue"] = JSON_VALUE
+    for name, field in FREE_FORM_FIELDS:
+        (schemas[name].properties or {})[field] = _json_object()
+
+
+def _json_object() -> Schema:
+    return Schema(
+        type=OpenAPIType.OBJECT,
+        property_names=Schema(pattern=NO_NUL),
+        additional_properties=Reference(ref="#/components/schemas/JsonValue"),
+    )
+
+
+FREE_FORM_FIELDS = [("RecordIn", "payload")]
+JSON_VALUE = Schema(
+    description="Any JSON value whose strings (keys included) hold no NUL",
+    any_of=[
+        Schema(type=[OpenAPIType.NULL, OpenAPIType.BOOLEAN, OpenAPIType.NUMBER]),
+        Schema(type=OpenAPIType.STRING, pattern=NO_NUL),
+        Schema(type=OpenAPIType.ARRAY, items=Reference(ref="#/components/schemas/JsonValue")),
+        _json_object(),
+    ],
+)
 
 
 def document_problems(app: Litestar, public_paths: set[str]) -> None:
@@ -108,6 +139,8 @@ _CONSTRAINTS = {
 def constrain_query_parameters(app: Litestar) -> None:
     """An optional query parameter is published as `oneOf: [T, null]` with its bounds lost.
 
+    (Path parameters get the same treatment: their text may not hold NUL either.)
+
     A query parameter is never null (absent means "not given"), so publish T itself, with the
     bounds the handler declares — otherwise clients (and fuzzers) think `limit=-5` is fine.
     """
@@ -119,7 +152,7 @@ def constrain_query_parameters(app: Litestar) -> None:
             for method in handler.http_methods:
                 operation = getattr(item, method.lower(), None) if item else None
                 for param in (operation.parameters or []) if operation else []:
-                    if param.param_in != "query":
+                    if param.param_in not in ("query", "path"):
                         continue
                     field = next(
                         (f for n, f in fields.items()
@@ -196,8 +229,62 @@ def bound_dates(app: Litestar) -> None:
                 param.schema = _bounded(param.schema)
 
 
+# How one answer leads to the next call of a real workflow (OpenAPI links): an offer is
+# created, published, accepted by a customer (a grant), whose receipt is read and which is
+# then paused, resumed or revoked. Clients, and schemathesis' stateful phase, follow these
+# instead of guessing ids. (source path, method, status) -> link name -> (target path, method,
+# parameters, request body); values are OpenAPI runtime expressions.
+_OFFER_ID = {"offer_id": "$response.body#/id"}
+_GRANT_ID = {"grant_id": "$response.body#/id"}
+LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict | None, dict | None]]] = {
+    ("/v1/partner/offers", "post", "201"): {
+        "GetOffer": ("/v1/partner/offers/{offer_id}", "get", _OFFER_ID, None),
+        "UpdateOffer": ("/v1/partner/offers/{offer_id}", "patch", _OFFER_ID, None),
+        "PublishOffer": ("/v1/partner/offers/{offer_id}/publish", "post", _OFFER_ID, None),
+    },
+    ("/v1/partner/offers/{offer_id}/publish", "post", "200"): {
+        "AcceptOffer": ("/v1/me/grants", "post", None, {"offer_id": "$response.body#/id"}),
+        "PauseOffer": ("/v1/partner/offers/{offer_id}/pause", "post", _OFFER_ID, None),
+        "CloseOffer": ("/v1/partner/offers/{offer_id}/close", "post", _OFFER_ID, None),
+    },
+    ("/v1/me/grants", "post", "201"): {
+        "GetGrant": ("/v1/me/grants/{grant_id}", "get", _GRANT_ID, None),
+        "GetReceipt": ("/v1/me/grants/{grant_id}/receipt", "get", _GRANT_ID, None),
+        "PauseGrant": ("/v1/me/grants/{grant_id}/pause", "post", _GRANT_ID, None),
+        "RevokeGrant": ("/v1/me/grants/{grant_id}/revoke", "post", _GRANT_ID, None),
+    },
+    ("/v1/me/grants/{grant_id}/pause", "post", "200"): {
+        "ResumeGrant": ("/v1/me/grants/{grant_id}/resume", "post", _GRANT_ID, None),
+        "RevokeGrant": ("/v1/me/grants/{grant_id}/revoke", "post", _GRANT_ID, None),
+    },
+}
+
+
+def link_workflows(app: Litestar) -> None:
+    """Adds LINKS to the success answers they start from, by the target's operationId."""
+    paths = app.openapi_schema.paths or {}
+
+    def operation(path: str, method: str):
+        found = getattr(paths[path], method, None)
+        if found is None:
+            raise RuntimeError(f"LINKS names {method.upper()} {path}, which the API lacks")
+        return found
+
+    for (path, method, status), links in LINKS.items():
+        response = operation(path, method).responses[status]
+        assert isinstance(response, OpenAPIResponse)
+        response.links = {
+            name: Link(
+                operation_id=operation(target, verb).operation_id,
+                parameters=parameters, request_body=body,
+            )
+            for name, (target, verb, parameters, body) in links.items()
+        }  # fmt: skip
+
+
 def fix_document(app: Litestar) -> None:
     close_request_schemas(app)
+    link_workflows(app)
     constrain_query_parameters(app)
     bound_dates(app)
     public_paths = {

@@ -9,6 +9,7 @@ by any process is seen by the very next request on every process.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -40,10 +41,26 @@ COPY_CHUNK = 50_000  # records per COPY, so a large file never sits in memory tw
 MAX_FUTURE_SKEW = timedelta(days=1)
 
 _json_encode = msgspec.json.Encoder().encode
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _json_text(values: Iterable[Any]) -> str:
     return _json_encode(list(values)).decode()
+
+
+def _storable(payload: dict) -> bool:
+    """No string in the payload, key or value at any depth, holds NUL or a lone surrogate."""
+    todo: list[Any] = [payload]
+    while todo:  # iterative: the depth of a payload is the caller's choice
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, str) and _UNSTORABLE.search(item):
+            return False
+    return True
 
 
 def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> NewRecord:
@@ -75,6 +92,13 @@ def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> New
     payload = raw.get("payload")
     if not isinstance(payload, dict):
         raise InvalidInput("payload must be a JSON object", field=f"{where}.payload")
+    if not _storable(payload):
+        # PostgreSQL's jsonb cannot hold U+0000: the record would be stored as text, but the
+        # customer's export could then never be imported anywhere (data portability broken).
+        raise InvalidInput(
+            "payload holds a NUL character or a lone surrogate (in a key or a value)",
+            field=f"{where}.payload",
+        )
     source = raw.get("source")
     if not isinstance(source, str) or not 1 <= len(source) <= MAX_SOURCE_LENGTH or "\x00" in source:
         raise InvalidInput(

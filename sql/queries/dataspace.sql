@@ -84,8 +84,9 @@ VALUES ($1, $2, $3, $4::jsonb, $5, $6)
 RETURNING id, imported_at;
 
 -- name: insert_records
+-- ::json, as ingestion stores it: the exact text, never jsonb's rewrite of numbers and keys.
 INSERT INTO records (customer_id, category, recorded_at, source, payload)
-SELECT $1, t.category, t.recorded_at, t.source, t.payload::jsonb
+SELECT $1, t.category, t.recorded_at, t.source, t.payload::json
 FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[])
   AS t (category, recorded_at, source, payload);
 

@@ -276,9 +276,13 @@ async def test_openapi_documents_the_access_routes_and_hides_bench_ones(client):
     assert r.status_code in (401, 404)  # not mounted unless BENCH_ENDPOINTS=1
 
 
-async def test_payloads_are_kept_exactly_even_with_nul_escapes(client, actors, pool):
+async def test_payloads_are_kept_exactly_and_nul_is_refused(client, actors, pool):
+    # Issue 11: a NUL in a payload made the customer's export impossible to import; it is now
+    # refused at ingest (tests/api/test_data_space.py covers keys and depth).
     customer = await actors.customer("NL")
-    record = _rec("device", 1, model="Pixel\u0000 8", note="naïve")
+    r = await ingest(client, actors, customer["id"], [_rec("device", 1, model="Pixel\u0000 8")])
+    assert r.status_code == 400 and r.json()["field"] == "records[0].payload", r.text
+    record = _rec("device", 1, model="Pixel 8", note="naïve \\u0000")
     r = await ingest(client, actors, customer["id"], [record])
     assert r.status_code in (200, 201), r.text
     stored = await pool.fetchval(
@@ -286,7 +290,7 @@ async def test_payloads_are_kept_exactly_even_with_nul_escapes(client, actors, p
     )
     import json
 
-    assert json.loads(stored)["model"] == "Pixel\u0000 8"
+    assert json.loads(stored)["note"] == "naïve \\u0000"  # an escaped backslash is no NUL
 
 
 async def test_a_guessed_customer_id_leaves_no_audit_entry_and_the_same_answer(

@@ -5,9 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import jwt
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
@@ -369,3 +373,85 @@ async def test_an_export_counts_the_compensation_of_a_re_accepted_offer_once(cli
                                    "grants": 1}]  # fmt: skip
     r = await client.get("/v1/me/earnings", headers=customer["auth"])
     assert [b["earned"] for b in r.json()["balances"]] == [450]  # the ledger agrees: once
+
+
+# -- what ingest accepts, the package carries ------------------------------------------------
+
+
+async def test_a_payload_holding_nul_anywhere_is_refused_at_ingest(client, actors, pool):
+    customer = await actors.customer()
+    ok = {"category": "location", "recorded_at": "2026-01-01T00:00:00Z", "source": "network"}
+    for payload in ({"k\u0000": 1}, {"k": "v\u0000"}, {"a": [{"b": ["x", "\u0000"]}]},
+                    {"a": {"b\u0000c": {}}}):  # fmt: skip
+        body = {"records": [{**ok, "payload": {"fine": True}}, {**ok, "payload": payload}]}
+        r = await client.post(
+            f"/v1/admin/customers/{customer['id']}/records", json=body, headers=actors.operator
+        )
+        assert r.status_code == 400, (payload, r.text)
+        assert r.json()["code"] == "invalid_input" and r.json()["field"] == "records[1].payload"
+    count = await pool.fetchval("SELECT count(*) FROM records WHERE customer_id = $1", customer["id"])
+    assert count == 0  # all or nothing
+
+
+_json_scalars = (
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
+)  # fmt: skip
+_payloads = st.dictionaries(
+    st.text(max_size=10),
+    st.recursive(
+        _json_scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    ),
+    max_size=5,
+)
+_records = st.lists(
+    st.fixed_dictionaries({
+        "category": st.sampled_from(["location", "billing", "device", "health"]),
+        "recorded_at": st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2025, 12, 31),
+                                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30)),
+                                                               timezone(timedelta(hours=14))])),
+        "payload": _payloads,
+        "source": st.text(min_size=1, max_size=30),
+    }),
+    min_size=1, max_size=6,
+)  # fmt: skip
+
+
+async def _all_records(c, auth) -> list[tuple]:
+    out = []
+    for category in ("location", "billing", "device", "health"):
+        r = await c.get(f"/v1/me/data/{category}?limit=100", headers=auth)
+        assert r.status_code == 200, r.text
+        out += [(category, x["recorded_at"], x["source"], x["payload"]) for x in r.json()["data"]]
+    return sorted(out, key=repr)
+
+
+@hsettings(max_examples=25, derandomize=True, deadline=None,
+           suppress_health_check=list(HealthCheck))  # fmt: skip
+@given(records=_records)
+async def test_whatever_ingest_accepts_exports_and_imports_intact(
+    client, actors, importer, records
+):
+    customer = await actors.customer("FR")
+    body = {"records": [{**r, "recorded_at": r["recorded_at"].isoformat()} for r in records]}
+    r = await client.post(
+        f"/v1/admin/customers/{customer['id']}/records", json=body, headers=actors.operator
+    )
+    assert r.status_code in (201, 400), r.text  # refused input is a 400, nothing else
+    if r.status_code == 400:
+        return
+    r = await client.post("/v1/me/exports", headers=customer["auth"])
+    assert r.status_code == 201, r.text
+    package = await client.get(r.json()["download_url"], headers=customer["auth"])
+    assert package.status_code == 200, package.text
+    r = await importer.post(
+        f"/v1/admin/imports?external_ref=prop-{customer['id']}", content=package.content,
+        headers={**importer.operator, "Content-Type": "application/jsonl"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    moved = _customer_token(importer, r.json()["customer_id"])
+    exported = await _all_records(client, customer["auth"])
+    assert len(exported) == len(records)
+    assert await _all_records(importer, moved) == exported

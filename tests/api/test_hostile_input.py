@@ -124,3 +124,42 @@ async def test_benchmark_baselines_are_not_mounted_in_the_service(client, actors
                  "/bench/read-without-audit/cus_x?category=device&purpose=research"):
         r = await client.get(path, headers=partner["auth"])
         assert r.status_code == 404, path
+
+
+async def test_nul_in_any_body_string_is_400_naming_the_field(client, actors):
+    partner = await actors.partner()
+    r = await client.post(
+        f"/v1/admin/partners/{partner['id']}/escrow-adjustments",
+        json={"amount": 100, "currency": "EUR", "reference": "wire\u00002026"},
+        headers=actors.operator,
+    )
+    assert r.status_code == 400 and r.json()["field"] == "reference", r.text
+    r = await client.post(
+        "/v1/partner/funding", json={"amount": 100, "currency": "EUR", "payment_method": "pm_\u0000"},
+        headers=partner["auth"],
+    )  # fmt: skip
+    assert r.status_code == 400 and r.json()["field"] == "payment_method", r.text
+
+
+@pytest.mark.parametrize("url", [
+    "http://[::1", "http://[::1/hook", "https://[fe80::1%25eth0/x", "http://example.com:99999/",
+    "http://example.com:port/", "http://example.com:-1/",
+])  # fmt: skip
+async def test_malformed_webhook_urls_are_refused_naming_the_url(client, actors, url):
+    partner = await actors.partner(fund=0)
+    r = await client.post(
+        "/v1/partner/webhook-endpoints", json={"url": url, "events": ["grant.revoked"]},
+        headers=partner["auth"],
+    )  # fmt: skip
+    assert r.status_code in (400, 422), r.text
+    assert r.json()["field"] == "url"
+
+
+async def test_percent_escapes_that_are_not_utf8_are_400(client, actors):
+    partner = await actors.partner(fund=0)
+    for query in ("offer_id=%ED%A0%80", "offer_id=x%FF", "offer_id=%C0%80"):
+        r = await client.get(f"/v1/partner/grants?{query}", headers=partner["auth"])
+        assert r.status_code == 400 and r.json()["code"] == "validation_error", (query, r.text)
+    for segment in ("%ED%A0%80", "grt_%FF"):
+        r = await client.get(f"/v1/partner/grants/{segment}", headers=partner["auth"])
+        assert r.status_code == 400 and r.json()["code"] == "invalid_path", (segment, r.text)

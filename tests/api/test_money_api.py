@@ -113,6 +113,54 @@ async def test_out_of_order_and_foreign_events_are_tolerated(money_client, money
     assert r.json() == {"escrow": [{"currency": "EUR", "amount": 700}]}
 
 
+def _signed(payload: bytes) -> dict:
+    t = int(time.time())
+    sig = stripe.WebhookSignature._compute_signature(f"{t}.{payload.decode()}", SECRET)
+    return {"stripe-signature": f"t={t},v1={sig}", "content-type": "application/json"}
+
+
+async def test_signed_but_malformed_stripe_events_are_400_and_change_nothing(
+    money_client, money_actors, pool
+):
+    partner = await money_actors.partner(fund=0)
+    pi = {"id": "pi_odd", "object": "payment_intent", "amount": 700, "amount_received": 700,
+          "currency": "eur", "metadata": {"partner_id": partner["id"]}}  # fmt: skip
+
+    def event(n: int, **changes) -> dict:
+        body = {"id": f"evt_odd_{n}", "object": "event", "type": "payment_intent.succeeded",
+                "data": {"object": pi}}  # fmt: skip
+        return {**body, **changes}
+
+    def succeeded(n: int, **changes) -> dict:
+        return event(n, data={"object": {**pi, **changes}})
+
+    events_before = await pool.fetchval("SELECT count(*) FROM stripe_events")
+    for n, raw in enumerate([
+        b"[]", b'"evt"', b"{}", b"null",
+        json.dumps(event(1, id="evt\u0000x")).encode(), json.dumps(event(2, id="evt\ud800")).encode(),
+        json.dumps(event(3, id=12)).encode(), json.dumps(event(4, type=["x"])).encode(),
+        json.dumps(event(5, data=None)).encode(), json.dumps(event(6, data={"object": [1]})).encode(),
+        json.dumps(succeeded(7, id=["pi"])).encode(), json.dumps(succeeded(8, amount="700",
+                                                                 amount_received="700")).encode(),
+        json.dumps(succeeded(9, amount_received=True)).encode(),
+        json.dumps(succeeded(10, amount_received=2**70)).encode(),
+        json.dumps(succeeded(11, currency=978)).encode(),
+        json.dumps(succeeded(12, metadata=["partner_id"])).encode(),
+        json.dumps(succeeded(13, id="pi_\u0000")).encode(),
+    ]):  # fmt: skip
+        r = await money_client.post("/v1/stripe/webhook", content=raw, headers=_signed(raw))
+        assert r.status_code == 400, (n, raw, r.text)
+        assert r.json()["code"] == "invalid_stripe_event", (n, r.json())
+    # Signed, well-formed, but its metadata is not ours: acknowledged and ignored.
+    for n, metadata in enumerate([{"partner_id": {"id": 1}}, {"partner_id": "ptn_\u0000"}], 20):
+        raw = json.dumps(succeeded(n, id=f"pi_meta{n}", metadata=metadata)).encode()
+        r = await money_client.post("/v1/stripe/webhook", content=raw, headers=_signed(raw))
+        assert r.status_code == 200 and r.json()["result"] == "ignored", r.text
+    assert await pool.fetchval("SELECT count(*) FROM stripe_events") == events_before + 2
+    r = await money_client.get("/v1/partner/balance", headers=partner["auth"])
+    assert r.json() == {"escrow": []}
+
+
 async def test_acceptance_earnings_and_insufficient_escrow_over_http(
     money_client, money_actors
 ):

@@ -65,3 +65,34 @@ def test_every_operation_honours_its_schema(case, tokens, live_server):
     role = next((r for prefix, r in ROLE_BY_PREFIX if case.path.startswith(prefix)), None)
     headers = {"Authorization": f"Bearer {tokens[role]}"} if role else {}
     case.call_and_validate(base_url=live_server, headers=headers)
+
+
+def test_the_published_document_is_valid_openapi_31_and_its_links_resolve():
+    from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+
+    doc = _published_document()
+    assert doc["openapi"].startswith("3.1")
+    OPENAPI_31_VALIDATOR.validate(doc)
+    operations = {
+        op["operationId"]: op
+        for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)
+    }  # fmt: skip
+    followed = []
+    for item in doc["paths"].values():
+        for op in (o for o in item.values() if isinstance(o, dict) and "responses" in o):
+            for response in op["responses"].values():
+                for name, link in response.get("links", {}).items():
+                    target = operations[link["operationId"]]
+                    names = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                    assert set(link.get("parameters", {})) == names, name
+                    assert "requestBody" not in link or "requestBody" in target, name
+                    followed.append((op["operationId"], link["operationId"]))
+    # The workflow a customer and a partner really go through, link by link.
+    for step in [
+        ("V1PartnerOffersCreateOffer", "V1PartnerOffersOfferIdPublishPublish"),
+        ("V1PartnerOffersOfferIdPublishPublish", "V1MeGrantsAccept"),
+        ("V1MeGrantsAccept", "V1MeGrantsGrantIdReceiptReceipt"),
+        ("V1MeGrantsAccept", "V1MeGrantsGrantIdRevokeRevoke"),
+    ]:
+        assert step in followed
+

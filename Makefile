@@ -36,6 +36,7 @@ test: install
 ## No grimp cache: it keeps a file's resolved imports by mtime, so it misses a new __init__.
 lint: install
 	$(VENV)/bin/ruff check marketplace offers policies ledger sql tests bench
+	$(VENV)/bin/ruff format --check marketplace offers policies ledger sql tests bench
 	$(VENV)/bin/mypy marketplace offers ledger policies sql
 	$(VENV)/bin/lint-imports --no-cache
 

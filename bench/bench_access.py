@@ -79,10 +79,13 @@ async def seed_partners(conn, n: int) -> list[tuple[str, str]]:
     out = []
     for i in range(n):
         pid = await conn.fetchval(
-            "INSERT INTO partners (name, jurisdiction) VALUES ($1, 'DE') RETURNING id", f"P{i}")
+            "INSERT INTO partners (name, jurisdiction) VALUES ($1, 'DE') RETURNING id", f"P{i}"
+        )
         oid = await conn.fetchval(
             "INSERT INTO offers (partner_id, max_grants, status) VALUES ($1, 10000000, 'active')"
-            " RETURNING id", pid)  # fmt: skip
+            " RETURNING id",
+            pid,
+        )
         await conn.execute(
             "INSERT INTO offer_versions (offer_id, version, title, description, categories,"
             " purposes, duration_days, lookback_days, compensation_kind, compensation_amount,"
@@ -97,14 +100,16 @@ async def seed_partners(conn, n: int) -> list[tuple[str, str]]:
 async def copy_customers(conn, start: int, count: int, keys: bool) -> list[str]:
     ids = [f"cus_bench{i:09d}" for i in range(start, start + count)]
     await conn.copy_records_to_table(
-        "customers", columns=("id", "external_ref", "jurisdiction"),
+        "customers",
+        columns=("id", "external_ref", "jurisdiction"),
         records=[(cid, cid, "FR" if i % 2 else "DE") for i, cid in enumerate(ids, start)],
-    )  # fmt: skip
+    )
     if keys:
         await conn.copy_records_to_table(
-            "customer_audit_keys", columns=("customer_id", "secret"),
+            "customer_audit_keys",
+            columns=("customer_id", "secret"),
             records=[(cid, os.urandom(32)) for cid in ids],
-        )  # fmt: skip
+        )
     return ids
 
 
@@ -113,20 +118,47 @@ async def copy_grants(conn, customers: list[str], partners: list[tuple[str, str]
     rows = []
     for cid in customers:
         for pid, oid in partners:
-            rows.append((f"gnt_{uuid.uuid4().hex}", cid, pid, oid, 1, ["data_usage", "location"],
-                         ["research"], "active", now - timedelta(days=1),
-                         now + timedelta(days=300), now, "h", "receipt"))  # fmt: skip
+            rows.append(
+                (
+                    f"gnt_{uuid.uuid4().hex}",
+                    cid,
+                    pid,
+                    oid,
+                    1,
+                    ["data_usage", "location"],
+                    ["research"],
+                    "active",
+                    now - timedelta(days=1),
+                    now + timedelta(days=300),
+                    now,
+                    "h",
+                    "receipt",
+                )
+            )
     await conn.copy_records_to_table(
         "grants",
-        columns=("id", "customer_id", "partner_id", "offer_id", "offer_version", "categories",
-                 "purposes", "status", "granted_at", "expires_at", "updated_at", "terms_hash",
-                 "receipt"),
+        columns=(
+            "id",
+            "customer_id",
+            "partner_id",
+            "offer_id",
+            "offer_version",
+            "categories",
+            "purposes",
+            "status",
+            "granted_at",
+            "expires_at",
+            "updated_at",
+            "terms_hash",
+            "receipt",
+        ),
         records=rows,
-    )  # fmt: skip
+    )
     return len(rows)
 
 
 # -- HTTP -------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -138,11 +170,15 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write("paths = {" + ",".join(f'"{p}"' for p in paths) + "}\n")
         lua.write(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
-        lua.write("i = 0\nrequest = function()\n  i = i + 1\n"
-                  "  return wrk.format(nil, paths[(i % #paths) + 1])\nend\n")  # fmt: skip
+        lua.write(
+            "i = 0\nrequest = function()\n  i = i + 1\n"
+            "  return wrk.format(nil, paths[(i % #paths) + 1])\nend\n"
+        )
     out = subprocess.run(
         ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", lua.name, base],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(lua.name)
 
@@ -154,26 +190,52 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": ms("50"), "p99": ms("99"), "requests": requests,
-            "non2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(1) if errors else ""}  # fmt: skip
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "requests": requests,
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
 
 
 def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
     """Starts the server as `make run` would (1 worker), measures each endpoint with wrk."""
     data_dir = Path(tempfile.mkdtemp(prefix="bench-access-"))
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "BENCH_ENDPOINTS": "1",
-           "RATE_LIMIT_READS_PER_SECOND": "1000000",  # counted, never refused
-           "RATE_LIMIT_WRITES_PER_SECOND": "1000000",
-           "PYTHONPATH": str(ROOT), "PORT": str(port)}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATA_DIR": str(data_dir),
+        "BENCH_ENDPOINTS": "1",
+        "RATE_LIMIT_READS_PER_SECOND": "1000000",  # counted, never refused
+        "RATE_LIMIT_WRITES_PER_SECOND": "1000000",
+        "PYTHONPATH": str(ROOT),
+        "PORT": str(port),
+    }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
-         "--workers", "1", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "marketplace.app:app_from_env",
+            "--factory",
+            "--workers",
+            "1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         import httpx
 
@@ -185,16 +247,26 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
             except httpx.TransportError:
                 time.sleep(0.1)
         keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
-        token = issue_token(keys, issuer="marketplace-local", audience="marketplace",
-                            role="partner", sub=partner_id, ttl=3600)  # fmt: skip
+        token = issue_token(
+            keys,
+            issuer="marketplace-local",
+            audience="marketplace",
+            role="partner",
+            sub=partner_id,
+            ttl=3600,
+        )
         sample = customers[:200]
         cases = {
             "bare JSON endpoint": ["/bench/json"],
             "one indexed SELECT": [f"/bench/select/{c}?category=data_usage" for c in sample],
-            "partner record read": [f"/v1/partner/customers/{c}/records?category=data_usage"
-                                    "&purpose=research" for c in sample],
-            "same read, audit off": [f"/bench/read-without-audit/{c}?category=data_usage"
-                                     "&purpose=research" for c in sample],
+            "partner record read": [
+                f"/v1/partner/customers/{c}/records?category=data_usage&purpose=research"
+                for c in sample
+            ],
+            "same read, audit off": [
+                f"/bench/read-without-audit/{c}?category=data_usage&purpose=research"
+                for c in sample
+            ],
         }
         # Check once that each path answers 200 with data before measuring it.
         h = {"Authorization": f"Bearer {token}"}
@@ -220,11 +292,20 @@ async def http_bench(url: str) -> None:
         await copy_grants(conn, customers, partners)
         now = datetime.now(UTC)
         await conn.copy_records_to_table(
-            "records", columns=("customer_id", "category", "recorded_at", "source", "payload"),
-            records=[(cid, "data_usage", now - timedelta(days=j, minutes=random.random() * 60),
-                      "bench", '{"mb_down": 812, "mb_up": 95, "period": "day"}')
-                     for cid in customers for j in range(RECORDS_EACH)],
-        )  # fmt: skip
+            "records",
+            columns=("customer_id", "category", "recorded_at", "source", "payload"),
+            records=[
+                (
+                    cid,
+                    "data_usage",
+                    now - timedelta(days=j, minutes=random.random() * 60),
+                    "bench",
+                    '{"mb_down": 812, "mb_up": 95, "period": "day"}',
+                )
+                for cid in customers
+                for j in range(RECORDS_EACH)
+            ],
+        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -233,26 +314,36 @@ async def http_bench(url: str) -> None:
     conn = await asyncpg.connect(url)
     decisions = await conn.fetchval("SELECT count(*) FROM decisions")
     audits = await conn.fetchval(
-        "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'")
+        "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
+    )
     await conn.close()
 
     print(f"HTTP, wrk 1 thread, {CONNECTIONS} connections, {DURATION_S} s each, uvicorn 1 worker:")
     print(f"  {'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
     for name, r in results.items():
-        print(f"  {name:<22}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
-              f"{r['requests']:>10}{r['non2xx']:>9}  {r['socket_errors']}")  # fmt: skip
+        print(
+            f"  {name:<22}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+            f"{r['requests']:>10}{r['non2xx']:>9}  {r['socket_errors']}"
+        )
     read, select = results["partner record read"], results["one indexed SELECT"]
-    print(f"  partner read / one-SELECT rate: {read['rps'] / select['rps']:.0%} (target >= 50%);"
-          f" partner read p99 {read['p99']:.1f} ms (target < 25 ms)")
+    print(
+        f"  partner read / one-SELECT rate: {read['rps'] / select['rps']:.0%} (target >= 50%);"
+        f" partner read p99 {read['p99']:.1f} ms (target < 25 ms)"
+    )
     unaudited = results["same read, audit off"]
-    print(f"  audit log cost: read with audit {read['rps']:.0f} req/s vs without "
-          f"{unaudited['rps']:.0f} req/s = {1 - read['rps'] / unaudited['rps']:.0%} of throughput"
-          " (target < 20%)")  # fmt: skip
-    print(f"  decisions stored: {decisions} (partner reads incl. warm-up and checks); "
-          f"access.decision audit entries: {audits}")
+    print(
+        f"  audit log cost: read with audit {read['rps']:.0f} req/s vs without "
+        f"{unaudited['rps']:.0f} req/s = {1 - read['rps'] / unaudited['rps']:.0%} of throughput"
+        " (target < 20%)"
+    )
+    print(
+        f"  decisions stored: {decisions} (partner reads incl. warm-up and checks); "
+        f"access.decision audit entries: {audits}"
+    )
 
 
 # -- scale ------------------------------------------------------------------------------------
+
 
 async def decision_latency(url: str, customers: list[str], partners, rng) -> tuple[float, float]:
     pool = await create_pool(url, min_size=1, max_size=1)
@@ -288,10 +379,12 @@ async def prewarm(conn) -> None:
     pg_prewarm). Index scans over every row read each index and heap page into shared_buffers."""
     async with conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-        for sql in ("SELECT count(g.status) FROM grants g WHERE g.customer_id >= ''",
-                    "SELECT count(c.jurisdiction) FROM customers c WHERE c.id >= ''",
-                    "SELECT count(k.secret) FROM customer_audit_keys k WHERE k.customer_id >= ''"):
-            await conn.fetchval(sql)  # fmt: skip
+        for sql in (
+            "SELECT count(g.status) FROM grants g WHERE g.customer_id >= ''",
+            "SELECT count(c.jurisdiction) FROM customers c WHERE c.id >= ''",
+            "SELECT count(k.secret) FROM customer_audit_keys k WHERE k.customer_id >= ''",
+        ):
+            await conn.fetchval(sql)
 
 
 async def scale_bench(url: str) -> None:
@@ -321,12 +414,18 @@ async def scale_bench(url: str) -> None:
     load_s = time.perf_counter() - t0
     big_p50, big_p99 = await decision_latency(url, customers, partners, rng)
 
-    print(f"\nDecision latency (facade: one indexed fetch + decide; {SAMPLES} sequential samples,"
-          " random customer and partner):")  # fmt: skip
-    print(f"  {n_small:>9,} grants / {len(small):>7,} customers: p50 {small_p50:7.0f} µs, "
-          f"p99 {small_p99:7.0f} µs")  # fmt: skip
-    print(f"  {total:>9,} grants / {len(customers):>7,} customers: p50 {big_p50:7.0f} µs, "
-          f"p99 {big_p99:7.0f} µs  (loaded with COPY in {load_s:.0f} s)")  # fmt: skip
+    print(
+        f"\nDecision latency (facade: one indexed fetch + decide; {SAMPLES} sequential samples,"
+        " random customer and partner):"
+    )
+    print(
+        f"  {n_small:>9,} grants / {len(small):>7,} customers: p50 {small_p50:7.0f} µs, "
+        f"p99 {small_p99:7.0f} µs"
+    )
+    print(
+        f"  {total:>9,} grants / {len(customers):>7,} customers: p50 {big_p50:7.0f} µs, "
+        f"p99 {big_p99:7.0f} µs  (loaded with COPY in {load_s:.0f} s)"
+    )
     print(f"  ratio large/small p50: {big_p50 / small_p50:.2f}x (target within 1.5x)")
 
 

@@ -59,36 +59,47 @@ async def main() -> None:
             " outcome, entry)"
             " SELECT 'access.decision', now(), ARRAY[CASE WHEN g % 4 = 0 THEN 'FR' ELSE 'DE' END],"
             " 'ptn_b', 'psn_' || md5(g::text), 'location', 'denied',"
-            " format('{\"at\":\"2026-01-01T00:00:00Z\",\"category\":\"location\",\"i\":%s,"
-            "\"jurisdictions\":[\"%s\"],\"kind\":\"access.decision\",\"outcome\":\"denied\","
-            "\"partner_id\":\"ptn_b\",\"subject\":\"psn_%s\"}',"
+            ' format(\'{"at":"2026-01-01T00:00:00Z","category":"location","i":%s,'
+            '"jurisdictions":["%s"],"kind":"access.decision","outcome":"denied",'
+            '"partner_id":"ptn_b","subject":"psn_%s"}\','
             " g, CASE WHEN g % 4 = 0 THEN 'FR' ELSE 'DE' END, md5(g::text))"
             " FROM generate_series(1, $1) g",
             ENTRIES,
         )
-        print(f"generated {ENTRIES:,} entries with INSERT…SELECT in "
-              f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+        print(
+            f"generated {ENTRIES:,} entries with INSERT…SELECT in {time.perf_counter() - t:.1f} s"
+        )
         t = time.perf_counter()
         result = await service.seal(batch_size=50_000)
         elapsed = time.perf_counter() - t
-        print(f"sealing: {result.sealed:,} entries in {elapsed:.1f} s = "
-              f"{result.sealed / elapsed:,.0f} entries/s ({result.checkpoints} checkpoints, "
-              "each consistency-checked and signed)")  # fmt: skip
+        print(
+            f"sealing: {result.sealed:,} entries in {elapsed:.1f} s = "
+            f"{result.sealed / elapsed:,.0f} entries/s ({result.checkpoints} checkpoints, "
+            "each consistency-checked and signed)"
+        )
 
         checkpoint = (await service.latest_checkpoint()).note
         t = time.perf_counter()
-        leaves = [bytes(r[0]) for r in await pool.fetch(
-            "SELECT leaf_hash FROM audit_leaves ORDER BY leaf_index")]
-        entries = [(r[0], r[1].encode()) for r in await pool.fetch(
-            "SELECT l.leaf_index, e.entry FROM audit_leaves l JOIN audit_entries e"
-            " ON e.id = l.entry_id WHERE e.jurisdictions && '{DE}' ORDER BY l.leaf_index")]
+        leaves = [
+            bytes(r[0])
+            for r in await pool.fetch("SELECT leaf_hash FROM audit_leaves ORDER BY leaf_index")
+        ]
+        entries = [
+            (r[0], r[1].encode())
+            for r in await pool.fetch(
+                "SELECT l.leaf_index, e.entry FROM audit_leaves l JOIN audit_entries e"
+                " ON e.id = l.entry_id WHERE e.jurisdictions && '{DE}' ORDER BY l.leaf_index"
+            )
+        ]
         fetched = time.perf_counter() - t
         t = time.perf_counter()
         report = verify_view(checkpoint, service.verifier_key(), leaves, entries)
         elapsed = time.perf_counter() - t
-        print(f"verification (pure core, after fetching in {fetched:.1f} s): {len(leaves):,} "
-              f"leaves and {len(entries):,} visible entries in {elapsed:.1f} s = "
-              f"{len(leaves) / elapsed:,.0f} leaves/s; ok={report.ok}")  # fmt: skip
+        print(
+            f"verification (pure core, after fetching in {fetched:.1f} s): {len(leaves):,} "
+            f"leaves and {len(entries):,} visible entries in {elapsed:.1f} s = "
+            f"{len(leaves) / elapsed:,.0f} leaves/s; ok={report.ok}"
+        )
         await pool.close()
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

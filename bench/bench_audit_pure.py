@@ -65,8 +65,9 @@ def main(n: int) -> None:
     for b in blobs:
         compact.append(leaf_hash(b))
     append = time.perf_counter() - t
-    print(f"leaf hash + CompactTree.append       {rate(n, append)}  "
-          f"{append / baseline:.1f}x baseline")
+    print(
+        f"leaf hash + CompactTree.append       {rate(n, append)}  {append / baseline:.1f}x baseline"
+    )
 
     t = time.perf_counter()
     tree = MerkleTree([leaf_hash(b) for b in blobs])
@@ -90,8 +91,10 @@ def main(n: int) -> None:
     report = verify_log(entries, text, vkey)
     verify = time.perf_counter() - t
     assert report.ok
-    print(f"verify_log (canonicalise+hash+root)  {rate(n, verify)}  "
-          f"time {verify / (baseline + canon):.2f}x that of canonical JSON + raw sha256")
+    print(
+        f"verify_log (canonicalise+hash+root)  {rate(n, verify)}  "
+        f"time {verify / (baseline + canon):.2f}x that of canonical JSON + raw sha256"
+    )
 
 
 if __name__ == "__main__":

@@ -68,10 +68,16 @@ def run_pgbench(url: str) -> float:
         env["PGPASSWORD"] = parts.password
     db = parts.path.lstrip("/")
     exe = pgbench_binary()
-    subprocess.run([exe, *args, "-i", "-s", "1", "-q", db], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-    out = subprocess.run([exe, *args, "-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), db],
-                         env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    subprocess.run(
+        [exe, *args, "-i", "-s", "1", "-q", db], env=env, check=True, capture_output=True
+    )
+    out = subprocess.run(
+        [exe, *args, "-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), db],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     for line in out.splitlines():
         if line.startswith("tps"):
             return float(line.split("=")[1].split()[0])
@@ -104,11 +110,15 @@ async def bench_app(url: str) -> tuple[float, float]:
         partner = await consent.create_partner("Bench", "DE")
         await money.adjust_escrow(partner.id, 10**12, "EUR", idempotency_key=uuid.uuid4().hex)
         terms = OfferTerms(
-            title="b", description="b", categories=("device",), purposes=("research",),
-            duration_days=30, lookback_days=7,
+            title="b",
+            description="b",
+            categories=("device",),
+            purposes=("research",),
+            duration_days=30,
+            lookback_days=7,
             compensation=Compensation(kind="cash", amount=250, currency="EUR"),
             jurisdictions=("FR",),
-        )  # fmt: skip
+        )
         offer = await consent.create_offer(partner.id, terms, 10_000_000)
         await consent.change_offer_status(partner.id, offer.id, "publish")
         offers.append(offer)
@@ -120,7 +130,7 @@ async def bench_app(url: str) -> tuple[float, float]:
     # every pair accepts once, and concurrent clients serve distinct customers (as 8
     # different people accepting at once would), not the same one eight times over.
     step = len(customers) // CLIENTS
-    counters = [iter(customers[i * step:] + customers[:i * step]) for i in range(CLIENTS)]
+    counters = [iter(customers[i * step :] + customers[: i * step]) for i in range(CLIENTS)]
 
     async def accept(i):
         await consent.accept_offer(next(counters[i]), offers[i].id)
@@ -129,11 +139,19 @@ async def bench_app(url: str) -> tuple[float, float]:
 
     async def post(i):
         async with pool.acquire() as conn, conn.transaction():
-            await Books(conn).post("bench", uuid.uuid4().hex, [
-                Posting(account=Account(kind="partner_escrow", owner_id=offers[i].partner_id,
-                                        currency="EUR"), amount=-1),
-                Posting(account=Account(kind="platform_fees", currency="EUR"), amount=1),
-            ])  # fmt: skip
+            await Books(conn).post(
+                "bench",
+                uuid.uuid4().hex,
+                [
+                    Posting(
+                        account=Account(
+                            kind="partner_escrow", owner_id=offers[i].partner_id, currency="EUR"
+                        ),
+                        amount=-1,
+                    ),
+                    Posting(account=Account(kind="platform_fees", currency="EUR"), amount=1),
+                ],
+            )
 
     postings = await timed(CLIENTS, SECONDS, post)
     await pool.close()
@@ -155,8 +173,10 @@ async def main() -> None:
         await admin.close()
     print(f"clients: {CLIENTS}, {SECONDS} s each")
     print(f"pgbench tpcb-like:              {tps:10.0f} tps")
-    print(f"grant acceptances with money:   {accepts:10.0f} /s  "
-          f"({accepts / tps:.0%} of pgbench; target >= 40%)")  # fmt: skip
+    print(
+        f"grant acceptances with money:   {accepts:10.0f} /s  "
+        f"({accepts / tps:.0%} of pgbench; target >= 40%)"
+    )
     print(f"ledger postings (2-leg txns):   {postings:10.0f} /s  ({postings / tps:.0%} of pgbench)")
 
 

@@ -101,9 +101,11 @@ def run(grants_per_customer: int, bundle, rnd: random.Random) -> dict:
     for subject, grants in customers:
         prepared[subject.customer_id] = (
             cedarpy.PolicySet.from_str(
-                cedar_model.policy_text(bundle, subject.customer_id, grants)),
+                cedar_model.policy_text(bundle, subject.customer_id, grants)
+            ),
             cedarpy.Entities.from_json_str(
-                json.dumps(cedar_model.entities(subject, grants, partners))),
+                json.dumps(cedar_model.entities(subject, grants, partners))
+            ),
         )
     cedar_cases = [
         (cedar_model.request(request, subject), *prepared[subject.customer_id])
@@ -129,19 +131,25 @@ def run(grants_per_customer: int, bundle, rnd: random.Random) -> dict:
 def main() -> None:
     bundle = load_bundle()
     rnd = random.Random(1)
-    print(f"rules {bundle.version[:19]}…, {CUSTOMERS} customers, {len(PARTNERS)} partners, "
-          f"python {sys.version.split()[0]}, cedarpy {version('cedarpy')}")
-    header = (f"{'grants':>6} | {'ours dec/s':>11} {'p50 µs':>7} {'p99 µs':>7} | "
-              f"{'cedar dec/s':>11} {'p50 µs':>7} {'p99 µs':>7} | {'ours/cedar':>10} | "
-              f"{'allowed':>7} {'disagree':>8}")
+    print(
+        f"rules {bundle.version[:19]}…, {CUSTOMERS} customers, {len(PARTNERS)} partners, "
+        f"python {sys.version.split()[0]}, cedarpy {version('cedarpy')}"
+    )
+    header = (
+        f"{'grants':>6} | {'ours dec/s':>11} {'p50 µs':>7} {'p99 µs':>7} | "
+        f"{'cedar dec/s':>11} {'p50 µs':>7} {'p99 µs':>7} | {'ours/cedar':>10} | "
+        f"{'allowed':>7} {'disagree':>8}"
+    )
     print(header)
     print("-" * len(header))
     for n in (1, 10, 100):
         row = run(n, bundle, rnd)
         (o_rate, o50, o99), (c_rate, c50, c99) = row["ours"], row["cedar"]
-        print(f"{n:>6} | {o_rate:>11,.0f} {o50:>7.1f} {o99:>7.1f} | "
-              f"{c_rate:>11,.0f} {c50:>7.1f} {c99:>7.1f} | {o_rate / c_rate:>9.1f}× | "
-              f"{row['allowed']:>7.0%} {row['disagreements']:>8}")
+        print(
+            f"{n:>6} | {o_rate:>11,.0f} {o50:>7.1f} {o99:>7.1f} | "
+            f"{c_rate:>11,.0f} {c50:>7.1f} {c99:>7.1f} | {o_rate / c_rate:>9.1f}× | "
+            f"{row['allowed']:>7.0%} {row['disagreements']:>8}"
+        )
 
 
 if __name__ == "__main__":

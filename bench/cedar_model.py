@@ -50,9 +50,10 @@ def rule_policies(bundle: RuleBundle) -> str:
             conditions.append("resource has birth_ymd")
             conditions.append(f"context.today_ymd - resource.birth_ymd < {rule.min_age * 10000}")
         out.append(
-            f'@id({_s("rule:" + rule.id)})\n'
+            f"@id({_s('rule:' + rule.id)})\n"
             f'forbid(principal, action == Action::"read", resource) when {{ '
-            + " && ".join(conditions) + " };\n"
+            + " && ".join(conditions)
+            + " };\n"
         )
     return "".join(out)
 
@@ -64,7 +65,7 @@ def grant_policies(customer_id: str, grants: Sequence[GrantView]) -> str:
         g = f"Grant::{_s(grant.grant_id)}"
         out.append(
             f"@id({_s(grant.grant_id)})\n"
-            f"permit(principal == Partner::{_s(grant.partner_id)}, action == Action::\"read\", "
+            f'permit(principal == Partner::{_s(grant.partner_id)}, action == Action::"read", '
             f"resource == Customer::{_s(customer_id)}) when {{ "
             f'{g}.status == "active" && {g}.granted_at <= context.now && '
             f"context.now < {g}.expires_at && {g}.categories.contains(context.category) && "
@@ -86,24 +87,36 @@ def entities(
     customer_attrs: dict = {"jurisdiction": subject.jurisdiction}
     if subject.birth_date is not None:
         customer_attrs["birth_ymd"] = _ymd(subject.birth_date)
-    out = [{"uid": {"type": "Customer", "id": subject.customer_id},
-            "attrs": customer_attrs, "parents": []}]
-    for partner_id, suspended in sorted(partners.items()):
-        out.append({"uid": {"type": "Partner", "id": partner_id},
-                    "attrs": {"suspended": suspended}, "parents": []})
-    for grant in grants:
-        out.append({
-            "uid": {"type": "Grant", "id": grant.grant_id},
-            "attrs": {
-                "status": grant.status,
-                "granted_at": _epoch(grant.granted_at),
-                "expires_at": _epoch(grant.expires_at),
-                "categories": list(grant.categories),
-                "purposes": list(grant.purposes),
-                "lookback": grant.lookback_days * 86400,
-            },
+    out = [
+        {
+            "uid": {"type": "Customer", "id": subject.customer_id},
+            "attrs": customer_attrs,
             "parents": [],
-        })
+        }
+    ]
+    for partner_id, suspended in sorted(partners.items()):
+        out.append(
+            {
+                "uid": {"type": "Partner", "id": partner_id},
+                "attrs": {"suspended": suspended},
+                "parents": [],
+            }
+        )
+    for grant in grants:
+        out.append(
+            {
+                "uid": {"type": "Grant", "id": grant.grant_id},
+                "attrs": {
+                    "status": grant.status,
+                    "granted_at": _epoch(grant.granted_at),
+                    "expires_at": _epoch(grant.expires_at),
+                    "categories": list(grant.categories),
+                    "purposes": list(grant.purposes),
+                    "lookback": grant.lookback_days * 86400,
+                },
+                "parents": [],
+            }
+        )
     return out
 
 

@@ -100,13 +100,16 @@ class Books:
             reverses=reverses,
             postings=[
                 # Partners by id; a customer only through the entry's pseudonymous subject.
-                {"account": p.account.kind,
-                 "owner": p.account.owner_id if p.account.kind == "partner_escrow" else None,
-                 "amount": p.amount, "currency": p.account.currency}
+                {
+                    "account": p.account.kind,
+                    "owner": p.account.owner_id if p.account.kind == "partner_escrow" else None,
+                    "amount": p.amount,
+                    "currency": p.account.currency,
+                }
                 for p in postings
             ],
             **audit,
-        )  # fmt: skip
+        )
         # Should the statement's own check ever be passed, the balance CHECK refuses it and
         # the unit of work names it InsufficientFunds (CONSTRAINT_ERRORS).
         locked = await self.repo.post_locked(
@@ -121,16 +124,22 @@ class Books:
             if not may_go_negative and balance + p.amount < 0:
                 # Nothing was posted (the statement refused it); the caller's transaction
                 # rolls back with this error, so nothing of this transaction is kept.
-                error = InsufficientEscrow if p.account.kind == "partner_escrow" else InsufficientFunds
+                error = (
+                    InsufficientEscrow if p.account.kind == "partner_escrow" else InsufficientFunds
+                )
                 raise error(
-                    f"{p.account.kind} holds {balance} {p.account.currency}, "
-                    f"{-p.amount} needed",
+                    f"{p.account.kind} holds {balance} {p.account.currency}, {-p.amount} needed",
                     field="amount",
                 )
         return Transaction(
-            id=txn_id, kind=kind, idempotency_key=idempotency_key, reference=reference,
-            reverses=reverses, created_at=opened.created_at, postings=tuple(postings),
-        ), True  # fmt: skip
+            id=txn_id,
+            kind=kind,
+            idempotency_key=idempotency_key,
+            reference=reference,
+            reverses=reverses,
+            created_at=opened.created_at,
+            postings=tuple(postings),
+        ), True
 
     async def record_grant_compensation(
         self,
@@ -150,8 +159,12 @@ class Books:
         if amount == 0:
             return None
         share, fee = split_fee(amount, fee_bps)
-        postings = [Posting(account=Account(kind="partner_escrow", owner_id=partner_id,
-                                            currency=currency), amount=-amount)]  # fmt: skip
+        postings = [
+            Posting(
+                account=Account(kind="partner_escrow", owner_id=partner_id, currency=currency),
+                amount=-amount,
+            )
+        ]
         if share:
             earnings = Account(kind=EARNINGS_KIND[kind], owner_id=customer_id, currency=currency)
             postings.append(Posting(account=earnings, amount=share))

@@ -44,9 +44,15 @@ class PayoutService:
     """Settlement and payout processing: units of work, and one Stripe gateway called only
     between them."""
 
-    def __init__(self, uow: UnitOfWorkFactory, stripe: StripeGateway, *,
-                 max_attempts: int = 5, backoff_seconds: float = 2.0,
-                 stale_after_seconds: float = 900.0):  # fmt: skip
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        stripe: StripeGateway,
+        *,
+        max_attempts: int = 5,
+        backoff_seconds: float = 2.0,
+        stale_after_seconds: float = 900.0,
+    ):
         self.uow = uow
         self.stripe = stripe
         self.max_attempts = max_attempts
@@ -97,17 +103,25 @@ class PayoutService:
             txn, _ = await uow.repository(Books).post(
                 "payout",
                 f"payout:{payout_id}",
-                [Posting(account=earnings, amount=-amount),
-                 Posting(account=_transit(currency), amount=amount)],
+                [
+                    Posting(account=earnings, amount=-amount),
+                    Posting(account=_transit(currency), amount=amount),
+                ],
                 reference=payout_id,
                 audit={**audit, "outcome": "posted"},
-            )  # fmt: skip
-            payout = await repo.insert_payout(payout_id, customer_id, kind, amount, currency,
-                                              txn.id)  # fmt: skip
+            )
+            payout = await repo.insert_payout(
+                payout_id, customer_id, kind, amount, currency, txn.id
+            )
             await uow.repository(AuditLog).append(
-                "payout.created", **audit, outcome="pending", payout_kind=kind, amount=amount,
-                currency=currency, txn_id=txn.id,
-            )  # fmt: skip
+                "payout.created",
+                **audit,
+                outcome="pending",
+                payout_kind=kind,
+                amount=amount,
+                currency=currency,
+                txn_id=txn.id,
+            )
             await repo.enqueue_payout(payout_id)
             return payout
 
@@ -123,8 +137,9 @@ class PayoutService:
         try:
             stripe_id = await self._call_stripe(payout)
         except PaymentGatewayError as e:
-            log.warning("payout_attempt_failed", payout_id=payout_id, error=e.detail,
-                        retryable=e.retryable)  # fmt: skip
+            log.warning(
+                "payout_attempt_failed", payout_id=payout_id, error=e.detail, retryable=e.retryable
+            )
             return await self._record_failure(payout_id, e)
         return await self._record_success(payout_id, stripe_id)
 
@@ -137,9 +152,11 @@ class PayoutService:
             if accounts is None or not accounts.stripe_account_id:
                 raise PaymentGatewayError("the customer has no payout account", retryable=False)
             return await self.stripe.transfer(
-                destination=accounts.stripe_account_id, amount=payout.amount,
-                currency=payout.currency, payout_id=payout.id,
-            )  # fmt: skip
+                destination=accounts.stripe_account_id,
+                amount=payout.amount,
+                currency=payout.currency,
+                payout_id=payout.id,
+            )
         stripe_customer = accounts.stripe_customer_id if accounts else None
         if not stripe_customer:
             # Created lazily, keyed by our customer id so a repeat finds the same one.
@@ -149,9 +166,11 @@ class PayoutService:
                     payout.customer_id, created
                 )
         return await self.stripe.credit_customer_balance(
-            stripe_customer=stripe_customer, amount=payout.amount, currency=payout.currency,
+            stripe_customer=stripe_customer,
+            amount=payout.amount,
+            currency=payout.currency,
             payout_id=payout.id,
-        )  # fmt: skip
+        )
 
     async def _record_success(self, payout_id: str, stripe_id: str) -> Payout:
         async with self.uow() as uow:
@@ -163,15 +182,20 @@ class PayoutService:
             await uow.repository(Books).post(
                 "payout_settled",
                 f"payout-settled:{payout_id}",
-                [Posting(account=_transit(payout.currency), amount=-payout.amount),
-                 Posting(account=_clearing(payout.currency), amount=payout.amount)],
+                [
+                    Posting(account=_transit(payout.currency), amount=-payout.amount),
+                    Posting(account=_clearing(payout.currency), amount=payout.amount),
+                ],
                 reference=payout_id,
                 audit={**audit, "outcome": "posted"},
-            )  # fmt: skip
+            )
             payout = await repo.update_payout(
-                payout_id, status="succeeded", attempts=payout.attempts + 1,
-                stripe_object_id=stripe_id, last_error=None,
-            )  # fmt: skip
+                payout_id,
+                status="succeeded",
+                attempts=payout.attempts + 1,
+                stripe_object_id=stripe_id,
+                last_error=None,
+            )
             await uow.repository(AuditLog).append(
                 "payout.succeeded", **audit, outcome="succeeded", attempts=payout.attempts
             )
@@ -187,29 +211,40 @@ class PayoutService:
             attempts = payout.attempts + 1
             if error.retryable and attempts < self.max_attempts:
                 payout = await repo.update_payout(
-                    payout_id, status="pending", attempts=attempts, stripe_object_id=None,
+                    payout_id,
+                    status="pending",
+                    attempts=attempts,
+                    stripe_object_id=None,
                     last_error=error.detail,
-                )  # fmt: skip
+                )
                 delay = self.backoff_seconds * 2 ** (attempts - 1)
                 await repo.enqueue_payout(payout_id, after=timedelta(seconds=delay))
                 return payout
             # Final: the money goes back to the customer's earnings, by a reversing transaction.
             audit = await self._audit_fields(repo, payout)
-            earnings = Account(kind=EARNINGS_KIND[payout.kind], owner_id=payout.customer_id,
-                               currency=payout.currency)  # fmt: skip
+            earnings = Account(
+                kind=EARNINGS_KIND[payout.kind],
+                owner_id=payout.customer_id,
+                currency=payout.currency,
+            )
             await uow.repository(Books).post(
                 "payout_reversal",
                 f"payout-reversed:{payout_id}",
-                [Posting(account=_transit(payout.currency), amount=-payout.amount),
-                 Posting(account=earnings, amount=payout.amount)],
+                [
+                    Posting(account=_transit(payout.currency), amount=-payout.amount),
+                    Posting(account=earnings, amount=payout.amount),
+                ],
                 reference=payout_id,
                 reverses=stored.txn_id,
                 audit={**audit, "outcome": "posted"},
-            )  # fmt: skip
+            )
             payout = await repo.update_payout(
-                payout_id, status="failed", attempts=attempts, stripe_object_id=None,
+                payout_id,
+                status="failed",
+                attempts=attempts,
+                stripe_object_id=None,
                 last_error=error.detail,
-            )  # fmt: skip
+            )
             await uow.repository(AuditLog).append(
                 "payout.failed", **audit, outcome="failed", attempts=attempts
             )
@@ -217,8 +252,11 @@ class PayoutService:
 
     async def _audit_fields(self, repo: LedgerRepository, payout: Payout) -> dict[str, Any]:
         jurisdiction = await repo.customer_jurisdiction(payout.customer_id)
-        return {"jurisdictions": [jurisdiction] if jurisdiction else [],
-                "customer_id": payout.customer_id, "payout_id": payout.id}  # fmt: skip
+        return {
+            "jurisdictions": [jurisdiction] if jurisdiction else [],
+            "customer_id": payout.customer_id,
+            "payout_id": payout.id,
+        }
 
     # -- reconciliation: the ledger against what Stripe reports ---------------------------
 
@@ -245,31 +283,61 @@ class PayoutService:
         for pid in sorted(set(payouts) | set(seen)):
             p, objects = payouts.get(pid), seen.get(pid, [])
             if p is None:
-                diffs.append(Difference(problem="unknown_in_stripe", subject=pid,
-                                        detail=f"Stripe objects {[o[0] for o in objects]}"))  # fmt: skip
+                diffs.append(
+                    Difference(
+                        problem="unknown_in_stripe",
+                        subject=pid,
+                        detail=f"Stripe objects {[o[0] for o in objects]}",
+                    )
+                )
                 continue
             if len(objects) > 1:
-                diffs.append(Difference(problem="duplicate_in_stripe", subject=pid,
-                                        detail=f"{len(objects)} Stripe objects"))  # fmt: skip
+                diffs.append(
+                    Difference(
+                        problem="duplicate_in_stripe",
+                        subject=pid,
+                        detail=f"{len(objects)} Stripe objects",
+                    )
+                )
             if p.status == "succeeded" and not objects:
-                diffs.append(Difference(problem="missing_in_stripe", subject=pid,
-                                        detail=f"ledger paid {p.amount} {p.currency}"))  # fmt: skip
+                diffs.append(
+                    Difference(
+                        problem="missing_in_stripe",
+                        subject=pid,
+                        detail=f"ledger paid {p.amount} {p.currency}",
+                    )
+                )
             elif p.status != "succeeded" and objects:
-                diffs.append(Difference(problem="unexpected_in_stripe", subject=pid,
-                                        detail=f"ledger says {p.status}, Stripe has "
-                                        f"{[o[0] for o in objects]}"))  # fmt: skip
+                diffs.append(
+                    Difference(
+                        problem="unexpected_in_stripe",
+                        subject=pid,
+                        detail=f"ledger says {p.status}, Stripe has {[o[0] for o in objects]}",
+                    )
+                )
             for obj_id, amount, currency in objects:
                 if (amount, currency) != (p.amount, p.currency):
-                    diffs.append(Difference(problem="amount_mismatch", subject=pid,
-                                            detail=f"ledger {p.amount} {p.currency}, Stripe "
-                                            f"{obj_id} {amount} {currency}"))  # fmt: skip
-            if p.status == "succeeded" and objects and p.stripe_object_id not in {
-                o[0] for o in objects
-            }:
-                diffs.append(Difference(problem="object_mismatch", subject=pid,
-                                        detail=f"ledger names {p.stripe_object_id}"))  # fmt: skip
+                    diffs.append(
+                        Difference(
+                            problem="amount_mismatch",
+                            subject=pid,
+                            detail=f"ledger {p.amount} {p.currency}, Stripe "
+                            f"{obj_id} {amount} {currency}",
+                        )
+                    )
+            if (
+                p.status == "succeeded"
+                and objects
+                and p.stripe_object_id not in {o[0] for o in objects}
+            ):
+                diffs.append(
+                    Difference(
+                        problem="object_mismatch",
+                        subject=pid,
+                        detail=f"ledger names {p.stripe_object_id}",
+                    )
+                )
         return diffs
-
 
 
 async def _locked_payout(repo: LedgerRepository, payout_id: str) -> StoredPayout:

@@ -37,9 +37,18 @@ Connection = asyncpg.Connection
 PAY_OUT_JOB = "pay_out"
 
 _PAYOUT_FIELDS = (
-    "id", "customer_id", "kind", "amount", "currency", "status", "attempts", "stripe_object_id",
-    "last_error", "created_at", "updated_at",
-)  # fmt: skip
+    "id",
+    "customer_id",
+    "kind",
+    "amount",
+    "currency",
+    "status",
+    "attempts",
+    "stripe_object_id",
+    "last_error",
+    "created_at",
+    "updated_at",
+)
 
 
 def _payout(r: asyncpg.Record) -> Payout:
@@ -83,15 +92,24 @@ class LedgerRepository:
         return found
 
     async def open_transaction(
-        self, kind: str, key: str, reference: str | None, reverses: str | None,
+        self,
+        kind: str,
+        key: str,
+        reference: str | None,
+        reverses: str | None,
         accounts: list[Account],
     ) -> OpenedTransaction | None:
         """Inserts the transaction and opens its accounts; None if the key was posted before."""
         rows = await self.conn.fetch(
-            Q["open_transaction"], kind, key, reference, reverses,
-            [a.kind for a in accounts], [a.owner_id for a in accounts],
+            Q["open_transaction"],
+            kind,
+            key,
+            reference,
+            reverses,
+            [a.kind for a in accounts],
+            [a.owner_id for a in accounts],
             [a.currency for a in accounts],
-        )  # fmt: skip
+        )
         if not rows:
             return None
         ids = {_account(r): r["id"] for r in rows if r["id"] is not None}
@@ -102,7 +120,11 @@ class LedgerRepository:
         )
 
     async def post_locked(
-        self, txn_id: str, account_ids: list[str], amounts: list[int], currencies: list[str],
+        self,
+        txn_id: str,
+        account_ids: list[str],
+        amounts: list[int],
+        currencies: list[str],
         audit_entry: tuple[Any, ...],
     ) -> dict[str, tuple[int, bool]]:
         """Locks the accounts, posts unless one would be overdrawn, appends the audit entry;
@@ -116,11 +138,13 @@ class LedgerRepository:
         rows = await self.conn.fetch(Q["lock_accounts"], account_ids)
         return [
             LockedAccount(
-                id=r["id"], account=_account(r), balance=r["balance"],
+                id=r["id"],
+                account=_account(r),
+                balance=r["balance"],
                 may_go_negative=r["may_go_negative"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     async def get_transaction_by_key(self, key: str) -> Transaction | None:
         """The transaction posted under this idempotency key, with its postings."""
@@ -129,10 +153,14 @@ class LedgerRepository:
             return None
         rows = await self.conn.fetch(Q["transaction_postings"], r["id"])
         return Transaction(
-            id=r["id"], kind=r["kind"], idempotency_key=r["idempotency_key"],
-            reference=r["reference"], reverses=r["reverses"], created_at=r["created_at"],
+            id=r["id"],
+            kind=r["kind"],
+            idempotency_key=r["idempotency_key"],
+            reference=r["reference"],
+            reverses=r["reverses"],
+            created_at=r["created_at"],
             postings=tuple(Posting(account=_account(p), amount=p["amount"]) for p in rows),
-        )  # fmt: skip
+        )
 
     async def balances(self, owner_id: str, kind: str | None) -> list[tuple[Account, int]]:
         rows = await self.conn.fetch(Q["account_balances"], owner_id, kind)
@@ -167,11 +195,15 @@ class LedgerRepository:
         )
         return [
             StatementLine(
-                txn_id=r["txn_id"], kind=r["kind"], reference=r["reference"], amount=r["amount"],
-                currency=r["currency"], created_at=r["created_at"],
+                txn_id=r["txn_id"],
+                kind=r["kind"],
+                reference=r["reference"],
+                amount=r["amount"],
+                currency=r["currency"],
+                created_at=r["created_at"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     # -- customers' money -----------------------------------------------------------------
 
@@ -250,8 +282,9 @@ class LedgerRepository:
         payout_id: str = await self.conn.fetchval(Q["new_payout_id"])
         return payout_id
 
-    async def insert_payout(self, payout_id: str, customer_id: str, kind: str, amount: int,
-                            currency: str, txn_id: str) -> Payout:  # fmt: skip
+    async def insert_payout(
+        self, payout_id: str, customer_id: str, kind: str, amount: int, currency: str, txn_id: str
+    ) -> Payout:
         r = await self.conn.fetchrow(
             Q["insert_payout"], payout_id, customer_id, kind, amount, currency, txn_id
         )
@@ -261,8 +294,15 @@ class LedgerRepository:
         r = await self.conn.fetchrow(Q["lock_payout" if lock else "get_payout"], payout_id)
         return StoredPayout(payout=_payout(r), txn_id=r["txn_id"]) if r else None
 
-    async def update_payout(self, payout_id: str, *, status: str, attempts: int,
-                            stripe_object_id: str | None, last_error: str | None) -> Payout:  # fmt: skip
+    async def update_payout(
+        self,
+        payout_id: str,
+        *,
+        status: str,
+        attempts: int,
+        stripe_object_id: str | None,
+        last_error: str | None,
+    ) -> Payout:
         r = await self.conn.fetchrow(
             Q["update_payout"], payout_id, status, attempts, stripe_object_id, last_error
         )

@@ -43,8 +43,7 @@ class LedgerService:
     """Money in (partner funding), money held (balances, statements); each method is one
     unit of work."""
 
-    def __init__(self, uow: UnitOfWorkFactory, stripe: StripeGateway,
-                 webhook_secret: str = ""):  # fmt: skip
+    def __init__(self, uow: UnitOfWorkFactory, stripe: StripeGateway, webhook_secret: str = ""):
         self.uow = uow
         self.stripe = stripe
         self.webhook_secret = webhook_secret
@@ -58,8 +57,15 @@ class LedgerService:
 
     # -- funding --------------------------------------------------------------------------
 
-    async def create_funding(self, partner_id: str, amount: int, currency: str, *,
-                             idempotency_key: str, payment_method: str | None = None) -> Funding:  # fmt: skip
+    async def create_funding(
+        self,
+        partner_id: str,
+        amount: int,
+        currency: str,
+        *,
+        idempotency_key: str,
+        payment_method: str | None = None,
+    ) -> Funding:
         """A Stripe PaymentIntent for the partner to pay; escrow is credited by the webhook."""
         if amount <= 0:
             raise InvalidAmount("amount must be a positive number of minor units", field="amount")
@@ -68,15 +74,23 @@ class LedgerService:
             if not await uow.repository(LedgerRepository).partner_exists(partner_id):
                 raise UnknownParty("the partner in this token does not exist")
         pi = await self.stripe.create_payment_intent(
-            amount=amount, currency=currency, partner_id=partner_id,
-            idempotency_key=idempotency_key, payment_method=payment_method,
-        )  # fmt: skip
+            amount=amount,
+            currency=currency,
+            partner_id=partner_id,
+            idempotency_key=idempotency_key,
+            payment_method=payment_method,
+        )
         async with self.uow(transaction=False) as uow:
             await uow.repository(LedgerRepository).insert_funding(
                 pi.id, partner_id, amount, currency
             )
-        return Funding(payment_intent=pi.id, client_secret=pi.client_secret, amount=amount,
-                       currency=currency, status=pi.status)  # fmt: skip
+        return Funding(
+            payment_intent=pi.id,
+            client_secret=pi.client_secret,
+            amount=amount,
+            currency=currency,
+            status=pi.status,
+        )
 
     async def handle_stripe_webhook(self, payload: bytes, signature: str | None) -> str:
         """Verifies and applies one Stripe event; returns what was done with it.
@@ -101,18 +115,30 @@ class LedgerService:
                 "funding",
                 f"funding:{pi.id}",
                 [
-                    Posting(account=Account(kind="partner_escrow", owner_id=partner_id,
-                                            currency=currency), amount=amount),
-                    Posting(account=Account(kind="stripe_clearing", currency=currency),
-                            amount=-amount),
+                    Posting(
+                        account=Account(
+                            kind="partner_escrow", owner_id=partner_id, currency=currency
+                        ),
+                        amount=amount,
+                    ),
+                    Posting(
+                        account=Account(kind="stripe_clearing", currency=currency), amount=-amount
+                    ),
                 ],
                 reference=pi.id,
                 audit={"partner_id": partner_id, "outcome": "posted", "stripe_event": event.id},
-            )  # fmt: skip
+            )
             return "credited" if created else "duplicate"
 
-    async def adjust_escrow(self, partner_id: str, amount: int, currency: str, *,
-                            idempotency_key: str, operator: str = "operator") -> Transaction:  # fmt: skip
+    async def adjust_escrow(
+        self,
+        partner_id: str,
+        amount: int,
+        currency: str,
+        *,
+        idempotency_key: str,
+        operator: str = "operator",
+    ) -> Transaction:
         """An operator's funding adjustment (money received outside Stripe, or a correction)."""
         if amount == 0:
             raise InvalidAmount("amount must not be zero", field="amount")
@@ -124,13 +150,19 @@ class LedgerService:
                 "funding_adjustment",
                 idempotency_key,
                 [
-                    Posting(account=Account(kind="partner_escrow", owner_id=partner_id,
-                                            currency=currency), amount=amount),
-                    Posting(account=Account(kind="funding_adjustments", currency=currency),
-                            amount=-amount),
+                    Posting(
+                        account=Account(
+                            kind="partner_escrow", owner_id=partner_id, currency=currency
+                        ),
+                        amount=amount,
+                    ),
+                    Posting(
+                        account=Account(kind="funding_adjustments", currency=currency),
+                        amount=-amount,
+                    ),
                 ],
                 audit={"partner_id": partner_id, "outcome": "posted", "operator": operator},
-            )  # fmt: skip
+            )
             return txn
 
     # -- reading --------------------------------------------------------------------------
@@ -140,9 +172,9 @@ class LedgerService:
             rows = await uow.repository(LedgerRepository).balances(partner_id, "partner_escrow")
         return [Balance(currency=a.currency, amount=b) for a, b in rows]
 
-    async def partner_statement(self, partner_id: str, *, currency: str | None,
-                                starting_after: str | None,
-                                limit: int) -> tuple[list[StatementLine], bool]:  # fmt: skip
+    async def partner_statement(
+        self, partner_id: str, *, currency: str | None, starting_after: str | None, limit: int
+    ) -> tuple[list[StatementLine], bool]:
         async with self.uow(transaction=False) as uow:
             rows = await uow.repository(LedgerRepository).escrow_statement(
                 partner_id, currency, starting_after, limit + 1
@@ -152,19 +184,28 @@ class LedgerService:
     async def customer_earnings(self, customer_id: str, *, payouts_limit: int = 20) -> Earnings:
         async with self.uow(isolation="repeatable_read") as uow:
             repo = uow.repository(LedgerRepository)
-            earned = {(KIND_OF_EARNINGS[e.kind], e.currency): e.earned
-                      for e in await repo.customer_earned(customer_id)}  # fmt: skip
-            available = {(KIND_OF_EARNINGS[a.kind], a.currency): b
-                         for a, b in await repo.balances(customer_id, None)
-                         if a.kind in KIND_OF_EARNINGS}  # fmt: skip
-            totals = {(t.kind, t.currency, t.status): t.total
-                      for t in await repo.customer_payout_totals(customer_id)}  # fmt: skip
+            earned = {
+                (KIND_OF_EARNINGS[e.kind], e.currency): e.earned
+                for e in await repo.customer_earned(customer_id)
+            }
+            available = {
+                (KIND_OF_EARNINGS[a.kind], a.currency): b
+                for a, b in await repo.balances(customer_id, None)
+                if a.kind in KIND_OF_EARNINGS
+            }
+            totals = {
+                (t.kind, t.currency, t.status): t.total
+                for t in await repo.customer_payout_totals(customer_id)
+            }
             payouts = await repo.customer_payouts(customer_id, None, payouts_limit)
         keys = sorted(set(earned) | set(available) | {(k, c) for k, c, _ in totals})
         lines = [
             EarningsLine(
-                kind=k, currency=c, earned=earned.get((k, c), 0),
-                paid=totals.get((k, c, "succeeded"), 0), pending=totals.get((k, c, "pending"), 0),
+                kind=k,
+                currency=c,
+                earned=earned.get((k, c), 0),
+                paid=totals.get((k, c, "succeeded"), 0),
+                pending=totals.get((k, c, "pending"), 0),
                 available=available.get((k, c), 0),
             )
             for k, c in keys

@@ -56,8 +56,13 @@ def _stripe_errors() -> Iterator[None]:
 class StripeGateway:
     """Async calls to Stripe; never called inside a database transaction."""
 
-    def __init__(self, api_key: str, api_base: str | None = None,
-                 payouts_base: str | None = None, timeout: float = 20.0):  # fmt: skip
+    def __init__(
+        self,
+        api_key: str,
+        api_base: str | None = None,
+        payouts_base: str | None = None,
+        timeout: float = 20.0,
+    ):
         def client(base: str | None) -> stripe.StripeClient:
             return stripe.StripeClient(
                 api_key,
@@ -69,9 +74,15 @@ class StripeGateway:
         self.api = client(api_base)
         self.payouts = client(payouts_base or api_base)
 
-    async def create_payment_intent(self, *, amount: int, currency: str, partner_id: str,
-                                    idempotency_key: str,
-                                    payment_method: str | None = None) -> PaymentIntent:  # fmt: skip
+    async def create_payment_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        partner_id: str,
+        idempotency_key: str,
+        payment_method: str | None = None,
+    ) -> PaymentIntent:
         params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency.lower(),
@@ -95,26 +106,36 @@ class StripeGateway:
             )
         return c.id
 
-    async def credit_customer_balance(self, *, stripe_customer: str, amount: int, currency: str,
-                                      payout_id: str) -> str:  # fmt: skip
+    async def credit_customer_balance(
+        self, *, stripe_customer: str, amount: int, currency: str, payout_id: str
+    ) -> str:
         """A credit on the customer's bill: a negative customer balance transaction."""
         with _stripe_errors():
             t = await self.payouts.v1.customers.balance_transactions.create_async(
                 stripe_customer,
-                {"amount": -amount, "currency": currency.lower(),
-                 "metadata": {"payout_id": payout_id}},
+                {
+                    "amount": -amount,
+                    "currency": currency.lower(),
+                    "metadata": {"payout_id": payout_id},
+                },
                 {"idempotency_key": f"payout-{payout_id}"},
-            )  # fmt: skip
+            )
         return t.id
 
-    async def transfer(self, *, destination: str, amount: int, currency: str,
-                       payout_id: str) -> str:  # fmt: skip
+    async def transfer(
+        self, *, destination: str, amount: int, currency: str, payout_id: str
+    ) -> str:
         with _stripe_errors():
             t = await self.payouts.v1.transfers.create_async(
-                {"amount": amount, "currency": currency.lower(), "destination": destination,
-                 "metadata": {"payout_id": payout_id}, "transfer_group": payout_id},
+                {
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "destination": destination,
+                    "metadata": {"payout_id": payout_id},
+                    "transfer_group": payout_id,
+                },
                 {"idempotency_key": f"payout-{payout_id}"},
-            )  # fmt: skip
+            )
         return t.id
 
     async def transfers(self) -> AsyncIterator[dict[str, Any]]:

@@ -57,9 +57,11 @@ def create_app(settings: Settings) -> Litestar:
         url = database_url(settings)
         await migrate(url)
         pool = await create_pool(
-            url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+            url,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,
-        )  # fmt: skip
+        )
         services = bootstrap(settings, pool, keys=keys, rules=rules)
         app.state.pool = pool
         app.state.services = services
@@ -81,10 +83,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         lifespan=[lifespan],
         # Services built in the lifespan, injected by name into the handlers that ask for them.
-        dependencies={
-            name: _from_state(name)
-            for name in SERVICE_NAMES
-        },
+        dependencies={name: _from_state(name) for name in SERVICE_NAMES},
         middleware=[
             contract_middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),

@@ -63,10 +63,12 @@ def fetch_and_verify(
             except CheckpointInvalid:
                 earlier_size = None  # verify_view reports it as an invalid earlier checkpoint
             if earlier_size is not None and earlier_size <= size:
-                p = _ok(http.get(
-                    "/v1/audit/proofs/consistency",
-                    params={"first": earlier_size, "second": size},
-                )).json()
+                p = _ok(
+                    http.get(
+                        "/v1/audit/proofs/consistency",
+                        params={"first": earlier_size, "second": size},
+                    )
+                ).json()
                 proof = [bytes.fromhex(h) for h in p["proof"]]
     report = verify_view(
         note,

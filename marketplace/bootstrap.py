@@ -143,9 +143,11 @@ async def open_services(
     url = database_url(settings)
     await migrate(url)
     pool = await create_pool(
-        url, min_size=min_size, max_size=max_size or settings.db_pool_max,
+        url,
+        min_size=min_size,
+        max_size=max_size or settings.db_pool_max,
         statement_timeout_ms=settings.job_statement_timeout_ms,
-    )  # fmt: skip
+    )
     try:
         yield bootstrap(settings, pool, **overrides)
     finally:

@@ -68,8 +68,11 @@ def cmd_migrate(settings: Settings, args) -> None:
 def cmd_token(settings: Settings, args) -> None:
     jurisdictions = [j.strip().upper() for j in (args.jurisdictions or "").split(",") if j.strip()]
     if not 1 <= args.ttl <= settings.token_max_lifetime_seconds:
-        print(f"marketplace: --ttl must be 1..{settings.token_max_lifetime_seconds} seconds "
-              "(TOKEN_MAX_LIFETIME_SECONDS)", file=sys.stderr)  # fmt: skip
+        print(
+            f"marketplace: --ttl must be 1..{settings.token_max_lifetime_seconds} seconds "
+            "(TOKEN_MAX_LIFETIME_SECONDS)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     print(_token(settings, args.role, args.sub, jurisdictions, args.ttl))
 
@@ -107,8 +110,10 @@ def cmd_run(settings: Settings, args) -> None:
     ids = asyncio.run(_demo(settings, settle=True))
     _print_demo(settings, ids, ttl=24 * 3600)
     if "payouts" in ids:
-        print(f"Settlement: {ids['payouts']} payout(s) queued; the worker pays them through "
-              f"{settings.stripe_api_base} — see /v1/me/earnings.\n")
+        print(
+            f"Settlement: {ids['payouts']} payout(s) queued; the worker pays them through "
+            f"{settings.stripe_api_base} — see /v1/me/earnings.\n"
+        )
     # Workers build their own app from the environment; hand them the resolved database.
     os.environ["DATABASE_URL"] = url
     os.environ["API_PROCESSES"] = str(args.workers)  # each enforces its share of rate limits
@@ -172,8 +177,12 @@ async def _seal(settings: Settings) -> dict:
 
     async with open_services(settings, max_size=2) as services:
         result = await services.audit.seal()
-        return {"sealed": result.sealed, "tree_size": result.tree_size,
-                "checkpoints": result.checkpoints, "skipped": result.skipped}  # fmt: skip
+        return {
+            "sealed": result.sealed,
+            "tree_size": result.tree_size,
+            "checkpoints": result.checkpoints,
+            "skipped": result.skipped,
+        }
 
 
 async def _import_package(settings: Settings, path: str, ref: str, jurisdiction):
@@ -224,17 +233,15 @@ def cmd_rules_check(settings: Settings, args) -> None:
 def cmd_rules_explain(settings: Settings, args) -> None:
     from .ingest import explain
 
-    sys.exit(asyncio.run(explain(
-        settings, args.customer, args.partner, args.category, args.purpose
-    )))  # fmt: skip
+    sys.exit(
+        asyncio.run(explain(settings, args.customer, args.partner, args.category, args.purpose))
+    )
 
 
 def cmd_import_package(settings: Settings, args) -> None:
     import msgspec
 
-    result = asyncio.run(_import_package(
-        settings, args.file, args.external_ref, args.jurisdiction
-    ))  # fmt: skip
+    result = asyncio.run(_import_package(settings, args.file, args.external_ref, args.jurisdiction))
     print(msgspec.json.encode(result).decode())
 
 
@@ -244,8 +251,12 @@ def main(argv: list[str] | None = None) -> None:
 
     run = sub.add_parser("run", help="migrate, load demo data, print tokens and serve the API")
     run.add_argument("--workers", type=int, default=1, help="API processes")
-    run.add_argument("--no-jobs", dest="jobs", action="store_false",
-                     help="do not start a background job worker beside the API")
+    run.add_argument(
+        "--no-jobs",
+        dest="jobs",
+        action="store_false",
+        help="do not start a background job worker beside the API",
+    )
     run.set_defaults(func=cmd_run)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
@@ -262,8 +273,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.set_defaults(func=cmd_demo)
 
     token = sub.add_parser("token", help="print a token signed with the local key")
-    token.add_argument("--role", required=True, choices=["operator", "partner", "customer",
-                                                        "regulator"])  # fmt: skip
+    token.add_argument(
+        "--role", required=True, choices=["operator", "partner", "customer", "regulator"]
+    )
     token.add_argument("--sub", required=True)
     token.add_argument("--jurisdictions", help="comma-separated, for a regulator: DE,FR")
     token.add_argument("--ttl", type=int, default=3600)
@@ -271,8 +283,9 @@ def main(argv: list[str] | None = None) -> None:
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    audit_sub.add_parser("seal", help="seal pending entries now and publish a checkpoint"
-                         ).set_defaults(func=cmd_audit_seal)  # fmt: skip
+    audit_sub.add_parser(
+        "seal", help="seal pending entries now and publish a checkpoint"
+    ).set_defaults(func=cmd_audit_seal)
     verify = audit_sub.add_parser(
         "verify", help="verify the log over the public API (exit 1 and the first bad entry)"
     )
@@ -284,8 +297,9 @@ def main(argv: list[str] | None = None) -> None:
     verify.set_defaults(func=cmd_audit_verify)
 
     ingest = sub.add_parser("ingest", help="bulk-load records from a JSON-lines file (COPY)")
-    ingest.add_argument("file", help="one JSON object a line: customer_id, category, "
-                        "recorded_at, payload, source")  # fmt: skip
+    ingest.add_argument(
+        "file", help="one JSON object a line: customer_id, category, recorded_at, payload, source"
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     rules = sub.add_parser("rules", help="the jurisdiction rule bundle")

@@ -129,9 +129,7 @@ class Settings:
                 "TOKEN_MAX_LIFETIME_SECONDS", 86_400, 60, 30 * 86_400
             ),
             rate_limit_reads_per_second=e.integer("RATE_LIMIT_READS_PER_SECOND", 100, 0, 10**6),
-            rate_limit_writes_per_second=e.integer(
-                "RATE_LIMIT_WRITES_PER_SECOND", 100, 0, 10**6
-            ),
+            rate_limit_writes_per_second=e.integer("RATE_LIMIT_WRITES_PER_SECOND", 100, 0, 10**6),
             api_processes=e.integer("API_PROCESSES", 1, 1, 1024),
             max_body_bytes=e.integer("MAX_BODY_BYTES", 1_048_576, 1024, 64 * 1_048_576),
             max_ingest_body_bytes=e.integer(

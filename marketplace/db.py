@@ -39,9 +39,13 @@ async def create_pool(
     the server for the session, so no statement runs unbounded."""
     settings = {"statement_timeout": str(statement_timeout_ms)} if statement_timeout_ms else {}
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session,
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
         server_settings=settings,
-    )  # fmt: skip
+    )
 
 
 async def connect_listener(url: str) -> asyncpg.Connection:
@@ -66,9 +70,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb in and out as text: msgspec encodes and decodes it, once, at the edges.
     # Binary format (a version byte, then the JSON text) so COPY can carry jsonb as well.
     await conn.set_type_codec(
-        "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog",
+        "jsonb",
+        encoder=_jsonb_encode,
+        decoder=_jsonb_decode,
+        schema="pg_catalog",
         format="binary",
-    )  # fmt: skip
+    )
     # Least privilege: the app appends to the audit tables but cannot change them (0006).
     if await conn.fetchval(_CAN_USE_APP_ROLE, APP_ROLE):
         await conn.execute(f"SET ROLE {APP_ROLE}")

@@ -43,10 +43,18 @@ DEMO_OFFERS = [
 
 
 # Where each demo customer's phone tends to be: (lat, lon) of a home city.
-DEMO_CITIES = {"DE": (52.52, 13.405), "FR": (48.857, 2.352), "ES": (40.417, -3.704),
-               "NL": (52.37, 4.895)}  # fmt: skip
-DEMO_DEVICES = [("Samsung", "Galaxy S23", "Android 14"), ("Apple", "iPhone 14", "iOS 17"),
-                ("Google", "Pixel 8", "Android 14"), ("Fairphone", "Fairphone 5", "Android 13")]  # fmt: skip
+DEMO_CITIES = {
+    "DE": (52.52, 13.405),
+    "FR": (48.857, 2.352),
+    "ES": (40.417, -3.704),
+    "NL": (52.37, 4.895),
+}
+DEMO_DEVICES = [
+    ("Samsung", "Galaxy S23", "Android 14"),
+    ("Apple", "iPhone 14", "iOS 17"),
+    ("Google", "Pixel 8", "Android 14"),
+    ("Fairphone", "Fairphone 5", "Android 13"),
+]
 
 
 def demo_records(ref: str, jurisdiction: str, now: datetime) -> list[dict]:
@@ -60,30 +68,70 @@ def demo_records(ref: str, jurisdiction: str, now: datetime) -> list[dict]:
 
     out = []
     for i in range(12):  # location points over the last weeks
-        out.append({"category": "location", "recorded_at": at(i * 2.5 + rng.random()),
-                    "source": "network-cells",
-                    "payload": {"lat": round(lat + rng.uniform(-0.05, 0.05), 5),
-                                "lon": round(lon + rng.uniform(-0.05, 0.05), 5),
-                                "accuracy_m": rng.choice([50, 150, 500]),
-                                "cell_id": f"{jurisdiction}-{rng.randrange(10_000, 99_999)}"}})  # fmt: skip
+        out.append(
+            {
+                "category": "location",
+                "recorded_at": at(i * 2.5 + rng.random()),
+                "source": "network-cells",
+                "payload": {
+                    "lat": round(lat + rng.uniform(-0.05, 0.05), 5),
+                    "lon": round(lon + rng.uniform(-0.05, 0.05), 5),
+                    "accuracy_m": rng.choice([50, 150, 500]),
+                    "cell_id": f"{jurisdiction}-{rng.randrange(10_000, 99_999)}",
+                },
+            }
+        )
     for i in range(10):  # call records: counterpart masked, as the operator keeps it
-        out.append({"category": "call_records", "recorded_at": at(i * 3 + rng.random()),
-                    "source": "switch-cdr",
-                    "payload": {"direction": rng.choice(["outgoing", "incoming"]),
-                                "kind": rng.choice(["voice", "sms"]),
-                                "counterpart": f"+{rng.randrange(30, 49)}******{rng.randrange(10, 99)}",
-                                "duration_s": rng.randrange(0, 1800)}})  # fmt: skip
+        out.append(
+            {
+                "category": "call_records",
+                "recorded_at": at(i * 3 + rng.random()),
+                "source": "switch-cdr",
+                "payload": {
+                    "direction": rng.choice(["outgoing", "incoming"]),
+                    "kind": rng.choice(["voice", "sms"]),
+                    "counterpart": f"+{rng.randrange(30, 49)}******{rng.randrange(10, 99)}",
+                    "duration_s": rng.randrange(0, 1800),
+                },
+            }
+        )
     for i in range(8):  # daily data usage
-        out.append({"category": "data_usage", "recorded_at": at(i + 0.5), "source": "pgw-usage",
-                    "payload": {"period": "day", "mb_down": rng.randrange(50, 3000),
-                                "mb_up": rng.randrange(5, 400), "roaming": False}})  # fmt: skip
+        out.append(
+            {
+                "category": "data_usage",
+                "recorded_at": at(i + 0.5),
+                "source": "pgw-usage",
+                "payload": {
+                    "period": "day",
+                    "mb_down": rng.randrange(50, 3000),
+                    "mb_up": rng.randrange(5, 400),
+                    "roaming": False,
+                },
+            }
+        )
     make, model, os_version = rng.choice(DEMO_DEVICES)
-    out.append({"category": "device", "recorded_at": at(40), "source": "device-registry",
-                "payload": {"make": make, "model": model, "os": os_version, "esim": True}})  # fmt: skip
+    out.append(
+        {
+            "category": "device",
+            "recorded_at": at(40),
+            "source": "device-registry",
+            "payload": {"make": make, "model": model, "os": os_version, "esim": True},
+        }
+    )
     for month in range(3):  # monthly bills
-        out.append({"category": "billing", "recorded_at": at(30 * month + 1), "source": "billing",
-                    "payload": {"plan": "Unlimited 5G", "amount": rng.randrange(1500, 4500),
-                                "currency": currency, "paid": month > 0}})  # fmt: skip
+        out.append(
+            {
+                "category": "billing",
+                "recorded_at": at(30 * month + 1),
+                "source": "billing",
+                "payload": {
+                    "plan": "Unlimited 5G",
+                    "amount": rng.randrange(1500, 4500),
+                    "currency": currency,
+                    "paid": month > 0,
+                },
+            }
+        )
     return out
 
 
@@ -103,8 +151,13 @@ async def load_demo(
         partner = await consent.create_partner("Acme Mobility Insights", "DE")
         if money is not None:
             # No Stripe in the demo: the operator credits the escrow directly (an adjustment).
-            await money.adjust_escrow(partner.id, 500_000, "EUR", operator="demo",
-                                      idempotency_key=f"adjustment:{partner.id}:demo-funding")  # fmt: skip
+            await money.adjust_escrow(
+                partner.id,
+                500_000,
+                "EUR",
+                operator="demo",
+                idempotency_key=f"adjustment:{partner.id}:demo-funding",
+            )
         offers = []
         for terms in DEMO_OFFERS:
             offer = await consent.create_offer(partner.id, terms, max_grants=1000)

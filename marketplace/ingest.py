@@ -51,18 +51,24 @@ async def ingest_file(settings: Settings, file: str) -> int:
         access = services.access
         if not errors:
             missing = await access.missing_customers([cid for cid, _, _ in rows])
-            errors += [f"line {n}: customer_id: no customer {cid}"
-                       for cid, _, n in rows if cid in missing]  # fmt: skip
+            errors += [
+                f"line {n}: customer_id: no customer {cid}" for cid, _, n in rows if cid in missing
+            ]
         if errors:
             for message in errors[:MAX_REPORTED]:
                 print(message, file=sys.stderr)
             more = len(errors) - MAX_REPORTED
-            print(f"{len(errors)} bad line(s){f' ({more} not shown)' if more > 0 else ''}; "
-                  "nothing was loaded", file=sys.stderr)  # fmt: skip
+            print(
+                f"{len(errors)} bad line(s){f' ({more} not shown)' if more > 0 else ''}; "
+                "nothing was loaded",
+                file=sys.stderr,
+            )
             return 1
         result = await access.ingest_rows([(cid, r) for cid, r, _ in rows])
-    print(f"ingested {result.ingested} record(s) for {result.customers} customer(s): "
-          + ", ".join(f"{k} {v}" for k, v in result.by_category.items()))  # fmt: skip
+    print(
+        f"ingested {result.ingested} record(s) for {result.customers} customer(s): "
+        + ", ".join(f"{k} {v}" for k, v in result.by_category.items())
+    )
     return 0
 
 
@@ -78,8 +84,10 @@ async def explain(
             print(f"error: {e.field + ': ' if e.field else ''}{e.detail}", file=sys.stderr)
             return 2
     descriptions = {r.id: r for r in bundle.rules if r.id in d.rule_ids}
-    print(f"{'ALLOWED' if d.allowed else 'DENIED'}: partner {partner} reading {category} of "
-          f"customer {customer} for {purpose}")  # fmt: skip
+    print(
+        f"{'ALLOWED' if d.allowed else 'DENIED'}: partner {partner} reading {category} of "
+        f"customer {customer} for {purpose}"
+    )
     print(f"  at             {d.at.isoformat()}")
     print(f"  reasons        {', '.join(d.reasons)}")
     print(f"  grant          {d.grant_id or '-'}")

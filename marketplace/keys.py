@@ -58,9 +58,7 @@ class KeyRing:
     trusted: dict[str, PyJWK]  # kid -> key accepted for bearer tokens
 
     @classmethod
-    def load(
-        cls, key_file: Path, trusted_jwks_file: Path | None, accept_local: bool
-    ) -> KeyRing:
+    def load(cls, key_file: Path, trusted_jwks_file: Path | None, accept_local: bool) -> KeyRing:
         private_key = load_or_create_private_key(key_file)
         own = public_jwk(private_key)
         trusted: dict[str, PyJWK] = {}

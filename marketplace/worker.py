@@ -58,7 +58,6 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
         if payout is not None:
             log.info("payout", payout_id=payout.id, status=payout.status, attempts=payout.attempts)
 
-
     @pgq.schedule("seal_audit_log", "* * * * *")
     async def seal_audit_log(schedule: Schedule) -> None:
         """Seals new audit entries about once a second for the minute, then the next tick

@@ -1,18 +1,18 @@
 """Errors raised by the offers service; each has a stable `code` and an HTTP `status`.
 
-    OffersError
-    ├── NotFound
-    │   ├── PartnerNotFound
-    │   ├── CustomerNotFound
-    │   ├── OfferNotFound
-    │   └── GrantNotFound
-    ├── InvalidTerms
-    ├── InvalidTransition
-    ├── OfferNotOpen
-    ├── OfferVersionChanged
-    ├── OfferFull
-    ├── AlreadyGranted
-    └── NotEligible
+OffersError
+├── NotFound
+│   ├── PartnerNotFound
+│   ├── CustomerNotFound
+│   ├── OfferNotFound
+│   └── GrantNotFound
+├── InvalidTerms
+├── InvalidTransition
+├── OfferNotOpen
+├── OfferVersionChanged
+├── OfferFull
+├── AlreadyGranted
+└── NotEligible
 """
 
 from __future__ import annotations

@@ -40,8 +40,13 @@ class ReceiptSigner:
     @cached_property
     def _header(self) -> bytes:
         # The JOSE header as pyjwt writes it (sorted keys, compact), base64url once.
-        return _b64(json.dumps({"alg": "EdDSA", "kid": self.kid, "typ": RECEIPT_TYPE},
-                               separators=(",", ":"), sort_keys=True).encode())  # fmt: skip
+        return _b64(
+            json.dumps(
+                {"alg": "EdDSA", "kid": self.kid, "typ": RECEIPT_TYPE},
+                separators=(",", ":"),
+                sort_keys=True,
+            ).encode()
+        )
 
     def sign(self, claims: dict) -> str:
         """A compact JWS (RFC 7515, EdDSA/Ed25519 per RFC 8037) over the claims' JSON; any

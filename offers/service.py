@@ -158,9 +158,7 @@ class ConsentService:
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
 
-    async def update_offer(
-        self, partner_id: str, offer_id: str, changes: dict[str, Any]
-    ) -> Offer:
+    async def update_offer(self, partner_id: str, offer_id: str, changes: dict[str, Any]) -> Offer:
         """Applies a PATCH: changed terms become a new version; existing grants keep theirs."""
         async with self.uow() as uow:
             repo = uow.repository(OffersRepository)
@@ -410,9 +408,7 @@ class ConsentService:
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
         async with self.uow(transaction=False) as uow:
-            grant = await uow.repository(OffersRepository).get_customer_grant(
-                grant_id, customer_id
-            )
+            grant = await uow.repository(OffersRepository).get_customer_grant(grant_id, customer_id)
         if grant is None:
             raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
         return grant
@@ -437,9 +433,7 @@ class ConsentService:
                 changed = revoked[0] if revoked else None
             else:
                 from_statuses, target = GRANT_TRANSITIONS[action]
-                changed = await repo.transition_grant(
-                    grant_id, customer_id, from_statuses, target
-                )
+                changed = await repo.transition_grant(grant_id, customer_id, from_statuses, target)
             if changed is None:
                 current = await repo.get_customer_grant(grant_id, customer_id)
                 if current is None:

@@ -171,9 +171,7 @@ class WebhookService:
     async def delete_endpoint(self, partner_id: str, endpoint_id: str) -> None:
         """Stops deliveries to the endpoint (its log is kept)."""
         async with self.uow(transaction=False) as uow:
-            if not await uow.repository(WebhookRepository).delete_endpoint(
-                endpoint_id, partner_id
-            ):
+            if not await uow.repository(WebhookRepository).delete_endpoint(endpoint_id, partner_id):
                 raise EndpointNotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
 
     async def list_deliveries(

@@ -83,9 +83,12 @@ def decide(
     mine = [grant for grant in grants if grant.partner_id == partner_id]
     if not mine:
         return Decision(
-            allowed=False, reasons=_NO_GRANT, grant_id=None, rule_ids=(),
+            allowed=False,
+            reasons=_NO_GRANT,
+            grant_id=None,
+            rule_ids=(),
             rules_version=bundle.version,
-        )  # fmt: skip
+        )
     at = request.at
     category = request.category
     purpose = request.purpose
@@ -103,8 +106,10 @@ def decide(
             and (
                 covering is None
                 or grant.lookback_days > covering.lookback_days
-                or (grant.lookback_days == covering.lookback_days
-                    and grant.grant_id < covering.grant_id)
+                or (
+                    grant.lookback_days == covering.lookback_days
+                    and grant.grant_id < covering.grant_id
+                )
             )
         ):
             covering = grant
@@ -118,13 +123,20 @@ def decide(
         lookback_ok = since is None or since >= window_start
         if not rules and lookback_ok and not request.partner_suspended:
             return Decision(  # the hot path: allowed with no rule in play
-                allowed=True, reasons=_GRANTED, grant_id=covering.grant_id, rule_ids=(),
-                rules_version=bundle.version, window_start=window_start,
+                allowed=True,
+                reasons=_GRANTED,
+                grant_id=covering.grant_id,
+                rule_ids=(),
+                rules_version=bundle.version,
+                window_start=window_start,
             )
     elif not rules and not request.partner_suspended:
         return Decision(  # denied by the grants alone
-            allowed=False, reasons=_why_not_covered(request, mine),
-            grant_id=None, rule_ids=(), rules_version=bundle.version,
+            allowed=False,
+            reasons=_why_not_covered(request, mine),
+            grant_id=None,
+            rule_ids=(),
+            rules_version=bundle.version,
         )
 
     reasons: list[str] = []
@@ -156,9 +168,13 @@ _REVOKED, _PAUSED, _EXPIRED, _NOT_STARTED, _NO_CATEGORY, _NO_PURPOSE = 1, 2, 4, 
 _EXCLUDED = 64
 _STATUS_BIT = {"revoked": _REVOKED, "paused": _PAUSED, "expired": _EXPIRED}
 _BIT_REASON = (
-    (_REVOKED, GRANT_REVOKED), (_PAUSED, GRANT_PAUSED), (_EXPIRED, GRANT_EXPIRED),
-    (_NOT_STARTED, GRANT_NOT_STARTED), (_NO_CATEGORY, CATEGORY_NOT_GRANTED),
-    (_NO_PURPOSE, PURPOSE_NOT_GRANTED), (_EXCLUDED, PAIR_EXCLUDED),
+    (_REVOKED, GRANT_REVOKED),
+    (_PAUSED, GRANT_PAUSED),
+    (_EXPIRED, GRANT_EXPIRED),
+    (_NOT_STARTED, GRANT_NOT_STARTED),
+    (_NO_CATEGORY, CATEGORY_NOT_GRANTED),
+    (_NO_PURPOSE, PURPOSE_NOT_GRANTED),
+    (_EXCLUDED, PAIR_EXCLUDED),
 )
 # Every combination of grant failures, spelled out once in the reporting order.
 _REASONS_BY_BITS = tuple(
@@ -186,7 +202,9 @@ def _why_not_covered(request: AccessRequest, grants: Iterable[GrantView]) -> tup
             else:
                 in_scope |= _NOT_STARTED
         else:
-            out_of_scope |= (0 if category_ok else _NO_CATEGORY) | (0 if purpose_ok else _NO_PURPOSE)
+            out_of_scope |= (0 if category_ok else _NO_CATEGORY) | (
+                0 if purpose_ok else _NO_PURPOSE
+            )
     return _REASONS_BY_BITS[in_scope or out_of_scope]
 
 
@@ -212,20 +230,21 @@ def offer_eligibility(
         for purpose in purposes:
             pairs += 1
             forbids = [
-                r for r in matching_rules(bundle, subject, category, purpose, at)
+                r
+                for r in matching_rules(bundle, subject, category, purpose, at)
                 if r.effect == "forbid"
             ]
             if forbids:
-                exclusions.append(Exclusion(
-                    category=category, purpose=purpose, rule_ids=tuple(r.id for r in forbids)
-                ))  # fmt: skip
+                exclusions.append(
+                    Exclusion(
+                        category=category, purpose=purpose, rule_ids=tuple(r.id for r in forbids)
+                    )
+                )
                 for rule in forbids:
                     blocking.setdefault(rule.id, rule)
     ordered = [rule for rule in bundle.rules if rule.id in blocking]
     blocked = {(e.category, e.purpose) for e in exclusions}
-    kept_categories = tuple(
-        c for c in categories if any((c, p) not in blocked for p in purposes)
-    )
+    kept_categories = tuple(c for c in categories if any((c, p) not in blocked for p in purposes))
     kept_purposes = tuple(
         p for p in purposes if any((c, p) not in blocked for c in kept_categories)
     )

@@ -29,6 +29,8 @@ class RuleBundleInvalid(PolicyError):
     status = 500  # a deployment fault: the service does not start with it
 
     def __init__(self, file: str, field: str, problem: str) -> None:
-        super().__init__(f"{file}: {field}: {problem}" if field else f"{file}: {problem}", field=field)
+        super().__init__(
+            f"{file}: {field}: {problem}" if field else f"{file}: {problem}", field=field
+        )
         self.file = file
         self.problem = problem

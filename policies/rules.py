@@ -24,8 +24,17 @@ RULES_DIR = Path(__file__).parent / "rules"
 
 _EFFECTS = ("forbid", *OBLIGATIONS)
 _RULE_KEYS = frozenset(
-    {"id", "jurisdictions", "categories", "purposes", "effect", "min_age",
-     "legal_reference", "description", "replaces"}
+    {
+        "id",
+        "jurisdictions",
+        "categories",
+        "purposes",
+        "effect",
+        "min_age",
+        "legal_reference",
+        "description",
+        "replaces",
+    }
 )
 _REQUIRED = ("id", "jurisdictions", "effect", "legal_reference", "description")
 _RULE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -154,4 +163,3 @@ def _apply_replacements(raw: list[tuple[Rule, str | None, str]]) -> tuple[Rule, 
             rule = msgspec.structs.replace(rule, jurisdictions=remaining)
         rules.append(rule)
     return tuple(rules)
-

@@ -23,38 +23,88 @@ class Term(msgspec.Struct, frozen=True, kw_only=True):
 
 
 CATEGORIES: tuple[Term, ...] = (
-    Term(code="location", iri=_PD + "Location", label="Location",
-         description="Where your phone has been, from the cells and Wi-Fi it connected to."),
-    Term(code="call_records", iri=_PD + "CallLog", label="Call records",
-         description="Whom you called or texted, when, and for how long."),
-    Term(code="data_usage", iri=_PD + "UsageHistory", label="Data usage",
-         description="How much mobile data you used, and when."),
-    Term(code="browsing", iri=_PD + "BrowsingBehaviour", label="Browsing",
-         description="Which websites and apps your connection reached."),
-    Term(code="device", iri=_PD + "DeviceBased", label="Device",
-         description="The make, model and software of your phone."),
-    Term(code="demographics", iri=_PD + "Demographic", label="Demographics",
-         description="Your age group, gender and region as held in your contract."),
-    Term(code="billing", iri=_PD + "Transactional", label="Billing",
-         description="Your plan, bills and payments."),
-    Term(code="health", iri=_PD + "Health", label="Health", special=True,
-         description="Health information, such as from health apps or services on your bill."),
+    Term(
+        code="location",
+        iri=_PD + "Location",
+        label="Location",
+        description="Where your phone has been, from the cells and Wi-Fi it connected to.",
+    ),
+    Term(
+        code="call_records",
+        iri=_PD + "CallLog",
+        label="Call records",
+        description="Whom you called or texted, when, and for how long.",
+    ),
+    Term(
+        code="data_usage",
+        iri=_PD + "UsageHistory",
+        label="Data usage",
+        description="How much mobile data you used, and when.",
+    ),
+    Term(
+        code="browsing",
+        iri=_PD + "BrowsingBehaviour",
+        label="Browsing",
+        description="Which websites and apps your connection reached.",
+    ),
+    Term(
+        code="device",
+        iri=_PD + "DeviceBased",
+        label="Device",
+        description="The make, model and software of your phone.",
+    ),
+    Term(
+        code="demographics",
+        iri=_PD + "Demographic",
+        label="Demographics",
+        description="Your age group, gender and region as held in your contract.",
+    ),
+    Term(
+        code="billing",
+        iri=_PD + "Transactional",
+        label="Billing",
+        description="Your plan, bills and payments.",
+    ),
+    Term(
+        code="health",
+        iri=_PD + "Health",
+        label="Health",
+        special=True,
+        description="Health information, such as from health apps or services on your bill.",
+    ),
 )
 
 PURPOSES: tuple[Term, ...] = (
-    Term(code="advertising", iri=_DPV + "Advertising", label="Advertising",
-         description="Showing you advertisements."),
-    Term(code="personalised_offers", iri=_DPV + "PersonalisedAdvertising",
-         label="Personalised offers",
-         description="Choosing offers and advertisements for you based on your data."),
-    Term(code="aggregated_analytics", iri=_DPV + "CommercialResearch",
-         label="Aggregated analytics",
-         description="Statistics over many customers, such as footfall in a shopping street."),
-    Term(code="research", iri=_DPV + "AcademicResearch", label="Research",
-         description="Academic research."),
-    Term(code="service_improvement", iri=_DPV + "ServiceOptimisation",
-         label="Service improvement",
-         description="Improving the partner's products and services."),
+    Term(
+        code="advertising",
+        iri=_DPV + "Advertising",
+        label="Advertising",
+        description="Showing you advertisements.",
+    ),
+    Term(
+        code="personalised_offers",
+        iri=_DPV + "PersonalisedAdvertising",
+        label="Personalised offers",
+        description="Choosing offers and advertisements for you based on your data.",
+    ),
+    Term(
+        code="aggregated_analytics",
+        iri=_DPV + "CommercialResearch",
+        label="Aggregated analytics",
+        description="Statistics over many customers, such as footfall in a shopping street.",
+    ),
+    Term(
+        code="research",
+        iri=_DPV + "AcademicResearch",
+        label="Research",
+        description="Academic research.",
+    ),
+    Term(
+        code="service_improvement",
+        iri=_DPV + "ServiceOptimisation",
+        label="Service improvement",
+        description="Improving the partner's products and services.",
+    ),
 )
 
 CATEGORY_CODES: frozenset[str] = frozenset(t.code for t in CATEGORIES)
@@ -63,7 +113,6 @@ SPECIAL_CATEGORIES: frozenset[str] = frozenset(t.code for t in CATEGORIES if t.s
 
 # Rule effects other than "forbid": obligations the data path must honour when it allows access.
 OBLIGATIONS: tuple[str, ...] = ("aggregate_only",)
-
 
 
 def _codes(text: str) -> frozenset[str]:

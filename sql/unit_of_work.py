@@ -151,8 +151,13 @@ def unit_of_work_factory(
         *, transaction: bool = True, isolation: Isolation | None = None, readonly: bool = False
     ) -> UnitOfWork:
         return PostgresUnitOfWork(
-            pool, errors, transaction=transaction, isolation=isolation, readonly=readonly,
-            acquire_timeout=acquire_timeout, health=health,
-        )  # fmt: skip
+            pool,
+            errors,
+            transaction=transaction,
+            isolation=isolation,
+            readonly=readonly,
+            acquire_timeout=acquire_timeout,
+            health=health,
+        )
 
     return make

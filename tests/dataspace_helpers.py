@@ -25,7 +25,13 @@ async def insert_records(pool, customer_id: str, category: str, n: int, source="
     """`n` records of one category, one hour apart, newest now (ingestion is another helper's)."""
     now = datetime.now(UTC)
     rows = [
-        (customer_id, category, now - timedelta(hours=i), source, json.dumps({"i": i, "c": category}))
+        (
+            customer_id,
+            category,
+            now - timedelta(hours=i),
+            source,
+            json.dumps({"i": i, "c": category}),
+        )
         for i in range(n)
     ]
     await pool.executemany(
@@ -55,7 +61,9 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.calls.append((request.headers.get(SIGNATURE_HEADER, ""), body, asyncio.get_running_loop().time()))
+        self.calls.append(
+            (request.headers.get(SIGNATURE_HEADER, ""), body, asyncio.get_running_loop().time())
+        )
         self.hosts.append(request.headers.get("Host", ""))
         self.arrived.set()
         if self.hold is not None:
@@ -94,9 +102,11 @@ async def drain_jobs(
     """Runs the webhook jobs in process with pgqueuer's QueueManager until the queue is empty;
     `resolver` (host, port) -> addresses stands in for DNS."""
     settings = replace(
-        settings, webhook_base_delay_seconds=base_delay, webhook_max_attempts=max_attempts,
+        settings,
+        webhook_base_delay_seconds=base_delay,
+        webhook_max_attempts=max_attempts,
         webhook_timeout_seconds=timeout,
-    )  # fmt: skip
+    )
     pool = await create_pool(database_url, min_size=1, max_size=4)
     conn = await asyncpg.connect(database_url)
     services = bootstrap(settings, pool, webhook_resolver=resolver)

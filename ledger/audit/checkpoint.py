@@ -182,7 +182,9 @@ def verify_checkpoint(text: str, verifier_key: str, *, origin: str | None = None
         try:
             public_key.verify(sig.signature, checkpoint.body.encode())
         except InvalidSignature:
-            raise CheckpointInvalid("bad_signature", f"signature by {name} does not verify") from None
+            raise CheckpointInvalid(
+                "bad_signature", f"signature by {name} does not verify"
+            ) from None
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointInvalid("origin_mismatch", f"origin {checkpoint.origin!r} != {origin!r}")
     return checkpoint

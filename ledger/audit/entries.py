@@ -62,9 +62,17 @@ class AuditLog:
             subject = await self.subject(customer_id)
         await self.conn.execute(
             Q["append"],
-            *entry_row(kind, jurisdictions=jurisdictions, partner_id=partner_id, subject=subject,
-                       category=category, outcome=outcome, at=at, **details),
-        )  # fmt: skip
+            *entry_row(
+                kind,
+                jurisdictions=jurisdictions,
+                partner_id=partner_id,
+                subject=subject,
+                category=category,
+                outcome=outcome,
+                at=at,
+                **details,
+            ),
+        )
 
 
 def entry_row(

@@ -46,13 +46,14 @@ class AuditRepository:
     async def state(self) -> SealerState:
         r = await self.conn.fetchrow(Q["lock_state"])
         return SealerState(
-            tree_size=r["tree_size"], frontier=[bytes(h) for h in r["frontier"]],
-            watermark=r["watermark"], last_txid=r["last_txid"], last_entry_id=r["last_entry_id"],
-        )  # fmt: skip
+            tree_size=r["tree_size"],
+            frontier=[bytes(h) for h in r["frontier"]],
+            watermark=r["watermark"],
+            last_txid=r["last_txid"],
+            last_entry_id=r["last_entry_id"],
+        )
 
-    async def next_to_seal(
-        self, state: SealerState, limit: int
-    ) -> tuple[list[UnsealedEntry], str]:
+    async def next_to_seal(self, state: SealerState, limit: int) -> tuple[list[UnsealedEntry], str]:
         """Entries to seal next, and the snapshot's xmin (an xid8, as text)."""
         rows = await self.conn.fetch(
             Q["next_to_seal"], state.watermark, state.last_txid, state.last_entry_id, limit
@@ -77,9 +78,11 @@ class AuditRepository:
         if r is None:
             return None
         return StoredCheckpoint(
-            tree_size=r["tree_size"], root_hash=bytes(r["root_hash"]), note=r["note"],
+            tree_size=r["tree_size"],
+            root_hash=bytes(r["root_hash"]),
+            note=r["note"],
             sealed_at=r["sealed_at"],
-        )  # fmt: skip
+        )
 
     async def leaves(self, start: int, end: int) -> tuple[list[bytes | None], list[int]]:
         hashes: list[bytes | None] = [None] * (end - start)
@@ -119,11 +122,14 @@ class AuditRepository:
         rows = await self.conn.fetch(Q["grant_metrics"], start, end, jurisdictions)
         return [
             DayGrantCounts(
-                day_start=r["day_start"], active=r["active"], new=r["new"], revoked=r["revoked"],
+                day_start=r["day_start"],
+                active=r["active"],
+                new=r["new"],
+                revoked=r["revoked"],
                 expired=r["expired"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     async def decision_metrics(
         self, start: datetime, end: datetime, jurisdictions: list[str]
@@ -131,35 +137,58 @@ class AuditRepository:
         rows = await self.conn.fetch(Q["decision_metrics"], start, end, jurisdictions)
         return [
             DecisionCount(
-                day_start=r["day_start"], outcome=r["outcome"], reason=r["reason"],
-                is_total=bool(r["is_total"]), n=r["n"],
+                day_start=r["day_start"],
+                outcome=r["outcome"],
+                reason=r["reason"],
+                is_total=bool(r["is_total"]),
+                n=r["n"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]
 
 
 def _args(jurisdictions: list[str], f: dict[str, Any], limit: int | None) -> list[Any]:
     return [
-        jurisdictions, f.get("starting_after", -1), f.get("before"), f.get("from"), f.get("to"),
-        f.get("kind"), f.get("partner_id"), f.get("category"), f.get("outcome"),
-        f.get("subject"), limit,
-    ]  # fmt: skip
+        jurisdictions,
+        f.get("starting_after", -1),
+        f.get("before"),
+        f.get("from"),
+        f.get("to"),
+        f.get("kind"),
+        f.get("partner_id"),
+        f.get("category"),
+        f.get("outcome"),
+        f.get("subject"),
+        limit,
+    ]
 
 
 def _sealed(r: asyncpg.Record) -> SealedEntry:
     return SealedEntry(
-        leaf_index=r["leaf_index"], id=r["id"], kind=r["kind"], at=r["at"],
-        jurisdictions=list(r["jurisdictions"]), partner_id=r["partner_id"], subject=r["subject"],
-        category=r["category"], outcome=r["outcome"], entry=r["entry"],
-    )  # fmt: skip
+        leaf_index=r["leaf_index"],
+        id=r["id"],
+        kind=r["kind"],
+        at=r["at"],
+        jurisdictions=list(r["jurisdictions"]),
+        partner_id=r["partner_id"],
+        subject=r["subject"],
+        category=r["category"],
+        outcome=r["outcome"],
+        entry=r["entry"],
+    )
 
 
 def _access_item(r: asyncpg.Record) -> AccessLogItem:
     body = _entry_json.decode(r["entry"])
     reasons = body.get("reasons")
     return AccessLogItem(
-        id=r["id"], kind=r["kind"], at=r["at"], partner_id=r["partner_id"],
-        category=r["category"], outcome=r["outcome"], purpose=body.get("purpose"),
+        id=r["id"],
+        kind=r["kind"],
+        at=r["at"],
+        partner_id=r["partner_id"],
+        category=r["category"],
+        outcome=r["outcome"],
+        purpose=body.get("purpose"),
         reasons=[str(x) for x in reasons] if isinstance(reasons, list) else [],
         grant_id=body.get("grant_id"),
-    )  # fmt: skip
+    )

@@ -166,7 +166,9 @@ class AuditService:
             if self._tree.size < latest.tree_size:
                 rows = await repo.leaf_hashes_from(self._tree.size)
                 self._tree.extend(
-                    [h for i, h in rows if i < latest.tree_size][: latest.tree_size - self._tree.size]
+                    [h for i, h in rows if i < latest.tree_size][
+                        : latest.tree_size - self._tree.size
+                    ]
                 )
             return self._tree, latest
 

@@ -40,9 +40,7 @@ class VerificationReport(msgspec.Struct, frozen=True):
     detail: str | None = None
 
 
-def _fail(
-    proven: int, size: int, bad: int | None, problem: str, detail: str
-) -> VerificationReport:
+def _fail(proven: int, size: int, bad: int | None, problem: str, detail: str) -> VerificationReport:
     return VerificationReport(False, proven, size, bad, problem, detail)
 
 
@@ -151,7 +149,10 @@ def verify_log(
     for position, entry in enumerate(entries):
         if entry.get("index") != position:
             return _fail(
-                position, n, position, INDEX_OUT_OF_ORDER,
+                position,
+                n,
+                position,
+                INDEX_OUT_OF_ORDER,
                 f"entry at position {position} has index {entry.get('index')!r}",
             )
 
@@ -168,8 +169,10 @@ def verify_log(
 
     if tree.root() != current.root:
         lo, hi = _locate(tree, claimed, current.root, n)
-        proven_prefix = earlier is not None and consistency_proof is not None and (
-            tree.root(earlier.size) == earlier.root
+        proven_prefix = (
+            earlier is not None
+            and consistency_proof is not None
+            and (tree.root(earlier.size) == earlier.root)
         )
         if proven_prefix and earlier is not None and earlier.size > lo:
             lo = earlier.size  # [0, earlier.size) proven; the fault in [lo, hi) lies after it
@@ -178,7 +181,10 @@ def verify_log(
         if hi - lo == 1:
             return _fail(lo, n, lo, LEAF_MISMATCH, f"entry {lo} does not hash to its sealed leaf")
         return _fail(
-            lo, n, lo, ROOT_MISMATCH,
+            lo,
+            n,
+            lo,
+            ROOT_MISMATCH,
             f"entries [0, {lo}) proven; an altered entry lies in [{lo}, {hi}) and the stored "
             "leaf hashes are altered too, so it cannot be narrowed further",
         )
@@ -186,7 +192,10 @@ def verify_log(
         return _fail(covered, n, covered, ENTRIES_MISSING, f"{covered} entries for size {n}")
     if earlier is not None and tree.root(earlier.size) != earlier.root:
         return _fail(
-            0, n, None, INCONSISTENT_WITH_EARLIER,
+            0,
+            n,
+            None,
+            INCONSISTENT_WITH_EARLIER,
             f"the first {earlier.size} entries no longer hash to the earlier checkpoint's root",
         )
     if len(entries) > n:
@@ -286,20 +295,26 @@ def verify_view(
             faults.append(altered_hash(lo))
         elif not any(lo <= i < hi for i, problem, _ in faults if problem == LEAF_MISSING):
             # (a missing leaf inside the range already explains the mismatch)
-            faults.append((
-                lo, ROOT_MISMATCH,
+            faults.append(
                 (
-                    f"leaves [0, {lo}) proven; a stored hash in [{lo}, {hi}) was altered and "
-                    "none of the entries there are visible to narrow it further"
-                ),
-            ))
+                    lo,
+                    ROOT_MISMATCH,
+                    (
+                        f"leaves [0, {lo}) proven; a stored hash in [{lo}, {hi}) was altered and "
+                        "none of the entries there are visible to narrow it further"
+                    ),
+                )
+            )
     if faults:
         index, problem, detail = min(faults)
         proven = sum(1 for i, _ in visible if i < index)
         return _fail(proven, n, index, problem, detail)
     if earlier is not None and ours_tree.root(earlier.size) != earlier.root:
         return _fail(
-            0, n, None, INCONSISTENT_WITH_EARLIER,
+            0,
+            n,
+            None,
+            INCONSISTENT_WITH_EARLIER,
             f"the first {earlier.size} leaves no longer hash to the kept checkpoint's root: "
             "the history was rewritten and re-signed",
         )

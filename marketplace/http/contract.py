@@ -71,9 +71,9 @@ def contract_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 def _kind(schema) -> str | None:
     fmt = getattr(schema, "format", None)
     if fmt:
@@ -87,8 +87,11 @@ _FORMATS = {
     "date-time": lambda v: bool(_RFC3339.match(v)) and in_range(datetime.fromisoformat(v.upper())),
     "date": lambda v: len(v) == 10 and in_range(date.fromisoformat(v)),
 }
-_EXPECTED = {"integer": "an integer", "date-time": f"an RFC 3339 date-time {RANGE}",
-             "date": f"a date {RANGE}"}  # fmt: skip
+_EXPECTED = {
+    "integer": "an integer",
+    "date-time": f"an RFC 3339 date-time {RANGE}",
+    "date": f"a date {RANGE}",
+}
 
 
 def _utf8(raw: bytes) -> bool:
@@ -112,19 +115,25 @@ def _refusal(
     if declared is None or not scope.get("query_string"):
         return None
     try:
-        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True,
-                          errors="strict")  # fmt: skip
+        pairs = parse_qsl(
+            scope["query_string"].decode("latin-1"), keep_blank_values=True, errors="strict"
+        )
     except UnicodeDecodeError:
         return problem_bytes(400, "validation_error", "the query string is not UTF-8")
     names = [n for n, _ in pairs]
     unknown = sorted(set(names) - set(declared))
     if unknown:
-        return problem_bytes(400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}",
-                             field=unknown[0])  # fmt: skip
+        return problem_bytes(
+            400, "unknown_parameter", f"unknown query parameter {unknown[0]!r}", field=unknown[0]
+        )
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        return problem_bytes(400, "repeated_parameter", f"repeated query parameter "
-                             f"{repeated[0]!r}", field=repeated[0])  # fmt: skip
+        return problem_bytes(
+            400,
+            "repeated_parameter",
+            f"repeated query parameter {repeated[0]!r}",
+            field=repeated[0],
+        )
     for name, raw in pairs:
         value = unquote(raw)
         if "\x00" in value:
@@ -136,6 +145,5 @@ def _refusal(
             valid = False
         if not valid:
             expected = _EXPECTED.get(declared[name] or "", declared[name])
-            return problem_bytes(400, "validation_error", f"{name} must be {expected}",
-                                 field=name)  # fmt: skip
+            return problem_bytes(400, "validation_error", f"{name} must be {expected}", field=name)
     return None

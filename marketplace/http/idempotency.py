@@ -44,10 +44,15 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         if len(key) > MAX_KEY_LENGTH or not key.isascii():
-            await send_problem(send, *problem_bytes(
-                400, "invalid_idempotency_key", "at most 255 ASCII characters",
-                field="Idempotency-Key",
-            ))  # fmt: skip
+            await send_problem(
+                send,
+                *problem_bytes(
+                    400,
+                    "invalid_idempotency_key",
+                    "at most 255 ASCII characters",
+                    field="Idempotency-Key",
+                ),
+            )
             return
         key_text = key.decode()
         chunks: list[bytes] = []
@@ -110,8 +115,11 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
 
 def fingerprint(scope: HTTPScope, body: bytes) -> str:
     """What makes two requests the same one: method, path, query string and body."""
-    request = b"%s %s?%s\n" % (scope["method"].encode(), scope["path"].encode(),
-                               scope.get("query_string", b""))  # fmt: skip
+    request = b"%s %s?%s\n" % (
+        scope["method"].encode(),
+        scope["path"].encode(),
+        scope.get("query_string", b""),
+    )
     return hashlib.sha256(request + body).hexdigest()
 
 
@@ -121,9 +129,11 @@ def _replay_or_refusal(stored: StoredRequest | None, request_hash: str) -> Answe
         return _in_progress()
     if stored.request_hash != request_hash:
         return problem_bytes(
-            409, "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request", field="Idempotency-Key",
-        )  # fmt: skip
+            409,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+            field="Idempotency-Key",
+        )
     if stored.response_status is not None:
         status = stored.response_status
         media = b"application/json" if status < 400 else b"application/problem+json"
@@ -136,6 +146,8 @@ def _replay_or_refusal(stored: StoredRequest | None, request_hash: str) -> Answe
 
 def _in_progress() -> Answer:
     return problem_bytes(
-        409, "idempotency_request_in_progress",
-        "a request with this Idempotency-Key is still being processed", field="Idempotency-Key",
-    )  # fmt: skip
+        409,
+        "idempotency_request_in_progress",
+        "a request with this Idempotency-Key is still being processed",
+        field="Idempotency-Key",
+    )

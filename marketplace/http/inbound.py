@@ -158,9 +158,11 @@ def inbound_middleware(app: ASGIApp, body_limit: Callable[[HTTPScope], int | Non
                     refusal = _too_large(limit)
                 elif depth.feed(chunk):
                     refusal = problem_bytes(
-                        400, "nesting_too_deep",
-                        f"the body nests deeper than {MAX_JSON_DEPTH} levels", field="body",
-                    )  # fmt: skip
+                        400,
+                        "nesting_too_deep",
+                        f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+                        field="body",
+                    )
                 if refusal is not None:
                     task.cancel()
                     return

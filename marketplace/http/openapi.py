@@ -131,9 +131,14 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
 MAX_INTEGER = 2**63 - 1  # PostgreSQL bigint
 # Parameter constraints (Litestar keyword) -> JSON Schema keyword.
 _CONSTRAINTS = {
-    "ge": "minimum", "le": "maximum", "gt": "exclusive_minimum", "lt": "exclusive_maximum",
-    "min_length": "min_length", "max_length": "max_length", "pattern": "pattern",
-}  # fmt: skip
+    "ge": "minimum",
+    "le": "maximum",
+    "gt": "exclusive_minimum",
+    "lt": "exclusive_maximum",
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "pattern": "pattern",
+}
 
 
 def constrain_query_parameters(app: Litestar) -> None:
@@ -155,10 +160,13 @@ def constrain_query_parameters(app: Litestar) -> None:
                     if param.param_in not in ("query", "path"):
                         continue
                     field = next(
-                        (f for n, f in fields.items()
-                         if (getattr(f.kwarg_definition, "query", None) or n) == param.name),
+                        (
+                            f
+                            for n, f in fields.items()
+                            if (getattr(f.kwarg_definition, "query", None) or n) == param.name
+                        ),
                         None,
-                    )  # fmt: skip
+                    )
                     _constrain(param, getattr(field, "kwarg_definition", None))
 
 
@@ -203,8 +211,9 @@ def _bounded(schema):
         note = f"{RANGE}; anything else is refused with 400"
         schema = BoundedSchema(
             **{f.name: getattr(schema, f.name) for f in fields(Schema)},
-            format_minimum=lowest, format_maximum=highest,
-        )  # fmt: skip
+            format_minimum=lowest,
+            format_maximum=highest,
+        )
         schema.description = f"{schema.description}, {note}" if schema.description else note
     for key in ("one_of", "any_of", "all_of", "prefix_items"):
         if getattr(schema, key, None):
@@ -276,10 +285,11 @@ def link_workflows(app: Litestar) -> None:
         response.links = {
             name: Link(
                 operation_id=operation(target, verb).operation_id,
-                parameters=parameters, request_body=body,
+                parameters=parameters,
+                request_body=body,
             )
             for name, (target, verb, parameters, body) in links.items()
-        }  # fmt: skip
+        }
 
 
 def fix_document(app: Litestar) -> None:

@@ -29,8 +29,13 @@ PROBLEM_JSON = "application/problem+json"
 # Every domain package's error base: each error class declares its stable `code` and its
 # HTTP `status`; each has `detail` and `field`. One handler serves them all.
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
-    OffersError, DataSpaceError, LedgerError, AuditError, PolicyError, DatabaseError,
-)  # fmt: skip
+    OffersError,
+    DataSpaceError,
+    LedgerError,
+    AuditError,
+    PolicyError,
+    DatabaseError,
+)
 
 
 def error_classes() -> list[type[Exception]]:
@@ -141,17 +146,25 @@ def _domain_error(request: Request, exc: Exception) -> Response:
     retry_after = getattr(exc, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return problem(
-        status, code, getattr(exc, "detail", None) or str(exc),
-        field=getattr(exc, "field", None) or None, reasons=reasons, headers=headers,
-    )  # fmt: skip
+        status,
+        code,
+        getattr(exc, "detail", None) or str(exc),
+        field=getattr(exc, "field", None) or None,
+        reasons=reasons,
+        headers=headers,
+    )
 
 
 def _access_denied(request: Request, exc: AccessDenied) -> Response:
     d = exc.decision
     decision = {
-        "id": d.id, "allowed": d.allowed, "reasons": list(d.reasons),
-        "rule_ids": list(d.rule_ids), "grant_id": d.grant_id, "rules_version": d.rules_version,
-    }  # fmt: skip
+        "id": d.id,
+        "allowed": d.allowed,
+        "reasons": list(d.reasons),
+        "rule_ids": list(d.rule_ids),
+        "grant_id": d.grant_id,
+        "rules_version": d.rules_version,
+    }
     return problem(403, exc.code, exc.detail, decision=decision)
 
 

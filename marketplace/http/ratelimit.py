@@ -61,9 +61,10 @@ def rate_limit_middleware(limits: RateLimits) -> Callable[[ASGIApp], ASGIApp]:
             allowed, headers = await limits.take(kind, principal.key)
             if not allowed:
                 status, body, base = problem_bytes(
-                    429, "rate_limited",
+                    429,
+                    "rate_limited",
                     f"more than {limits.items[kind].amount} {kind} per second; retry later",
-                )  # fmt: skip
+                )
                 await send_problem(send, status, body, [*base, *headers])
                 return
 

@@ -154,7 +154,13 @@ WebhookEvent = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 
 
 class CreateWebhookEndpoint(Strict, kw_only=True):
-    url: Annotated[str, Meta(max_length=2000, pattern="^https?://[^/?#\\x00]+[^\\x00]*$",
-                             description="an absolute http(s) URL at a public internet address"
-                             " (no user name or password; see docs/webhooks.md)")]  # fmt: skip
+    url: Annotated[
+        str,
+        Meta(
+            max_length=2000,
+            pattern="^https?://[^/?#\\x00]+[^\\x00]*$",
+            description="an absolute http(s) URL at a public internet address"
+            " (no user name or password; see docs/webhooks.md)",
+        ),
+    ]
     events: Annotated[list[WebhookEvent], Meta(min_length=1, max_length=20)]

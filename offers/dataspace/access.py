@@ -187,10 +187,20 @@ class DataAccessService:
         partner's answer is the same either way (`no_grant`).
         """
         decision = (
-            d.id, d.at, d.partner_id, d.customer_id, d.category, d.purpose, d.allowed,
-            _json_text(d.reasons), _json_text(d.rule_ids), d.grant_id, d.rules_version,
-            d.window_start, returned,
-        )  # fmt: skip
+            d.id,
+            d.at,
+            d.partner_id,
+            d.customer_id,
+            d.category,
+            d.purpose,
+            d.allowed,
+            _json_text(d.reasons),
+            _json_text(d.rule_ids),
+            d.grant_id,
+            d.rules_version,
+            d.window_start,
+            returned,
+        )
         if ctx.customer_id is None:
             return decision, None
         subject = (
@@ -294,9 +304,7 @@ class DataAccessService:
             customers = await uow.repository(AccessRepository).customers(ids)
             missing = [cid for cid in ids if cid not in customers]
             if missing:
-                raise CustomerNotFound(
-                    f"no customer {', '.join(missing[:5])}", field="customer_id"
-                )
+                raise CustomerNotFound(f"no customer {', '.join(missing[:5])}", field="customer_id")
             records = uow.repository(RecordsRepository)
             for start in range(0, len(rows), COPY_CHUNK):
                 await records.copy_records(rows[start : start + COPY_CHUNK])

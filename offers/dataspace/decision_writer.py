@@ -25,9 +25,7 @@ _Pending = tuple[tuple, tuple | None, asyncio.Future[None]]
 
 
 class DecisionWriter:
-    def __init__(
-        self, uow: UnitOfWorkFactory, max_batch: int = MAX_BATCH, *, audit: bool = True
-    ):
+    def __init__(self, uow: UnitOfWorkFactory, max_batch: int = MAX_BATCH, *, audit: bool = True):
         self.uow = uow
         self.max_batch = max_batch
         self.audit = audit  # False only for the benchmark's audit-off baseline

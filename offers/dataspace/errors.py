@@ -1,24 +1,24 @@
 """Errors raised by the Personal Data Space; each has a stable `code` and an HTTP `status`.
 
-    DataSpaceError
-    ├── NotFound
-    │   ├── PartnerNotFound
-    │   ├── CustomerNotFound
-    │   └── ExportNotFound
-    ├── InvalidInput
-    │   └── ImplausibleRecord
-    ├── AccessDenied
-    ├── UnknownCategory
-    ├── ExportInvalidated
-    ├── ExportStale
-    ├── CustomerExists
-    └── ImportRefused
-        ├── ExportMalformed
-        ├── ExporterNotTrusted
-        ├── ExporterKeysUnavailable
-        ├── ExportSignatureInvalid
-        ├── ExportContentMismatch
-        └── ExportAlreadyImported
+DataSpaceError
+├── NotFound
+│   ├── PartnerNotFound
+│   ├── CustomerNotFound
+│   └── ExportNotFound
+├── InvalidInput
+│   └── ImplausibleRecord
+├── AccessDenied
+├── UnknownCategory
+├── ExportInvalidated
+├── ExportStale
+├── CustomerExists
+└── ImportRefused
+    ├── ExportMalformed
+    ├── ExporterNotTrusted
+    ├── ExporterKeysUnavailable
+    ├── ExportSignatureInvalid
+    ├── ExportContentMismatch
+    └── ExportAlreadyImported
 """
 
 from __future__ import annotations

@@ -181,4 +181,3 @@ class FormerConsent(msgspec.Struct, frozen=True, kw_only=True):
     granted_at: datetime | None
     expires_at: datetime | None
     receipt: str
-

@@ -39,8 +39,12 @@ CATEGORY_IRI = {t.code: t.iri for t in CATEGORIES}
 CATEGORY_BY_IRI = {t.iri: t.code for t in CATEGORIES}
 PURPOSE_IRI = {t.code: t.iri for t in PURPOSES}
 # The grant's effective status as a TS 27560 consent state.
-CONSENT_STATE = {"active": "given", "paused": "paused", "revoked": "withdrawn",
-                 "expired": "expired"}  # fmt: skip
+CONSENT_STATE = {
+    "active": "given",
+    "paused": "paused",
+    "revoked": "withdrawn",
+    "expired": "expired",
+}
 
 _encode = msgspec.json.Encoder().encode
 
@@ -54,40 +58,53 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def customer_line(customer_id: str, jurisdiction: str, birth_date: date | None) -> bytes:
-    return line({
-        "part": "customer", "id": customer_id, "jurisdiction": jurisdiction,
-        "birth_date": birth_date.isoformat() if birth_date else None,
-    })  # fmt: skip
+    return line(
+        {
+            "part": "customer",
+            "id": customer_id,
+            "jurisdiction": jurisdiction,
+            "birth_date": birth_date.isoformat() if birth_date else None,
+        }
+    )
 
 
 def consent_line(g: ExportGrant, jurisdiction: str) -> bytes:
     """One grant as a consent record shaped after ISO/IEC TS 27560, with its signed receipt."""
-    return line({
-        "part": "consent",
-        "record": {
-            "schema": CONSENT_SCHEMA,
-            "record_id": g.id,
-            "pii_principal_id": g.customer_id,
-            "jurisdiction": jurisdiction,
-            "legal_basis": "https://w3id.org/dpv#Consent",
-            "consent_type": "explicit",
-            "state": CONSENT_STATE[g.status],
-            "status": g.status,
-            "controllers": [{"id": g.partner_id, "name": g.partner_name,
-                             "jurisdiction": g.partner_jurisdiction}],
-            "service": g.title,
-            "purposes": [{"code": p, "iri": PURPOSE_IRI.get(p)} for p in g.purposes],
-            "pii_categories": [{"code": c, "iri": CATEGORY_IRI.get(c)} for c in g.categories],
-            "given_at": _iso(g.granted_at),
-            "expires_at": _iso(g.expires_at),
-            "updated_at": _iso(g.updated_at),
-            "offer": {"id": g.offer_id, "version": g.offer_version,
-                      "terms_hash": g.terms_hash},
-            "compensation": {"kind": g.compensation_kind, "amount": g.compensation_amount,
-                             "currency": g.compensation_currency},
-        },
-        "receipt": g.receipt,
-    })  # fmt: skip
+    return line(
+        {
+            "part": "consent",
+            "record": {
+                "schema": CONSENT_SCHEMA,
+                "record_id": g.id,
+                "pii_principal_id": g.customer_id,
+                "jurisdiction": jurisdiction,
+                "legal_basis": "https://w3id.org/dpv#Consent",
+                "consent_type": "explicit",
+                "state": CONSENT_STATE[g.status],
+                "status": g.status,
+                "controllers": [
+                    {
+                        "id": g.partner_id,
+                        "name": g.partner_name,
+                        "jurisdiction": g.partner_jurisdiction,
+                    }
+                ],
+                "service": g.title,
+                "purposes": [{"code": p, "iri": PURPOSE_IRI.get(p)} for p in g.purposes],
+                "pii_categories": [{"code": c, "iri": CATEGORY_IRI.get(c)} for c in g.categories],
+                "given_at": _iso(g.granted_at),
+                "expires_at": _iso(g.expires_at),
+                "updated_at": _iso(g.updated_at),
+                "offer": {"id": g.offer_id, "version": g.offer_version, "terms_hash": g.terms_hash},
+                "compensation": {
+                    "kind": g.compensation_kind,
+                    "amount": g.compensation_amount,
+                    "currency": g.compensation_currency,
+                },
+            },
+            "receipt": g.receipt,
+        }
+    )
 
 
 def earnings_line(grants: Sequence[ExportGrant]) -> bytes:
@@ -104,20 +121,30 @@ def earnings_line(grants: Sequence[ExportGrant]) -> bytes:
         t = totals.setdefault((g.compensation_kind, g.compensation_currency), [0, 0])
         t[0] += g.compensation_amount
         t[1] += 1
-    return line({
-        "part": "earnings",
-        "source": "grants",
-        "totals": [{"kind": k, "currency": c, "amount": a, "grants": n}
-                   for (k, c), (a, n) in sorted(totals.items())],
-    })  # fmt: skip
+    return line(
+        {
+            "part": "earnings",
+            "source": "grants",
+            "totals": [
+                {"kind": k, "currency": c, "amount": a, "grants": n}
+                for (k, c), (a, n) in sorted(totals.items())
+            ],
+        }
+    )
 
 
 def record_line(r: ExportRecord) -> bytes:
-    return line({
-        "part": "record", "id": r.id, "category": r.category,
-        "category_iri": CATEGORY_IRI.get(r.category), "recorded_at": _iso(r.recorded_at),
-        "source": r.source, "payload": msgspec.Raw(r.payload.encode()),
-    })  # fmt: skip
+    return line(
+        {
+            "part": "record",
+            "id": r.id,
+            "category": r.category,
+            "category_iri": CATEGORY_IRI.get(r.category),
+            "recorded_at": _iso(r.recorded_at),
+            "source": r.source,
+            "payload": msgspec.Raw(r.payload.encode()),
+        }
+    )
 
 
 class PartHashes:
@@ -136,16 +163,24 @@ class PartHashes:
 
 
 def sign_manifest(private_key, kid: str, manifest: dict) -> str:
-    return jwt.encode(manifest, private_key, algorithm="EdDSA",
-                      headers={"kid": kid, "typ": JWS_TYPE})  # fmt: skip
+    return jwt.encode(
+        manifest, private_key, algorithm="EdDSA", headers={"kid": kid, "typ": JWS_TYPE}
+    )
 
 
 def header_line(*, export_id: str, issuer: str, created_at: datetime, signature: str) -> bytes:
-    return line({
-        "part": "header", "format": FORMAT, "format_version": FORMAT_VERSION,
-        "export_id": export_id, "issuer": issuer, "created_at": _iso(created_at),
-        "jwks_uri": issuer.rstrip("/") + "/.well-known/jwks.json", "signature": signature,
-    })  # fmt: skip
+    return line(
+        {
+            "part": "header",
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "export_id": export_id,
+            "issuer": issuer,
+            "created_at": _iso(created_at),
+            "jwks_uri": issuer.rstrip("/") + "/.well-known/jwks.json",
+            "signature": signature,
+        }
+    )
 
 
 # -- reading a package (the importing side) ----------------------------------------------------
@@ -176,7 +211,9 @@ def unverified_issuer(signature: str) -> tuple[str, str]:
         kid = jwt.get_unverified_header(signature).get("kid")
         claims = jwt.decode(signature, options={"verify_signature": False})
     except jwt.InvalidTokenError:
-        raise ExportSignatureInvalid("the manifest signature is not a JWS", field="signature") from None
+        raise ExportSignatureInvalid(
+            "the manifest signature is not a JWS", field="signature"
+        ) from None
     if not isinstance(kid, str) or not isinstance(claims.get("iss"), str):
         raise ExportSignatureInvalid("the manifest JWS has no kid or iss", field="signature")
     return claims["iss"], kid
@@ -194,9 +231,12 @@ def verify_manifest(signature: str, jwks: dict, issuer: str, export_id: str) -> 
         if header.get("alg") != "EdDSA" or header.get("typ") != JWS_TYPE:
             raise ExportSignatureInvalid("unexpected JWS algorithm or type", field="signature")
         manifest = jwt.decode(
-            signature, jwt.PyJWK(jwk).key, algorithms=["EdDSA"], issuer=issuer,
+            signature,
+            jwt.PyJWK(jwk).key,
+            algorithms=["EdDSA"],
+            issuer=issuer,
             options={"require": ["iss", "iat", "jti", "sub"], "verify_aud": False},
-        )  # fmt: skip
+        )
     except jwt.InvalidTokenError as e:
         raise ExportSignatureInvalid(
             f"the manifest signature does not verify: {e}", field="signature"
@@ -204,8 +244,9 @@ def verify_manifest(signature: str, jwks: dict, issuer: str, export_id: str) -> 
     except (jwt.PyJWKError, ValueError, TypeError, AttributeError) as e:
         raise ExportSignatureInvalid(f"unusable issuer key: {e}", field="signature") from None
     if manifest.get("jti") != export_id or manifest.get("format") != FORMAT:
-        raise ExportSignatureInvalid("the header does not match its signed manifest",
-                                     field="signature")  # fmt: skip
+        raise ExportSignatureInvalid(
+            "the header does not match its signed manifest", field="signature"
+        )
     parts = manifest.get("parts")
     if not isinstance(parts, dict) or set(parts) != {p for p, _ in PARTS}:
         raise ExportMalformed("the manifest does not list the parts of format v1", field="parts")

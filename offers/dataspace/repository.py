@@ -79,9 +79,7 @@ class RecordsRepository:
 
     async def delete_records(self, customer_id: str, categories: Sequence[str]) -> int:
         """Erases the customer's records of these categories; returns how many."""
-        deleted: int = await self.conn.fetchval(
-            Q["delete_records"], customer_id, list(categories)
-        )
+        deleted: int = await self.conn.fetchval(Q["delete_records"], customer_id, list(categories))
         return deleted
 
     async def category_summaries(self, customer_id: str) -> list[CategorySummary]:
@@ -100,7 +98,9 @@ class RecordsRepository:
     async def list_records(
         self, customer_id: str, category: str, starting_after: str | None, limit: int
     ) -> list[Record]:
-        rows = await self.conn.fetch(Q["list_records"], customer_id, category, starting_after, limit)
+        rows = await self.conn.fetch(
+            Q["list_records"], customer_id, category, starting_after, limit
+        )
         return [
             Record(
                 id=r["id"],

@@ -546,9 +546,7 @@ class DataSpaceService:
             external_ref, customer_jurisdiction, birth
         )
         if created is None:
-            raise CustomerExists(
-                "a customer with this external_ref exists", field="external_ref"
-            )
+            raise CustomerExists("a customer with this external_ref exists", field="external_ref")
         await uow.repository(AuditLog).create_customer_key(created.id)
         stored = await uow.repository(DataSpaceRepository).insert_import(
             created.id,

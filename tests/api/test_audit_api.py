@@ -41,13 +41,22 @@ async def world(actors, client, pool, sealer, token):
             (fr, "FR", "denied", ["no_grant"]),
         ):
             await audit.append(
-                "access.decision", jurisdictions=[jurisdiction], partner_id=partner["id"],
-                customer_id=customer["id"], category="location", outcome=outcome,
-                purpose="aggregated_analytics", reasons=reasons,
+                "access.decision",
+                jurisdictions=[jurisdiction],
+                partner_id=partner["id"],
+                customer_id=customer["id"],
+                category="location",
+                outcome=outcome,
+                purpose="aggregated_analytics",
+                reasons=reasons,
             )
     await sealer.seal()
     return {
-        "partner": partner, "de": de, "fr": fr, "de_grant": de_grant, "fr_grant": fr_grant,
+        "partner": partner,
+        "de": de,
+        "fr": fr,
+        "de_grant": de_grant,
+        "fr_grant": fr_grant,
         "de_reg": bearer(token("regulator", "reg_de", ["DE"])),
         "fr_reg": bearer(token("regulator", "reg_fr", ["FR"])),
     }
@@ -82,7 +91,10 @@ async def test_de_regulator_sees_every_de_grant_and_decision_and_nothing_else(cl
 
 async def test_entries_filter_by_kind_subject_and_outcome(client, world):
     denied = await _all_entries(
-        client, world["de_reg"], kind="access.decision", outcome="denied",
+        client,
+        world["de_reg"],
+        kind="access.decision",
+        outcome="denied",
         partner_id=world["partner"]["id"],
     )
     assert len(denied) == 1 and denied[0]["category"] == "location"
@@ -91,7 +103,8 @@ async def test_entries_filter_by_kind_subject_and_outcome(client, world):
     # the acceptance moved money too: its ledger transaction is logged under the same pseudonym
     assert {e["kind"] for e in mine} == {"grant.accepted", "ledger.transaction", "access.decision"}
     r = await client.get(
-        "/v1/audit/entries", params={"from": "2000-01-01T00:00:00Z", "to": "2000-01-02T00:00:00Z"},
+        "/v1/audit/entries",
+        params={"from": "2000-01-01T00:00:00Z", "to": "2000-01-02T00:00:00Z"},
         headers=world["de_reg"],
     )
     assert r.json() == {"data": [], "has_more": False}
@@ -120,17 +133,24 @@ async def test_checkpoint_and_proofs_verify_with_the_published_key(client, world
     p = r.json()
     assert bytes.fromhex(p["leaf_hash"]) == leaf_hash(entry["entry"].encode())
     assert verify_inclusion(
-        leaf_hash(entry["entry"].encode()), entry["leaf_index"], checkpoint.size,
-        [bytes.fromhex(h) for h in p["proof"]], checkpoint.root,
+        leaf_hash(entry["entry"].encode()),
+        entry["leaf_index"],
+        checkpoint.size,
+        [bytes.fromhex(h) for h in p["proof"]],
+        checkpoint.root,
     )
     first = max(1, checkpoint.size // 2)
     r = await client.get(
-        "/v1/audit/proofs/consistency", params={"first": first, "second": checkpoint.size},
+        "/v1/audit/proofs/consistency",
+        params={"first": first, "second": checkpoint.size},
         headers=world["de_reg"],
     )
     c = r.json()
     assert verify_consistency(
-        first, checkpoint.size, bytes.fromhex(c["first_root"]), checkpoint.root,
+        first,
+        checkpoint.size,
+        bytes.fromhex(c["first_root"]),
+        checkpoint.root,
         [bytes.fromhex(h) for h in c["proof"]],
     )
     leaves = (await client.get("/v1/audit/leaves", headers=world["de_reg"])).json()
@@ -140,7 +160,8 @@ async def test_checkpoint_and_proofs_verify_with_the_published_key(client, world
 
 async def test_export_streams_json_lines_of_the_same_entries(client, world):
     r = await client.get(
-        "/v1/audit/export", params={"partner_id": world["partner"]["id"]},
+        "/v1/audit/export",
+        params={"partner_id": world["partner"]["id"]},
         headers=world["de_reg"],
     )
     assert r.status_code == 200
@@ -172,13 +193,14 @@ async def test_customer_sees_own_access_history_until_erasure(client, pool, worl
     items = r.json()["data"]
     decisions = [i for i in items if i["kind"] == "access.decision"]
     assert {(d["outcome"], tuple(d["reasons"])) for d in decisions} == {
-        ("denied", ("rule:de-no-location-trade",)), ("allowed", ()),
+        ("denied", ("rule:de-no-location-trade",)),
+        ("allowed", ()),
     }
     assert all(d["partner_id"] == world["partner"]["id"] for d in decisions)
     assert any(i["kind"] == "grant.accepted" for i in items)
-    page = (await client.get(
-        "/v1/me/access-log", params={"limit": 1}, headers=world["de"]["auth"]
-    )).json()
+    page = (
+        await client.get("/v1/me/access-log", params={"limit": 1}, headers=world["de"]["auth"])
+    ).json()
     assert page["has_more"] and page["data"][0]["id"] == items[0]["id"]
     await pool.execute("DELETE FROM customer_audit_keys WHERE customer_id = $1", world["de"]["id"])
     r = await client.get("/v1/me/access-log", headers=world["de"]["auth"])
@@ -213,7 +235,5 @@ async def test_only_regulators_read_the_audit_api(client, world):
 
 
 async def test_an_empty_metrics_range_has_no_days(client, world):
-    r = await client.get(
-        "/v1/audit/metrics?from=2024-02-01&to=2024-01-01", headers=world["de_reg"]
-    )
+    r = await client.get("/v1/audit/metrics?from=2024-02-01&to=2024-01-01", headers=world["de_reg"])
     assert r.status_code == 200 and r.json()["days"] == []

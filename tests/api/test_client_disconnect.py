@@ -30,8 +30,7 @@ async def test_a_client_that_goes_away_cancels_its_statement_on_the_server(
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     # No statement timeout to speak of: only the client's going away can end the wait.
-    proc = start_server(settings, port, extra_env={"STATEMENT_TIMEOUT_MS": "600000"},
-                        stderr=log)  # fmt: skip
+    proc = start_server(settings, port, extra_env={"STATEMENT_TIMEOUT_MS": "600000"}, stderr=log)
     try:
         async with pool.acquire() as locker, locker.transaction():
             await locker.execute("LOCK TABLE offers IN ACCESS EXCLUSIVE MODE")
@@ -47,8 +46,9 @@ async def test_a_client_that_goes_away_cancels_its_statement_on_the_server(
             async def gone():
                 still = await pool.fetchval(
                     "SELECT pid FROM pg_stat_activity WHERE pid = $1 AND state = 'active'"
-                    " AND wait_event_type = 'Lock'", waiting,
-                )  # fmt: skip
+                    " AND wait_event_type = 'Lock'",
+                    waiting,
+                )
                 return True if still is None else None
 
             # Checked while the lock is still held: the statement ended because it was
@@ -59,7 +59,10 @@ async def test_a_client_that_goes_away_cancels_its_statement_on_the_server(
         proc.wait(timeout=10)
         log.close()
     # Its log line says the client left first (499), not that the server failed (500).
-    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()
-             if line.startswith("{")]  # fmt: skip
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "server.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
     [line] = [x for x in lines if x.get("event") == "request" and x.get("sub") == "ptn_gone"]
     assert line["status"] == 499, line

@@ -12,15 +12,20 @@ def _at(days_ago: float) -> str:
 
 
 def _rec(category: str, days_ago: float, **payload) -> dict:
-    return {"category": category, "recorded_at": _at(days_ago), "payload": payload or {"v": 1},
-            "source": "test-feed"}  # fmt: skip
+    return {
+        "category": category,
+        "recorded_at": _at(days_ago),
+        "payload": payload or {"v": 1},
+        "source": "test-feed",
+    }
 
 
 async def ingest(client, actors, customer_id: str, records: list[dict]):
     return await client.post(
-        f"/v1/admin/customers/{customer_id}/records", json={"records": records},
+        f"/v1/admin/customers/{customer_id}/records",
+        json={"records": records},
         headers=actors.operator,
-    )  # fmt: skip
+    )
 
 
 async def read(client, partner, customer_id, category, purpose, **params):
@@ -51,13 +56,24 @@ async def test_granted_partner_reads_granted_category_inside_the_lookback_window
     client, actors, pool
 ):
     partner, customer, grant = await setup(
-        actors, client, categories=["location", "data_usage"], purposes=["research"],
+        actors,
+        client,
+        categories=["location", "data_usage"],
+        purposes=["research"],
         lookback_days=14,
-    )  # fmt: skip
-    r = await ingest(client, actors, customer["id"], [
-        _rec("location", 1, lat=48.85, lon=2.35), _rec("location", 3), _rec("location", 20),
-        _rec("data_usage", 2, mb=120), _rec("billing", 1, amount=2999),
-    ])  # fmt: skip
+    )
+    r = await ingest(
+        client,
+        actors,
+        customer["id"],
+        [
+            _rec("location", 1, lat=48.85, lon=2.35),
+            _rec("location", 3),
+            _rec("location", 20),
+            _rec("data_usage", 2, mb=120),
+            _rec("billing", 1, amount=2999),
+        ],
+    )
     assert r.status_code == 201, r.text
     assert r.json()["ingested"] == 5
 
@@ -82,9 +98,7 @@ async def test_granted_partner_reads_granted_category_inside_the_lookback_window
 
     assert await decisions_count(pool, customer["id"]) == 3
     assert await decisions_count(pool, customer["id"], allowed=False) == 2
-    row = await pool.fetchrow(
-        "SELECT * FROM decisions WHERE id = $1", d["id"]
-    )
+    row = await pool.fetchrow("SELECT * FROM decisions WHERE id = $1", d["id"])
     assert row["partner_id"] == partner["id"] and row["grant_id"] == grant["id"]
     assert row["returned"] == 2 and list(row["reasons"]) == ["granted"]
 
@@ -109,8 +123,11 @@ async def test_de_location_is_never_released_whatever_the_grants(client, actors,
     partner = await actors.partner()
     customer = await actors.customer("DE")
     # Location cannot even be accepted alone in DE; a mixed grant keeps location in scope.
-    o = await actors.offer(partner, categories=["location", "data_usage"],
-                           purposes=["research", "aggregated_analytics"])  # fmt: skip
+    o = await actors.offer(
+        partner,
+        categories=["location", "data_usage"],
+        purposes=["research", "aggregated_analytics"],
+    )
     await actors.accept(customer, o)
     await ingest(client, actors, customer["id"], [_rec("location", 1), _rec("data_usage", 1)])
     for purpose in ("research", "aggregated_analytics"):
@@ -157,8 +174,9 @@ async def test_paused_revoked_and_expired_grants_deny(client, actors, pool):
     partner2, customer2, grant2 = await setup(actors, client)
     await pool.execute(
         "UPDATE grants SET granted_at = now() - interval '2 days',"
-        " expires_at = now() - interval '1 second' WHERE id = $1", grant2["id"],
-    )  # fmt: skip
+        " expires_at = now() - interval '1 second' WHERE id = $1",
+        grant2["id"],
+    )
     r = await read(client, partner2, customer2["id"], "location", "research")
     assert r.status_code == 403 and r.json()["decision"]["reasons"] == ["grant_expired"]
 
@@ -170,14 +188,15 @@ async def test_dry_run_answers_the_decision_and_records_it(client, actors, pool)
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["allowed"] is True and d["grant_id"] == grant["id"]
-    r = await client.post("/v1/partner/decisions", json={**body, "purpose": "advertising"},
-                          headers=partner["auth"])  # fmt: skip
+    r = await client.post(
+        "/v1/partner/decisions", json={**body, "purpose": "advertising"}, headers=partner["auth"]
+    )
     assert r.status_code == 200 and r.json()["allowed"] is False
     assert r.json()["reasons"] == ["purpose_not_granted"]
     assert await decisions_count(pool, customer["id"]) == 2
     entries = await pool.fetch(
         "SELECT entry FROM audit_entries WHERE kind = 'access.decision' AND entry LIKE $1",
-        f'%{d["id"]}%',
+        f"%{d['id']}%",
     )
     assert len(entries) == 1
     assert customer["id"] not in entries[0]["entry"]  # pseudonymised
@@ -192,7 +211,7 @@ async def test_audit_entry_for_every_decision(client, actors, pool):
     for resp, outcome in ((r.json()["decision"], "allowed"), (denied.json()["decision"], "denied")):
         row = await pool.fetchrow(
             "SELECT * FROM audit_entries WHERE kind = 'access.decision' AND entry LIKE $1",
-            f'%{resp["id"]}%',
+            f"%{resp['id']}%",
         )
         entry = json.loads(row["entry"])
         assert row["outcome"] == outcome and row["partner_id"] == partner["id"]
@@ -208,9 +227,11 @@ async def test_unknown_category_or_purpose_is_400_naming_the_field(client, actor
     assert r.status_code == 400 and r.json()["field"] == "category"
     r = await read(client, partner, customer["id"], "location", "world_domination")
     assert r.status_code == 400 and r.json()["field"] == "purpose"
-    r = await client.post("/v1/partner/decisions", headers=partner["auth"],
-                          json={"customer_id": customer["id"], "category": "location",
-                                "purpose": "nope"})  # fmt: skip
+    r = await client.post(
+        "/v1/partner/decisions",
+        headers=partner["auth"],
+        json={"customer_id": customer["id"], "category": "location", "purpose": "nope"},
+    )
     assert r.status_code == 400 and r.json()["field"] == "purpose"
 
 
@@ -222,9 +243,10 @@ async def test_wrong_role_is_403(client, actors, token):
     r = await client.get(url, headers=bearer(token("operator", "op")))
     assert r.status_code == 403
     r = await client.post(
-        f"/v1/admin/customers/{customer['id']}/records", json={"records": [_rec("device", 1)]},
+        f"/v1/admin/customers/{customer['id']}/records",
+        json={"records": [_rec("device", 1)]},
         headers=partner["auth"],
-    )  # fmt: skip
+    )
     assert r.status_code == 403
 
 
@@ -244,9 +266,10 @@ async def test_ingest_names_the_offending_index_and_field(client, actors, pool):
         # 422 for a well-formed record that cannot be true (from the future); else 400
         assert r.status_code in (400, 422), (field, r.text)
         assert field in (r.json().get("field") or ""), (field, r.json())
-    assert await pool.fetchval(
-        "SELECT count(*) FROM records WHERE customer_id = $1", customer["id"]
-    ) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM records WHERE customer_id = $1", customer["id"])
+        == 0
+    )
     r = await ingest(client, actors, "cus_nobody", [good])
     assert r.status_code == 404
     r = await ingest(client, actors, customer["id"], [good] * 10_001)
@@ -259,9 +282,10 @@ async def test_large_batch_is_accepted(client, actors, pool):
     r = await ingest(client, actors, customer["id"], batch)
     assert r.status_code == 201, r.text[:300]
     assert r.json() == {"ingested": 3000, "by_category": {"data_usage": 3000}, "customers": 1}
-    assert await pool.fetchval(
-        "SELECT count(*) FROM audit_entries WHERE kind = 'records.ingested'"
-    ) >= 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM audit_entries WHERE kind = 'records.ingested'")
+        >= 1
+    )
 
 
 async def test_openapi_documents_the_access_routes_and_hides_bench_ones(client):
@@ -314,8 +338,9 @@ async def test_a_guessed_customer_id_leaves_no_audit_entry_and_the_same_answer(
         entries = await pool.fetchval(
             "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
             " AND entry LIKE $1 AND entry LIKE $2",
-            f"%{partner['id']}%", f"%{r.json()['decision']['id']}%",
-        )  # fmt: skip
+            f"%{partner['id']}%",
+            f"%{r.json()['decision']['id']}%",
+        )
         # ... but only a real customer's decision has an audit entry a regulator can read.
         assert entries == (1 if customer_id == stranger["id"] else 0)
 

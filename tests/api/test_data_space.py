@@ -50,9 +50,12 @@ async def test_customer_sees_every_category_and_who_may_read_it(client, actors, 
     assert loc["first_recorded_at"] < loc["last_recorded_at"]
     [reader] = loc["readers"]
     assert reader == {
-        "grant_id": grant["id"], "partner_id": partner["id"], "partner_name": "Footfall AG",
-        "purposes": ["research"], "expires_at": grant["expires_at"],
-    }  # fmt: skip
+        "grant_id": grant["id"],
+        "partner_id": partner["id"],
+        "partner_name": "Footfall AG",
+        "purposes": ["research"],
+        "expires_at": grant["expires_at"],
+    }
     assert cats["billing"]["readers"] == []
     assert cats["data_usage"]["record_count"] == 0  # granted, nothing held yet
 
@@ -93,10 +96,13 @@ async def test_erasing_a_category_ends_every_grant_covering_it(client, actors, p
     assert body["partners_notified"] == [partner["id"]]
 
     # Gone for everyone, at once: no rows in the database, the grant reads revoked.
-    assert await pool.fetchval(
-        "SELECT count(*) FROM records WHERE customer_id = $1 AND category = 'location'",
-        customer["id"],
-    ) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM records WHERE customer_id = $1 AND category = 'location'",
+            customer["id"],
+        )
+        == 0
+    )
     r = await client.get(f"/v1/partner/grants/{g1['id']}", headers=partner["auth"])
     assert r.json()["status"] == "revoked"
     r = await client.get(f"/v1/partner/grants/{g2['id']}", headers=partner["auth"])
@@ -135,13 +141,15 @@ async def test_erasing_everything_and_closing_the_account(client, actors, pool):
     r = await client.delete("/v1/me/data", headers=customer["auth"])
     assert r.status_code == 200
     assert r.json()["records_deleted"] == 4 and r.json()["grants_revoked"] == [grant["id"]]
-    assert await pool.fetchval(
-        "SELECT count(*) FROM records WHERE customer_id = $1", customer["id"]
-    ) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM records WHERE customer_id = $1", customer["id"])
+        == 0
+    )
     event = await pool.fetchrow(
         "SELECT e.type, e.data FROM webhook_deliveries d JOIN webhook_events e"
-        " ON e.id = d.event_id WHERE d.endpoint_id = $1", endpoint["id"],
-    )  # fmt: skip
+        " ON e.id = d.event_id WHERE d.endpoint_id = $1",
+        endpoint["id"],
+    )
     assert event["type"] == "customer.data_erased"
     data = json.loads(event["data"])
     assert data["customer_id"] == customer["id"] and data["grant_ids"] == [grant["id"]]
@@ -153,9 +161,12 @@ async def test_erasing_everything_and_closing_the_account(client, actors, pool):
     row = await pool.fetchrow("SELECT * FROM customers WHERE id = $1", customer["id"])
     assert row["closed_at"] is not None and row["birth_date"] is None
     assert row["external_ref"] != ref and row["external_ref"].startswith("closed_")
-    assert await pool.fetchval(
-        "SELECT count(*) FROM customer_audit_keys WHERE customer_id = $1", customer["id"]
-    ) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM customer_audit_keys WHERE customer_id = $1", customer["id"]
+        )
+        == 0
+    )
     kinds = [e["kind"] for e in await _audit_kinds(pool, since)]
     assert kinds == ["data.erased", "account.closed"]
     for path in ("/v1/me/data", "/v1/me/grants", "/v1/me/offers"):
@@ -207,8 +218,12 @@ async def test_export_is_signed_and_every_part_matches_its_hash(client, actors, 
     assert manifest["jti"] == export["id"] and manifest["sub"] == customer["id"]
 
     parts: dict[str, list[bytes]] = {}
-    names = {"customer": "customer", "consent": "consents", "earnings": "earnings",
-             "record": "records"}  # fmt: skip
+    names = {
+        "customer": "customer",
+        "consent": "consents",
+        "earnings": "earnings",
+        "record": "records",
+    }
     for raw in lines[1:]:
         parts.setdefault(names[json.loads(raw)["part"]], []).append(raw)
     for name, spec in manifest["parts"].items():
@@ -218,14 +233,17 @@ async def test_export_is_signed_and_every_part_matches_its_hash(client, actors, 
 
     records = [json.loads(x) for x in parts["records"]]
     assert {r["category_iri"] for r in records} == {
-        "https://w3id.org/dpv/pd#Location", "https://w3id.org/dpv/pd#Transactional"}
+        "https://w3id.org/dpv/pd#Location",
+        "https://w3id.org/dpv/pd#Transactional",
+    }
     [consent] = [json.loads(x) for x in parts["consents"]]
     assert consent["record"]["record_id"] == grant["id"]
     assert consent["record"]["schema"] == "ISO/IEC TS 27560:2023"
     assert consent["receipt"] == grant["receipt"]
     [earnings] = [json.loads(x) for x in parts["earnings"]]
-    assert earnings["totals"] == [{"kind": "discount", "currency": "EUR", "amount": 500,
-                                   "grants": 1}]  # fmt: skip
+    assert earnings["totals"] == [
+        {"kind": "discount", "currency": "EUR", "amount": 500, "grants": 1}
+    ]
     [who] = [json.loads(x) for x in parts["customer"]]
     assert who["birth_date"] == "1985-05-05" and who["jurisdiction"] == "FR"
     assert "data.exported" in [e["kind"] for e in await _audit_kinds(pool, since)]
@@ -253,24 +271,36 @@ async def importer(settings, tmp_path_factory, client):
     path = tmp_path_factory.mktemp("trust") / "exporter-jwks.json"
     path.write_text(json.dumps(jwks))
     other = replace(
-        settings, data_dir=tmp_path_factory.mktemp("importer"),
+        settings,
+        data_dir=tmp_path_factory.mktemp("importer"),
         trusted_exporters={settings.public_url: str(path)},
-    )  # fmt: skip
+    )
     app = create_app(other)
     async with AsyncTestClient(app=app) as c:
-        c.operator = bearer(issue_token(
-            app.state.keyring, issuer=other.local_issuer, audience=other.jwt_audience,
-            role="operator", sub="op_import",
-        ))  # fmt: skip
+        c.operator = bearer(
+            issue_token(
+                app.state.keyring,
+                issuer=other.local_issuer,
+                audience=other.jwt_audience,
+                role="operator",
+                sub="op_import",
+            )
+        )
         c.keyring = app.state.keyring
         c.app_settings = other
         yield c
 
 
 def _customer_token(c, customer_id: str) -> dict:
-    return bearer(issue_token(c.keyring, issuer=c.app_settings.local_issuer,
-                              audience=c.app_settings.jwt_audience, role="customer",
-                              sub=customer_id))  # fmt: skip
+    return bearer(
+        issue_token(
+            c.keyring,
+            issuer=c.app_settings.local_issuer,
+            audience=c.app_settings.jwt_audience,
+            role="customer",
+            sub=customer_id,
+        )
+    )
 
 
 async def test_import_recreates_the_customer_and_offers_consents_to_reconfirm(
@@ -278,9 +308,10 @@ async def test_import_recreates_the_customer_and_offers_consents_to_reconfirm(
 ):
     customer, grant, _, body = await _exported(client, actors, pool)
     r = await importer.post(
-        "/v1/admin/imports?external_ref=imported-1&jurisdiction=DE", content=body,
+        "/v1/admin/imports?external_ref=imported-1&jurisdiction=DE",
+        content=body,
         headers={**importer.operator, "Content-Type": "application/jsonl"},
-    )  # fmt: skip
+    )
     assert r.status_code == 201, r.text
     result = r.json()
     assert result["customer_id"] != customer["id"] and result["record_count"] == 28
@@ -305,9 +336,7 @@ async def test_import_recreates_the_customer_and_offers_consents_to_reconfirm(
     assert r.status_code == 409 and r.json()["code"] == "export_already_imported"
 
 
-async def test_a_tampered_package_is_refused_and_nothing_is_written(
-    client, actors, pool, importer
-):
+async def test_a_tampered_package_is_refused_and_nothing_is_written(client, actors, pool, importer):
     *_, body = await _exported(client, actors, pool, records=3)
     lines = _lines(body)
     counted = await pool.fetchval("SELECT count(*) FROM customers")
@@ -320,8 +349,9 @@ async def test_a_tampered_package_is_refused_and_nothing_is_written(
     dropped = lines[:-1]
     # The manifest's signature broken.
     header = json.loads(lines[0])
-    header["signature"] = header["signature"][:-4] + ("AAAA" if not
-                                                      header["signature"].endswith("AAAA") else "BBBB")
+    header["signature"] = header["signature"][:-4] + (
+        "AAAA" if not header["signature"].endswith("AAAA") else "BBBB"
+    )
     forged_sig = [json.dumps(header).encode(), *lines[1:]]
     for package, code in (
         (altered, "export_content_mismatch"),
@@ -329,15 +359,16 @@ async def test_a_tampered_package_is_refused_and_nothing_is_written(
         (forged_sig, "export_signature_invalid"),
     ):
         r = await importer.post(
-            "/v1/admin/imports?external_ref=tampered", headers=importer.operator,
+            "/v1/admin/imports?external_ref=tampered",
+            headers=importer.operator,
             content=b"\n".join(package) + b"\n",
-        )  # fmt: skip
+        )
         assert r.status_code == 422, r.text
         assert r.json()["code"] == code
     assert await pool.fetchval("SELECT count(*) FROM customers") == counted
-    assert await pool.fetchval(
-        "SELECT count(*) FROM customers WHERE external_ref = 'tampered'"
-    ) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM customers WHERE external_ref = 'tampered'") == 0
+    )
 
     r = await importer.post(
         "/v1/admin/imports?external_ref=x", content=b"not json\n", headers=importer.operator
@@ -348,10 +379,15 @@ async def test_a_tampered_package_is_refused_and_nothing_is_written(
 async def test_untrusted_issuer_is_refused(client, actors, pool, importer):
     *_, body = await _exported(client, actors, pool, records=1)
     # The exporting instance itself trusts nobody.
-    operator = bearer(issue_token(
-        client.app.state.keyring, issuer="marketplace-local", audience="marketplace",
-        role="operator", sub="op",
-    ))  # fmt: skip
+    operator = bearer(
+        issue_token(
+            client.app.state.keyring,
+            issuer="marketplace-local",
+            audience="marketplace",
+            role="operator",
+            sub="op",
+        )
+    )
     r = await client.post("/v1/admin/imports?external_ref=z", content=body, headers=operator)
     assert r.status_code == 422 and r.json()["code"] == "export_issuer_not_trusted"
 
@@ -369,8 +405,9 @@ async def test_an_export_counts_the_compensation_of_a_re_accepted_offer_once(cli
     lines = [json.loads(x) for x in _lines(r.content)[1:]]
     assert len([x for x in lines if x["part"] == "consent"]) == 2
     [earnings] = [x for x in lines if x["part"] == "earnings"]
-    assert earnings["totals"] == [{"kind": "discount", "currency": "EUR", "amount": 500,
-                                   "grants": 1}]  # fmt: skip
+    assert earnings["totals"] == [
+        {"kind": "discount", "currency": "EUR", "amount": 500, "grants": 1}
+    ]
     r = await client.get("/v1/me/earnings", headers=customer["auth"])
     assert [b["earned"] for b in r.json()["balances"]] == [450]  # the ledger agrees: once
 
@@ -381,42 +418,60 @@ async def test_an_export_counts_the_compensation_of_a_re_accepted_offer_once(cli
 async def test_a_payload_holding_nul_anywhere_is_refused_at_ingest(client, actors, pool):
     customer = await actors.customer()
     ok = {"category": "location", "recorded_at": "2026-01-01T00:00:00Z", "source": "network"}
-    for payload in ({"k\u0000": 1}, {"k": "v\u0000"}, {"a": [{"b": ["x", "\u0000"]}]},
-                    {"a": {"b\u0000c": {}}}):  # fmt: skip
+    for payload in (
+        {"k\u0000": 1},
+        {"k": "v\u0000"},
+        {"a": [{"b": ["x", "\u0000"]}]},
+        {"a": {"b\u0000c": {}}},
+    ):
         body = {"records": [{**ok, "payload": {"fine": True}}, {**ok, "payload": payload}]}
         r = await client.post(
             f"/v1/admin/customers/{customer['id']}/records", json=body, headers=actors.operator
         )
         assert r.status_code == 400, (payload, r.text)
         assert r.json()["code"] == "invalid_input" and r.json()["field"] == "records[1].payload"
-    count = await pool.fetchval("SELECT count(*) FROM records WHERE customer_id = $1", customer["id"])
+    count = await pool.fetchval(
+        "SELECT count(*) FROM records WHERE customer_id = $1", customer["id"]
+    )
     assert count == 0  # all or nothing
 
 
 _json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20)
-)  # fmt: skip
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
 _payloads = st.dictionaries(
     st.text(max_size=10),
     st.recursive(
         _json_scalars,
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
         max_leaves=12,
     ),
     max_size=5,
 )
 _records = st.lists(
-    st.fixed_dictionaries({
-        "category": st.sampled_from(["location", "billing", "device", "health"]),
-        "recorded_at": st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2025, 12, 31),
-                                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=-9, minutes=-30)),
-                                                               timezone(timedelta(hours=14))])),
-        "payload": _payloads,
-        "source": st.text(min_size=1, max_size=30),
-    }),
-    min_size=1, max_size=6,
-)  # fmt: skip
+    st.fixed_dictionaries(
+        {
+            "category": st.sampled_from(["location", "billing", "device", "health"]),
+            "recorded_at": st.datetimes(
+                min_value=datetime(1971, 1, 1),
+                max_value=datetime(2025, 12, 31),
+                timezones=st.sampled_from(
+                    [UTC, timezone(timedelta(hours=-9, minutes=-30)), timezone(timedelta(hours=14))]
+                ),
+            ),
+            "payload": _payloads,
+            "source": st.text(min_size=1, max_size=30),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 async def _all_records(c, auth) -> list[tuple]:
@@ -428,8 +483,9 @@ async def _all_records(c, auth) -> list[tuple]:
     return sorted(out, key=repr)
 
 
-@hsettings(max_examples=25, derandomize=True, deadline=None,
-           suppress_health_check=list(HealthCheck))  # fmt: skip
+@hsettings(
+    max_examples=25, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck)
+)
 @given(records=_records)
 async def test_whatever_ingest_accepts_exports_and_imports_intact(
     client, actors, importer, records
@@ -447,9 +503,10 @@ async def test_whatever_ingest_accepts_exports_and_imports_intact(
     package = await client.get(r.json()["download_url"], headers=customer["auth"])
     assert package.status_code == 200, package.text
     r = await importer.post(
-        f"/v1/admin/imports?external_ref=prop-{customer['id']}", content=package.content,
+        f"/v1/admin/imports?external_ref=prop-{customer['id']}",
+        content=package.content,
         headers={**importer.operator, "Content-Type": "application/jsonl"},
-    )  # fmt: skip
+    )
     assert r.status_code == 201, r.text
     moved = _customer_token(importer, r.json()["customer_id"])
     exported = await _all_records(client, customer["auth"])

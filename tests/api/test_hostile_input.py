@@ -49,10 +49,13 @@ async def test_unknown_fields_and_wrong_types_are_400_naming_the_field(client, a
     cases = [
         ({**offer_body(), "is_admin": True}, "is_admin", "unknown_field"),
         (offer_body(duration_days="thirty"), "duration_days", "validation_error"),
-        (offer_body(compensation={"kind": "cash", "amount": 1.5, "currency": "EUR"}),
-         "compensation.amount", "validation_error"),
+        (
+            offer_body(compensation={"kind": "cash", "amount": 1.5, "currency": "EUR"}),
+            "compensation.amount",
+            "validation_error",
+        ),
         ({k: v for k, v in offer_body().items() if k != "title"}, "title", "validation_error"),
-    ]  # fmt: skip
+    ]
     for body, field, code in cases:
         r = await client.post("/v1/partner/offers", json=body, headers=partner["auth"])
         assert r.status_code == 400, r.text
@@ -98,7 +101,9 @@ async def test_unknown_route_and_method_are_problems(client, actors):
 
 async def test_token_for_a_partner_that_does_not_exist_cannot_create_offers(client, token):
     r = await client.post(
-        "/v1/partner/offers", json=offer_body(), headers={"Authorization": f"Bearer {token('partner', 'ptn_ghost')}"}
+        "/v1/partner/offers",
+        json=offer_body(),
+        headers={"Authorization": f"Bearer {token('partner', 'ptn_ghost')}"},
     )
     assert r.status_code == 404 and r.json()["code"] == "partner_not_found"
 
@@ -120,8 +125,11 @@ async def test_options_lists_every_method_of_the_path(client, actors):
 
 async def test_benchmark_baselines_are_not_mounted_in_the_service(client, actors):
     partner = await actors.partner()
-    for path in ("/bench/json", "/bench/select/cus_x?category=device",
-                 "/bench/read-without-audit/cus_x?category=device&purpose=research"):
+    for path in (
+        "/bench/json",
+        "/bench/select/cus_x?category=device",
+        "/bench/read-without-audit/cus_x?category=device&purpose=research",
+    ):
         r = await client.get(path, headers=partner["auth"])
         assert r.status_code == 404, path
 
@@ -135,22 +143,31 @@ async def test_nul_in_any_body_string_is_400_naming_the_field(client, actors):
     )
     assert r.status_code == 400 and r.json()["field"] == "reference", r.text
     r = await client.post(
-        "/v1/partner/funding", json={"amount": 100, "currency": "EUR", "payment_method": "pm_\u0000"},
+        "/v1/partner/funding",
+        json={"amount": 100, "currency": "EUR", "payment_method": "pm_\u0000"},
         headers=partner["auth"],
-    )  # fmt: skip
+    )
     assert r.status_code == 400 and r.json()["field"] == "payment_method", r.text
 
 
-@pytest.mark.parametrize("url", [
-    "http://[::1", "http://[::1/hook", "https://[fe80::1%25eth0/x", "http://example.com:99999/",
-    "http://example.com:port/", "http://example.com:-1/",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://[::1/hook",
+        "https://[fe80::1%25eth0/x",
+        "http://example.com:99999/",
+        "http://example.com:port/",
+        "http://example.com:-1/",
+    ],
+)
 async def test_malformed_webhook_urls_are_refused_naming_the_url(client, actors, url):
     partner = await actors.partner(fund=0)
     r = await client.post(
-        "/v1/partner/webhook-endpoints", json={"url": url, "events": ["grant.revoked"]},
+        "/v1/partner/webhook-endpoints",
+        json={"url": url, "events": ["grant.revoked"]},
         headers=partner["auth"],
-    )  # fmt: skip
+    )
     assert r.status_code in (400, 422), r.text
     assert r.json()["field"] == "url"
 

@@ -39,7 +39,10 @@ DEEP = 1000
 
 # Deep nesting stands in the values as a marker and is spliced into the JSON text when sent
 # (the standard library's encoder, like Python itself, would recurse a thousand frames deep).
-DEEP_RAW = {"<deep list>": "[" * DEEP + "]" * DEEP, "<deep object>": '{"a":' * DEEP + "{}" + "}" * DEEP}
+DEEP_RAW = {
+    "<deep list>": "[" * DEEP + "]" * DEEP,
+    "<deep object>": '{"a":' * DEEP + "{}" + "}" * DEEP,
+}
 
 
 def _dumps(value: object) -> str:
@@ -50,15 +53,32 @@ def _dumps(value: object) -> str:
 
 
 HOSTILE_STRINGS = [
-    "\x00", "a\x00b", "\ud800", "x\udfff", "\ud83d", "x" * MB, "", " ", "http://[::1",
-    "http://[::1]:99999/", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
-    "../../etc/passwd", "%00", "'; DROP TABLE grants; --", "\u202e\ufeff",
-]  # fmt: skip
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfff",
+    "\ud83d",
+    "x" * MB,
+    "",
+    " ",
+    "http://[::1",
+    "http://[::1]:99999/",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "../../etc/passwd",
+    "%00",
+    "'; DROP TABLE grants; --",
+    "\u202e\ufeff",
+]
 HOSTILE_DATES = ["0001-01-01", "9999-12-31", "0000-01-01", "2026-02-30", "+10000-01-01"]
 HOSTILE_DATETIMES = [
-    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00+14:00",
-    "9999-12-31T23:59:59-14:00", "2026-01-01T00:00:00", "2026-13-01T00:00:00Z",
-]  # fmt: skip
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "2026-01-01T00:00:00",
+    "2026-13-01T00:00:00Z",
+]
 HOSTILE_INTEGERS = [2**63, -(2**63) - 1, 2**64, 10**30, -(10**30), 2**63 - 1, -1, 0, 1.5, 1e308]
 WRONG_TYPES = [None, True, "1", 1, 1.5, [], {}, [None], {"": None}]
 DEEP_VALUES = list(DEEP_RAW)
@@ -135,8 +155,11 @@ def _hostile(doc: dict, schema: dict, kind_of_attack: str) -> list[object]:
         if kind == "array":
             return [[s] for s in HOSTILE_STRINGS if len(s) < 100] + [["x"] * 100_000]
         if free_form:  # hostile keys and values, at any depth
-            return [{s: "v"} for s in HOSTILE_STRINGS if len(s) < 100] + [
-                {"k": s} for s in HOSTILE_STRINGS] + [{"k": {"k": ["\x00"]}}]  # fmt: skip
+            return (
+                [{s: "v"} for s in HOSTILE_STRINGS if len(s) < 100]
+                + [{"k": s} for s in HOSTILE_STRINGS]
+                + [{"k": {"k": ["\x00"]}}]
+            )
         return []
     if kind_of_attack == "integers":
         if kind == "integer":
@@ -206,7 +229,13 @@ class Walk:
     """The requests of one operation: the valid request, then one hostile input at a time."""
 
     def __init__(self, doc: dict, path: str, method: str, operation: dict, ids: dict):
-        self.doc, self.path, self.method, self.operation, self.ids = doc, path, method, operation, ids
+        self.doc, self.path, self.method, self.operation, self.ids = (
+            doc,
+            path,
+            method,
+            operation,
+            ids,
+        )
         self.params = operation.get("parameters", [])
         content = (operation.get("requestBody") or {}).get("content", {})
         self.body_schema = (content.get("application/json") or {}).get("schema")
@@ -214,12 +243,14 @@ class Walk:
     def _base(self) -> tuple[dict[str, object], dict[str, object], object]:
         path_values = {
             p["name"]: self.ids.get(p["name"], _valid(self.doc, p["schema"]))
-            for p in self.params if p["in"] == "path"
-        }  # fmt: skip
+            for p in self.params
+            if p["in"] == "path"
+        }
         query = {
             p["name"]: _valid(self.doc, p["schema"])
-            for p in self.params if p["in"] == "query" and p.get("required")
-        }  # fmt: skip
+            for p in self.params
+            if p["in"] == "query" and p.get("required")
+        }
         body = _valid(self.doc, self.body_schema) if self.body_schema else None
         return path_values, query, body
 
@@ -283,9 +314,13 @@ async def walk_ids(client, actors):
     export = await client.post("/v1/me/exports", headers=customer["auth"])
     assert export.status_code == 201, export.text
     ids = {
-        "partner_id": partner["id"], "customer_id": customer["id"], "offer_id": offer["id"],
-        "grant_id": grant["id"], "export_id": export.json()["id"], "category": "location",
-    }  # fmt: skip
+        "partner_id": partner["id"],
+        "customer_id": customer["id"],
+        "offer_id": offer["id"],
+        "grant_id": grant["id"],
+        "export_id": export.json()["id"],
+        "category": "location",
+    }
     return ids, {"partner": partner, "customer": customer}
 
 
@@ -362,10 +397,12 @@ async def test_every_operation_answers_hostile_input_with_a_4xx_problem(
                     failures.append(f"{label}: {r.status_code} not a problem: {r.text[:200]}")
     # The walk reaches the inputs of every operation that has any, not a handful.
     with_inputs = {
-        f"{m} {p}" for p, m, op in _operations(doc)
-        if op.get("parameters") or op.get("requestBody")
+        f"{m} {p}"
+        for p, m, op in _operations(doc)
+        if op.get("parameters")
+        or op.get("requestBody")
         or (p in RAW_BODY_PATHS and kind_of_attack == "text")
-    }  # fmt: skip
+    }
     if kind_of_attack in ("text", "types"):
         assert walked == with_inputs
     assert sent > 0

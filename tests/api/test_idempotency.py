@@ -31,10 +31,12 @@ async def test_same_key_different_body_is_409(client, actors):
 async def test_keys_are_per_caller(client, actors):
     a, b = await actors.partner(), await actors.partner()
     key = uuid.uuid4().hex
-    ra = await client.post("/v1/partner/offers", json=offer_body(),
-                           headers={**a["auth"], "Idempotency-Key": key})  # fmt: skip
-    rb = await client.post("/v1/partner/offers", json=offer_body(),
-                           headers={**b["auth"], "Idempotency-Key": key})  # fmt: skip
+    ra = await client.post(
+        "/v1/partner/offers", json=offer_body(), headers={**a["auth"], "Idempotency-Key": key}
+    )
+    rb = await client.post(
+        "/v1/partner/offers", json=offer_body(), headers={**b["auth"], "Idempotency-Key": key}
+    )
     assert ra.status_code == rb.status_code == 201
     assert ra.json()["id"] != rb.json()["id"] and rb.json()["partner_id"] == b["id"]
 
@@ -45,14 +47,18 @@ async def test_a_replayed_acceptance_grants_once(client, actors, pool):
     customer = await actors.customer()
     headers = {**customer["auth"], "Idempotency-Key": "accept-" + uuid.uuid4().hex}
     responses = await asyncio.gather(
-        *(client.post("/v1/me/grants", json={"offer_id": offer["id"]}, headers=headers)
-          for _ in range(5))
-    )  # fmt: skip
+        *(
+            client.post("/v1/me/grants", json={"offer_id": offer["id"]}, headers=headers)
+            for _ in range(5)
+        )
+    )
     ok = [r for r in responses if r.status_code == 201]
     assert ok and {r.json()["id"] for r in ok} == {ok[0].json()["id"]}
     # Concurrent duplicates either replay the answer or are told the first is in progress.
-    assert all(r.status_code == 201 or r.json()["code"] == "idempotency_request_in_progress"
-               for r in responses)  # fmt: skip
+    assert all(
+        r.status_code == 201 or r.json()["code"] == "idempotency_request_in_progress"
+        for r in responses
+    )
     n = await pool.fetchval("SELECT count(*) FROM grants WHERE customer_id = $1", customer["id"])
     assert n == 1
 
@@ -79,12 +85,13 @@ async def test_same_key_with_another_query_string_is_409(client, actors):
     key = uuid.uuid4().hex
     headers = {**actors.operator, "Idempotency-Key": key}
     body = b'{"not": "a package"}\n'
-    first = await client.post("/v1/admin/imports?external_ref=idem-a", content=body,
-                              headers=headers)  # fmt: skip
+    first = await client.post(
+        "/v1/admin/imports?external_ref=idem-a", content=body, headers=headers
+    )
     assert 400 <= first.status_code < 500, first.text
-    same = await client.post("/v1/admin/imports?external_ref=idem-a", content=body,
-                             headers=headers)  # fmt: skip
+    same = await client.post("/v1/admin/imports?external_ref=idem-a", content=body, headers=headers)
     assert same.headers.get("idempotent-replayed") == "true" and same.json() == first.json()
-    other = await client.post("/v1/admin/imports?external_ref=idem-b", content=body,
-                              headers=headers)  # fmt: skip
+    other = await client.post(
+        "/v1/admin/imports?external_ref=idem-b", content=body, headers=headers
+    )
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"

@@ -15,9 +15,14 @@ from marketplace.http.dates import FORMAT_BOUNDS
 
 OUT_OF_RANGE = {
     "date": ["0001-01-01", "1899-12-31", "2101-01-01", "9999-12-31"],
-    "date-time": ["0001-01-01T00:00:00Z", "1899-12-31T23:59:59Z", "2101-01-01T00:00:00Z",
-                  "9999-12-31T23:59:59Z", "1900-01-01T00:30:00+01:00"],
-}  # fmt: skip
+    "date-time": [
+        "0001-01-01T00:00:00Z",
+        "1899-12-31T23:59:59Z",
+        "2101-01-01T00:00:00Z",
+        "9999-12-31T23:59:59Z",
+        "1900-01-01T00:30:00+01:00",
+    ],
+}
 
 
 def _date_query_parameters(doc: dict) -> list[tuple[str, str, str]]:
@@ -35,8 +40,10 @@ def _date_query_parameters(doc: dict) -> list[tuple[str, str, str]]:
 async def test_every_date_input_publishes_its_range(client):
     doc = (await client.get("/schema/openapi.json")).json()
     params = _date_query_parameters(doc)
-    assert {(p, n) for p, n, _ in params} >= {("/v1/audit/metrics", "from"),
-                                              ("/v1/audit/entries", "to")}  # fmt: skip
+    assert {(p, n) for p, n, _ in params} >= {
+        ("/v1/audit/metrics", "from"),
+        ("/v1/audit/entries", "to"),
+    }
     for path, item in doc["paths"].items():
         for op in (o for o in item.values() if isinstance(o, dict)):
             for p in op.get("parameters", []):
@@ -44,8 +51,10 @@ async def test_every_date_input_publishes_its_range(client):
                 if fmt in FORMAT_BOUNDS:
                     low, high = FORMAT_BOUNDS[fmt]
                     assert p["schema"]["formatMinimum"] == low, (path, p)
-                    assert p["schema"]["formatMaximum"] == high and "1900-01-01" in p["schema"][
-                        "description"]  # fmt: skip
+                    assert (
+                        p["schema"]["formatMaximum"] == high
+                        and "1900-01-01" in p["schema"]["description"]
+                    )
     schemas = doc["components"]["schemas"]
     birth = schemas["CreateCustomer"]["properties"]["birth_date"]["oneOf"][0]
     recorded = schemas["RecordIn"]["properties"]["recorded_at"]
@@ -86,14 +95,20 @@ async def test_a_birth_date_outside_the_range_is_400_naming_it(client, actors, p
 @pytest.mark.parametrize("recorded_at", OUT_OF_RANGE["date-time"])
 async def test_a_record_time_outside_the_range_is_400_naming_it(client, actors, pool, recorded_at):
     customer = await actors.customer()
-    good = {"category": "device", "recorded_at": "2024-01-01T00:00:00Z",
-            "payload": {"model": "x"}, "source": "test"}  # fmt: skip
+    good = {
+        "category": "device",
+        "recorded_at": "2024-01-01T00:00:00Z",
+        "payload": {"model": "x"},
+        "source": "test",
+    }
     body = {"records": [good, {**good, "recorded_at": recorded_at}]}
-    r = await client.post(f"/v1/admin/customers/{customer['id']}/records", json=body,
-                          headers=actors.operator)  # fmt: skip
+    r = await client.post(
+        f"/v1/admin/customers/{customer['id']}/records", json=body, headers=actors.operator
+    )
     assert r.status_code == 400 and r.json()["field"] == "records[1].recorded_at", r.text
-    count = await pool.fetchval("SELECT count(*) FROM records WHERE customer_id = $1",
-                                customer["id"])  # fmt: skip
+    count = await pool.fetchval(
+        "SELECT count(*) FROM records WHERE customer_id = $1", customer["id"]
+    )
     assert count == 0
 
 
@@ -129,11 +144,19 @@ async def _call(client, method, path, headers, body: StreamedBody) -> tuple[int,
 
 async def _asgi(app, method, path, headers, body: StreamedBody) -> tuple[int, dict, bytes]:
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http",
-        "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "scheme": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-    }  # fmt: skip
+    }
     start, parts = {}, []
 
     async def send(message):
@@ -149,8 +172,12 @@ async def _asgi(app, method, path, headers, body: StreamedBody) -> tuple[int, di
 
 
 def _records(n: int) -> bytes:
-    record = {"category": "device", "recorded_at": "2024-01-01T00:00:00Z",
-              "payload": {"model": "x" * 200}, "source": "test"}  # fmt: skip
+    record = {
+        "category": "device",
+        "recorded_at": "2024-01-01T00:00:00Z",
+        "payload": {"model": "x" * 200},
+        "source": "test",
+    }
     return json.dumps({"records": [record] * n}).encode()
 
 
@@ -164,8 +191,11 @@ async def test_an_over_limit_body_with_an_idempotency_key_is_refused_before_it_i
     """Idempotency-Key replay once read the whole body first: now the limit holds while
     reading, and the app stops taking chunks at the limit."""
     partner = await actors.partner()
-    headers = {**partner["auth"], "content-type": "application/json",
-               "idempotency-key": uuid.uuid4().hex}  # fmt: skip
+    headers = {
+        **partner["auth"],
+        "content-type": "application/json",
+        "idempotency-key": uuid.uuid4().hex,
+    }
     endless = StreamedBody(itertools.repeat(b" " * 8192, 10_000))  # 80 MB, never finished
     status, out_headers, answer = await _call(
         client, "POST", "/v1/partner/offers", headers, endless
@@ -183,8 +213,11 @@ async def test_an_over_limit_body_with_an_idempotency_key_is_refused_before_it_i
 async def test_the_ingestion_route_takes_bodies_up_to_its_own_limit(client, actors, settings):
     customer = await actors.customer()
     path = f"/v1/admin/customers/{customer['id']}/records"
-    headers = {**actors.operator, "content-type": "application/json",
-               "idempotency-key": uuid.uuid4().hex}  # fmt: skip
+    headers = {
+        **actors.operator,
+        "content-type": "application/json",
+        "idempotency-key": uuid.uuid4().hex,
+    }
     body = _records(1000)
     assert settings.max_body_bytes < len(body) < settings.max_ingest_body_bytes
     status, _, answer = await _call(client, "POST", path, headers, StreamedBody(_chunks(body)))
@@ -223,8 +256,11 @@ async def test_json_nested_past_the_limit_is_400_naming_the_body(client, actors,
         == 1
     )
     for raw in (b"[" * 50_000, b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}"):
-        r = await client.post("/v1/admin/partners", content=raw,
-                              headers={**actors.operator, "content-type": "application/json"})  # fmt: skip
+        r = await client.post(
+            "/v1/admin/partners",
+            content=raw,
+            headers={**actors.operator, "content-type": "application/json"},
+        )
         assert r.status_code == 400 and r.json()["code"] == "nesting_too_deep", r.text
     # Brackets inside strings are text, not nesting.
     body = {"name": "[" * 150 + '{"\\' * 10, "jurisdiction": "DE"}

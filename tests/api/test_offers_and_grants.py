@@ -64,9 +64,7 @@ async def test_customer_accepts_and_gets_a_verifiable_receipt(client, actors):
     assert mine["eligible"] is False
     assert [x["code"] for x in mine["reasons"]] == ["already_granted"]
 
-    r = await client.post(
-        "/v1/me/grants", json={"offer_id": offer["id"]}, headers=customer["auth"]
-    )
+    r = await client.post("/v1/me/grants", json={"offer_id": offer["id"]}, headers=customer["auth"])
     assert r.status_code == 409 and r.json()["code"] == "already_granted"
 
 
@@ -193,9 +191,7 @@ async def test_max_grants_holds_under_200_simultaneous_accepts(client, actors):
     customers = [await actors.customer() for _ in range(200)]
 
     async def accept(c):
-        return await client.post(
-            "/v1/me/grants", json={"offer_id": offer["id"]}, headers=c["auth"]
-        )
+        return await client.post("/v1/me/grants", json={"offer_id": offer["id"]}, headers=c["auth"])
 
     responses = await asyncio.gather(*(accept(c) for c in customers))
     statuses = sorted(r.status_code for r in responses)

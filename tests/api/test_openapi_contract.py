@@ -75,8 +75,10 @@ def test_the_published_document_is_valid_openapi_31_and_its_links_resolve():
     OPENAPI_31_VALIDATOR.validate(doc)
     operations = {
         op["operationId"]: op
-        for item in doc["paths"].values() for op in item.values() if isinstance(op, dict)
-    }  # fmt: skip
+        for item in doc["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict)
+    }
     followed = []
     for item in doc["paths"].values():
         for op in (o for o in item.values() if isinstance(o, dict) and "responses" in o):
@@ -95,4 +97,3 @@ def test_the_published_document_is_valid_openapi_31_and_its_links_resolve():
         ("V1MeGrantsAccept", "V1MeGrantsGrantIdRevokeRevoke"),
     ]:
         assert step in followed
-

@@ -44,12 +44,28 @@ def servers(settings, app, database_url):
     try:
         for _ in range(2):
             port = _free_port()
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
-                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-                 "--no-access-log"],
-                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "marketplace.app:app_from_env",
+                        "--factory",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--log-level",
+                        "warning",
+                        "--no-access-log",
+                    ],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 30
         for proc, url in zip(procs, urls, strict=True):
@@ -79,10 +95,19 @@ async def _granted(client, actors):
     offer = await actors.offer(partner, categories=["data_usage"], purposes=["research"])
     grant = await actors.accept(customer, offer)
     r = await client.post(
-        f"/v1/admin/customers/{customer['id']}/records", headers=actors.operator,
-        json={"records": [{"category": "data_usage", "source": "t", "payload": {"mb": 1},
-                           "recorded_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat()}]},
-    )  # fmt: skip
+        f"/v1/admin/customers/{customer['id']}/records",
+        headers=actors.operator,
+        json={
+            "records": [
+                {
+                    "category": "data_usage",
+                    "source": "t",
+                    "payload": {"mb": 1},
+                    "recorded_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+                }
+            ]
+        },
+    )
     assert r.status_code == 201, r.text
     return partner, customer, grant
 
@@ -106,11 +131,13 @@ async def _end_and_check(client, actors, pool, servers, how: str, reason: str):
         if how == "expire":
             await pool.execute(
                 "UPDATE grants SET granted_at = now() - interval '2 days',"
-                " expires_at = now() - interval '1 millisecond' WHERE id = $1", grant["id"],
-            )  # fmt: skip
+                " expires_at = now() - interval '1 millisecond' WHERE id = $1",
+                grant["id"],
+            )
         else:
-            r = await http.post(f"{servers[0]}/v1/me/grants/{grant['id']}/{how}",
-                                headers=customer["auth"])  # fmt: skip
+            r = await http.post(
+                f"{servers[0]}/v1/me/grants/{grant['id']}/{how}", headers=customer["auth"]
+            )
             assert r.status_code == 200, r.text
         after = await _reads(http, servers, partner, customer, READS_AFTER)
     assert after == [(403, (reason,))] * READS_AFTER

@@ -63,7 +63,9 @@ class PublicInitContract(Contract):
         output.new_line()
         for link in check.metadata["illegal_imports"]:
             lines = ", ".join(str(n) for n in link["line_numbers"])
-            output.print_error(f"- {link['importer']} -> {link['imported']} (l.{lines})", bold=False)
+            output.print_error(
+                f"- {link['importer']} -> {link['imported']} (l.{lines})", bold=False
+            )
         output.new_line()
 
 

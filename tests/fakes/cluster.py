@@ -48,17 +48,27 @@ class Cluster:
     def _run(self, program: str, *args: str) -> None:
         done = subprocess.run(
             [str(POSTGRES_BIN_PATH / program), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
             user=self.user,
-        )  # fmt: skip
+        )
         if done.returncode:
             raise RuntimeError(f"{program} failed ({done.returncode}): {done.stdout.strip()}")
 
     def start(self) -> None:
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w",
-            "-o", f"-p {self.port} -h 127.0.0.1 -k ''", "start",
-        )  # fmt: skip
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k ''",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """`fast` is a clean shutdown; `immediate` is a crash (recovery on the next start)."""

@@ -36,8 +36,9 @@ class LocalStripe:
         exe = shutil.which("localstripe") or str(Path(sys.executable).parent / "localstripe")
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for_port(self.port)
 
     def stop(self) -> None:

@@ -138,13 +138,17 @@ class FakeStripe:
                 if saved[0] != digest:
                     with self._lock:
                         self.calls.append(Call("POST", path, key, params, 400))
-                    return _error(400, "idempotency_error",
-                                  "Keys for idempotent requests can only be used with the same "
-                                  "parameters they were first used with.")  # fmt: skip
+                    return _error(
+                        400,
+                        "idempotency_error",
+                        "Keys for idempotent requests can only be used with the same "
+                        "parameters they were first used with.",
+                    )
                 with self._lock:
                     self.calls.append(Call("POST", path, key, params, saved[1], replayed=True))
-                return web.json_response(saved[2], status=saved[1],
-                                         headers={"Idempotent-Replayed": "true"})  # fmt: skip
+                return web.json_response(
+                    saved[2], status=saved[1], headers={"Idempotent-Replayed": "true"}
+                )
             response = await self._execute(path, params, key)
             self._saved[key] = (digest, response.status, json.loads(response.body))
             return response
@@ -155,30 +159,52 @@ class FakeStripe:
             await asyncio.sleep(self._rng.uniform(lo, hi))
         parts = path.strip("/").split("/")
         if parts == ["v1", "customers"]:
-            obj = {"id": f"cus_fake{uuid.uuid4().hex[:14]}", "object": "customer",
-                   "metadata": params.get("metadata", {}), "balance": 0}  # fmt: skip
+            obj = {
+                "id": f"cus_fake{uuid.uuid4().hex[:14]}",
+                "object": "customer",
+                "metadata": params.get("metadata", {}),
+                "balance": 0,
+            }
             self.customers[obj["id"]] = obj
-        elif len(parts) == 4 and parts[:2] == ["v1", "customers"] and parts[3] == (
-            "balance_transactions"
+        elif (
+            len(parts) == 4
+            and parts[:2] == ["v1", "customers"]
+            and parts[3] == ("balance_transactions")
         ):
             if parts[2] not in self.customers:
-                return self._record(path, key, params, _error(404, "invalid_request_error",
-                                                              "No such customer"))  # fmt: skip
-            obj = {"id": f"cbtxn_{uuid.uuid4().hex[:20]}", "object": "customer_balance_transaction",
-                   "amount": int(params["amount"]), "currency": params["currency"],
-                   "customer": parts[2], "metadata": params.get("metadata", {}),
-                   "type": "adjustment"}  # fmt: skip
+                return self._record(
+                    path, key, params, _error(404, "invalid_request_error", "No such customer")
+                )
+            obj = {
+                "id": f"cbtxn_{uuid.uuid4().hex[:20]}",
+                "object": "customer_balance_transaction",
+                "amount": int(params["amount"]),
+                "currency": params["currency"],
+                "customer": parts[2],
+                "metadata": params.get("metadata", {}),
+                "type": "adjustment",
+            }
         elif parts == ["v1", "transfers"]:
             if not str(params.get("destination", "")).startswith("acct_"):
-                return self._record(path, key, params, _error(400, "invalid_request_error",
-                                                              "No such destination"))  # fmt: skip
-            obj = {"id": f"tr_{uuid.uuid4().hex[:20]}", "object": "transfer",
-                   "amount": int(params["amount"]), "currency": params["currency"],
-                   "destination": params["destination"], "metadata": params.get("metadata", {}),
-                   "transfer_group": params.get("transfer_group")}  # fmt: skip
+                return self._record(
+                    path, key, params, _error(400, "invalid_request_error", "No such destination")
+                )
+            obj = {
+                "id": f"tr_{uuid.uuid4().hex[:20]}",
+                "object": "transfer",
+                "amount": int(params["amount"]),
+                "currency": params["currency"],
+                "destination": params["destination"],
+                "metadata": params.get("metadata", {}),
+                "transfer_group": params.get("transfer_group"),
+            }
         else:
-            return self._record(path, key, params, _error(404, "invalid_request_error",
-                                                          f"Unrecognized request URL {path}"))  # fmt: skip
+            return self._record(
+                path,
+                key,
+                params,
+                _error(404, "invalid_request_error", f"Unrecognized request URL {path}"),
+            )
         with self._lock:
             self.effects.append(obj)
         return self._record(path, key, params, web.json_response(obj))
@@ -194,18 +220,21 @@ class FakeStripe:
             if parts == ["v1", "transfers"]:
                 objs = [e for e in self.effects if e["object"] == "transfer"]
             elif len(parts) == 4 and parts[3] == "balance_transactions":
-                objs = [e for e in self.effects
-                        if e["object"] == "customer_balance_transaction"
-                        and e["customer"] == parts[2]]  # fmt: skip
+                objs = [
+                    e
+                    for e in self.effects
+                    if e["object"] == "customer_balance_transaction" and e["customer"] == parts[2]
+                ]
             else:
                 return _error(404, "invalid_request_error", f"Unrecognized request URL {path}")
         objs = list(reversed(objs))  # newest first, as Stripe lists
         if "starting_after" in query:
             ids = [o["id"] for o in objs]
-            objs = objs[ids.index(query["starting_after"]) + 1:]
+            objs = objs[ids.index(query["starting_after"]) + 1 :]
         limit = int(query.get("limit", 10))
-        return web.json_response({"object": "list", "url": path, "data": objs[:limit],
-                                  "has_more": len(objs) > limit})  # fmt: skip
+        return web.json_response(
+            {"object": "list", "url": path, "data": objs[:limit], "has_more": len(objs) > limit}
+        )
 
 
 def _error(status: int, kind: str, message: str) -> web.Response:

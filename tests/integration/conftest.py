@@ -19,9 +19,7 @@ def fake_stripe():
 
 @pytest.fixture(scope="session")
 async def big_pool(database_url: str):
-    pool = await asyncpg.create_pool(
-        database_url, min_size=2, max_size=24, init=_init_connection
-    )
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=24, init=_init_connection)
     yield pool
     await pool.close()
 
@@ -58,14 +56,17 @@ class MoneyWorld:
         from offers import Compensation, OfferTerms
 
         partner = await self.consent.create_partner("P", "DE")
-        await self.money.adjust_escrow(partner.id, escrow, "EUR",
-                                       idempotency_key=uuid.uuid4().hex)  # fmt: skip
+        await self.money.adjust_escrow(partner.id, escrow, "EUR", idempotency_key=uuid.uuid4().hex)
         t = OfferTerms(
-            title="t", description="d", categories=("device",), purposes=("research",),
-            duration_days=30, lookback_days=7,
+            title="t",
+            description="d",
+            categories=("device",),
+            purposes=("research",),
+            duration_days=30,
+            lookback_days=7,
             compensation=Compensation(kind=kind, amount=amount, currency="EUR"),
             jurisdictions=("FR",),
-        )  # fmt: skip
+        )
         offer = await self.consent.create_offer(partner.id, t, max_grants)
         await self.consent.change_offer_status(partner.id, offer.id, "publish")
         return offer

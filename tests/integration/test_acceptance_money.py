@@ -18,15 +18,20 @@ from tests.conftest import backdate_grant
 
 def terms(amount: int = 1000, kind: str = "cash") -> OfferTerms:
     return OfferTerms(
-        title="t", description="d", categories=("data_usage",), purposes=("research",),
-        duration_days=30, lookback_days=7,
+        title="t",
+        description="d",
+        categories=("data_usage",),
+        purposes=("research",),
+        duration_days=30,
+        lookback_days=7,
         compensation=Compensation(kind=kind, amount=amount, currency="EUR"),
         jurisdictions=("FR",),
-    )  # fmt: skip
+    )
 
 
-async def setup_offer(consent, money, *, escrow: int, amount: int, max_grants: int = 1000,
-                      kind: str = "cash"):  # fmt: skip
+async def setup_offer(
+    consent, money, *, escrow: int, amount: int, max_grants: int = 1000, kind: str = "cash"
+):
     partner = await consent.create_partner("Money Partner", "DE")
     if escrow:
         await money.adjust_escrow(partner.id, escrow, "EUR", idempotency_key=uuid.uuid4().hex)
@@ -58,16 +63,24 @@ async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction
         )
         postings = await conn.fetch(
             "SELECT a.kind, p.amount FROM ledger_postings p JOIN ledger_accounts a "
-            "ON a.id = p.account_id WHERE p.txn_id = $1", txn["id"],
-        )  # fmt: skip
-        kinds = [r["kind"] for r in await conn.fetch(
-            "SELECT kind FROM audit_entries WHERE entry::jsonb->>'txn_id' = $1 "
-            "OR entry::jsonb->>'grant_id' = $2 ORDER BY id", txn["id"], grant.id,
-        )]  # fmt: skip
+            "ON a.id = p.account_id WHERE p.txn_id = $1",
+            txn["id"],
+        )
+        kinds = [
+            r["kind"]
+            for r in await conn.fetch(
+                "SELECT kind FROM audit_entries WHERE entry::jsonb->>'txn_id' = $1 "
+                "OR entry::jsonb->>'grant_id' = $2 ORDER BY id",
+                txn["id"],
+                grant.id,
+            )
+        ]
     # 10% fee of 1999 is 199.9, rounded down in the customer's favour.
     assert sorted((r["kind"], r["amount"]) for r in postings) == [
-        ("customer_earnings_cash", 1800), ("partner_escrow", -1999), ("platform_fees", 199),
-    ]  # fmt: skip
+        ("customer_earnings_cash", 1800),
+        ("partner_escrow", -1999),
+        ("platform_fees", 199),
+    ]
     assert kinds == ["grant.accepted", "ledger.transaction"]
 
     # Revoking claws nothing back.
@@ -87,12 +100,8 @@ async def test_insufficient_escrow_refuses_the_acceptance_and_writes_nothing(
         await consent_service.accept_offer(customer.id, offer.id)
     assert e.value.code == "insufficient_escrow"
     async with big_pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM grants WHERE offer_id = $1", offer.id
-        ) == 0
-        assert await conn.fetchval(
-            "SELECT grant_count FROM offers WHERE id = $1", offer.id
-        ) == 0
+        assert await conn.fetchval("SELECT count(*) FROM grants WHERE offer_id = $1", offer.id) == 0
+        assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == 0
         assert await conn.fetchval("SELECT count(*) FROM audit_entries") == audit_before
     assert [b.amount for b in await money.partner_balance(partner.id)] == [999]
 
@@ -103,12 +112,17 @@ async def test_a_free_offer_writes_no_ledger_transaction(consent_service, big_po
     customer = await new_customer(consent_service)
     grant = await consent_service.accept_offer(customer.id, offer.id)
     async with big_pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM ledger_transactions WHERE reference = $1", grant.id
-        ) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM ledger_transactions WHERE reference = $1", grant.id
+            )
+            == 0
+        )
 
 
-async def test_concurrent_acceptances_never_overdraw_the_escrow(consent_service, big_pool, settings):
+async def test_concurrent_acceptances_never_overdraw_the_escrow(
+    consent_service, big_pool, settings
+):
     n, amount = 8, 700
     money = bootstrap(settings, big_pool).ledger
     partner, offer = await setup_offer(consent_service, money, escrow=n * amount, amount=amount)
@@ -126,9 +140,7 @@ async def test_concurrent_acceptances_never_overdraw_the_escrow(consent_service,
     assert results.count("insufficient_escrow") == 2 * n
     assert [b.amount for b in await money.partner_balance(partner.id)] == [0]
     async with big_pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT grant_count FROM offers WHERE id = $1", offer.id
-        ) == n
+        assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == n
 
 
 def receipt_grant(grant) -> dict:
@@ -158,9 +170,7 @@ async def test_compensation_is_earned_once_per_customer_and_offer_whatever_the_c
     third = await consent_service.accept_offer(alice.id, offer.id)  # after an expiry
     for grant in (again, third):
         assert grant.status == "active" and grant.id != first.id
-        assert (grant.compensated, grant.not_compensated_reason) == (
-            False, "already_compensated"
-        )  # fmt: skip
+        assert (grant.compensated, grant.not_compensated_reason) == (False, "already_compensated")
         claims = receipt_grant(grant)
         assert claims["compensated"] is False
         assert claims["not_compensated_reason"] == "already_compensated"
@@ -178,14 +188,22 @@ async def test_compensation_is_earned_once_per_customer_and_offer_whatever_the_c
     assert (await money.customer_earnings(alice.id)).balances[0].earned == 900
     async with big_pool.acquire() as conn:
         assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == 2
-        assert await conn.fetchval(
-            "SELECT count(*) FROM ledger_transactions t JOIN grants g ON g.id = t.reference"
-            " WHERE g.offer_id = $1", offer.id,
-        ) == 2  # fmt: skip
-        assert await conn.fetchval(
-            "SELECT count(*) FROM grants WHERE offer_id = $1 AND customer_id = $2",
-            offer.id, alice.id,
-        ) == 4  # fmt: skip
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM ledger_transactions t JOIN grants g ON g.id = t.reference"
+                " WHERE g.offer_id = $1",
+                offer.id,
+            )
+            == 2
+        )
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM grants WHERE offer_id = $1 AND customer_id = $2",
+                offer.id,
+                alice.id,
+            )
+            == 4
+        )
 
 
 async def test_the_database_refuses_a_second_compensation_of_a_customer_for_an_offer(
@@ -201,8 +219,11 @@ async def test_the_database_refuses_a_second_compensation_of_a_customer_for_an_o
         with pytest.raises(asyncpg.UniqueViolationError) as e:
             await conn.execute(
                 "INSERT INTO offer_compensations (customer_id, offer_id, grant_id)"
-                " VALUES ($1, $2, $3)", customer.id, offer.id, again.id,
-            )  # fmt: skip
+                " VALUES ($1, $2, $3)",
+                customer.id,
+                offer.id,
+                again.id,
+            )
     assert e.value.constraint_name == "offer_compensations_once"
 
 

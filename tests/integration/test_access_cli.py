@@ -25,9 +25,13 @@ async def services(settings, database_url):
 
 
 def _line(customer_id: str, **over) -> str:
-    rec = {"customer_id": customer_id, "category": "data_usage", "source": "bulk",
-           "recorded_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
-           "payload": {"mb": 3}}  # fmt: skip
+    rec = {
+        "customer_id": customer_id,
+        "category": "data_usage",
+        "source": "bulk",
+        "recorded_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+        "payload": {"mb": 3},
+    }
     rec.update(over)
     return json.dumps(rec)
 
@@ -43,22 +47,35 @@ async def test_ingest_file_copies_every_line(tmp_path, services, settings, datab
     assert "ingested 1000 record(s) for 2 customer(s)" in capsys.readouterr().out
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM records WHERE customer_id = ANY($1)", [a.id, b.id]
-        ) == 1000
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM records WHERE customer_id = ANY($1)", [a.id, b.id]
+            )
+            == 1000
+        )
     finally:
         await conn.close()
 
 
-async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, services, settings, database_url,
-                                                               capsys):  # fmt: skip
+async def test_ingest_file_reports_bad_lines_and_loads_nothing(
+    tmp_path, services, settings, database_url, capsys
+):
     consent = services.consent
     c, _ = await consent.create_customer("bulk-c", "FR", None)
     path = tmp_path / "bad.jsonl"
-    path.write_text("\n".join([
-        _line(c.id), _line(c.id, category="shoe_size"), "{not json", _line(c.id),
-        _line(c.id, recorded_at="yesterday"), json.dumps({"category": "device"}),
-    ]) + "\n")  # fmt: skip
+    path.write_text(
+        "\n".join(
+            [
+                _line(c.id),
+                _line(c.id, category="shoe_size"),
+                "{not json",
+                _line(c.id),
+                _line(c.id, recorded_at="yesterday"),
+                json.dumps({"category": "device"}),
+            ]
+        )
+        + "\n"
+    )
     assert await ingest_file(settings, str(path)) == 1
     err = capsys.readouterr().err
     assert "line 2.category" in err and "line 3: not JSON" in err
@@ -68,14 +85,14 @@ async def test_ingest_file_reports_bad_lines_and_loads_nothing(tmp_path, service
     assert "line 2: customer_id: no customer cus_nobody" in capsys.readouterr().err
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM records WHERE customer_id = $1",
-                                   c.id) == 0  # fmt: skip
+        assert await conn.fetchval("SELECT count(*) FROM records WHERE customer_id = $1", c.id) == 0
     finally:
         await conn.close()
 
 
-async def test_rules_explain_prints_the_decision_and_its_reasons(services, settings, database_url,
-                                                                 capsys):  # fmt: skip
+async def test_rules_explain_prints_the_decision_and_its_reasons(
+    services, settings, database_url, capsys
+):
     consent = services.consent
     from offers import Compensation, OfferTerms
 
@@ -84,10 +101,16 @@ async def test_rules_explain_prints_the_decision_and_its_reasons(services, setti
         partner.id, 100, "EUR", idempotency_key=f"fund-{partner.id}"
     )
     customer, _ = await consent.create_customer("explain-de", "DE", None)
-    terms = OfferTerms(title="t", description="d", categories=("location", "device"),
-                       purposes=("research",), duration_days=30, lookback_days=7,
-                       compensation=Compensation(kind="cash", amount=1, currency="EUR"),
-                       jurisdictions=("DE",))  # fmt: skip
+    terms = OfferTerms(
+        title="t",
+        description="d",
+        categories=("location", "device"),
+        purposes=("research",),
+        duration_days=30,
+        lookback_days=7,
+        compensation=Compensation(kind="cash", amount=1, currency="EUR"),
+        jurisdictions=("DE",),
+    )
     offer = await consent.create_offer(partner.id, terms, 10)
     await consent.change_offer_status(partner.id, offer.id, "publish")
     grant = await consent.accept_offer(customer.id, offer.id)
@@ -103,8 +126,12 @@ async def test_rules_explain_prints_the_decision_and_its_reasons(services, setti
     # explain is a what-if: nothing recorded
     conn = await asyncpg.connect(database_url)
     try:
-        assert await conn.fetchval("SELECT count(*) FROM decisions WHERE customer_id = $1",
-                                   customer.id) == 0  # fmt: skip
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM decisions WHERE customer_id = $1", customer.id
+            )
+            == 0
+        )
     finally:
         await conn.close()
 
@@ -128,6 +155,11 @@ async def test_demo_records_are_valid_and_ingest(services):
     records = demo_records("demo-like", "ES", datetime.now(UTC))
     assert 20 <= len(records) <= 60
     assert {r["category"] for r in records} == {
-        "location", "call_records", "data_usage", "device", "billing"}
+        "location",
+        "call_records",
+        "data_usage",
+        "device",
+        "billing",
+    }
     result = await access.ingest(customer.id, records)
     assert result.ingested == len(records)

@@ -186,6 +186,7 @@ async def test_app_role_appends_only_through_the_one_writer(database_url):
     finally:
         await app_pool.close()
 
+
 async def test_the_worker_loop_seals_new_entries(pool, service):
     from marketplace.worker import seal_for
 
@@ -195,6 +196,6 @@ async def test_the_worker_loop_seals_new_entries(pool, service):
     assert await seal_for(service, seconds=0) >= 3
     sealed = await pool.fetchval(
         "SELECT count(*) FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id"
-        " WHERE e.entry LIKE '%\"tag\":\"worker-loop\"%'"
+        ' WHERE e.entry LIKE \'%"tag":"worker-loop"%\''
     )
     assert sealed == 3

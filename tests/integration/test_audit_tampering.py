@@ -50,14 +50,32 @@ def server(log_db, settings):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {
-        **os.environ, "DATABASE_URL": log_db, "DATA_DIR": str(settings.data_dir),
-        "AUDIT_ORIGIN": ORIGIN, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json",
+        **os.environ,
+        "DATABASE_URL": log_db,
+        "DATA_DIR": str(settings.data_dir),
+        "AUDIT_ORIGIN": ORIGIN,
+        "PYTHONPATH": str(ROOT),
+        "LOG_FORMAT": "json",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "marketplace.app:app_from_env",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -83,8 +101,12 @@ async def layout(db, sealer):
             for i in range(13 if batch < 2 else 14):
                 jurisdiction = "FR" if i % 3 == 2 else "DE"
                 await AuditLog(conn).append(
-                    "access.decision", jurisdictions=[jurisdiction], partner_id="ptn_t",
-                    subject=f"psn_{batch}_{i}", category="location", outcome="denied",
+                    "access.decision",
+                    jurisdictions=[jurisdiction],
+                    partner_id="ptn_t",
+                    subject=f"psn_{batch}_{i}",
+                    category="location",
+                    outcome="denied",
                     reasons=["no_grant"],
                 )
         await sealer.seal()
@@ -128,11 +150,25 @@ async def test_untampered_log_verifies_with_the_cli(server, layout, de_token, tm
     kept = tmp_path / "checkpoint.txt"
     run = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "marketplace.cli", "audit", "verify", "--url", server,
-         "--token", de_token, "--save-checkpoint", str(kept)],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "marketplace.cli",
+            "audit",
+            "verify",
+            "--url",
+            server,
+            "--token",
+            de_token,
+            "--save-checkpoint",
+            str(kept),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=False,
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     out = json.loads(run.stdout)
     assert out["ok"] and out["tree_size"] == 40 and out["entries_checked"] == len(layout["de"])
@@ -142,21 +178,25 @@ async def test_untampered_log_verifies_with_the_cli(server, layout, de_token, tm
 async def test_edited_entry_is_named(server, db, layout, de_token):
     leaf = layout["de"][5]
     entry_id = layout["entry_id"][leaf]
-    await as_superuser(db, (
-        "UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1",
-        entry_id,
-    ))
+    await as_superuser(
+        db,
+        (
+            "UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1",
+            entry_id,
+        ),
+    )
     try:
         report, _, details = verify(server, de_token)
-        assert (report.ok, report.problem, report.first_bad_index) == (
-            False, "leaf_mismatch", leaf
-        )
+        assert (report.ok, report.problem, report.first_bad_index) == (False, "leaf_mismatch", leaf)
         assert details["first_bad_entry"]["id"] == entry_id
     finally:
-        await as_superuser(db, (
-            "UPDATE audit_entries SET entry = replace(entry, 'allowed', 'denied') WHERE id = $1",
-            entry_id,
-        ))
+        await as_superuser(
+            db,
+            (
+                "UPDATE audit_entries SET entry = replace(entry, 'allowed', 'denied') WHERE id = $1",
+                entry_id,
+            ),
+        )
     assert verify(server, de_token)[0].ok
 
 
@@ -170,11 +210,16 @@ async def test_deleted_entry_row_is_named(server, db, layout, de_token):
         assert (report.problem, report.first_bad_index) == ("entry_missing", leaf)
     finally:
         cols = list(row.keys())
-        await as_superuser(db, (
-            (f"INSERT INTO audit_entries ({', '.join(cols)}) OVERRIDING SYSTEM VALUE"
-            f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"),
-            *row.values(),
-        ))
+        await as_superuser(
+            db,
+            (
+                (
+                    f"INSERT INTO audit_entries ({', '.join(cols)}) OVERRIDING SYSTEM VALUE"
+                    f" VALUES ({', '.join(f'${i + 1}' for i in range(len(cols)))})"
+                ),
+                *row.values(),
+            ),
+        )
     assert verify(server, de_token)[0].ok
 
 
@@ -192,24 +237,30 @@ async def test_swapped_entries_name_the_first(server, db, layout, de_token):
 
 async def test_edited_leaf_hash_is_named(server, db, layout, de_token):
     leaf = layout["de"][9]
-    await as_superuser(db, (
-        "UPDATE audit_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = $1", leaf
-    ))
+    await as_superuser(
+        db, ("UPDATE audit_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = $1", leaf)
+    )
     report, _, _ = verify(server, de_token)
     assert (report.problem, report.first_bad_index) == ("leaf_hash_altered", leaf)
     # A stored hash of another jurisdiction's leaf: detected, located to a range.
     other = layout["fr"][1]
-    await as_superuser(db, (
-        "UPDATE audit_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = $1", other
-    ))
+    await as_superuser(
+        db, ("UPDATE audit_leaves SET leaf_hash = sha256(leaf_hash) WHERE leaf_index = $1", other)
+    )
     report, _, _ = verify(server, de_token)
     assert not report.ok and report.first_bad_index <= other
     assert report.problem == "root_mismatch"
-    await as_superuser(db, (
-        ("UPDATE audit_leaves l SET leaf_hash = sha256(('\\x00' || convert_to(e.entry, 'UTF8')))"
-        " FROM audit_entries e WHERE e.id = l.entry_id AND l.leaf_index IN ($1, $2)"),
-        leaf, other,
-    ))
+    await as_superuser(
+        db,
+        (
+            (
+                "UPDATE audit_leaves l SET leaf_hash = sha256(('\\x00' || convert_to(e.entry, 'UTF8')))"
+                " FROM audit_entries e WHERE e.id = l.entry_id AND l.leaf_index IN ($1, $2)"
+            ),
+            leaf,
+            other,
+        ),
+    )
     assert verify(server, de_token)[0].ok
 
 
@@ -221,9 +272,7 @@ async def test_deleted_leaf_row_is_named(server, db, layout, de_token):
         report, _, _ = verify(server, de_token)
         assert (report.problem, report.first_bad_index) == ("leaf_missing", leaf)
     finally:
-        await as_superuser(db, (
-            "INSERT INTO audit_leaves VALUES ($1, $2, $3)", *row.values()
-        ))
+        await as_superuser(db, ("INSERT INTO audit_leaves VALUES ($1, $2, $3)", *row.values()))
     assert verify(server, de_token)[0].ok
 
 
@@ -239,13 +288,19 @@ async def test_kept_checkpoint_detects_a_rewritten_history(server, db, layout, d
     # An insider with the signing key rewrites entry 0 and re-seals the whole log.
     await as_superuser(
         db,
-        ("UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1",
-         layout["entry_id"][layout["de"][0]]),
+        (
+            "UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1",
+            layout["entry_id"][layout["de"][0]],
+        ),
         ("DELETE FROM audit_leaves",),
         ("DELETE FROM audit_checkpoints",),
-        (("UPDATE audit_sealer_state SET tree_size = 0, frontier = '{}', watermark = '0',"
-         " last_txid = '0', last_entry_id = 0"),),
-    )  # fmt: skip
+        (
+            (
+                "UPDATE audit_sealer_state SET tree_size = 0, frontier = '{}', watermark = '0',"
+                " last_txid = '0', last_entry_id = 0"
+            ),
+        ),
+    )
     await sealer.seal()
     fresh, _, _ = verify(server, de_token)
     assert fresh.ok, "the rewritten log is self-consistent: only a kept checkpoint can tell"

@@ -31,9 +31,13 @@ async def test_each_consent_event_is_logged_under_a_pseudonym(client, actors, po
 
     entries = await _entries(pool, partner_id=partner["id"])
     assert [e["kind"] for e in entries] == [
-        "offer.created", "offer.published", "grant.accepted", "grant.paused",
-        "grant.resumed", "grant.revoked",
-    ]  # fmt: skip
+        "offer.created",
+        "offer.published",
+        "grant.accepted",
+        "grant.paused",
+        "grant.resumed",
+        "grant.revoked",
+    ]
     secret = await pool.fetchval(
         "SELECT secret FROM customer_audit_keys WHERE customer_id = $1", customer["id"]
     )

@@ -22,8 +22,14 @@ async def test_openapi_publishes_the_new_endpoints(client):
     r = await client.get("/schema/openapi.json")
     assert r.status_code == 200
     paths = r.json()["paths"]
-    for path in ("/v1/me/data", "/v1/me/data/{category}", "/v1/me/exports",
-                 "/v1/me/exports/{export_id}/download", "/v1/me/imported-consents",
-                 "/v1/admin/imports", "/v1/partner/webhook-endpoints",
-                 "/v1/partner/webhook-endpoints/{endpoint_id}/deliveries"):  # fmt: skip
+    for path in (
+        "/v1/me/data",
+        "/v1/me/data/{category}",
+        "/v1/me/exports",
+        "/v1/me/exports/{export_id}/download",
+        "/v1/me/imported-consents",
+        "/v1/admin/imports",
+        "/v1/partner/webhook-endpoints",
+        "/v1/partner/webhook-endpoints/{endpoint_id}/deliveries",
+    ):
         assert path in paths, path

@@ -105,8 +105,9 @@ def test_every_failure_of_the_server_itself_is_a_database_fault():
         ConnectionRefusedError(111, "Connection refused"),
     ):
         assert isinstance(database_fault(exc), DatabaseUnavailable), exc
-    assert isinstance(database_fault(asyncpg.QueryCanceledError("canceling statement")),
-                      DatabaseTimeout)  # fmt: skip
+    assert isinstance(
+        database_fault(asyncpg.QueryCanceledError("canceling statement")), DatabaseTimeout
+    )
     assert database_fault(asyncpg.UniqueViolationError("duplicate key")) is None
     assert database_fault(ValueError("not ours")) is None
 

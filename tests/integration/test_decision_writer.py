@@ -32,21 +32,33 @@ async def _stored(pool, decision_ids: list[str]) -> tuple[int, int]:
     )
     entries = await pool.fetchval(
         "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
-        " AND entry::jsonb ->> 'decision_id' = ANY($1)", decision_ids,
-    )  # fmt: skip
+        " AND entry::jsonb ->> 'decision_id' = ANY($1)",
+        decision_ids,
+    )
     return decisions, entries
 
 
-async def test_concurrent_reads_all_store_their_decision_and_entry(client, actors, small_pool, settings):
+async def test_concurrent_reads_all_store_their_decision_and_entry(
+    client, actors, small_pool, settings
+):
     partner = await actors.partner()
     offer = await actors.offer(partner)
     allowed = await actors.customer("FR")
     await actors.accept(allowed, offer)
     r = await client.post(
-        f"/v1/admin/customers/{allowed['id']}/records", headers=actors.operator,
-        json={"records": [{"category": "data_usage", "source": "t", "payload": {"v": 1},
-                           "recorded_at": (datetime.now(UTC) - timedelta(days=1)).isoformat()}]},
-    )  # fmt: skip
+        f"/v1/admin/customers/{allowed['id']}/records",
+        headers=actors.operator,
+        json={
+            "records": [
+                {
+                    "category": "data_usage",
+                    "source": "t",
+                    "payload": {"v": 1},
+                    "recorded_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+                }
+            ]
+        },
+    )
     assert r.status_code == 201, r.text
     denied = await actors.customer("FR")  # no grant
     access = bootstrap(settings, small_pool).access
@@ -54,8 +66,9 @@ async def test_concurrent_reads_all_store_their_decision_and_entry(client, actor
     async def one(i: int) -> str:
         customer = allowed if i % 2 else denied
         try:
-            page = await access.read_records(partner["id"], customer["id"], "data_usage",
-                                             "research")  # fmt: skip
+            page = await access.read_records(
+                partner["id"], customer["id"], "data_usage", "research"
+            )
         except AccessDenied as e:
             return e.decision.id
         assert len(page.data) == 1
@@ -73,10 +86,31 @@ async def test_concurrent_reads_all_store_their_decision_and_entry(client, actor
 
 def _rows(decision_id: str, partner_id: str, *, kind: str | None = "access.decision"):
     at = datetime.now(UTC)
-    decision = (decision_id, at, partner_id, "cus_x", "data_usage", "research", False,
-                json.dumps(["no_grant"]), "[]", None, "v1", None, 0)  # fmt: skip
-    entry = (kind, at, json.dumps(["DE"]), partner_id, None, "data_usage", "denied",
-             json.dumps({"decision_id": decision_id}))  # fmt: skip
+    decision = (
+        decision_id,
+        at,
+        partner_id,
+        "cus_x",
+        "data_usage",
+        "research",
+        False,
+        json.dumps(["no_grant"]),
+        "[]",
+        None,
+        "v1",
+        None,
+        0,
+    )
+    entry = (
+        kind,
+        at,
+        json.dumps(["DE"]),
+        partner_id,
+        None,
+        "data_usage",
+        "denied",
+        json.dumps({"decision_id": decision_id}),
+    )
     return decision, entry
 
 
@@ -87,9 +121,13 @@ async def test_a_failed_batch_fails_only_its_bad_rows(actors, small_pool):
     no_partner = _rows("dec_writer_fk", "ptn_does_not_exist")  # decision refused (FK)
     no_kind = _rows("dec_writer_kind", partner["id"], kind=None)  # entry refused (NOT NULL)
     results = await asyncio.gather(
-        writer.write(*good[0]), writer.write(*no_partner), writer.write(*good[1]),
-        writer.write(*no_kind), writer.write(*good[2]), return_exceptions=True,
-    )  # fmt: skip
+        writer.write(*good[0]),
+        writer.write(*no_partner),
+        writer.write(*good[1]),
+        writer.write(*no_kind),
+        writer.write(*good[2]),
+        return_exceptions=True,
+    )
     assert results[0] is None and results[2] is None and results[4] is None
     assert isinstance(results[1], asyncpg.ForeignKeyViolationError)
     assert isinstance(results[3], asyncpg.NotNullViolationError)

@@ -12,9 +12,10 @@ async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
     first = await load_demo(consent, access, money)
 
     async def counts():
-        return [await pool.fetchval(f"SELECT count(*) FROM {t}")
-                for t in ("partners", "customers", "offers", "grants", "records",
-                          "ledger_transactions")]  # fmt: skip
+        return [
+            await pool.fetchval(f"SELECT count(*) FROM {t}")
+            for t in ("partners", "customers", "offers", "grants", "records", "ledger_transactions")
+        ]
 
     before = await counts()
     again = await load_demo(consent, access, money)

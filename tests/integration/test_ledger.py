@@ -37,10 +37,13 @@ def clearing(currency: str = "EUR") -> Account:
 async def fund(conn, owner: str, amount: int, currency: str = "EUR", key: str | None = None):
     async with conn.transaction():
         return await Books(conn).post(
-            "funding", key or uuid.uuid4().hex,
-            [Posting(account=escrow(owner, currency), amount=amount),
-             Posting(account=clearing(currency), amount=-amount)],
-        )  # fmt: skip
+            "funding",
+            key or uuid.uuid4().hex,
+            [
+                Posting(account=escrow(owner, currency), amount=amount),
+                Posting(account=clearing(currency), amount=-amount),
+            ],
+        )
 
 
 async def test_an_overdraft_the_balance_check_refuses_leaves_the_unit_of_work_as_insufficient_funds(
@@ -57,36 +60,42 @@ async def test_an_overdraft_the_balance_check_refuses_leaves_the_unit_of_work_as
         async with uow() as work:
             txn = await work.connection.fetchval(
                 "INSERT INTO ledger_transactions (kind, idempotency_key) VALUES ('x', $1) "
-                "RETURNING id", uuid.uuid4().hex,
-            )  # fmt: skip
+                "RETURNING id",
+                uuid.uuid4().hex,
+            )
             await work.connection.execute(
                 "INSERT INTO ledger_postings (txn_id, account_id, amount, currency) "
-                "VALUES ($1, $2, -101, 'EUR')", txn, acc,
-            )  # fmt: skip
+                "VALUES ($1, $2, -101, 'EUR')",
+                txn,
+                acc,
+            )
     assert refused.value.field == "amount"
     assert await pool.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1", acc) == 100
+
 
 async def test_the_database_refuses_an_unbalanced_transaction(pool):
     owner = f"ptn_{uuid.uuid4().hex[:8]}"
     async with pool.acquire() as conn:
         await fund(conn, owner, 100)  # opens the accounts
-        acc = await conn.fetchval(
-            "SELECT id FROM ledger_accounts WHERE owner_id = $1", owner
-        )
+        acc = await conn.fetchval("SELECT id FROM ledger_accounts WHERE owner_id = $1", owner)
         with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="does not balance"):
             async with conn.transaction():
                 txn = await conn.fetchval(
                     "INSERT INTO ledger_transactions (kind, idempotency_key) "
-                    "VALUES ('x', $1) RETURNING id", uuid.uuid4().hex,
-                )  # fmt: skip
+                    "VALUES ('x', $1) RETURNING id",
+                    uuid.uuid4().hex,
+                )
                 clear = await conn.fetchval(
                     "SELECT id FROM ledger_accounts WHERE kind = 'stripe_clearing' "
                     "AND currency = 'EUR'"
                 )
                 await conn.execute(
                     "INSERT INTO ledger_postings (txn_id, account_id, amount, currency) "
-                    "VALUES ($1, $2, 5, 'EUR'), ($1, $3, -4, 'EUR')", txn, acc, clear,
-                )  # fmt: skip
+                    "VALUES ($1, $2, 5, 'EUR'), ($1, $3, -4, 'EUR')",
+                    txn,
+                    acc,
+                    clear,
+                )
         with pytest.raises(asyncpg.IntegrityConstraintViolationError, match="at least two"):
             async with conn.transaction():
                 await conn.execute(
@@ -96,9 +105,14 @@ async def test_the_database_refuses_an_unbalanced_transaction(pool):
         # Python refuses before the database has to.
         with pytest.raises(UnbalancedTransaction):
             async with conn.transaction():
-                await Books(conn).post("x", uuid.uuid4().hex,
-                                       [Posting(account=escrow(owner), amount=1),
-                                        Posting(account=clearing(), amount=-2)])  # fmt: skip
+                await Books(conn).post(
+                    "x",
+                    uuid.uuid4().hex,
+                    [
+                        Posting(account=escrow(owner), amount=1),
+                        Posting(account=clearing(), amount=-2),
+                    ],
+                )
         assert await conn.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1", acc) == 100
 
 
@@ -130,18 +144,27 @@ async def test_the_database_refuses_negative_escrow_even_past_python(pool):
             async with conn.transaction():
                 txn = await conn.fetchval(
                     "INSERT INTO ledger_transactions (kind, idempotency_key) "
-                    "VALUES ('x', $1) RETURNING id", uuid.uuid4().hex,
-                )  # fmt: skip
+                    "VALUES ('x', $1) RETURNING id",
+                    uuid.uuid4().hex,
+                )
                 await conn.execute(
                     "INSERT INTO ledger_postings (txn_id, account_id, amount, currency) "
-                    "VALUES ($1, $2, -101, 'EUR'), ($1, $3, 101, 'EUR')", txn, acc, clear,
-                )  # fmt: skip
+                    "VALUES ($1, $2, -101, 'EUR'), ($1, $3, 101, 'EUR')",
+                    txn,
+                    acc,
+                    clear,
+                )
         # ...and through the books it is the domain error, with nothing written.
         with pytest.raises(InsufficientEscrow):
             async with conn.transaction():
-                await Books(conn).post("x", uuid.uuid4().hex,
-                                       [Posting(account=escrow(owner), amount=-101),
-                                        Posting(account=clearing(), amount=101)])  # fmt: skip
+                await Books(conn).post(
+                    "x",
+                    uuid.uuid4().hex,
+                    [
+                        Posting(account=escrow(owner), amount=-101),
+                        Posting(account=clearing(), amount=101),
+                    ],
+                )
         assert await conn.fetchval("SELECT balance FROM ledger_accounts WHERE id = $1", acc) == 100
 
 
@@ -155,12 +178,11 @@ async def test_the_same_idempotency_key_posts_once(pool):
         assert set(again.postings) == set(first.postings)
         n = await conn.fetchval(
             "SELECT count(*) FROM audit_entries WHERE kind = 'ledger.transaction' "
-            "AND entry::jsonb->>'txn_id' = $1", first.id,
-        )  # fmt: skip
-        assert n == 1
-        bal = await conn.fetchval(
-            "SELECT balance FROM ledger_accounts WHERE owner_id = $1", owner
+            "AND entry::jsonb->>'txn_id' = $1",
+            first.id,
         )
+        assert n == 1
+        bal = await conn.fetchval("SELECT balance FROM ledger_accounts WHERE owner_id = $1", owner)
         assert bal == 70
 
 
@@ -173,12 +195,15 @@ async def test_a_currency_mismatch_between_posting_and_account_is_refused(pool):
             async with conn.transaction():
                 txn = await conn.fetchval(
                     "INSERT INTO ledger_transactions (kind, idempotency_key) "
-                    "VALUES ('x', $1) RETURNING id", uuid.uuid4().hex,
-                )  # fmt: skip
+                    "VALUES ('x', $1) RETURNING id",
+                    uuid.uuid4().hex,
+                )
                 await conn.execute(
                     "INSERT INTO ledger_postings (txn_id, account_id, amount, currency) "
-                    "VALUES ($1, $2, 5, 'USD')", txn, acc,
-                )  # fmt: skip
+                    "VALUES ($1, $2, 5, 'USD')",
+                    txn,
+                    acc,
+                )
 
 
 # -- the state machine --------------------------------------------------------------------
@@ -194,9 +219,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.conn = self.loop.run_until_complete(
-            asyncpg.connect(self.database_url)
-        )
+        self.conn = self.loop.run_until_complete(asyncpg.connect(self.database_url))
         self.loop.run_until_complete(_init_connection(self.conn))
         run = uuid.uuid4().hex[:8]
         self.partners = [f"ptn_h{run}{i}" for i in range(2)]
@@ -222,8 +245,10 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(p=st.integers(0, 1), amount=st.integers(1, 10_000), cur=st.sampled_from(CURRENCIES))
     def fund(self, p, amount, cur):
-        postings = [Posting(account=escrow(self.partners[p], cur), amount=amount),
-                    Posting(account=clearing(cur), amount=-amount)]  # fmt: skip
+        postings = [
+            Posting(account=escrow(self.partners[p], cur), amount=amount),
+            Posting(account=clearing(cur), amount=-amount),
+        ]
         key = uuid.uuid4().hex
         txn, created = self.run(self._post("funding", postings, key))
         assert created
@@ -231,18 +256,27 @@ class LedgerMachine(RuleBasedStateMachine):
         self.txn_ids.append(txn.id)
         self._apply(postings)
 
-    @rule(p=st.integers(0, 1), c=st.integers(0, 1), amount=st.integers(1, 5_000),
-          cur=st.sampled_from(CURRENCIES), fee_bps=st.integers(0, 10_000))  # fmt: skip
+    @rule(
+        p=st.integers(0, 1),
+        c=st.integers(0, 1),
+        amount=st.integers(1, 5_000),
+        cur=st.sampled_from(CURRENCIES),
+        fee_bps=st.integers(0, 10_000),
+    )
     def accept(self, p, c, amount, cur, fee_bps):
         source = escrow(self.partners[p], cur)
 
         async def go():
             async with self.conn.transaction():
                 return await Books(self.conn).record_grant_compensation(
-                    grant_id=f"gnt_{uuid.uuid4().hex}", partner_id=self.partners[p],
-                    customer_id=self.customers[c], kind="cash", amount=amount, currency=cur,
+                    grant_id=f"gnt_{uuid.uuid4().hex}",
+                    partner_id=self.partners[p],
+                    customer_id=self.customers[c],
+                    kind="cash",
+                    amount=amount,
+                    currency=cur,
                     fee_bps=fee_bps,
-                )  # fmt: skip
+                )
 
         if self.model[source] < amount:
             with pytest.raises(InsufficientEscrow):
@@ -252,8 +286,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum(x.amount for x in txn.postings) == 0
         fee = amount * fee_bps // 10_000
         assert {x.account.kind: x.amount for x in txn.postings if x.amount > 0} == {
-            k: v for k, v in (("customer_earnings_cash", amount - fee), ("platform_fees", fee))
-            if v
+            k: v for k, v in (("customer_earnings_cash", amount - fee), ("platform_fees", fee)) if v
         }
         self.txn_ids.append(txn.id)
         self._apply(txn.postings)
@@ -282,13 +315,18 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def balances_match_the_model_and_the_postings(self):
         owners = self.partners + self.customers
-        rows = self.run(self.conn.fetch(
-            "SELECT a.kind, a.owner_id, a.currency, a.balance, "
-            "coalesce((SELECT sum(amount) FROM ledger_postings p WHERE p.account_id = a.id), 0) "
-            "AS computed FROM ledger_accounts a WHERE owner_id = ANY($1)", owners,
-        ))  # fmt: skip
-        stored = {Account(kind=r["kind"], owner_id=r["owner_id"], currency=r["currency"]):
-                  r["balance"] for r in rows}  # fmt: skip
+        rows = self.run(
+            self.conn.fetch(
+                "SELECT a.kind, a.owner_id, a.currency, a.balance, "
+                "coalesce((SELECT sum(amount) FROM ledger_postings p WHERE p.account_id = a.id), 0) "
+                "AS computed FROM ledger_accounts a WHERE owner_id = ANY($1)",
+                owners,
+            )
+        )
+        stored = {
+            Account(kind=r["kind"], owner_id=r["owner_id"], currency=r["currency"]): r["balance"]
+            for r in rows
+        }
         for r in rows:
             assert r["balance"] == r["computed"]
             if r["kind"] != "stripe_clearing":
@@ -298,10 +336,13 @@ class LedgerMachine(RuleBasedStateMachine):
             a: v for a, v in expected.items() if v or a in stored
         }
         if self.txn_ids:
-            bad = self.run(self.conn.fetchval(
-                "SELECT count(*) FROM (SELECT txn_id FROM ledger_postings WHERE txn_id = ANY($1) "
-                "GROUP BY txn_id, currency HAVING sum(amount) <> 0) x", self.txn_ids,
-            ))  # fmt: skip
+            bad = self.run(
+                self.conn.fetchval(
+                    "SELECT count(*) FROM (SELECT txn_id FROM ledger_postings WHERE txn_id = ANY($1) "
+                    "GROUP BY txn_id, currency HAVING sum(amount) <> 0) x",
+                    self.txn_ids,
+                )
+            )
             assert bad == 0
 
 

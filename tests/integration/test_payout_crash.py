@@ -15,11 +15,16 @@ KILLS = 20
 
 def worker_env(database_url: str, fake_url: str, data_dir) -> dict:
     return {
-        **os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(data_dir),
-        "STRIPE_API_KEY": "sk_test_x", "STRIPE_API_BASE": fake_url,
-        "JOB_HEARTBEAT_SECONDS": "1", "JOB_POLL_SECONDS": "0.5",
-        "PAYOUT_BACKOFF_SECONDS": "0.2", "LOG_FORMAT": "json",
-    }  # fmt: skip
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "STRIPE_API_KEY": "sk_test_x",
+        "STRIPE_API_BASE": fake_url,
+        "JOB_HEARTBEAT_SECONDS": "1",
+        "JOB_POLL_SECONDS": "0.5",
+        "PAYOUT_BACKOFF_SECONDS": "0.2",
+        "LOG_FORMAT": "json",
+    }
 
 
 async def pending(pool) -> int:
@@ -76,8 +81,7 @@ async def test_sigkilled_worker_pays_every_payout_exactly_once(
         await proc.wait()
 
     async with world.pool.acquire() as conn:
-        statuses = dict(await conn.fetch(
-            "SELECT status, count(*) FROM payouts GROUP BY status"))  # fmt: skip
+        statuses = dict(await conn.fetch("SELECT status, count(*) FROM payouts GROUP BY status"))
         ids = {r["id"] for r in await conn.fetch("SELECT id FROM payouts")}
         in_transit = await conn.fetchval(
             "SELECT coalesce(sum(balance), 0) FROM ledger_accounts "
@@ -89,14 +93,21 @@ async def test_sigkilled_worker_pays_every_payout_exactly_once(
     assert all(len(objs) == 1 for objs in effects.values())  # ...exactly once
     assert in_transit == 0
     replays = sum(c.replayed for c in fake_stripe.calls)
-    print(f"\ncrash test: {created} payouts, {KILLS} kills ({killed_with_work} with work "
-          f"pending), {replays} idempotent replays by Stripe")  # fmt: skip
+    print(
+        f"\ncrash test: {created} payouts, {KILLS} kills ({killed_with_work} with work "
+        f"pending), {replays} idempotent replays by Stripe"
+    )
     assert killed_with_work >= KILLS // 2
 
     r = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "marketplace.cli", "reconcile", env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "marketplace.cli",
+        "reconcile",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = await r.communicate()
     assert r.returncode == 0, out.decode() + err.decode()
     assert "0 difference(s)" in out.decode()

@@ -15,7 +15,9 @@ from marketplace.bootstrap import bootstrap, stripe_gateway
 
 
 def payouts(world, fake, **settings) -> PayoutService:
-    changed = replace(world.settings, stripe_api_key="sk_test_x", stripe_api_base=fake.url, **settings)
+    changed = replace(
+        world.settings, stripe_api_key="sk_test_x", stripe_api_base=fake.url, **settings
+    )
     return bootstrap(changed, world.pool).payouts
 
 
@@ -47,25 +49,31 @@ async def test_settlement_pays_bill_credits_and_transfers_exactly_once(world, fa
     assert by_kind["discount"]["object"] == "customer_balance_transaction"
     assert by_kind["discount"]["amount"] == -450  # a credit on the bill
     assert by_kind["cash"]["destination"] == "acct_anna123" and by_kind["cash"]["amount"] == 270
-    keys = {c.idempotency_key for c in fake_stripe.calls if "payout_id" in c.params.get(
-        "metadata", {})}  # fmt: skip
+    keys = {
+        c.idempotency_key for c in fake_stripe.calls if "payout_id" in c.params.get("metadata", {})
+    }
     assert keys == {f"payout-{p.id}" for p in created}
 
     earnings = await world.money.customer_earnings(anna.id)
     assert {(b.kind, b.earned, b.paid, b.pending, b.available) for b in earnings.balances} == {
-        ("discount", 450, 450, 0, 0), ("cash", 270, 270, 0, 0),
-    }  # fmt: skip
+        ("discount", 450, 450, 0, 0),
+        ("cash", 270, 270, 0, 0),
+    }
     assert {p.status for p in earnings.payouts} == {"succeeded"}
     jan_earnings = await world.money.customer_earnings(jan.id)
     assert jan_earnings.balances[0].available == 270 and jan_earnings.payouts == []
     assert await balance(world.pool, "payouts_in_transit") == 0
     assert await service.reconcile() == []
     async with world.pool.acquire() as conn:
-        kinds = [r["kind"] for r in await conn.fetch(
-            "SELECT kind FROM audit_entries WHERE kind LIKE 'payout.%' ORDER BY id")]  # fmt: skip
-    assert sorted(kinds) == ["payout.account_set"] + ["payout.created"] * 2 + [
-        "payout.succeeded"
-    ] * 2
+        kinds = [
+            r["kind"]
+            for r in await conn.fetch(
+                "SELECT kind FROM audit_entries WHERE kind LIKE 'payout.%' ORDER BY id"
+            )
+        ]
+    assert (
+        sorted(kinds) == ["payout.account_set"] + ["payout.created"] * 2 + ["payout.succeeded"] * 2
+    )
 
 
 async def test_failures_retry_with_backoff_then_reverse(world, fake_stripe):
@@ -83,8 +91,9 @@ async def test_failures_retry_with_backoff_then_reverse(world, fake_stripe):
     async with world.pool.acquire() as conn:
         delays = await conn.fetch(
             "SELECT extract(epoch FROM execute_after - created) AS d FROM pgqueuer "
-            "WHERE entrypoint = 'pay_out' AND payload = $1 ORDER BY id", first.id.encode(),
-        )  # fmt: skip
+            "WHERE entrypoint = 'pay_out' AND payload = $1 ORDER BY id",
+            first.id.encode(),
+        )
     assert len(delays) == 2 and 1.5 < float(delays[-1]["d"]) < 3  # the settle job, then 2 s
     p = await service.pay_out(first.id)
     assert (p.status, p.attempts) == ("pending", 2)
@@ -105,9 +114,10 @@ async def test_failures_retry_with_backoff_then_reverse(world, fake_stripe):
             f"payout-reversed:{second.id}",
         )
         assert rev["kind"] == "payout_reversal" and rev["reverses"] is not None
-        assert await conn.fetchval(
-            "SELECT count(*) FROM audit_entries WHERE kind = 'payout.failed'"
-        ) == 1
+        assert (
+            await conn.fetchval("SELECT count(*) FROM audit_entries WHERE kind = 'payout.failed'")
+            == 1
+        )
     assert len(fake_stripe.effects_by_payout()) == 1
     assert await balance(world.pool, "payouts_in_transit") == 0
     assert await service.reconcile() == []
@@ -115,9 +125,7 @@ async def test_failures_retry_with_backoff_then_reverse(world, fake_stripe):
     assert [p.amount for p in await service.settle()] == [900]
 
 
-async def test_reconcile_lists_every_difference_and_exits_non_zero(
-    world, fake_stripe, fresh_db
-):
+async def test_reconcile_lists_every_difference_and_exits_non_zero(world, fake_stripe, fresh_db):
     cash = await world.offer("cash", 1000, escrow=10_000)
     c = await world.earning_customer(cash)
     await world.money.set_payout_account(c.id, "acct_recon1")
@@ -125,22 +133,44 @@ async def test_reconcile_lists_every_difference_and_exits_non_zero(
     (p,) = await service.settle()
     await service.pay_out(p.id)
     # Stripe shows a second transfer for the same payout, and one the ledger never made.
-    gw = stripe_gateway(replace(world.settings, stripe_api_key="sk_test_x", stripe_api_base=fake_stripe.url))
+    gw = stripe_gateway(
+        replace(world.settings, stripe_api_key="sk_test_x", stripe_api_base=fake_stripe.url)
+    )
     await gw.payouts.v1.transfers.create_async(
-        {"amount": 900, "currency": "eur", "destination": "acct_recon1",
-         "metadata": {"payout_id": p.id}})  # fmt: skip
+        {
+            "amount": 900,
+            "currency": "eur",
+            "destination": "acct_recon1",
+            "metadata": {"payout_id": p.id},
+        }
+    )
     await gw.payouts.v1.transfers.create_async(
-        {"amount": 5, "currency": "eur", "destination": "acct_x",
-         "metadata": {"payout_id": "po_unknown"}})  # fmt: skip
+        {
+            "amount": 5,
+            "currency": "eur",
+            "destination": "acct_x",
+            "metadata": {"payout_id": "po_unknown"},
+        }
+    )
     problems = sorted((d.problem, d.subject) for d in await service.reconcile())
     assert problems == [("duplicate_in_stripe", p.id), ("unknown_in_stripe", "po_unknown")]
 
-    env = {**os.environ, "DATABASE_URL": fresh_db, "STRIPE_API_KEY": "sk_test_x",
-           "STRIPE_API_BASE": fake_stripe.url, "LOG_FORMAT": "console"}  # fmt: skip
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_db,
+        "STRIPE_API_KEY": "sk_test_x",
+        "STRIPE_API_BASE": fake_stripe.url,
+        "LOG_FORMAT": "console",
+    }
     r = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "marketplace.cli", "reconcile", env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "marketplace.cli",
+        "reconcile",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     out, err = await r.communicate()
     assert r.returncode == 1, err.decode()
     assert "duplicate_in_stripe" in out.decode() and "2 difference(s)" in out.decode()
@@ -153,6 +183,9 @@ async def test_a_payout_account_for_an_unknown_customer_is_unknown_party(world):
         await world.money.set_payout_account("cus_nobody", "acct_nobody1")
     assert refused.value.field == "customer_id"
     async with world.pool.acquire() as conn:
-        assert await conn.fetchval(
-            "SELECT count(*) FROM audit_entries WHERE kind = 'payout.account_set'"
-        ) == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM audit_entries WHERE kind = 'payout.account_set'"
+            )
+            == 0
+        )

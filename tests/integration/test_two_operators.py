@@ -41,20 +41,40 @@ class Operator:
         self.database_url = database_url
         self.keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
         env = {
-            **os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": database_url,
-            "DATA_DIR": str(data_dir), "HOST": "127.0.0.1", "PORT": str(self.port),
-            "PUBLIC_URL": self.url, "TRUSTED_EXPORTERS": json.dumps(trusted or {}),
-        }  # fmt: skip
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": database_url,
+            "DATA_DIR": str(data_dir),
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "PUBLIC_URL": self.url,
+            "TRUSTED_EXPORTERS": json.dumps(trusted or {}),
+        }
         self.log = open(data_dir / f"{name}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "marketplace.app:app_from_env",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def auth(self, role: str, sub: str) -> dict:
-        token = issue_token(self.keys, issuer="marketplace-local", audience="marketplace",
-                            role=role, sub=sub)  # fmt: skip
+        token = issue_token(
+            self.keys, issuer="marketplace-local", audience="marketplace", role=role, sub=sub
+        )
         return {"Authorization": f"Bearer {token}"}
 
     async def ready(self, http: httpx.AsyncClient) -> None:
@@ -86,9 +106,11 @@ async def operators(server_url, tmp_path_factory):
         await admin.execute(f'CREATE DATABASE "{n}"')
     a = Operator("a", _with_database(server_url, names[0]), tmp_path_factory.mktemp("op_a"))
     b = Operator(
-        "b", _with_database(server_url, names[1]), tmp_path_factory.mktemp("op_b"),
+        "b",
+        _with_database(server_url, names[1]),
+        tmp_path_factory.mktemp("op_b"),
         trusted={a.url: a.url + "/.well-known/jwks.json"},
-    )  # fmt: skip
+    )
     try:
         async with httpx.AsyncClient(timeout=30) as http:
             await asyncio.gather(a.ready(http), b.ready(http))
@@ -104,18 +126,28 @@ async def operators(server_url, tmp_path_factory):
 async def test_a_customer_moves_to_another_operator_with_data_intact(operators):
     a, b, http = operators
     op_a = a.auth("operator", "op_a")
-    r = await http.post(a.url + "/v1/admin/partners", headers=op_a,
-                        json={"name": "Roaming Ads", "jurisdiction": "FR"})  # fmt: skip
+    r = await http.post(
+        a.url + "/v1/admin/partners",
+        headers=op_a,
+        json={"name": "Roaming Ads", "jurisdiction": "FR"},
+    )
     partner = r.json()
-    r = await http.post(f"{a.url}/v1/admin/partners/{partner['id']}/escrow-adjustments",
-                        json={"amount": 100_000, "currency": "EUR", "reference": "funding"},
-                        headers=op_a)  # fmt: skip
+    r = await http.post(
+        f"{a.url}/v1/admin/partners/{partner['id']}/escrow-adjustments",
+        json={"amount": 100_000, "currency": "EUR", "reference": "funding"},
+        headers=op_a,
+    )
     assert r.status_code == 201, r.text
     p_auth = a.auth("partner", partner["id"])
-    offer = (await http.post(a.url + "/v1/partner/offers", json=offer_body(), headers=p_auth)).json()
+    offer = (
+        await http.post(a.url + "/v1/partner/offers", json=offer_body(), headers=p_auth)
+    ).json()
     await http.post(f"{a.url}/v1/partner/offers/{offer['id']}/publish", headers=p_auth)
-    r = await http.post(a.url + "/v1/admin/customers", headers=op_a,
-                        json={"external_ref": "alice-at-a", "jurisdiction": "FR"})  # fmt: skip
+    r = await http.post(
+        a.url + "/v1/admin/customers",
+        headers=op_a,
+        json={"external_ref": "alice-at-a", "jurisdiction": "FR"},
+    )
     alice = r.json()
     alice_a = a.auth("customer", alice["id"])
     r = await http.post(a.url + "/v1/me/grants", json={"offer_id": offer["id"]}, headers=alice_a)
@@ -144,40 +176,55 @@ async def test_a_customer_moves_to_another_operator_with_data_intact(operators):
     lines = package[:-1].split(b"\n")
     tampered = lines[:]
     tampered[500] = tampered[500].replace(b'"source":"network"', b'"source":"spoofed"')
-    r = await http.post(b.url + "/v1/admin/imports?external_ref=alice-at-b&jurisdiction=FR",
-                        content=b"\n".join(tampered) + b"\n", headers=op_b)  # fmt: skip
+    r = await http.post(
+        b.url + "/v1/admin/imports?external_ref=alice-at-b&jurisdiction=FR",
+        content=b"\n".join(tampered) + b"\n",
+        headers=op_b,
+    )
     assert r.status_code == 422 and r.json()["code"] == "export_content_mismatch", r.text
     # Signed by someone else's key (B's own, claiming to be A): refused.
     header = json.loads(lines[0])
     manifest = json.loads(base64.urlsafe_b64decode(header["signature"].split(".")[1] + "=="))
-    header["signature"] = jwt.encode(manifest, b.keys.private_key, algorithm="EdDSA",
-                                     headers={"kid": a.keys.kid, "typ": "marketplace-export+jwt"})
+    header["signature"] = jwt.encode(
+        manifest,
+        b.keys.private_key,
+        algorithm="EdDSA",
+        headers={"kid": a.keys.kid, "typ": "marketplace-export+jwt"},
+    )
     forged = [json.dumps(header).encode(), *lines[1:]]
-    r = await http.post(b.url + "/v1/admin/imports?external_ref=alice-at-b",
-                        content=b"\n".join(forged) + b"\n", headers=op_b)  # fmt: skip
+    r = await http.post(
+        b.url + "/v1/admin/imports?external_ref=alice-at-b",
+        content=b"\n".join(forged) + b"\n",
+        headers=op_b,
+    )
     assert r.status_code == 422 and r.json()["code"] == "export_signature_invalid", r.text
     pool_b = await asyncpg.create_pool(b.database_url, min_size=1, max_size=2)
     try:
         assert await pool_b.fetchval("SELECT count(*) FROM customers") == 0  # nothing written
         assert await pool_b.fetchval("SELECT count(*) FROM records") == 0
 
-        r = await http.post(b.url + "/v1/admin/imports?external_ref=alice-at-b&jurisdiction=FR",
-                            content=package, headers=op_b)  # fmt: skip
+        r = await http.post(
+            b.url + "/v1/admin/imports?external_ref=alice-at-b&jurisdiction=FR",
+            content=package,
+            headers=op_b,
+        )
         assert r.status_code == 201, r.text
         result = r.json()
         assert result["record_count"] == 1230 and result["issuer"] == a.url
         rows_b = await pool_b.fetch(
             "SELECT category, recorded_at, source, payload::text FROM records"
-            " WHERE customer_id = $1", result["customer_id"],
-        )  # fmt: skip
+            " WHERE customer_id = $1",
+            result["customer_id"],
+        )
     finally:
         await pool_b.close()
     pool_a = await asyncpg.create_pool(a.database_url, min_size=1, max_size=2)
     try:
         rows_a = await pool_a.fetch(
             "SELECT category, recorded_at, source, payload::text FROM records"
-            " WHERE customer_id = $1", alice["id"],
-        )  # fmt: skip
+            " WHERE customer_id = $1",
+            alice["id"],
+        )
     finally:
         await pool_a.close()
     assert sorted(map(tuple, rows_a)) == sorted(map(tuple, rows_b))

@@ -20,9 +20,10 @@ from tests.dataspace_helpers import Receiver, drain_jobs
 
 async def _endpoint(client, partner, url, events=("grant.revoked",)) -> dict:
     r = await client.post(
-        "/v1/partner/webhook-endpoints", json={"url": url, "events": list(events)},
+        "/v1/partner/webhook-endpoints",
+        json={"url": url, "events": list(events)},
         headers=partner["auth"],
-    )  # fmt: skip
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -40,8 +41,9 @@ async def test_revocation_reaches_the_partner_signed(client, actors, settings, d
     offer = await actors.offer(partner)
     customer = await actors.customer()
     async with Receiver() as receiver:
-        endpoint = await _endpoint(client, partner, receiver.url,
-                                   ("grant.created", "grant.revoked"))  # fmt: skip
+        endpoint = await _endpoint(
+            client, partner, receiver.url, ("grant.created", "grant.revoked")
+        )
         assert endpoint["id"].startswith("whe_") and endpoint["secret"].startswith("whsec_")
         listed = await client.get("/v1/partner/webhook-endpoints", headers=partner["auth"])
         assert [e["id"] for e in listed.json()["data"]] == [endpoint["id"]]
@@ -154,9 +156,10 @@ async def test_endpoints_refuse_non_http_urls_and_unknown_events(client, actors)
     partner = await actors.partner()
     for url in ("ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "not a url"):
         r = await client.post(
-            "/v1/partner/webhook-endpoints", json={"url": url, "events": ["grant.revoked"]},
+            "/v1/partner/webhook-endpoints",
+            json={"url": url, "events": ["grant.revoked"]},
             headers=partner["auth"],
-        )  # fmt: skip
+        )
         assert r.status_code in (400, 422), (url, r.text)
         assert r.json()["field"] == "url"
     r = await client.post(
@@ -201,42 +204,95 @@ OUTCOMES = set(get_args(DeliveryOutcome))
 
 INSIDE_TARGETS = [
     # loopback, in every spelling a resolver accepts
-    "http://127.0.0.1/hooks", "http://localhost/", "http://LOCALHOST./", "http://app.localhost/",
-    "http://2130706433/", "http://0x7f000001/", "http://0x7f.1/", "http://0X7F.0.0.1/",
-    "http://0177.0.0.1/", "http://017700000001/", "http://127.1/", "http://127.0.1/",
-    "http://127.0.0.1./", "http://127.0.0.1:8080/", "http://１２７．０．０．１/",
-    "http://[::1]/", "http://[0:0:0:0:0:0:0:1]/", "http://[::ffff:127.0.0.1]/",
-    "http://[::ffff:7f00:1]/", "http://[64:ff9b::7f00:1]/", "http://[2002:7f00:1::]/",
+    "http://127.0.0.1/hooks",
+    "http://localhost/",
+    "http://LOCALHOST./",
+    "http://app.localhost/",
+    "http://2130706433/",
+    "http://0x7f000001/",
+    "http://0x7f.1/",
+    "http://0X7F.0.0.1/",
+    "http://0177.0.0.1/",
+    "http://017700000001/",
+    "http://127.1/",
+    "http://127.0.1/",
+    "http://127.0.0.1./",
+    "http://127.0.0.1:8080/",
+    "http://１２７．０．０．１/",
+    "http://[::1]/",
+    "http://[0:0:0:0:0:0:0:1]/",
+    "http://[::ffff:127.0.0.1]/",
+    "http://[::ffff:7f00:1]/",
+    "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::]/",
     "http://[::127.0.0.1]/",
     # unspecified, private, shared, link-local
-    "http://0/", "http://0.0.0.0/", "http://[::]/", "http://10.0.0.1/", "http://172.16.0.1/",
-    "http://192.168.1.1/", "http://100.64.0.1/", "http://169.254.1.1/", "http://[fc00::1]/",
-    "http://[fe80::1]/", "http://[fe80::1%25eth0]/",
+    "http://0/",
+    "http://0.0.0.0/",
+    "http://[::]/",
+    "http://10.0.0.1/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",
+    "http://169.254.1.1/",
+    "http://[fc00::1]/",
+    "http://[fe80::1]/",
+    "http://[fe80::1%25eth0]/",
     # cloud metadata
-    "http://169.254.169.254/latest/meta-data/", "http://2852039166/", "http://0xa9fea9fe/",
-    "http://[::ffff:169.254.169.254]/", "http://[64:ff9b::a9fe:a9fe]/", "http://[fd00:ec2::254]/",
-    "http://metadata.google.internal/computeMetadata/v1/", "http://METADATA.GOOGLE.INTERNAL./",
-    "http://100.100.100.200/", "http://168.63.129.16/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://2852039166/",
+    "http://0xa9fea9fe/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[fd00:ec2::254]/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://METADATA.GOOGLE.INTERNAL./",
+    "http://100.100.100.200/",
+    "http://168.63.129.16/",
     # multicast, reserved, documentation
-    "http://224.0.0.1/", "http://[ff02::1]/", "http://240.0.0.1/", "http://255.255.255.255/",
-    "http://192.0.2.1/", "http://[2001:db8::1]/",
+    "http://224.0.0.1/",
+    "http://[ff02::1]/",
+    "http://240.0.0.1/",
+    "http://255.255.255.255/",
+    "http://192.0.2.1/",
+    "http://[2001:db8::1]/",
     # names that resolve only inside: one label (search domains), local suffixes
-    "http://redis:6379/", "http://db.internal/", "http://printer.local/",
-]  # fmt: skip
+    "http://redis:6379/",
+    "http://db.internal/",
+    "http://printer.local/",
+]
 MALFORMED_TARGETS = [
-    "http://user:pass@example.com/", "http://user@example.com/", "http://example.com@127.0.0.1/",
-    "http://example.com:99999/", "http://example.com:0/", "http://example.com:-1/",
-    "http://example.com:8o/", "http://example.com:/", "http://example.com\x00/",
-    "http://exa mple.com/", "http://example.com/\r\nX-Injected: 1", "http://example.com/\t",
-    "http://example.com/\u2028", "http://[::1", "http://256.0.0.1/", "http://1.2.3.4.5/",
-    "http://0x7g.1/", "http://ex%61mple.com/", "http://example.com\\@127.0.0.1/",
-    "ftp://example.com/", "gopher://example.com:25/", "file:///etc/passwd",
+    "http://user:pass@example.com/",
+    "http://user@example.com/",
+    "http://example.com@127.0.0.1/",
+    "http://example.com:99999/",
+    "http://example.com:0/",
+    "http://example.com:-1/",
+    "http://example.com:8o/",
+    "http://example.com:/",
+    "http://example.com\x00/",
+    "http://exa mple.com/",
+    "http://example.com/\r\nX-Injected: 1",
+    "http://example.com/\t",
+    "http://example.com/\u2028",
+    "http://[::1",
+    "http://256.0.0.1/",
+    "http://1.2.3.4.5/",
+    "http://0x7g.1/",
+    "http://ex%61mple.com/",
+    "http://example.com\\@127.0.0.1/",
+    "ftp://example.com/",
+    "gopher://example.com:25/",
+    "file:///etc/passwd",
     "http://" + "a" * 60 + "." + "b" * 2000 + ".com/",
-]  # fmt: skip
+]
 PUBLIC_TARGETS = [
-    "https://example.com/hooks", "https://hooks.partner.example:8443/in?x=1",
-    "http://93.184.215.14/h", "https://[2606:4700:4700::1111]/h", "https://EXAMPLE.com./h",
-]  # fmt: skip
+    "https://example.com/hooks",
+    "https://hooks.partner.example:8443/in?x=1",
+    "http://93.184.215.14/h",
+    "https://[2606:4700:4700::1111]/h",
+    "https://EXAMPLE.com./h",
+]
 
 
 @pytest.fixture(scope="module")
@@ -248,9 +304,10 @@ async def unallowed(settings):
 
 async def _register(client, partner, url: str):
     return await client.post(
-        "/v1/partner/webhook-endpoints", json={"url": url, "events": ["grant.revoked"]},
+        "/v1/partner/webhook-endpoints",
+        json={"url": url, "events": ["grant.revoked"]},
         headers=partner["auth"],
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("url", INSIDE_TARGETS)
@@ -306,8 +363,9 @@ async def test_a_delivery_connects_to_the_address_it_checked_with_the_original_h
     offer = await actors.offer(partner)
     customer = await actors.customer()
     async with Receiver() as receiver:
-        endpoint = await _endpoint(client, partner, f"http://{NAME}:{receiver.port}/hooks",
-                                   ("grant.created",))  # fmt: skip
+        endpoint = await _endpoint(
+            client, partner, f"http://{NAME}:{receiver.port}/hooks", ("grant.created",)
+        )
         await actors.accept(customer, offer)
         allowing = replace(settings, webhook_allowed_hosts=(*settings.webhook_allowed_hosts, NAME))
         await drain_jobs(allowing, database_url, resolver=_resolver({NAME: ["127.0.0.1"]}))
@@ -319,9 +377,16 @@ async def test_a_delivery_connects_to_the_address_it_checked_with_the_original_h
 
 @pytest.mark.parametrize(
     "addresses",
-    [["127.0.0.1"], ["::1"], ["::ffff:127.0.0.1"], ["10.1.2.3"], ["169.254.169.254"],
-     ["fd00:ec2::254"], ["93.184.215.14", "127.0.0.1"]],
-)  # fmt: skip
+    [
+        ["127.0.0.1"],
+        ["::1"],
+        ["::ffff:127.0.0.1"],
+        ["10.1.2.3"],
+        ["169.254.169.254"],
+        ["fd00:ec2::254"],
+        ["93.184.215.14", "127.0.0.1"],
+    ],
+)
 async def test_a_name_that_resolves_inside_at_delivery_is_refused_and_the_delivery_fails(
     client, actors, settings, database_url, addresses
 ):
@@ -331,8 +396,9 @@ async def test_a_name_that_resolves_inside_at_delivery_is_refused_and_the_delive
     offer = await actors.offer(partner)
     customer = await actors.customer()
     async with Receiver() as receiver:
-        endpoint = await _endpoint(client, partner, f"http://{NAME}:{receiver.port}/hooks",
-                                   ("grant.created",))  # fmt: skip
+        endpoint = await _endpoint(
+            client, partner, f"http://{NAME}:{receiver.port}/hooks", ("grant.created",)
+        )
         await actors.accept(customer, offer)
         await drain_jobs(settings, database_url, resolver=_resolver({NAME: addresses}))
 
@@ -351,8 +417,9 @@ async def test_a_host_that_does_not_resolve_is_retried_then_failed(
     customer = await actors.customer()
     endpoint = await _endpoint(client, partner, f"https://{NAME}/hooks", ("grant.created",))
     await actors.accept(customer, offer)
-    await drain_jobs(settings, database_url, base_delay=0.01, max_attempts=2,
-                     resolver=_resolver({}))  # fmt: skip
+    await drain_jobs(
+        settings, database_url, base_delay=0.01, max_attempts=2, resolver=_resolver({})
+    )
     [delivery] = await _deliveries(client, partner, endpoint)
     assert delivery["status"] == "failed" and delivery["attempts"] == 2
     assert [a["error"] for a in delivery["log"]] == ["unresolvable", "unresolvable"]
@@ -360,10 +427,12 @@ async def test_a_host_that_does_not_resolve_is_retried_then_failed(
 
 @pytest.mark.parametrize(
     "url,outcome",
-    [("http://169.254.169.254/latest/meta-data/", "target_forbidden"),
-     ("http://user:secret@example.com/", "invalid_url"),
-     ("http://exa mple.com/", "invalid_url")],
-)  # fmt: skip
+    [
+        ("http://169.254.169.254/latest/meta-data/", "target_forbidden"),
+        ("http://user:secret@example.com/", "invalid_url"),
+        ("http://exa mple.com/", "invalid_url"),
+    ],
+)
 async def test_an_endpoint_that_cannot_be_attempted_fails_at_once(
     client, actors, settings, database_url, pool, url, outcome
 ):
@@ -374,8 +443,10 @@ async def test_an_endpoint_that_cannot_be_attempted_fails_at_once(
     customer = await actors.customer()
     endpoint_id = await pool.fetchval(
         "INSERT INTO webhook_endpoints (partner_id, url, events, secret)"
-        " VALUES ($1, $2, '{grant.created}', 'whsec_x') RETURNING id", partner["id"], url,
-    )  # fmt: skip
+        " VALUES ($1, $2, '{grant.created}', 'whsec_x') RETURNING id",
+        partner["id"],
+        url,
+    )
     await actors.accept(customer, offer)
     await drain_jobs(settings, database_url)
     [delivery] = await _deliveries(client, partner, {"id": endpoint_id})
@@ -418,8 +489,9 @@ async def test_the_delivery_log_tells_the_class_of_a_failure_never_its_text(
         for text in ("Errno", "Error", "SSL", "ssl", "timed out", "try later", "All connection"):
             assert text not in r.text, (outcome, text)
     assert delivery["log"][0]["error"] in OUTCOMES
-    failures = [json.loads(line) for line in server_log.splitlines()
-                if '"webhook_attempt_failed"' in line]  # fmt: skip
+    failures = [
+        json.loads(line) for line in server_log.splitlines() if '"webhook_attempt_failed"' in line
+    ]
     assert {f["outcome"] for f in failures} >= {"connection_refused", "tls_error", "timeout"}
     assert all(f["error"] for f in failures)  # the detail stays with the operator
 
@@ -449,8 +521,10 @@ async def test_attempts_logged_before_the_outcome_classes_keep_no_error_text(ser
     async with scratch_database(server_url, "mkt_wh_outcomes", migrated=False) as url:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY,"
-                               " applied_at timestamptz NOT NULL DEFAULT now())")  # fmt: skip
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
             for path in (p for p in migration_files() if p.stem < ours.stem):
                 await conn.execute(path.read_text())
                 await conn.execute("INSERT INTO schema_migrations VALUES ($1)", path.stem)
@@ -462,25 +536,38 @@ async def test_attempts_logged_before_the_outcome_classes_keep_no_error_text(ser
                 " data) SELECT partner_id, 'grant.revoked', '{}' FROM w RETURNING id)"
                 " INSERT INTO webhook_deliveries (event_id, endpoint_id)"
                 " SELECT e.id, w.id FROM e, w RETURNING id"
-            )  # fmt: skip
-            old = ["ConnectError: [Errno 111] Connection refused", "HTTP 503",
-                   "ReadTimeout: timed out", "endpoint deleted", None,
-                   "ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number",
-                   "ConnectError: [Errno 113] No route to host"]  # fmt: skip
+            )
+            old = [
+                "ConnectError: [Errno 111] Connection refused",
+                "HTTP 503",
+                "ReadTimeout: timed out",
+                "endpoint deleted",
+                None,
+                "ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number",
+                "ConnectError: [Errno 113] No route to host",
+            ]
             for i, text in enumerate(old, 1):
                 await conn.execute(
                     "INSERT INTO webhook_attempts (delivery_id, attempt, error, duration_ms)"
-                    " VALUES ($1, $2, $3, 1)", delivery, i, text,
-                )  # fmt: skip
+                    " VALUES ($1, $2, $3, 1)",
+                    delivery,
+                    i,
+                    text,
+                )
             await migrate(url)
             rows = await conn.fetch(
                 "SELECT error FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt",
                 delivery,
             )
             assert [r["error"] for r in rows] == [
-                "connection_refused", "http_status", "timeout", "endpoint_deleted", None,
-                "tls_error", "connection_failed",
-            ]  # fmt: skip
+                "connection_refused",
+                "http_status",
+                "timeout",
+                "endpoint_deleted",
+                None,
+                "tls_error",
+                "connection_failed",
+            ]
             definition = await conn.fetchval(
                 "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
                 " WHERE conname = 'webhook_attempts_error_is_a_class'"
@@ -489,7 +576,8 @@ async def test_attempts_logged_before_the_outcome_classes_keep_no_error_text(ser
             with pytest.raises(asyncpg.CheckViolationError):
                 await conn.execute(
                     "INSERT INTO webhook_attempts (delivery_id, attempt, error, duration_ms)"
-                    " VALUES ($1, 99, 'ConnectError: [Errno 113] No route to host', 1)", delivery,
-                )  # fmt: skip
+                    " VALUES ($1, 99, 'ConnectError: [Errno 113] No route to host', 1)",
+                    delivery,
+                )
         finally:
             await conn.close()

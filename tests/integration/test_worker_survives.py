@@ -69,18 +69,28 @@ async def test_the_worker_reconnects_and_resumes_after_the_database_returns(tmp_
     worker = None
     try:
         await migrate(url)
-        env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp_path / "data"),
-               "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json", "JOB_POLL_SECONDS": "1"}  # fmt: skip
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DATA_DIR": str(tmp_path / "data"),
+            "PYTHONPATH": str(ROOT),
+            "LOG_FORMAT": "json",
+            "JOB_POLL_SECONDS": "1",
+        }
         with open(log, "w") as out:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "marketplace.cli", "worker"], env=env, cwd=ROOT,
-                stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [sys.executable, "-m", "marketplace.cli", "worker"],
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         await _append_and_ask_to_seal(url, 3)
 
         async def sealed_at_least(n):
             async def check():
                 return await _sealed(url) >= n
+
             return check
 
         await _until(await sealed_at_least(3), "the first seal")
@@ -99,7 +109,10 @@ async def test_the_worker_reconnects_and_resumes_after_the_database_returns(tmp_
             worker.terminate()
             worker.wait(timeout=20)
         cluster.remove()
-    events = [json.loads(line).get("event") for line in log.read_text().splitlines()
-              if line.startswith("{")]  # fmt: skip
+    events = [
+        json.loads(line).get("event")
+        for line in log.read_text().splitlines()
+        if line.startswith("{")
+    ]
     assert events.count("database_unavailable") == 1, events
     assert events.count("database_back") == 1, events

@@ -85,7 +85,9 @@ async def test_probes_never_wait_in_the_line():
         pass
 
     def call(path):
-        return asyncio.create_task(gated({"type": "http", "method": "GET", "path": path}, None, send))
+        return asyncio.create_task(
+            gated({"type": "http", "method": "GET", "path": path}, None, send)
+        )
 
     slow = call("/v1/partner/offers")
     waiting = call("/v1/partner/grants")  # behind the slow read

@@ -139,7 +139,9 @@ def _service_constructions(tree: ast.Module) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
-            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            name = (
+                f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            )
             if name in SERVICES:
                 found.append(f"{name} (l.{node.lineno})")
     return found
@@ -172,7 +174,11 @@ def test_the_record_check_sees_a_record_however_spelled():
     )
     modules, records = _asyncpg_names(tree)
     returns = {fn.name: fn.returns for fn in ast.walk(tree) if isinstance(fn, ast.AsyncFunctionDef)}
-    assert {n for n, r in returns.items() if _mentions_record(r, modules, records)} == {"a", "b", "c"}
+    assert {n for n, r in returns.items() if _mentions_record(r, modules, records)} == {
+        "a",
+        "b",
+        "c",
+    }
 
 
 # The error contract ---------------------------------------------------------------------
@@ -253,12 +259,15 @@ def _check(*imports: tuple[str, str]) -> set[tuple[str, str]]:
 
 
 def test_the_import_contract_allows_packages_and_siblings():
-    assert _check(
-        ("marketplace.app", "marketplace.http"),  # a package, from outside it
-        ("marketplace.app", "offers.dataspace"),  # a subpackage of another package
-        ("marketplace.app", "marketplace.db"),  # a module, from inside its package
-        ("marketplace.http.routes.public", "marketplace.db"),  # ... at any depth
-    ) == set()
+    assert (
+        _check(
+            ("marketplace.app", "marketplace.http"),  # a package, from outside it
+            ("marketplace.app", "offers.dataspace"),  # a subpackage of another package
+            ("marketplace.app", "marketplace.db"),  # a module, from inside its package
+            ("marketplace.http.routes.public", "marketplace.db"),  # ... at any depth
+        )
+        == set()
+    )
 
 
 def test_the_import_contract_refuses_private_modules():

@@ -10,14 +10,18 @@ from ledger.audit import canonical_json
 
 SAFE = 2**53 - 1
 scalars = (
-    st.none() | st.booleans() | st.integers(-SAFE, SAFE) | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers(-SAFE, SAFE)
+    | st.text()
     | st.text(alphabet=st.characters(max_codepoint=127))
     | st.floats(allow_nan=False, allow_infinity=False)
-)  # fmt: skip
+)
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                max_size=4),  # fmt: skip
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -28,8 +32,18 @@ def test_same_bytes_as_the_reference_encoder(value):
 
 
 def test_an_access_decision_entry():
-    entry = {"kind": "access.decision", "at": "2026-01-01T00:00:00Z", "jurisdictions": ["DE"],
-             "partner_id": "ptn_1", "subject": "psn_ab", "category": "location",
-             "outcome": "denied", "reasons": ["no_grant"], "rule_ids": [], "returned": 0,
-             "decision_id": "dec_1", "rules_version": "2026-01"}  # fmt: skip
+    entry = {
+        "kind": "access.decision",
+        "at": "2026-01-01T00:00:00Z",
+        "jurisdictions": ["DE"],
+        "partner_id": "ptn_1",
+        "subject": "psn_ab",
+        "category": "location",
+        "outcome": "denied",
+        "reasons": ["no_grant"],
+        "rule_ids": [],
+        "returned": 0,
+        "decision_id": "dec_1",
+        "rules_version": "2026-01",
+    }
     assert canonical_json(entry) == rfc8785.dumps(entry)

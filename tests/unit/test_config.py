@@ -35,7 +35,9 @@ def test_the_audit_log_keeps_its_name_across_ports():
     a = Settings.from_env({"PORT": "8000"})
     b = Settings.from_env({"PORT": "9000"})
     assert a.checkpoint_origin == b.checkpoint_origin == "127.0.0.1/audit"
-    assert Settings.from_env({"AUDIT_ORIGIN": "log.example.eu"}).checkpoint_origin == "log.example.eu"
+    assert (
+        Settings.from_env({"AUDIT_ORIGIN": "log.example.eu"}).checkpoint_origin == "log.example.eu"
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "false", "False", "FALSE", "off", "no", "No"])
@@ -93,7 +95,9 @@ def test_the_command_stops_with_one_line_on_a_bad_setting():
         timeout=60,
     )
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == ["marketplace: PORT='foo' is not allowed: an integer from 1 to 65535"]
+    assert run.stderr.strip().splitlines() == [
+        "marketplace: PORT='foo' is not allowed: an integer from 1 to 65535"
+    ]
 
 
 def test_webhooks_reach_no_local_host_unless_the_environment_names_it():

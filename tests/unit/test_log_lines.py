@@ -29,8 +29,11 @@ except ZeroDivisionError:
 def test_foreign_records_and_warnings_are_json_lines_too():
     run = subprocess.run(
         [sys.executable, "-W", "always", "-c", PROGRAM],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stderr.splitlines()]  # each a whole JSON value
     events = {line["event"]: line for line in lines}

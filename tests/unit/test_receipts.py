@@ -47,8 +47,13 @@ def test_receipt_verifies_with_the_published_key_and_names_the_terms():
     claims = receipt_claims(
         grant_id="gnt_1",
         issuer="issuer-x",
-        customer=Customer(id="cus_1", external_ref="r", jurisdiction="FR",
-                          birth_date=date(1990, 1, 1), created_at=now),  # fmt: skip
+        customer=Customer(
+            id="cus_1",
+            external_ref="r",
+            jurisdiction="FR",
+            birth_date=date(1990, 1, 1),
+            created_at=now,
+        ),
         partner=Partner(id="ptn_1", name="P", jurisdiction="DE", status="active", created_at=now),
         offer_id="ofr_1",
         offer_version=3,
@@ -62,7 +67,11 @@ def test_receipt_verifies_with_the_published_key_and_names_the_terms():
     token = signer.sign(claims)
     assert jwt.get_unverified_header(token)["kid"] == jwk["kid"]
     decoded = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["EdDSA"])
-    assert decoded["offer"] == {"id": "ofr_1", "version": 3, "terms_hash": terms_hash("ptn_1", TERMS)}
+    assert decoded["offer"] == {
+        "id": "ofr_1",
+        "version": 3,
+        "terms_hash": terms_hash("ptn_1", TERMS),
+    }
     assert decoded["sensitive"] is True and decoded["spiCat"] == ["health"]
     purpose = decoded["services"][0]["purposes"][0]
     assert purpose["piiCategory"] == ["health"]
@@ -100,9 +109,14 @@ def test_receipt_lists_per_purpose_what_was_consented_and_what_the_law_left_out(
     )
     by_purpose = {p["purpose"]: p["piiCategory"] for p in claims["services"][0]["purposes"]}
     assert by_purpose == {"advertising": ["billing"], "research": ["health", "billing"]}
-    assert claims["grant"]["exclusions"] == [{
-        "category": "health", "purpose": "advertising",
-        "reasons": [{"code": "rule:gdpr-art9-advertising", "message": "No health data for ads."}],
-    }]  # fmt: skip
+    assert claims["grant"]["exclusions"] == [
+        {
+            "category": "health",
+            "purpose": "advertising",
+            "reasons": [
+                {"code": "rule:gdpr-art9-advertising", "message": "No health data for ads."}
+            ],
+        }
+    ]
     assert claims["grant"]["compensated"] is False
     assert claims["grant"]["not_compensated_reason"] == "already_compensated"

@@ -48,9 +48,11 @@ def _problems(t: inspect.Type, where: str) -> list[str]:
         return _problems(t.key_type, f"{where}{{key}}") + _problems(t.value_type, f"{where}{{}}")
     if isinstance(t, inspect.StructType):
         return [
-            p for f in t.fields if (t.cls.__name__, f.name) not in FREE_FORM
+            p
+            for f in t.fields
+            if (t.cls.__name__, f.name) not in FREE_FORM
             for p in _problems(f.type, f"{t.cls.__name__}.{f.name}")
-        ]  # fmt: skip
+        ]
     return []
 
 
@@ -67,5 +69,6 @@ def test_the_walk_finds_a_field_that_would_accept_nul():
         count: int
 
     assert _problems(inspect.type_info(Loose), "Loose") == [
-        "Loose.note: a string that accepts NUL", "Loose.count: an integer not bounded to bigint",
-    ]  # fmt: skip
+        "Loose.note: a string that accepts NUL",
+        "Loose.count: an integer not bounded to bigint",
+    ]

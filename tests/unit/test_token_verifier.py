@@ -24,8 +24,14 @@ def _idp(tmp_path):
 
 def _claims(**extra):
     now = int(time.time())
-    return {"iss": "https://idp.example", "aud": "marketplace", "sub": "ptn_1",
-            "role": "partner", "exp": now + 60, **extra}  # fmt: skip
+    return {
+        "iss": "https://idp.example",
+        "aud": "marketplace",
+        "sub": "ptn_1",
+        "role": "partner",
+        "exp": now + 60,
+        **extra,
+    }
 
 
 def test_es256_tokens_from_a_trusted_jwks(tmp_path):
@@ -40,8 +46,9 @@ def test_local_tokens_are_refused_when_not_accepted(tmp_path):
     _, jwks = _idp(tmp_path)
     ring = KeyRing.load(tmp_path / "own.pem", jwks, accept_local=False)
     verifier = TokenVerifier(ring, ("marketplace-local",), "marketplace")
-    local = issue_token(ring, issuer="marketplace-local", audience="marketplace",
-                        role="operator", sub="op")  # fmt: skip
+    local = issue_token(
+        ring, issuer="marketplace-local", audience="marketplace", role="operator", sub="op"
+    )
     with pytest.raises(InvalidToken, match="unknown signing key"):
         verifier.verify(local)
 
@@ -79,8 +86,9 @@ def test_a_verified_token_is_remembered_until_it_expires(tmp_path, monkeypatch):
     # in full again (PyJWT reads its own clock, so count the full checks instead).
     full_checks = []
     real = TokenVerifier._verify
-    monkeypatch.setattr(TokenVerifier, "_verify",
-                        lambda self, t: full_checks.append(t) or real(self, t))  # fmt: skip
+    monkeypatch.setattr(
+        TokenVerifier, "_verify", lambda self, t: full_checks.append(t) or real(self, t)
+    )
     verifier.verify(token)
     assert full_checks == []
     later = time.time() + 60 + 31

@@ -5,7 +5,9 @@ from litestar.types import ControllerRouterHandler
 from . import bench, customer, operator, partner, public, regulator, stripe
 
 
-def route_handlers(*, max_ingest_body_bytes: int, bench_endpoints: bool) -> list[ControllerRouterHandler]:
+def route_handlers(
+    *, max_ingest_body_bytes: int, bench_endpoints: bool
+) -> list[ControllerRouterHandler]:
     """Every route of the API; the bench baselines only when asked for (never in production)."""
     return [
         *public.ROUTES,

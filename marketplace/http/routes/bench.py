@@ -21,14 +21,19 @@ async def bench_select(customer_id: str, access: DataAccessService, category: st
     return {"data": await access.baseline_read(customer_id, category)}
 
 
-@get("/bench/read-without-audit/{customer_id:str}", guards=[requires("partner")],
-     include_in_schema=False)  # fmt: skip
+@get(
+    "/bench/read-without-audit/{customer_id:str}",
+    guards=[requires("partner")],
+    include_in_schema=False,
+)
 async def bench_read_without_audit(
     request: Request, customer_id: str, state: State, category: str, purpose: str
 ) -> RecordsPage:
     """The partner read exactly, but its decisions skip the audit entry: the audit-off
     baseline that shows what the audit log costs (`make bench`)."""
-    return await state.bench_unaudited.read_records(request.user.sub, customer_id, category, purpose)
+    return await state.bench_unaudited.read_records(
+        request.user.sub, customer_id, category, purpose
+    )
 
 
 ROUTES = [bench_json, bench_select, bench_read_without_audit]

@@ -197,9 +197,7 @@ class MeHistoryController(Controller):
     ) -> AuditPage[AccessLogItem]:
         """Who read or asked for which of my data, when, allowed or denied and why; newest
         first. Empty after erasure (the pseudonym key is destroyed)."""
-        return await audit.access_log(
-            request.user.sub, starting_after=starting_after, limit=limit
-        )
+        return await audit.access_log(request.user.sub, starting_after=starting_after, limit=limit)
 
 
 # Every customer route hangs under this one router, which carries the guards: a closed

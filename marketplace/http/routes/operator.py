@@ -60,9 +60,7 @@ def records_controller(max_body_bytes: int) -> type[Controller]:
         guards = [requires("operator")]
         tags = ["operator"]
 
-        @post(
-            "/{customer_id:str}/records", status_code=201, request_max_body_size=max_body_bytes
-        )
+        @post("/{customer_id:str}/records", status_code=201, request_max_body_size=max_body_bytes)
         async def ingest_records(
             self, customer_id: str, data: IngestRecords, access: DataAccessService
         ) -> IngestResult:
@@ -92,10 +90,12 @@ class AdminMoneyController(Controller):
     ) -> dict:
         """Credit (or correct) a partner's escrow outside Stripe; `reference` makes it once."""
         txn = await money.adjust_escrow(
-            partner_id, data.amount, data.currency,
+            partner_id,
+            data.amount,
+            data.currency,
             idempotency_key=f"adjustment:{partner_id}:{data.reference}",
             operator=request.user.sub,
-        )  # fmt: skip
+        )
         return {"txn_id": txn.id, "amount": data.amount, "currency": data.currency}
 
 

@@ -88,9 +88,7 @@ class PartnerOffersController(Controller):
         self, request: Request, offer_id: str, data: UpdateOffer, consent: ConsentService
     ) -> Offer:
         """Change an offer; changed terms become a new version, existing grants keep theirs."""
-        changes = {
-            k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET
-        }
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         for key in ("categories", "purposes", "jurisdictions"):
             if key in changes:
                 changes[key] = tuple(changes[key])
@@ -163,9 +161,13 @@ class PartnerDataController(Controller):
         whose `decision` carries the reasons. Every decision is recorded before the response.
         """
         return await access.read_records(
-            request.user.sub, customer_id, category, purpose,
-            starting_after=starting_after, limit=limit,
-        )  # fmt: skip
+            request.user.sub,
+            customer_id,
+            category,
+            purpose,
+            starting_after=starting_after,
+            limit=limit,
+        )
 
     @post("/decisions", status_code=200)
     async def decide(
@@ -186,10 +188,12 @@ class PartnerMoneyController(Controller):
         reports the payment succeeded."""
         key = request.headers.get("idempotency-key") or uuid.uuid4().hex
         return await money.create_funding(
-            request.user.sub, data.amount, data.currency,
+            request.user.sub,
+            data.amount,
+            data.currency,
             idempotency_key=f"funding-{request.user.sub}-{key}",
             payment_method=data.payment_method,
-        )  # fmt: skip
+        )
 
     @get("/balance")
     async def balance(self, request: Request, money: LedgerService) -> dict:

@@ -41,8 +41,14 @@ def _filters(start, end, kind, partner_id, category, outcome, subject, **extra) 
         if value is not None and value.tzinfo is None:
             raise AuditQueryInvalid(f"{name} needs a UTC offset", field=name)
     f = {
-        "from": start, "to": end, "kind": kind, "partner_id": partner_id,
-        "category": category, "outcome": outcome, "subject": subject, **extra,
+        "from": start,
+        "to": end,
+        "kind": kind,
+        "partner_id": partner_id,
+        "category": category,
+        "outcome": outcome,
+        "subject": subject,
+        **extra,
     }
     return {k: v for k, v in f.items() if v is not None}
 
@@ -149,8 +155,11 @@ class AuditController(Controller):
         """RFC 9162 inclusion proof of leaf `index` in the tree of `tree_size` (hex hashes)."""
         p = await audit.inclusion_proof(index, tree_size)
         return {
-            **p, "leaf_hash": p["leaf_hash"].hex(), "root_hash": p["root_hash"].hex(),
-            "proof": _hex_list(p["proof"]), "encoding": "hex",
+            **p,
+            "leaf_hash": p["leaf_hash"].hex(),
+            "root_hash": p["root_hash"].hex(),
+            "proof": _hex_list(p["proof"]),
+            "encoding": "hex",
         }
 
     @get("/proofs/consistency")
@@ -163,8 +172,11 @@ class AuditController(Controller):
         """RFC 9162 consistency proof from tree size `first` to `second` (hex hashes)."""
         p = await audit.consistency_proof(first, second)
         return {
-            **p, "first_root": p["first_root"].hex(), "second_root": p["second_root"].hex(),
-            "proof": _hex_list(p["proof"]), "encoding": "hex",
+            **p,
+            "first_root": p["first_root"].hex(),
+            "second_root": p["second_root"].hex(),
+            "proof": _hex_list(p["proof"]),
+            "encoding": "hex",
         }
 
     @get("/metrics")

@@ -71,7 +71,9 @@ def test_edited_entry_without_stored_hashes_is_a_root_mismatch_with_nothing_prov
     entries = make_entries()
     report = verify_log(edited(entries, 11), seal(entries), VKEY)
     assert (report.problem, report.first_bad_index, report.entries_checked) == (
-        "root_mismatch", 0, 0
+        "root_mismatch",
+        0,
+        0,
     )
 
 
@@ -91,7 +93,9 @@ def test_an_earlier_checkpoint_raises_the_proven_prefix() -> None:
     tree = MerkleTree(hashes_of(entries))
     tampered = edited(entries, 33)
     report = verify_log(
-        tampered, seal(entries), VKEY,
+        tampered,
+        seal(entries),
+        VKEY,
         leaf_hashes_claimed=hashes_of(tampered),
         earlier_checkpoint=seal(earlier_entries),
         consistency_proof=tree.consistency_proof(32, N),
@@ -113,7 +117,9 @@ def test_deleted_entry_is_an_index_gap() -> None:
     text = seal(entries)
     report = verify_log(entries[:5] + entries[6:], text, VKEY)
     assert (report.problem, report.first_bad_index, report.entries_checked) == (
-        "index_out_of_order", 5, 5
+        "index_out_of_order",
+        5,
+        5,
     )
 
 
@@ -142,7 +148,9 @@ def test_appended_forged_entry_is_not_covered_by_the_checkpoint() -> None:
     forged = entries + [dict(entries[0], index=N, partner="ptn_forger")]
     report = verify_log(forged, text, VKEY)
     assert (report.problem, report.first_bad_index, report.entries_checked) == (
-        "unsealed_entries", N, N
+        "unsealed_entries",
+        N,
+        N,
     )
 
 
@@ -167,8 +175,11 @@ def test_consistent_with_an_earlier_checkpoint() -> None:
     entries = make_entries()
     proof = MerkleTree(hashes_of(entries)).consistency_proof(20, N)
     report = verify_log(
-        entries, seal(entries), VKEY,
-        earlier_checkpoint=seal(entries[:20]), consistency_proof=proof,
+        entries,
+        seal(entries),
+        VKEY,
+        earlier_checkpoint=seal(entries[:20]),
+        consistency_proof=proof,
     )
     assert report.ok
 
@@ -209,5 +220,7 @@ def test_any_single_edit_is_named_exactly(data) -> None:
         edited(entries, bad), seal(entries), VKEY, leaf_hashes_claimed=hashes_of(entries)
     )
     assert (report.problem, report.first_bad_index, report.entries_checked) == (
-        "leaf_mismatch", bad, bad
+        "leaf_mismatch",
+        bad,
+        bad,
     )

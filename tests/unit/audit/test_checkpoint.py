@@ -28,7 +28,9 @@ GO_TEXT = (
     "If you think cryptography is the answer to your problem,\n"
     "then you don't know what your problem is.\n"
 )
-GO_SIG = "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+GO_SIG = (
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+)
 
 
 def raw_public(key: Ed25519PrivateKey) -> bytes:

@@ -35,41 +35,86 @@ def write(tmp_path, name, text):
 
 BAD = [
     # (case id, text, field, words in the problem)
-    ("unknown-category", GOOD.replace('"location"', '"lokation"'),
-     "rules[0].categories", "unknown category 'lokation'"),
-    ("unknown-purpose", GOOD + 'purposes = ["adverts"]\n',
-     "rules[0].purposes", "unknown purpose 'adverts'"),
+    (
+        "unknown-category",
+        GOOD.replace('"location"', '"lokation"'),
+        "rules[0].categories",
+        "unknown category 'lokation'",
+    ),
+    (
+        "unknown-purpose",
+        GOOD + 'purposes = ["adverts"]\n',
+        "rules[0].purposes",
+        "unknown purpose 'adverts'",
+    ),
     ("unknown-key", GOOD + 'severity = "high"\n', "rules[0].severity", "unknown key"),
-    ("unknown-top-level-key", 'version = 2\n' + GOOD, "version", "unknown key"),
+    ("unknown-top-level-key", "version = 2\n" + GOOD, "version", "unknown key"),
     ("unknown-effect", GOOD.replace('"forbid"', '"deny"'), "rules[0].effect", "unknown effect"),
-    ("bad-jurisdiction", GOOD.replace('["DE"]', '["GER"]'),
-     "rules[0].jurisdictions", "unknown jurisdiction 'GER'"),
-    ("lowercase-jurisdiction", GOOD.replace('["DE"]', '["de"]'),
-     "rules[0].jurisdictions", "unknown jurisdiction 'de'"),
+    (
+        "bad-jurisdiction",
+        GOOD.replace('["DE"]', '["GER"]'),
+        "rules[0].jurisdictions",
+        "unknown jurisdiction 'GER'",
+    ),
+    (
+        "lowercase-jurisdiction",
+        GOOD.replace('["DE"]', '["de"]'),
+        "rules[0].jurisdictions",
+        "unknown jurisdiction 'de'",
+    ),
     ("empty-jurisdictions", GOOD.replace('["DE"]', "[]"), "rules[0].jurisdictions", "empty"),
-    ("missing-legal-reference", GOOD.replace('legal_reference = "TTDSG § 13"\n', ""),
-     "rules[0].legal_reference", "missing"),
-    ("missing-description", GOOD.replace(
-        'description = "In Germany, your location data cannot be shared with companies."\n', ""),
-     "rules[0].description", "missing"),
-    ("blank-description", GOOD.replace(
-        '"In Germany, your location data cannot be shared with companies."', '"  "'),
-     "rules[0].description", "non-empty"),
-    ("categories-not-a-list", GOOD.replace('["location"]', '"location"'),
-     "rules[0].categories", "array of strings"),
+    (
+        "missing-legal-reference",
+        GOOD.replace('legal_reference = "TTDSG § 13"\n', ""),
+        "rules[0].legal_reference",
+        "missing",
+    ),
+    (
+        "missing-description",
+        GOOD.replace(
+            'description = "In Germany, your location data cannot be shared with companies."\n', ""
+        ),
+        "rules[0].description",
+        "missing",
+    ),
+    (
+        "blank-description",
+        GOOD.replace('"In Germany, your location data cannot be shared with companies."', '"  "'),
+        "rules[0].description",
+        "non-empty",
+    ),
+    (
+        "categories-not-a-list",
+        GOOD.replace('["location"]', '"location"'),
+        "rules[0].categories",
+        "array of strings",
+    ),
     ("bad-min-age", GOOD + "min_age = -3\n", "rules[0].min_age", "whole number"),
     ("min-age-not-int", GOOD + "min_age = 16.5\n", "rules[0].min_age", "whole number"),
-    ("bad-rule-id", GOOD.replace('"de-location-trading"', '"DE Location"'),
-     "rules[0].id", "not a rule id"),
-    ("replaces-unknown", GOOD + 'replaces = "nothing-here"\n',
-     "rules[0].replaces", "no other rule"),
-    ("second-rule-named", GOOD + GOOD.replace('"de-location-trading"', '"x"')
-     .replace('"forbid"', '"bogus"'), "rules[1].effect", "unknown effect"),
+    (
+        "bad-rule-id",
+        GOOD.replace('"de-location-trading"', '"DE Location"'),
+        "rules[0].id",
+        "not a rule id",
+    ),
+    (
+        "replaces-unknown",
+        GOOD + 'replaces = "nothing-here"\n',
+        "rules[0].replaces",
+        "no other rule",
+    ),
+    (
+        "second-rule-named",
+        GOOD + GOOD.replace('"de-location-trading"', '"x"').replace('"forbid"', '"bogus"'),
+        "rules[1].effect",
+        "unknown effect",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "field", "problem"), [b[1:] for b in BAD],
-                         ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(
+    ("text", "field", "problem"), [b[1:] for b in BAD], ids=[b[0] for b in BAD]
+)
 def test_invalid_rule_file_names_file_and_field(tmp_path, text, field, problem):
     write(tmp_path, "de.toml", text)
     with pytest.raises(RuleBundleInvalid) as caught:
@@ -146,7 +191,12 @@ def test_eu_group_expands_and_replacement_removes_national_states():
     default_age = set(rules["gdpr-art8-age-eu"].jurisdictions)
     assert default_age == EU_MEMBER_STATES - {"DE", "FR", "ES", "IT", "NL"}
     assert [rules[f"gdpr-art8-age-{c}"].min_age for c in ("de", "fr", "es", "it", "nl")] == [
-        16, 15, 14, 14, 16]
+        16,
+        15,
+        14,
+        14,
+        16,
+    ]
 
 
 def test_art9_rule_covers_every_special_category():
@@ -162,10 +212,21 @@ def test_every_shipped_rule_is_explained_and_sourced():
 
 def test_vocabulary_is_closed_and_mapped_to_dpv():
     assert [t.code for t in CATEGORIES][:7] == [
-        "location", "call_records", "data_usage", "browsing", "device", "demographics", "billing"]
+        "location",
+        "call_records",
+        "data_usage",
+        "browsing",
+        "device",
+        "demographics",
+        "billing",
+    ]
     assert [t.code for t in PURPOSES] == [
-        "advertising", "personalised_offers", "aggregated_analytics", "research",
-        "service_improvement"]
+        "advertising",
+        "personalised_offers",
+        "aggregated_analytics",
+        "research",
+        "service_improvement",
+    ]
     for term in (*CATEGORIES, *PURPOSES):
         assert term.iri.startswith("https://w3id.org/dpv")
         assert term.description.endswith(".")

@@ -29,24 +29,27 @@ def random_case(rnd: random.Random):
         granted_at = rnd.choice([at, at + timedelta(seconds=1), past, past, past])
         later = granted_at + timedelta(seconds=rnd.randint(1, 86400 * 90))
         expires_at = rnd.choice([at, later, later, later])
-        grants.append(GrantView(
-            grant_id=f"gnt_{i}",
-            partner_id=rnd.choice(PARTNERS[:2]),
-            status=rnd.choice(["active", "active", "active", "paused", "revoked", "expired"]),
-            categories=tuple(rnd.sample(CATS, rnd.randint(1, len(CATS)))),
-            purposes=tuple(rnd.sample(PURPS, rnd.randint(1, len(PURPS)))),
-            granted_at=granted_at,
-            expires_at=expires_at,
-            lookback_days=rnd.randint(0, 90),
-        ))
-    birth = rnd.choice([
-        None,
-        date(at.year - rnd.randint(10, 30), rnd.randint(1, 12), rnd.randint(1, 28)),
-        date(at.year - rnd.choice([13, 14, 15, 16]), at.month, at.day),  # birthday today
-        date(2008, 2, 29),
-    ])
-    subject = Subject(customer_id="cus_1", jurisdiction=rnd.choice(JURISDICTIONS),
-                      birth_date=birth)
+        grants.append(
+            GrantView(
+                grant_id=f"gnt_{i}",
+                partner_id=rnd.choice(PARTNERS[:2]),
+                status=rnd.choice(["active", "active", "active", "paused", "revoked", "expired"]),
+                categories=tuple(rnd.sample(CATS, rnd.randint(1, len(CATS)))),
+                purposes=tuple(rnd.sample(PURPS, rnd.randint(1, len(PURPS)))),
+                granted_at=granted_at,
+                expires_at=expires_at,
+                lookback_days=rnd.randint(0, 90),
+            )
+        )
+    birth = rnd.choice(
+        [
+            None,
+            date(at.year - rnd.randint(10, 30), rnd.randint(1, 12), rnd.randint(1, 28)),
+            date(at.year - rnd.choice([13, 14, 15, 16]), at.month, at.day),  # birthday today
+            date(2008, 2, 29),
+        ]
+    )
+    subject = Subject(customer_id="cus_1", jurisdiction=rnd.choice(JURISDICTIONS), birth_date=birth)
     since = rnd.choice([None, at - timedelta(days=rnd.randint(0, 100))])
     if grants and rnd.random() < 0.2:  # exactly at a grant's window start
         since = at - timedelta(days=grants[0].lookback_days)
@@ -56,8 +59,12 @@ def random_case(rnd: random.Random):
         partner = target.partner_id
         category, purpose = rnd.choice(target.categories), rnd.choice(target.purposes)
     request = AccessRequest(
-        partner_id=partner, category=category, purpose=purpose,
-        at=at, since=since, partner_suspended=rnd.random() < 0.1,
+        partner_id=partner,
+        category=category,
+        purpose=purpose,
+        at=at,
+        since=since,
+        partner_suspended=rnd.random() < 0.1,
     )
     return request, subject, grants
 
@@ -87,13 +94,24 @@ def test_engine_agrees_with_cedar_on_random_cases():
 def test_cedar_forbid_policies_carry_the_rule_ids():
     request = AccessRequest(partner_id="ptn_a", category="location", purpose="research", at=NOW)
     subject = Subject(customer_id="cus_1", jurisdiction="DE")
-    grants = [GrantView(grant_id="gnt_1", partner_id="ptn_a", status="active",
-                        categories=("location",), purposes=("research",),
-                        granted_at=NOW - timedelta(days=1), expires_at=NOW + timedelta(days=1),
-                        lookback_days=1)]
+    grants = [
+        GrantView(
+            grant_id="gnt_1",
+            partner_id="ptn_a",
+            status="active",
+            categories=("location",),
+            purposes=("research",),
+            granted_at=NOW - timedelta(days=1),
+            expires_at=NOW + timedelta(days=1),
+            lookback_days=1,
+        )
+    ]
     policies = cedar_model.policy_text(BUNDLE, "cus_1", grants)
-    result = cedarpy.is_authorized(cedar_model.request(request, subject), policies,
-                                   cedar_model.entities(subject, grants, {"ptn_a": False}))
+    result = cedarpy.is_authorized(
+        cedar_model.request(request, subject),
+        policies,
+        cedar_model.entities(subject, grants, {"ptn_a": False}),
+    )
     assert not result.allowed
     ids = set(result.diagnostics.id_annotations_by_reason.values())
     assert ids == {"rule:de-location-trading"}

@@ -24,78 +24,219 @@ ROWS = [
     # (case id, subject, grants, request, allowed, reasons)
     ("fr-location-granted", subject("FR"), [grant()], ask(), True, ("granted",)),
     *[
-        (f"de-location-forbidden-{p.code}", subject("DE"),
-         [grant(purposes=tuple(q.code for q in PURPOSES))], ask("location", p.code),
-         False, ("rule:de-location-trading",))
+        (
+            f"de-location-forbidden-{p.code}",
+            subject("DE"),
+            [grant(purposes=tuple(q.code for q in PURPOSES))],
+            ask("location", p.code),
+            False,
+            ("rule:de-location-trading",),
+        )
         for p in PURPOSES
     ],
     ("de-billing-granted", subject("DE"), [grant()], ask("billing"), True, ("granted",)),
-    ("art9-health-advertising", subject("IT"), [grant()], ask("health", "advertising"),
-     False, ("rule:gdpr-art9-advertising",)),
-    ("art9-health-research", subject("IT"), [grant()], ask("health", "research"),
-     True, ("granted",)),
-    ("art9-outside-eu", subject("US"), [grant()], ask("health", "advertising"),
-     True, ("granted",)),
-    ("age-de-15-denied", subject("DE", age=15), [grant()], ask("billing"),
-     False, ("rule:gdpr-art8-age-de",)),
+    (
+        "art9-health-advertising",
+        subject("IT"),
+        [grant()],
+        ask("health", "advertising"),
+        False,
+        ("rule:gdpr-art9-advertising",),
+    ),
+    (
+        "art9-health-research",
+        subject("IT"),
+        [grant()],
+        ask("health", "research"),
+        True,
+        ("granted",),
+    ),
+    ("art9-outside-eu", subject("US"), [grant()], ask("health", "advertising"), True, ("granted",)),
+    (
+        "age-de-15-denied",
+        subject("DE", age=15),
+        [grant()],
+        ask("billing"),
+        False,
+        ("rule:gdpr-art8-age-de",),
+    ),
     ("age-de-16-allowed", subject("DE", age=16), [grant()], ask("billing"), True, ("granted",)),
     ("age-fr-15-allowed", subject("FR", age=15), [grant()], ask(), True, ("granted",)),
-    ("age-fr-14-denied", subject("FR", age=14), [grant()], ask(),
-     False, ("rule:gdpr-art8-age-fr",)),
-    ("age-es-13-denied", subject("ES", age=13), [grant()], ask(),
-     False, ("rule:gdpr-art8-age-es",)),
+    (
+        "age-fr-14-denied",
+        subject("FR", age=14),
+        [grant()],
+        ask(),
+        False,
+        ("rule:gdpr-art8-age-fr",),
+    ),
+    (
+        "age-es-13-denied",
+        subject("ES", age=13),
+        [grant()],
+        ask(),
+        False,
+        ("rule:gdpr-art8-age-es",),
+    ),
     ("age-es-14-allowed", subject("ES", age=14), [grant()], ask(), True, ("granted",)),
-    ("age-it-13-denied", subject("IT", age=13), [grant()], ask(),
-     False, ("rule:gdpr-art8-age-it",)),
-    ("age-nl-15-denied", subject("NL", age=15), [grant()], ask(),
-     False, ("rule:gdpr-art8-age-nl",)),
-    ("age-eu-default-be-15-denied", subject("BE", age=15), [grant()], ask(),
-     False, ("rule:gdpr-art8-age-eu",)),
+    (
+        "age-it-13-denied",
+        subject("IT", age=13),
+        [grant()],
+        ask(),
+        False,
+        ("rule:gdpr-art8-age-it",),
+    ),
+    (
+        "age-nl-15-denied",
+        subject("NL", age=15),
+        [grant()],
+        ask(),
+        False,
+        ("rule:gdpr-art8-age-nl",),
+    ),
+    (
+        "age-eu-default-be-15-denied",
+        subject("BE", age=15),
+        [grant()],
+        ask(),
+        False,
+        ("rule:gdpr-art8-age-eu",),
+    ),
     ("age-outside-eu-allowed", subject("US", age=12), [grant()], ask(), True, ("granted",)),
-    ("age-unknown-birth-date-allowed", subject("DE"), [grant()], ask("billing"),
-     True, ("granted",)),
-    ("forbid-beats-permit-all-reasons", subject("DE", age=15), [grant()], ask("location"),
-     False, ("rule:de-location-trading", "rule:gdpr-art8-age-de")),
+    (
+        "age-unknown-birth-date-allowed",
+        subject("DE"),
+        [grant()],
+        ask("billing"),
+        True,
+        ("granted",),
+    ),
+    (
+        "forbid-beats-permit-all-reasons",
+        subject("DE", age=15),
+        [grant()],
+        ask("location"),
+        False,
+        ("rule:de-location-trading", "rule:gdpr-art8-age-de"),
+    ),
     ("no-grants-at-all", subject("FR"), [], ask(), False, ("no_grant",)),
-    ("other-partners-grant", subject("FR"), [grant(partner_id=OTHER_PARTNER)], ask(),
-     False, ("no_grant",)),
-    ("expired-by-time", subject("FR"), [grant(expires_at=NOW)], ask(),
-     False, ("grant_expired",)),
-    ("status-expired", subject("FR"), [grant(status="expired")], ask(),
-     False, ("grant_expired",)),
+    (
+        "other-partners-grant",
+        subject("FR"),
+        [grant(partner_id=OTHER_PARTNER)],
+        ask(),
+        False,
+        ("no_grant",),
+    ),
+    ("expired-by-time", subject("FR"), [grant(expires_at=NOW)], ask(), False, ("grant_expired",)),
+    ("status-expired", subject("FR"), [grant(status="expired")], ask(), False, ("grant_expired",)),
     ("paused", subject("FR"), [grant(status="paused")], ask(), False, ("grant_paused",)),
     ("revoked", subject("FR"), [grant(status="revoked")], ask(), False, ("grant_revoked",)),
-    ("not-yet-started", subject("FR"), [grant(granted_at=NOW + timedelta(seconds=1))], ask(),
-     False, ("grant_not_started",)),
-    ("category-not-granted", subject("FR"), [grant()], ask("browsing"),
-     False, ("category_not_granted",)),
-    ("purpose-not-granted", subject("FR"), [grant()], ask("location", "personalised_offers"),
-     False, ("purpose_not_granted",)),
-    ("scope-reasons-across-grants", subject("FR"),
-     [grant(grant_id="gnt_1", categories=("billing",)),
-      grant(grant_id="gnt_2", purposes=("research",))],
-     ask(), False, ("category_not_granted", "purpose_not_granted")),
-    ("in-scope-grant-explains-first", subject("FR"),
-     [grant(grant_id="gnt_1", status="revoked"), grant(grant_id="gnt_2", categories=("device",))],
-     ask(), False, ("grant_revoked",)),
-    ("revoked-but-another-covers", subject("FR"),
-     [grant(grant_id="gnt_1", status="revoked"), grant(grant_id="gnt_2")],
-     ask(), True, ("granted",)),
-    ("outside-lookback", subject("FR"), [grant(lookback_days=7)],
-     ask(since=NOW - timedelta(days=8)), False, ("outside_lookback",)),
-    ("inside-lookback-edge", subject("FR"), [grant(lookback_days=7)],
-     ask(since=NOW - timedelta(days=7)), True, ("granted",)),
-    ("partner-suspended", subject("FR"), [grant()], ask(partner_suspended=True),
-     False, ("partner_suspended",)),
-    ("partner-suspended-and-forbidden", subject("DE"), [grant(status="revoked")],
-     ask(partner_suspended=True),
-     False, ("partner_suspended", "rule:de-location-trading", "grant_revoked")),
+    (
+        "not-yet-started",
+        subject("FR"),
+        [grant(granted_at=NOW + timedelta(seconds=1))],
+        ask(),
+        False,
+        ("grant_not_started",),
+    ),
+    (
+        "category-not-granted",
+        subject("FR"),
+        [grant()],
+        ask("browsing"),
+        False,
+        ("category_not_granted",),
+    ),
+    (
+        "purpose-not-granted",
+        subject("FR"),
+        [grant()],
+        ask("location", "personalised_offers"),
+        False,
+        ("purpose_not_granted",),
+    ),
+    (
+        "scope-reasons-across-grants",
+        subject("FR"),
+        [
+            grant(grant_id="gnt_1", categories=("billing",)),
+            grant(grant_id="gnt_2", purposes=("research",)),
+        ],
+        ask(),
+        False,
+        ("category_not_granted", "purpose_not_granted"),
+    ),
+    (
+        "in-scope-grant-explains-first",
+        subject("FR"),
+        [
+            grant(grant_id="gnt_1", status="revoked"),
+            grant(grant_id="gnt_2", categories=("device",)),
+        ],
+        ask(),
+        False,
+        ("grant_revoked",),
+    ),
+    (
+        "revoked-but-another-covers",
+        subject("FR"),
+        [grant(grant_id="gnt_1", status="revoked"), grant(grant_id="gnt_2")],
+        ask(),
+        True,
+        ("granted",),
+    ),
+    (
+        "outside-lookback",
+        subject("FR"),
+        [grant(lookback_days=7)],
+        ask(since=NOW - timedelta(days=8)),
+        False,
+        ("outside_lookback",),
+    ),
+    (
+        "inside-lookback-edge",
+        subject("FR"),
+        [grant(lookback_days=7)],
+        ask(since=NOW - timedelta(days=7)),
+        True,
+        ("granted",),
+    ),
+    (
+        "partner-suspended",
+        subject("FR"),
+        [grant()],
+        ask(partner_suspended=True),
+        False,
+        ("partner_suspended",),
+    ),
+    (
+        "partner-suspended-and-forbidden",
+        subject("DE"),
+        [grant(status="revoked")],
+        ask(partner_suspended=True),
+        False,
+        ("partner_suspended", "rule:de-location-trading", "grant_revoked"),
+    ),
     # Without any grant of this customer the partner learns nothing of the law that applies.
     ("stranger-to-a-german-customer", subject("DE"), [], ask(), False, ("no_grant",)),
-    ("stranger-to-a-minor", subject("DE", age=12), [grant(partner_id=OTHER_PARTNER)],
-     ask("billing"), False, ("no_grant",)),
-    ("stranger-while-suspended", subject("DE"), [], ask(partner_suspended=True),
-     False, ("no_grant",)),
+    (
+        "stranger-to-a-minor",
+        subject("DE", age=12),
+        [grant(partner_id=OTHER_PARTNER)],
+        ask("billing"),
+        False,
+        ("no_grant",),
+    ),
+    (
+        "stranger-while-suspended",
+        subject("DE"),
+        [],
+        ask(partner_suspended=True),
+        False,
+        ("no_grant",),
+    ),
 ]
 
 
@@ -120,8 +261,10 @@ def test_allowed_decision_names_the_grant_and_window():
 
 
 def test_widest_lookback_of_covering_grants_is_used():
-    grants = [grant(grant_id="gnt_short", lookback_days=5),
-              grant(grant_id="gnt_long", lookback_days=60)]
+    grants = [
+        grant(grant_id="gnt_short", lookback_days=5),
+        grant(grant_id="gnt_long", lookback_days=60),
+    ]
     decision = decide(ask(since=NOW - timedelta(days=30)), subject("FR"), grants, BUNDLE)
     assert decision.allowed and decision.grant_id == "gnt_long"
 
@@ -137,10 +280,12 @@ def test_no_covering_grant_has_no_grant_id():
 
 
 def test_age_counts_whole_years_on_the_decision_date():
-    turns_16_today = Subject(customer_id="c", jurisdiction="DE",
-                             birth_date=date(NOW.year - 16, NOW.month, NOW.day))
-    turns_16_tomorrow = Subject(customer_id="c", jurisdiction="DE",
-                                birth_date=date(NOW.year - 16, NOW.month, NOW.day + 1))
+    turns_16_today = Subject(
+        customer_id="c", jurisdiction="DE", birth_date=date(NOW.year - 16, NOW.month, NOW.day)
+    )
+    turns_16_tomorrow = Subject(
+        customer_id="c", jurisdiction="DE", birth_date=date(NOW.year - 16, NOW.month, NOW.day + 1)
+    )
     assert decide(ask("billing"), turns_16_today, [grant()], BUNDLE).allowed
     assert not decide(ask("billing"), turns_16_tomorrow, [grant()], BUNDLE).allowed
 
@@ -152,8 +297,9 @@ def test_obligation_rule_allows_and_reports_obligation(tmp_path):
         'legal_reference = "test"\ndescription = "Only totals leave the operator."\n'
     )
     bundle = load_bundle(tmp_path)
-    decision = decide(ask("call_records"), subject("FR"),
-                      [grant(categories=("call_records",))], bundle)
+    decision = decide(
+        ask("call_records"), subject("FR"), [grant(categories=("call_records",))], bundle
+    )
     assert decision.allowed
     assert decision.reasons == ("granted",)
     assert decision.obligations == ("aggregate_only",)
@@ -161,8 +307,9 @@ def test_obligation_rule_allows_and_reports_obligation(tmp_path):
 
 
 def test_offer_blocked_entirely_is_ineligible():
-    result = offer_eligibility(subject("DE"), "ptn_a", ["location"], ["advertising", "research"],
-                               NOW, BUNDLE)
+    result = offer_eligibility(
+        subject("DE"), "ptn_a", ["location"], ["advertising", "research"], NOW, BUNDLE
+    )
     assert not result.eligible
     assert result.rule_ids == ("de-location-trading",)
     assert result.reasons == ("rule:de-location-trading",)
@@ -173,16 +320,18 @@ def test_offer_blocked_entirely_is_ineligible():
 
 
 def test_offer_partly_blocked_stays_eligible_and_says_what_is_blocked():
-    result = offer_eligibility(subject("DE"), "ptn_a", ["location", "billing"], ["advertising"],
-                               NOW, BUNDLE)
+    result = offer_eligibility(
+        subject("DE"), "ptn_a", ["location", "billing"], ["advertising"], NOW, BUNDLE
+    )
     assert result.eligible
     assert result.blocked == (("location", "advertising"),)
     assert result.rule_ids == ("de-location-trading",)
 
 
 def test_offer_to_minor_is_ineligible():
-    result = offer_eligibility(subject("ES", age=13), "ptn_a", ["billing"], ["research"],
-                               NOW, BUNDLE)
+    result = offer_eligibility(
+        subject("ES", age=13), "ptn_a", ["billing"], ["research"], NOW, BUNDLE
+    )
     assert not result.eligible and result.rule_ids == ("gdpr-art8-age-es",)
 
 
@@ -193,13 +342,20 @@ def test_offer_with_nothing_blocked():
 
 def test_rule_descriptions_names_known_rules_only():
     found = rule_descriptions(BUNDLE, ["de-location-trading", "nope"])
-    assert found == {"de-location-trading":
-                     "In Germany, your location data cannot be shared with companies."}
+    assert found == {
+        "de-location-trading": "In Germany, your location data cannot be shared with companies."
+    }
 
 
 def test_the_lawful_grant_drops_a_category_forbidden_for_every_purpose():
-    result = offer_eligibility(subject("DE"), "ptn_a", ["location", "data_usage"],
-                               ["aggregated_analytics", "research"], NOW, BUNDLE)  # fmt: skip
+    result = offer_eligibility(
+        subject("DE"),
+        "ptn_a",
+        ["location", "data_usage"],
+        ["aggregated_analytics", "research"],
+        NOW,
+        BUNDLE,
+    )
     assert result.eligible
     assert result.categories == ("data_usage",)
     assert result.purposes == ("aggregated_analytics", "research")
@@ -210,16 +366,18 @@ def test_the_lawful_grant_drops_a_category_forbidden_for_every_purpose():
 
 
 def test_the_lawful_grant_drops_a_purpose_forbidden_for_every_category():
-    result = offer_eligibility(subject("IT"), "ptn_a", ["health"], ["advertising", "research"],
-                               NOW, BUNDLE)  # fmt: skip
+    result = offer_eligibility(
+        subject("IT"), "ptn_a", ["health"], ["advertising", "research"], NOW, BUNDLE
+    )
     assert result.categories == ("health",) and result.purposes == ("research",)
     assert result.blocked == (("health", "advertising"),)
 
 
 def test_the_lawful_grant_keeps_a_pair_it_cannot_drop_as_an_exclusion():
     # Health may not serve advertising, but health (research) and advertising (billing) may.
-    result = offer_eligibility(subject("IT"), "ptn_a", ["health", "billing"],
-                               ["advertising", "research"], NOW, BUNDLE)  # fmt: skip
+    result = offer_eligibility(
+        subject("IT"), "ptn_a", ["health", "billing"], ["advertising", "research"], NOW, BUNDLE
+    )
     assert result.categories == ("health", "billing")
     assert result.purposes == ("advertising", "research")
     assert [(e.category, e.purpose) for e in result.exclusions] == [("health", "advertising")]

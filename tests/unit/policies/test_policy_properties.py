@@ -28,10 +28,10 @@ def grants(draw, grant_id=None):
         grant_id=grant_id or draw(st.sampled_from(["gnt_1", "gnt_2", "gnt_3"])),
         partner_id=draw(partners),
         status=draw(st.sampled_from(["active", "active", "paused", "revoked", "expired"])),
-        categories=tuple(draw(st.lists(st.sampled_from(CATS), min_size=2, max_size=8,
-                                       unique=True))),
-        purposes=tuple(draw(st.lists(st.sampled_from(PURPS), min_size=1, max_size=5,
-                                     unique=True))),
+        categories=tuple(
+            draw(st.lists(st.sampled_from(CATS), min_size=2, max_size=8, unique=True))
+        ),
+        purposes=tuple(draw(st.lists(st.sampled_from(PURPS), min_size=1, max_size=5, unique=True))),
         granted_at=granted_at,
         expires_at=granted_at + timedelta(days=draw(st.integers(1, 200))),
         lookback_days=draw(st.integers(0, 60)),
@@ -54,8 +54,11 @@ def requests(draw):
     at = NOW + timedelta(hours=draw(st.integers(-24 * 30, 24 * 5)))
     since = draw(st.none() | st.integers(0, 90).map(lambda d: at - timedelta(days=d)))
     return AccessRequest(
-        partner_id=draw(partners), category=draw(st.sampled_from(CATS)),
-        purpose=draw(st.sampled_from(PURPS)), at=at, since=since,
+        partner_id=draw(partners),
+        category=draw(st.sampled_from(CATS)),
+        purpose=draw(st.sampled_from(PURPS)),
+        at=at,
+        since=since,
         partner_suspended=draw(st.sampled_from([False] * 9 + [True])),
     )
 
@@ -98,10 +101,13 @@ def forbidden(bundle: RuleBundle, subject: Subject, req: AccessRequest) -> bool:
 
 def covering(grants_, req):
     return [
-        g for g in grants_
-        if g.partner_id == req.partner_id and g.status == "active"
+        g
+        for g in grants_
+        if g.partner_id == req.partner_id
+        and g.status == "active"
         and g.granted_at <= req.at < g.expires_at
-        and req.category in g.categories and req.purpose in g.purposes
+        and req.category in g.categories
+        and req.purpose in g.purposes
     ]
 
 
@@ -116,8 +122,12 @@ def test_allowed_exactly_when_covered_in_window_and_not_forbidden(req, subject, 
     in_window = any(
         req.since is None or req.since >= req.at - timedelta(days=g.lookback_days) for g in cover
     )
-    expected = bool(cover) and in_window and not req.partner_suspended and not forbidden(
-        BUNDLE, subject, req)
+    expected = (
+        bool(cover)
+        and in_window
+        and not req.partner_suspended
+        and not forbidden(BUNDLE, subject, req)
+    )
     assert decision.allowed is expected
     assert (decision.reasons == ("granted",)) is decision.allowed
     assert decision.reasons and "granted" not in decision.reasons[1:]
@@ -153,7 +163,7 @@ def test_a_partner_without_a_grant_learns_only_no_grant(req, subject, grants_):
 def test_removing_a_grant_never_allows_more(req, subject, grants_, index):
     if not grants_:
         return
-    fewer = grants_[: index % len(grants_)] + grants_[index % len(grants_) + 1:]
+    fewer = grants_[: index % len(grants_)] + grants_[index % len(grants_) + 1 :]
     if decide(req, subject, fewer, BUNDLE).allowed:
         assert decide(req, subject, grants_, BUNDLE).allowed
 
@@ -172,7 +182,7 @@ def test_decision_is_deterministic_and_ignores_grant_order(req, subject, grants_
 @given(requests(), subjects, grant_lists)
 def test_revoking_any_grant_never_allows_more(req, subject, grants_):
     for i, g in enumerate(grants_):
-        revoked = (*grants_[:i], msgspec.structs.replace(g, status="revoked"), *grants_[i + 1:])
+        revoked = (*grants_[:i], msgspec.structs.replace(g, status="revoked"), *grants_[i + 1 :])
         if decide(req, subject, revoked, BUNDLE).allowed:
             assert decide(req, subject, grants_, BUNDLE).allowed
         after = decide(req, subject, revoked, BUNDLE)

@@ -139,3 +139,12 @@ async def test_an_outage_is_logged_once_when_it_begins_and_once_when_it_ends(cap
         cluster.remove()
     said = [r.getMessage() for r in caplog.records if r.name == "sql.health"]
     assert said == ["database_unavailable", "database_back"]
+
+
+async def test_jobs_and_commands_run_under_their_own_longer_limit(settings):
+    from marketplace.bootstrap import open_services
+
+    longer = replace(settings, statement_timeout_ms=300, job_statement_timeout_ms=90_000)
+    async with open_services(longer, max_size=1) as services:
+        async with services.uow(transaction=False) as work:
+            assert await work.connection.fetchval("SHOW statement_timeout") == "90s"

@@ -275,3 +275,20 @@ def live_server(settings: Settings):
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+async def seal_everything(sealer, pool, *, rounds: int = 100) -> None:
+    """Seals until every committed entry is in the tree. The sealer takes only entries older
+    than every transaction still running in the cluster (any database of a shared server,
+    autovacuum's ANALYZE included), so one call may leave the newest for the next."""
+    import asyncio
+
+    for _ in range(rounds):
+        await sealer.seal()
+        if await pool.fetchval(
+            "SELECT NOT EXISTS (SELECT 1 FROM audit_entries e"
+            " WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.entry_id = e.id))"
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("entries stayed unsealed")

@@ -17,7 +17,7 @@ from ledger.audit import (
     verify_inclusion,
 )
 from marketplace.bootstrap import bootstrap
-from tests.conftest import bearer
+from tests.conftest import bearer, seal_everything
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ async def world(actors, client, pool, sealer, token):
                 purpose="aggregated_analytics",
                 reasons=reasons,
             )
-    await sealer.seal()
+    await seal_everything(sealer, pool)
     return {
         "partner": partner,
         "de": de,

@@ -19,7 +19,7 @@ import pytest
 from ledger.audit import AuditLog, AuditService
 from marketplace.audit_verifier import fetch_and_verify
 from marketplace.bootstrap import bootstrap
-from tests.conftest import ROOT, scratch_database
+from tests.conftest import ROOT, scratch_database, seal_everything
 
 ORIGIN = "tamper.test/audit"
 
@@ -109,7 +109,7 @@ async def layout(db, sealer):
                     outcome="denied",
                     reasons=["no_grant"],
                 )
-        await sealer.seal()
+        await seal_everything(sealer, db)
     rows = await db.fetch(
         "SELECT l.leaf_index, e.id, e.jurisdictions FROM audit_leaves l"
         " JOIN audit_entries e ON e.id = l.entry_id ORDER BY l.leaf_index"
@@ -281,7 +281,7 @@ async def test_kept_checkpoint_detects_a_rewritten_history(server, db, layout, d
     assert report.ok
     async with db.acquire() as conn, conn.transaction():
         await AuditLog(conn).append("access.decision", jurisdictions=["DE"], outcome="allowed")
-    await sealer.seal()
+    await seal_everything(sealer, db)
     report, _, _ = verify(server, de_token, since=kept)
     assert report.ok and report.tree_size == 41, "an honest extension is consistent"
 
@@ -301,7 +301,7 @@ async def test_kept_checkpoint_detects_a_rewritten_history(server, db, layout, d
             ),
         ),
     )
-    await sealer.seal()
+    await seal_everything(sealer, db)
     fresh, _, _ = verify(server, de_token)
     assert fresh.ok, "the rewritten log is self-consistent: only a kept checkpoint can tell"
     report, _, _ = verify(server, de_token, since=kept)

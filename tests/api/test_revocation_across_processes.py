@@ -10,13 +10,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, wait_until_ready
 
 READS_AFTER = 300
 
@@ -67,17 +66,8 @@ def servers(settings, app, database_url):
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
         for proc, url in zip(procs, urls, strict=True):
-            while True:
-                assert proc.poll() is None, f"server {url} exited with {proc.returncode}"
-                try:
-                    if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"server {url} did not start"
-                time.sleep(0.1)
+            wait_until_ready(proc, url)
         yield urls
     finally:
         for proc in procs:

@@ -113,10 +113,7 @@ async def drain_jobs(
     try:
         qm = QueueManager(Queries(AsyncpgDriver(conn)))
         register_webhook_jobs(qm, services)
-        await asyncio.wait_for(
-            qm.run(mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=0.2)),
-            timeout=60,
-        )
+        await qm.run(mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=0.2))
     finally:
         await services.webhooks.aclose()
         await conn.close()

@@ -51,7 +51,6 @@ class Cluster:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            timeout=60,
             user=self.user,
         )
         if done.returncode:

@@ -100,7 +100,7 @@ class FakeStripe:
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
-        ready.wait(5)
+        ready.wait()
         return self
 
     def stop(self) -> None:

@@ -92,7 +92,6 @@ def test_the_command_stops_with_one_line_on_a_bad_setting():
         env={"PORT": "foo", "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
-        timeout=60,
     )
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [

@@ -32,7 +32,6 @@ def test_foreign_records_and_warnings_are_json_lines_too():
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
     )
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stderr.splitlines()]  # each a whole JSON value

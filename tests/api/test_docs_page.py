@@ -24,9 +24,7 @@ async def test_the_docs_page_needs_only_the_server_and_allows_no_other_origin(li
     assert httpx.get(f"{live_server}/schema/assets/../../__init__.py").status_code == 404
 
 
-async def test_a_person_lists_operations_authorizes_and_tries_a_request(
-    live_server, page, actors
-):
+async def test_a_person_lists_operations_authorizes_and_tries_a_request(live_server, page, actors):
     partner = await actors.partner()
     offer = await actors.offer(partner, publish=False)
     token = partner["auth"]["Authorization"].removeprefix("Bearer ")

@@ -74,12 +74,14 @@ class MeController(Controller):
         limit: Limit = 20,
         starting_after: StartingAfter = None,
     ) -> Page[Grant]:
+        """My grants, newest first; filter by status."""
         return await consent.list_customer_grants(
             request.user.sub, status=status, starting_after=starting_after, limit=limit
         )
 
     @get("/grants/{grant_id:str}", operation_id="getMyGrant")
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """One of my grants, with its signed consent receipt."""
         return await consent.get_customer_grant(request.user.sub, grant_id)
 
     @get("/grants/{grant_id:str}/receipt", operation_id="getReceipt", media_type="application/jose")
@@ -97,10 +99,12 @@ class MeController(Controller):
 
     @post("/grants/{grant_id:str}/pause", operation_id="pauseGrant", status_code=200)
     async def pause(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """Pause a grant: reads are refused until it is resumed."""
         return await consent.change_grant(request.user.sub, grant_id, "pause")
 
     @post("/grants/{grant_id:str}/resume", operation_id="resumeGrant", status_code=200)
     async def resume(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """Resume a paused grant."""
         return await consent.change_grant(request.user.sub, grant_id, "resume")
 
     @get("/data", operation_id="getDataOverview")
@@ -151,6 +155,7 @@ class MeController(Controller):
     async def get_export(
         self, request: Request, export_id: str, dataspace: DataSpaceService
     ) -> Export:
+        """An export of mine: its status, manifest signature and download link."""
         return await dataspace.get_export(request.user.sub, export_id)
 
     @get("/exports/{export_id:str}/download", operation_id="downloadExport", media_type=MEDIA_TYPE)

@@ -81,6 +81,7 @@ class PartnerOffersController(Controller):
 
     @get("/{offer_id:str}", operation_id="getOffer")
     async def get_offer(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
+        """One of my offers, with its current terms."""
         return await consent.get_offer(request.user.sub, offer_id)
 
     @patch("/{offer_id:str}", operation_id="updateOffer")
@@ -98,10 +99,12 @@ class PartnerOffersController(Controller):
 
     @post("/{offer_id:str}/publish", operation_id="publishOffer", status_code=200)
     async def publish(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
+        """Publish a draft (or paused) offer: customers can accept it from now on."""
         return await consent.change_offer_status(request.user.sub, offer_id, "publish")
 
     @post("/{offer_id:str}/pause", operation_id="pauseOffer", status_code=200)
     async def pause(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
+        """Pause an offer: no new acceptances until it is published again."""
         return await consent.change_offer_status(request.user.sub, offer_id, "pause")
 
     @post("/{offer_id:str}/close", operation_id="closeOffer", status_code=200)
@@ -136,6 +139,7 @@ class PartnerGrantsController(Controller):
 
     @get("/{grant_id:str}", operation_id="getGrant")
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """One grant on my offers."""
         return await consent.get_partner_grant(request.user.sub, grant_id)
 
 
@@ -238,6 +242,7 @@ class PartnerWebhooksController(Controller):
         limit: Limit = 20,
         starting_after: StartingAfter = None,
     ) -> Page[WebhookEndpoint]:
+        """My webhook endpoints (the signing secret is never shown again)."""
         return await webhooks.list_endpoints(
             request.user.sub, starting_after=starting_after, limit=limit
         )

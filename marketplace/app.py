@@ -20,8 +20,8 @@ from .db import create_pool, migrate
 from .http import (
     EXCEPTION_HANDLERS,
     BearerAuthMiddleware,
-    OfflineSwaggerPlugin,
     Contract,
+    OfflineSwaggerPlugin,
     RateLimits,
     TokenVerifier,
     admission_middleware,

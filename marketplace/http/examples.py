@@ -1,5 +1,8 @@
 """Examples for the published document, by schema name: every request body and the main
-answers (tests/api/test_generated_client.py checks each against its schema)."""
+answers (tests/api/test_generated_client.py checks each against its schema).
+
+The document's writer drops every null from an example, so a field that is required and may be
+null shows a value here."""
 
 from __future__ import annotations
 
@@ -91,7 +94,7 @@ EXAMPLES: dict[str, object] = {
         ]
     },
     "DecisionQuery": {"customer_id": _CUSTOMER, "category": "location", "purpose": "research"},
-    "CreateFunding": {"amount": 100000, "currency": "EUR", "payment_method": "pm_card_visa"},
+    "CreateFunding": {"amount": 100000, "currency": "EUR"},
     "SetPayoutAccount": {"stripe_account": "acct_1PqRsTuVwXyZ0123"},
     "EscrowAdjustment": {"amount": 250000, "currency": "EUR", "reference": "wire-2026-03-01"},
     "CreateWebhookEndpoint": {
@@ -136,10 +139,10 @@ EXAMPLES: dict[str, object] = {
     "PaymentAccounts": {"customer_id": _CUSTOMER, "stripe_account_id": "acct_1PqRsTuVwXyZ0123"},
     "Funding": {
         "payment_intent": "pi_3PqRsTuVwXyZ0123",
-        "client_secret": None,
+        "client_secret": "pi_3PqRsTuVwXyZ0123_secret_4aBcDeFgHiJkLmNo",
         "amount": 100000,
         "currency": "EUR",
-        "status": "succeeded",
+        "status": "requires_payment_method",
     },
     "WebhookEndpoint": {
         "id": "whe_01jq7m8r6s8t0v2w4x6y8z0a2b",
@@ -154,19 +157,156 @@ EXAMPLES: dict[str, object] = {
         "records_deleted": 42,
         "grants_revoked": [_GRANT],
         "partners_notified": [_PARTNER],
-        "account_closed_at": None,
     },
     "Export": {
         "id": "exp_01jq7m9s7t9v1w3x5y7z9a1b3c",
-        "status": "ready",
+        "status": "invalidated",
         "format": "consent-marketplace-export/1",
         "media_type": "application/jsonl",
         "issuer": "https://marketplace.example",
         "record_count": 42,
         "consent_count": 1,
         "created_at": _AT,
-        "invalidated_at": None,
+        "invalidated_at": _LATER,
         "signature": "eyJhbGciOiJFZERTQSJ9..c2ln",
         "download_url": "/v1/me/exports/exp_01jq7m9s7t9v1w3x5y7z9a1b3c/download",
     },
 }
+EXAMPLES.update(
+    {
+        "DataOverview": {
+            "customer_id": _CUSTOMER,
+            "categories": [
+                {
+                    "category": "location",
+                    "iri": "https://w3id.org/dpv/pd#Location",
+                    "record_count": 42,
+                    "first_recorded_at": "2026-02-01T08:00:00Z",
+                    "last_recorded_at": "2026-02-28T18:04:00Z",
+                    "sources": ["phone"],
+                    "readers": [
+                        {
+                            "grant_id": _GRANT,
+                            "partner_id": _PARTNER,
+                            "partner_name": "Acme Retail Analytics",
+                            "purposes": ["aggregated_analytics"],
+                            "expires_at": _LATER,
+                        }
+                    ],
+                }
+            ],
+        },
+        "Earnings": {
+            "balances": [
+                {
+                    "kind": "cash",
+                    "currency": "EUR",
+                    "earned": 1500,
+                    "paid": 1000,
+                    "pending": 0,
+                    "available": 500,
+                }
+            ],
+            "payouts": [
+                {
+                    "id": "pay_01jq7maa8b0c2d4e6f8g0h2j4k",
+                    "customer_id": _CUSTOMER,
+                    "kind": "cash",
+                    "amount": 1000,
+                    "currency": "EUR",
+                    "status": "succeeded",
+                    "attempts": 1,
+                    "stripe_object_id": "tr_1PqRsTuVwXyZ0123",
+                    "created_at": _AT,
+                    "updated_at": _AT,
+                }
+            ],
+        },
+        "ImportResult": {
+            "id": "imp_01jq7mbb9c1d3e5f7g9h1j3k5m",
+            "customer_id": _CUSTOMER,
+            "issuer": "https://former-operator.example",
+            "export_id": "exp_01jq7m9s7t9v1w3x5y7z9a1b3c",
+            "record_count": 42,
+            "consent_count": 1,
+            "imported_at": _AT,
+        },
+        "AccessLogItem": {
+            "id": 1042,
+            "kind": "decision",
+            "at": _AT,
+            "partner_id": _PARTNER,
+            "category": "location",
+            "outcome": "allow",
+            "purpose": "aggregated_analytics",
+            "reasons": ["grant_active"],
+            "grant_id": _GRANT,
+        },
+        "SealedEntry": {
+            "leaf_index": 1041,
+            "id": 1042,
+            "kind": "decision",
+            "at": _AT,
+            "jurisdictions": ["FR"],
+            "partner_id": _PARTNER,
+            "subject": "b7c1e0f2a9d84c6e",
+            "category": "location",
+            "outcome": "allow",
+            "entry": '{"kind":"decision","outcome":"allow"}',
+        },
+        "StatementLine": {
+            "txn_id": "txn_01jq7mcc0d2e4f6g8h0j2k4m6n",
+            "kind": "funding",
+            "reference": "wire-2026-03-01",
+            "amount": 250000,
+            "currency": "EUR",
+            "created_at": _AT,
+        },
+        "ImportedConsent": {
+            "id": "imc_01jq7mdd1e3f5g7h9j1k3m5n7p",
+            "former_operator": "https://former-operator.example",
+            "former_grant_id": "grt_former_0001",
+            "controller_id": _PARTNER,
+            "controller_name": "Acme Retail Analytics",
+            "categories": ["location"],
+            "purposes": ["aggregated_analytics"],
+            "former_status": "active",
+            "granted_at": _AT,
+            "expires_at": _LATER,
+            "status": "to_confirm",
+            "created_at": _AT,
+        },
+        "WebhookDelivery": {
+            "id": "whd_01jq7mee2f4g6h8j0k2m4n6p8q",
+            "event_id": "evt_01jq7mff3g5h7j9k1m3n5p7q9r",
+            "event_type": "grant.revoked",
+            "status": "pending",
+            "attempts": 1,
+            "last_status_code": 503,
+            "next_attempt_at": _AT,
+            "created_at": _AT,
+            "updated_at": _AT,
+            "log": [
+                {
+                    "attempt": 1,
+                    "at": _AT,
+                    "status_code": 503,
+                    "error": "http_status",
+                    "duration_ms": 120,
+                }
+            ],
+        },
+    }
+)
+# A page of each: one item, no more pages.
+for _page, _item in {
+    "StoredRecordPage": "StoredRecord",
+    "CustomerOfferPage": "CustomerOffer",
+    "ImportedConsentPage": "ImportedConsent",
+    "StatementLinePage": "StatementLine",
+    "WebhookEndpointPage": "WebhookEndpoint",
+    "WebhookDeliveryPage": "WebhookDelivery",
+    "AccessLogPage": "AccessLogItem",
+    "SealedEntryPage": "SealedEntry",
+}.items():
+    EXAMPLES[_page] = {"data": [EXAMPLES[_item]], "has_more": False}

@@ -115,13 +115,31 @@ def share_vocabularies(app: Litestar) -> None:
     doc = app.openapi_schema
     by_values = {frozenset(values): name for name, (_, values) in VOCABULARIES.items()}
 
+    def shared(values: list) -> Schema | Reference:
+        name = by_values.get(frozenset(values))
+        if name is None:
+            return Schema(type=OpenAPIType.STRING, enum=values)
+        return Reference(ref=f"#/components/schemas/{name}")
+
     def share(node):
-        if isinstance(node, Schema) and node.enum and node.type == OpenAPIType.STRING:
-            name = by_values.get(frozenset(node.enum))
-            if name is not None:
-                return Reference(ref=f"#/components/schemas/{name}")
+        if not isinstance(node, Schema) or not node.enum:
+            return node
+        if node.type == OpenAPIType.STRING:
+            found = shared(list(node.enum))
+            return node if isinstance(found, Schema) else found
+        kinds = node.type if isinstance(node.type, list) else []
+        if set(kinds) == {OpenAPIType.STRING, OpenAPIType.NULL}:
+            # `["null", "string"]` with `null` among the values: say it as "one of, or null".
+            values = [v for v in node.enum if v is not None]
+            return Schema(one_of=[shared(values), Schema(type=OpenAPIType.NULL)])
         return node
 
+    # A query parameter is never null (absent means "not given"): its schema is the enum.
+    for _, _, operation, _ in operations(app):
+        for param in operation.parameters or []:
+            schema = param.schema
+            if isinstance(param, Parameter) and isinstance(schema, Schema) and schema.enum:
+                param.schema = shared([v for v in schema.enum if v is not None])
     _walk(doc.paths, share)
     _walk(doc.components.schemas, share)
     for name, (description, values) in VOCABULARIES.items():
@@ -161,8 +179,9 @@ IDEMPOTENCY_KEY = Parameter(
     param_in="header",
     required=False,
     description="Makes a retry safe: the same key with the same request replays the first"
-    " answer; with a different request, or while the first is still running, it is a 409.",
-    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH),
+    " answer; with a different request, or while the first is still running, it is a 409"
+    " (an empty key is none).",
+    schema=Schema(type=OpenAPIType.STRING, max_length=MAX_KEY_LENGTH),
 )
 
 

@@ -26,7 +26,7 @@ from offers.dataspace import (
 
 from ..auth import requires
 from ..schemas import AcceptOffer
-from .params import GrantStatusFilter, Limit, StartingAfter
+from .params import GrantStatusFilter, Limit, StartingAfter, created
 
 CategoryPath = Annotated[str, Parameter(max_length=64, description="a category code")]
 
@@ -55,15 +55,18 @@ class MeController(Controller):
         )
 
     @post("/grants", operation_id="acceptOffer")
-    async def accept(self, request: Request, data: AcceptOffer, consent: ConsentService) -> Grant:
+    async def accept(
+        self, request: Request, data: AcceptOffer, consent: ConsentService
+    ) -> Response[Grant]:
         """Accept an offer (optionally narrowed); the grant carries a signed consent receipt."""
-        return await consent.accept_offer(
+        grant = await consent.accept_offer(
             request.user.sub,
             data.offer_id,
             categories=tuple(data.categories) if data.categories is not None else None,
             purposes=tuple(data.purposes) if data.purposes is not None else None,
             offer_version=data.offer_version,
         )
+        return created(grant, f"/v1/me/grants/{grant.id}")
 
     @get("/grants", operation_id="listMyGrants")
     async def list_grants(
@@ -147,9 +150,12 @@ class MeController(Controller):
         return await dataspace.close_account(request.user.sub)
 
     @post("/exports", operation_id="createExport", status_code=201)
-    async def create_export(self, request: Request, dataspace: DataSpaceService) -> Export:
+    async def create_export(
+        self, request: Request, dataspace: DataSpaceService
+    ) -> Response[Export]:
         """Make a signed, portable package of my data (GDPR Art. 20); see docs/export-format.md."""
-        return await dataspace.create_export(request.user.sub)
+        export = await dataspace.create_export(request.user.sub)
+        return created(export, f"/v1/me/exports/{export.id}")
 
     @get("/exports/{export_id:str}", operation_id="getExport")
     async def get_export(

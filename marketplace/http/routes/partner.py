@@ -7,7 +7,7 @@ import uuid
 from typing import Literal
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 
 from ledger import Balance, Funding, LedgerService, StatementLine
 from offers import (
@@ -34,7 +34,7 @@ from ..schemas import (
     Purpose,
     UpdateOffer,
 )
-from .params import GrantStatusFilter, Limit, StartingAfter
+from .params import GrantStatusFilter, Limit, StartingAfter, created
 
 OfferStatusFilter = Literal["draft", "active", "paused", "closed"]
 
@@ -51,7 +51,7 @@ class PartnerOffersController(Controller):
     @post("/", operation_id="createOffer")
     async def create_offer(
         self, request: Request, data: CreateOffer, consent: ConsentService
-    ) -> Offer:
+    ) -> Response[Offer]:
         """Create an offer as a draft; publish it to open it to customers."""
         terms = OfferTerms(
             title=data.title,
@@ -63,7 +63,8 @@ class PartnerOffersController(Controller):
             compensation=_compensation(data.compensation),
             jurisdictions=tuple(data.jurisdictions),
         )
-        return await consent.create_offer(request.user.sub, terms, data.max_grants)
+        offer = await consent.create_offer(request.user.sub, terms, data.max_grants)
+        return created(offer, f"/v1/partner/offers/{offer.id}")
 
     @get("/", operation_id="listOffers")
     async def list_offers(

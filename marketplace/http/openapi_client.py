@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from litestar import Litestar
 from litestar.openapi.spec import (
+    OpenAPIFormat,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -194,7 +195,7 @@ def declare_headers(app: Litestar, public_paths: set[str]) -> None:
         if operation.operation_id in LOCATIONS and isinstance(created, OpenAPIResponse):
             created.headers = {
                 "Location": OpenAPIHeader(
-                    schema=Schema(type=OpenAPIType.STRING, format="uri-reference"),
+                    schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.URI_REFERENCE),
                     description=f"Where the new object is read: {LOCATIONS[operation.operation_id]}",
                     required=True,
                 )

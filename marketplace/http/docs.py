@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Router, get
 from litestar.datastructures import ResponseHeader
+from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.static_files import create_static_files_router
 
@@ -107,7 +108,7 @@ class OfflineSwaggerPlugin(OpenAPIRenderPlugin):
 
 
 def _only(names: tuple[str, ...]):
-    from litestar.exceptions import NotFoundException
+    """A guard serving only these files of the folder."""
 
     async def guard(connection, _) -> None:
         if str(connection.path_params.get("file_path", "")).lstrip("/") not in names:

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install browser run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,18 @@ else
 	STRIPE_API_BASE=http://127.0.0.1:$(STAND_IN_PORT) $(VENV)/bin/marketplace run
 endif
 
+## A headless Chromium for the tests that look at pages as a person would: Debian's when we
+## are root (Playwright then drives it), else the build `playwright install` keeps for the user.
+browser: install
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else \
+		$(PY) -m playwright install chromium; \
+	fi
+
 ## Run the whole suite against a real PostgreSQL.
-test: install
+test: install browser
 	$(PY) -m pytest
 
 ## Style, types, and the import contracts: the dependency direction (marketplace -> offers ->

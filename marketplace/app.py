@@ -10,7 +10,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from policies import load_bundle
@@ -22,10 +21,12 @@ from .http import (
     EXCEPTION_HANDLERS,
     BearerAuthMiddleware,
     Contract,
+    OfflineSwaggerPlugin,
     RateLimits,
     TokenVerifier,
     admission_middleware,
     contract_middleware,
+    docs_router,
     fix_document,
     idempotency_middleware,
     inbound_middleware,
@@ -102,8 +103,8 @@ def create_app(settings: Settings) -> Litestar:
             title="Consent marketplace API",
             version="1.0.0",
             description=API_DESCRIPTION,
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            openapi_router=docs_router(),
+            render_plugins=[OfflineSwaggerPlugin()],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

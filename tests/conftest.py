@@ -17,6 +17,8 @@ from marketplace.config import Settings
 from marketplace.db import migrate
 from marketplace.http.auth import issue_token
 
+pytest_plugins = ["tests.browser"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_WEBHOOK_HOSTS = ("127.0.0.1", "localhost")
 

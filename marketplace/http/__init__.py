@@ -12,6 +12,7 @@ from .auth import (
     issue_token,
 )
 from .contract import Contract, contract_middleware
+from .docs import OfflineSwaggerPlugin, docs_router
 from .idempotency import idempotency_middleware
 from .inbound import MAX_JSON_DEPTH, inbound_middleware, route_body_limit
 from .openapi import fix_document
@@ -26,12 +27,14 @@ __all__ = [
     "BearerAuthMiddleware",
     "Contract",
     "InvalidToken",
+    "OfflineSwaggerPlugin",
     "Principal",
     "RateLimits",
     "Role",
     "TokenVerifier",
     "admission_middleware",
     "contract_middleware",
+    "docs_router",
     "fix_document",
     "idempotency_middleware",
     "inbound_middleware",

@@ -29,14 +29,19 @@ class Contract:
         doc = app.openapi_schema
         # (path, METHOD) -> {query parameter: its schema's format, or type when it has none}
         self.query: dict[tuple[str, str], dict[str, str | None]] = {}
+        # (path, METHOD) -> {query parameter: the values it may take}, for closed vocabularies
+        self.choices: dict[tuple[str, str], dict[str, frozenset[str]]] = {}
+        schemas = doc.components.schemas or {}
         for path, item in (doc.paths or {}).items():
             for method in ("get", "post", "patch", "put", "delete"):
                 operation = getattr(item, method, None)
                 if operation is not None:
-                    self.query[(path, method.upper())] = {
-                        p.name: _kind(p.schema)
-                        for p in operation.parameters or []
-                        if p.param_in == "query"
+                    params = [p for p in operation.parameters or [] if p.param_in == "query"]
+                    self.query[(path, method.upper())] = {p.name: _kind(p.schema) for p in params}
+                    self.choices[(path, method.upper())] = {
+                        p.name: frozenset(values)
+                        for p in params
+                        if (values := _enum(p.schema, schemas))
                     }
         self.allow = {r.path_format: ", ".join(sorted(r.methods)) for r in app.routes}
 
@@ -69,6 +74,14 @@ def contract_middleware(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send_with_allow)
 
     return middleware
+
+
+def _enum(schema, schemas) -> list[str]:
+    """The values of an enum parameter (its schema, or the shared one it refers to)."""
+    ref = getattr(schema, "ref", None)
+    if ref:
+        schema = schemas.get(ref.rsplit("/", 1)[1])
+    return [v for v in (getattr(schema, "enum", None) or []) if isinstance(v, str)]
 
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
@@ -134,10 +147,16 @@ def _refusal(
             f"repeated query parameter {repeated[0]!r}",
             field=repeated[0],
         )
+    choices = contract.choices.get((template, method), {})
     for name, raw in pairs:
         value = unquote(raw)
         if "\x00" in value:
             return problem_bytes(400, "validation_error", "NUL character", field=name)
+        if name in choices and value not in choices[name]:
+            allowed = ", ".join(sorted(choices[name]))
+            return problem_bytes(
+                400, "validation_error", f"{name} must be one of {allowed}", field=name
+            )
         check = _FORMATS.get(declared[name] or "")
         try:
             valid = check is None or check(value)

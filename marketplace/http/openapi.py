@@ -15,35 +15,130 @@ from litestar.openapi.spec import (
 )
 
 from .dates import FORMAT_BOUNDS, RANGE
+from .openapi_client import (
+    add_examples,
+    declare_headers,
+    describe_operations,
+    name_schemas,
+    share_vocabularies,
+)
 from .problems import PROBLEM_JSON
 from .schemas import NO_NUL, Strict
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
-# Every operation may answer these with a problem document.
-PROBLEM_STATUSES = {
+STATUS_TEXT = {
     "400": "Malformed or invalid request; `field` names the offending input",
     "401": "Missing, expired or invalid bearer token",
-    "403": "Authenticated, but not allowed (wrong role, not eligible, access denied)",
+    "403": "Authenticated, but not allowed (this endpoint is for another role)",
     "404": "No such object for this caller (another tenant's objects look the same)",
     "409": "Conflict with the current state (transition, idempotency key, capacity)",
+    "410": "The export was invalidated (its records were erased); make a new one",
     "413": "Request body too large",
     "422": "Well-formed but breaks a domain rule",
+    "429": "Over this caller's rate limit; `Retry-After` says when to try again",
+    "502": "A service this call depends on (the payment gateway, a former operator) failed",
+    "503": "The database is not reachable or too slow; `Retry-After` says when to try again",
 }
+# Beyond the rules of `statuses_of`: what an operation's own service can answer.
+OWN_STATUSES: dict[str, tuple[str, ...]] = {
+    "getReadiness": ("503",),
+    "receiveStripeWebhook": ("401",),
+    "acceptOffer": ("403",),
+    "readRecords": ("403",),
+    "createFunding": ("502",),
+    "importPackage": ("413", "422", "502"),
+    "downloadExport": ("409", "410"),
+    "getExport": ("410",),
+    "getInclusionProof": ("404",),
+    "getConsistencyProof": ("404",),
+    "getLeafHashes": ("404",),
+    "getCheckpoint": ("404",),
+}
+# Answered without the database: no 503.
+NO_DATABASE = {"getHealth", "getJwks", "getVocabulary", "getAuditKey"}
+# 403s with a body of their own (the reasons the caller can act on).
+OWN_403 = {
+    "acceptOffer": (
+        "NotEligibleProblem",
+        "Not eligible for this offer (`not_eligible`, with `reasons`), or another role's endpoint",
+    ),
+    "readRecords": (
+        "AccessDeniedProblem",
+        "Access denied (`access_denied`): `decision` carries the reasons and the rules that"
+        " decided; or another role's endpoint",
+    ),
+}
+_STRING = Schema(type=OpenAPIType.STRING)
+PROBLEM_PROPERTIES: dict[str, Schema | Reference] = {
+    "type": _STRING,
+    "title": _STRING,
+    "status": Schema(type=OpenAPIType.INTEGER),
+    "code": Schema(type=OpenAPIType.STRING, description="stable, machine-readable"),
+    "detail": _STRING,
+    "field": Schema(type=OpenAPIType.STRING, description="the offending input, when one is"),
+    "instance": _STRING,
+    "errors": Schema(
+        type=OpenAPIType.ARRAY,
+        items=Schema(type=OpenAPIType.OBJECT, additional_properties=True),
+        description="each validation failure, for a 400",
+    ),
+    "reasons": Schema(
+        type=OpenAPIType.ARRAY,
+        items=Reference(ref="#/components/schemas/Reason"),
+        description="why, in words a customer can read",
+    ),
+}
+_REQUIRED = ["type", "title", "status", "code"]
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
+    title="Problem",
     description="RFC 9457 problem details with a stable `code`",
-    required=["type", "title", "status", "code"],
+    required=_REQUIRED,
+    properties=PROBLEM_PROPERTIES,
+)
+DENIAL = Schema(
+    type=OpenAPIType.OBJECT,
+    title="Denial",
+    description="The recorded decision that refused the read",
+    required=["id", "allowed", "reasons", "rule_ids", "grant_id", "rules_version"],
     properties={
-        "type": Schema(type=OpenAPIType.STRING),
-        "title": Schema(type=OpenAPIType.STRING),
-        "status": Schema(type=OpenAPIType.INTEGER),
-        "code": Schema(type=OpenAPIType.STRING),
-        "detail": Schema(type=OpenAPIType.STRING),
-        "field": Schema(type=OpenAPIType.STRING),
-        "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT)),
-        "reasons": Schema(type=OpenAPIType.ARRAY),
+        "id": _STRING,
+        "allowed": Schema(type=OpenAPIType.BOOLEAN),
+        "reasons": Schema(type=OpenAPIType.ARRAY, items=_STRING),
+        "rule_ids": Schema(type=OpenAPIType.ARRAY, items=_STRING),
+        "grant_id": Schema(one_of=[_STRING, Schema(type=OpenAPIType.NULL)]),
+        "rules_version": _STRING,
     },
 )
+ACCESS_DENIED_PROBLEM = Schema(
+    type=OpenAPIType.OBJECT,
+    title="AccessDeniedProblem",
+    description="A refused read: a problem whose `decision` says why",
+    required=_REQUIRED,
+    properties={**PROBLEM_PROPERTIES, "decision": Reference(ref="#/components/schemas/Denial")},
+)
+NOT_ELIGIBLE_PROBLEM = Schema(
+    type=OpenAPIType.OBJECT,
+    title="NotEligibleProblem",
+    description="A refused acceptance: a problem whose `reasons` say why",
+    required=_REQUIRED,
+    properties=PROBLEM_PROPERTIES,
+)
+PROBLEM_EXAMPLE = {
+    "type": "/problems/access_denied",
+    "title": "Access denied",
+    "status": 403,
+    "code": "access_denied",
+    "detail": "no active grant covers location for research",
+    "decision": {
+        "id": "dec_01jq7m6p4q6r8s0t2v4w6x8y0z",
+        "allowed": False,
+        "reasons": ["grant_revoked"],
+        "rule_ids": [],
+        "grant_id": "grt_01jq7m5n3p5q7r9s1t3v5w7x9y",
+        "rules_version": "2026-02-01",
+    },
+}
 
 
 def _strict_types() -> set[str]:
@@ -80,35 +175,83 @@ def close_request_schemas(app: Litestar) -> None:
         schemas[patch].properties = dict(schemas[create].properties or {})
     # Free-form JSON is any JSON whose strings, keys included, hold no NUL (validate_record).
     schemas["JsonValue"] = JSON_VALUE
+    schemas["JsonObject"] = _json_object()
     for name, field in FREE_FORM_FIELDS:
-        (schemas[name].properties or {})[field] = _json_object()
+        (schemas[name].properties or {})[field] = Reference(ref="#/components/schemas/JsonObject")
 
 
 def _json_object() -> Schema:
     return Schema(
         type=OpenAPIType.OBJECT,
+        description="A JSON object whose strings (keys included) hold no NUL",
         property_names=Schema(pattern=NO_NUL),
         additional_properties=Reference(ref="#/components/schemas/JsonValue"),
     )
 
 
 FREE_FORM_FIELDS = [("RecordIn", "payload")]
+_SCALARS = [
+    Schema(type=OpenAPIType.NULL),
+    Schema(type=OpenAPIType.BOOLEAN),
+    Schema(type=OpenAPIType.NUMBER),
+    Schema(type=OpenAPIType.STRING, pattern=NO_NUL),
+]
+# Client generators cannot follow a union that refers to itself through an array, and a
+# deeply nested schema overwhelms test generators: arrays nested in arrays are spelled out
+# level by level to ARRAY_LEVELS (objects refer back by name); deeper, the document says only
+# "an array" while the server still refuses a NUL there (a 400), as it does at any depth.
+ARRAY_LEVELS = 8
+
+
+def _json_array(levels: int) -> Schema:
+    if levels == 0:
+        return Schema(type=OpenAPIType.ARRAY, items=Schema())
+    inner: list[Schema | Reference] = [*_SCALARS, Reference(ref="#/components/schemas/JsonObject")]
+    inner.append(_json_array(levels - 1))
+    return Schema(type=OpenAPIType.ARRAY, items=Schema(any_of=inner))
+
+
 JSON_VALUE = Schema(
     description="Any JSON value whose strings (keys included) hold no NUL",
     any_of=[
-        Schema(type=[OpenAPIType.NULL, OpenAPIType.BOOLEAN, OpenAPIType.NUMBER]),
-        Schema(type=OpenAPIType.STRING, pattern=NO_NUL),
-        Schema(type=OpenAPIType.ARRAY, items=Reference(ref="#/components/schemas/JsonValue")),
-        _json_object(),
+        *_SCALARS,
+        _json_array(ARRAY_LEVELS),
+        Reference(ref="#/components/schemas/JsonObject"),
     ],
 )
 
 
+def statuses_of(path: str, method: str, operation, public: bool) -> list[str]:
+    """The error statuses an operation can answer, by what the edge and its service do."""
+    body = operation.request_body is not None
+    found = {"400"}  # every operation: unknown or repeated query parameters, NUL in the path
+    if not public:
+        found |= {"401", "403", "404", "429"}  # token; role; own or caller's objects; limit
+    if method in ("post", "patch") and not public:
+        found.add("409")  # Idempotency-Key conflicts, state transitions
+    if body:
+        found |= {"413", "422"}
+    if operation.operation_id not in NO_DATABASE:
+        found.add("503")
+    found.update(OWN_STATUSES.get(operation.operation_id, ()))
+    return sorted(found)
+
+
 def document_problems(app: Litestar, public_paths: set[str]) -> None:
-    """Every operation's error answers are problem+json, and public ones need no token."""
+    """Each operation's error answers are problem+json, with the statuses it can answer."""
     doc = app.openapi_schema
-    doc.components.schemas["Problem"] = PROBLEM_SCHEMA
-    problem = {PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))}
+    schemas = doc.components.schemas
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["Denial"] = DENIAL
+    schemas["AccessDeniedProblem"] = ACCESS_DENIED_PROBLEM
+    schemas["NotEligibleProblem"] = NOT_ELIGIBLE_PROBLEM
+    ACCESS_DENIED_PROBLEM.examples = [PROBLEM_EXAMPLE]
+
+    def content(name: str) -> dict[str, OpenAPIMediaType]:
+        return {
+            PROBLEM_JSON: OpenAPIMediaType(schema=Reference(ref=f"#/components/schemas/{name}"))
+        }
+
     for path, item in (doc.paths or {}).items():
         for method in ("get", "post", "patch", "put", "delete"):
             operation = getattr(item, method, None)
@@ -116,15 +259,12 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
                 continue
             public = path in public_paths
             operation.security = [] if public else BEARER
-            statuses = dict(PROBLEM_STATUSES)
-            if public:
-                # No token needed; 401 stays for endpoints with their own check (webhooks).
-                statuses = {k: v for k, v in statuses.items() if k != "403"}
-            if path == "/ready":
-                statuses["503"] = "The database is not reachable"
-            for status, description in statuses.items():
+            for status in statuses_of(path, method, operation, public):
+                name, text = "Problem", STATUS_TEXT[status]
+                if status == "403" and operation.operation_id in OWN_403:
+                    name, text = OWN_403[operation.operation_id]
                 operation.responses[status] = OpenAPIResponse(
-                    description=description, content=problem
+                    description=text, content=content(name)
                 )
 
 
@@ -303,4 +443,10 @@ def fix_document(app: Litestar) -> None:
         for handler in getattr(route, "route_handlers", ())
         if handler.opt.get("exclude_from_auth")
     }
+    # For the clients generated from it (openapi_client.py).
+    describe_operations(app)
+    declare_headers(app, public_paths)
+    name_schemas(app)
+    share_vocabularies(app)
     document_problems(app, public_paths)
+    add_examples(app)

@@ -91,9 +91,9 @@ def test_the_published_document_is_valid_openapi_31_and_its_links_resolve():
                     followed.append((op["operationId"], link["operationId"]))
     # The workflow a customer and a partner really go through, link by link.
     for step in [
-        ("V1PartnerOffersCreateOffer", "V1PartnerOffersOfferIdPublishPublish"),
-        ("V1PartnerOffersOfferIdPublishPublish", "V1MeGrantsAccept"),
-        ("V1MeGrantsAccept", "V1MeGrantsGrantIdReceiptReceipt"),
-        ("V1MeGrantsAccept", "V1MeGrantsGrantIdRevokeRevoke"),
+        ("createOffer", "publishOffer"),
+        ("publishOffer", "acceptOffer"),
+        ("acceptOffer", "getReceipt"),
+        ("acceptOffer", "revokeGrant"),
     ]:
         assert step in followed

@@ -26,7 +26,7 @@ from offers.dataspace import (
 
 from ..auth import requires
 from ..schemas import AcceptOffer
-from .params import GrantStatusFilter, Limit, StartingAfter
+from .params import GrantStatusFilter, Limit, StartingAfter, created
 
 CategoryPath = Annotated[str, Parameter(max_length=64, description="a category code")]
 
@@ -41,7 +41,7 @@ async def open_account(connection: ASGIConnection, _: BaseRouteHandler) -> None:
 class MeController(Controller):
     path = "/"
 
-    @get("/offers")
+    @get("/offers", operation_id="listAvailableOffers")
     async def offers(
         self,
         request: Request,
@@ -54,18 +54,21 @@ class MeController(Controller):
             request.user.sub, starting_after=starting_after, limit=limit
         )
 
-    @post("/grants")
-    async def accept(self, request: Request, data: AcceptOffer, consent: ConsentService) -> Grant:
+    @post("/grants", operation_id="acceptOffer")
+    async def accept(
+        self, request: Request, data: AcceptOffer, consent: ConsentService
+    ) -> Response[Grant]:
         """Accept an offer (optionally narrowed); the grant carries a signed consent receipt."""
-        return await consent.accept_offer(
+        grant = await consent.accept_offer(
             request.user.sub,
             data.offer_id,
             categories=tuple(data.categories) if data.categories is not None else None,
             purposes=tuple(data.purposes) if data.purposes is not None else None,
             offer_version=data.offer_version,
         )
+        return created(grant, f"/v1/me/grants/{grant.id}")
 
-    @get("/grants")
+    @get("/grants", operation_id="listMyGrants")
     async def list_grants(
         self,
         request: Request,
@@ -74,15 +77,17 @@ class MeController(Controller):
         limit: Limit = 20,
         starting_after: StartingAfter = None,
     ) -> Page[Grant]:
+        """My grants, newest first; filter by status."""
         return await consent.list_customer_grants(
             request.user.sub, status=status, starting_after=starting_after, limit=limit
         )
 
-    @get("/grants/{grant_id:str}")
+    @get("/grants/{grant_id:str}", operation_id="getMyGrant")
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """One of my grants, with its signed consent receipt."""
         return await consent.get_customer_grant(request.user.sub, grant_id)
 
-    @get("/grants/{grant_id:str}/receipt", media_type="application/jose")
+    @get("/grants/{grant_id:str}/receipt", operation_id="getReceipt", media_type="application/jose")
     async def receipt(
         self, request: Request, grant_id: str, consent: ConsentService
     ) -> Response[str]:
@@ -90,26 +95,28 @@ class MeController(Controller):
         grant = await consent.get_customer_grant(request.user.sub, grant_id)
         return Response(grant.receipt, media_type="application/jose")
 
-    @post("/grants/{grant_id:str}/revoke", status_code=200)
+    @post("/grants/{grant_id:str}/revoke", operation_id="revokeGrant", status_code=200)
     async def revoke(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
         """Withdraw consent; effective for every later request, on every worker."""
         return await consent.change_grant(request.user.sub, grant_id, "revoke")
 
-    @post("/grants/{grant_id:str}/pause", status_code=200)
+    @post("/grants/{grant_id:str}/pause", operation_id="pauseGrant", status_code=200)
     async def pause(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """Pause a grant: reads are refused until it is resumed."""
         return await consent.change_grant(request.user.sub, grant_id, "pause")
 
-    @post("/grants/{grant_id:str}/resume", status_code=200)
+    @post("/grants/{grant_id:str}/resume", operation_id="resumeGrant", status_code=200)
     async def resume(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """Resume a paused grant."""
         return await consent.change_grant(request.user.sub, grant_id, "resume")
 
-    @get("/data")
+    @get("/data", operation_id="getDataOverview")
     async def overview(self, request: Request, dataspace: DataSpaceService) -> DataOverview:
         """Every category held about me: counts, first and last dates, sources, and who may
         read it now (active grants)."""
         return await dataspace.overview(request.user.sub)
 
-    @get("/data/{category:str}")
+    @get("/data/{category:str}", operation_id="listMyRecords")
     async def records(
         self,
         request: Request,
@@ -123,12 +130,12 @@ class MeController(Controller):
             request.user.sub, category, starting_after=starting_after, limit=limit
         )
 
-    @delete("/data", status_code=200)
+    @delete("/data", operation_id="eraseAllData", status_code=200)
     async def erase_all(self, request: Request, dataspace: DataSpaceService) -> Erasure:
         """Erase everything (GDPR Art. 17): records gone, every grant revoked, partners told."""
         return await dataspace.erase(request.user.sub, None)
 
-    @delete("/data/{category:str}", status_code=200)
+    @delete("/data/{category:str}", operation_id="eraseCategory", status_code=200)
     async def erase_category(
         self, request: Request, category: CategoryPath, dataspace: DataSpaceService
     ) -> Erasure:
@@ -136,24 +143,28 @@ class MeController(Controller):
         (a grant that also covers other categories too), partners told at once."""
         return await dataspace.erase(request.user.sub, category)
 
-    @delete("/", status_code=200)
+    @delete("/", operation_id="closeAccount", status_code=200)
     async def close_account(self, request: Request, dataspace: DataSpaceService) -> Erasure:
         """Close my account: everything erased, the audit pseudonym key destroyed, no personal
         data left; tokens for this account stop working."""
         return await dataspace.close_account(request.user.sub)
 
-    @post("/exports", status_code=201)
-    async def create_export(self, request: Request, dataspace: DataSpaceService) -> Export:
+    @post("/exports", operation_id="createExport", status_code=201)
+    async def create_export(
+        self, request: Request, dataspace: DataSpaceService
+    ) -> Response[Export]:
         """Make a signed, portable package of my data (GDPR Art. 20); see docs/export-format.md."""
-        return await dataspace.create_export(request.user.sub)
+        export = await dataspace.create_export(request.user.sub)
+        return created(export, f"/v1/me/exports/{export.id}")
 
-    @get("/exports/{export_id:str}")
+    @get("/exports/{export_id:str}", operation_id="getExport")
     async def get_export(
         self, request: Request, export_id: str, dataspace: DataSpaceService
     ) -> Export:
+        """An export of mine: its status, manifest signature and download link."""
         return await dataspace.get_export(request.user.sub, export_id)
 
-    @get("/exports/{export_id:str}/download", media_type=MEDIA_TYPE)
+    @get("/exports/{export_id:str}/download", operation_id="downloadExport", media_type=MEDIA_TYPE)
     async def download(
         self, request: Request, export_id: str, dataspace: DataSpaceService
     ) -> Stream:
@@ -165,7 +176,7 @@ class MeController(Controller):
             headers={"Content-Disposition": f'attachment; filename="{export_id}.jsonl"'},
         )
 
-    @get("/imported-consents")
+    @get("/imported-consents", operation_id="listImportedConsents")
     async def imported_consents(
         self,
         request: Request,
@@ -182,12 +193,12 @@ class MeController(Controller):
 class MeHistoryController(Controller):
     path = "/"
 
-    @get("/earnings")
+    @get("/earnings", operation_id="getEarnings")
     async def earnings(self, request: Request, money: LedgerService) -> Earnings:
         """Earned, paid, pending and available per kind and currency, and recent payouts."""
         return await money.customer_earnings(request.user.sub)
 
-    @get("/access-log")
+    @get("/access-log", operation_id="getAccessLog")
     async def access_log(
         self,
         request: Request,

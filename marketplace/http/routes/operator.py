@@ -32,13 +32,14 @@ class AdminController(Controller):
     guards = [requires("operator")]
     tags = ["operator"]
 
-    @post("/partners")
+    @post("/partners", operation_id="createPartner")
     async def create_partner(self, data: CreatePartner, consent: ConsentService) -> Partner:
         """Onboard a partner (advertiser)."""
         return await consent.create_partner(data.name, data.jurisdiction)
 
     @post(
         "/customers",
+        operation_id="createCustomer",
         status_code=201,
         responses={200: ResponseSpec(Customer, description="The customer already existed")},
     )
@@ -60,7 +61,12 @@ def records_controller(max_body_bytes: int) -> type[Controller]:
         guards = [requires("operator")]
         tags = ["operator"]
 
-        @post("/{customer_id:str}/records", status_code=201, request_max_body_size=max_body_bytes)
+        @post(
+            "/{customer_id:str}/records",
+            operation_id="ingestRecords",
+            status_code=201,
+            request_max_body_size=max_body_bytes,
+        )
         async def ingest_records(
             self, customer_id: str, data: IngestRecords, access: DataAccessService
         ) -> IngestResult:
@@ -77,14 +83,22 @@ class AdminMoneyController(Controller):
     guards = [requires("operator")]
     tags = ["operator"]
 
-    @post("/customers/{customer_id:str}/payout-account", status_code=200)
+    @post(
+        "/customers/{customer_id:str}/payout-account",
+        operation_id="setPayoutAccount",
+        status_code=200,
+    )
     async def payout_account(
         self, customer_id: str, data: SetPayoutAccount, money: LedgerService
     ) -> PaymentAccounts:
         """The Stripe connected account that receives the customer's cash payouts."""
         return await money.set_payout_account(customer_id, data.stripe_account)
 
-    @post("/partners/{partner_id:str}/escrow-adjustments", status_code=201)
+    @post(
+        "/partners/{partner_id:str}/escrow-adjustments",
+        operation_id="adjustEscrow",
+        status_code=201,
+    )
     async def adjust_escrow(
         self, request: Request, partner_id: str, data: EscrowAdjustment, money: LedgerService
     ) -> dict:
@@ -104,7 +118,12 @@ class AdminImportsController(Controller):
     guards = [requires("operator")]
     tags = ["operator"]
 
-    @post("/", status_code=201, request_max_body_size=MAX_IMPORT_BODY_BYTES)
+    @post(
+        "/",
+        operation_id="importPackage",
+        status_code=201,
+        request_max_body_size=MAX_IMPORT_BODY_BYTES,
+    )
     async def import_package(
         self,
         request: Request,

@@ -1,7 +1,8 @@
-"""Query parameters shared by list endpoints."""
+"""Query parameters shared by list endpoints, and the answer to a creating request."""
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from litestar import Response
 from litestar.params import Parameter
 
 Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
@@ -12,3 +13,8 @@ StartingAfter = Annotated[
     ),
 ]
 GrantStatusFilter = Literal["active", "paused", "revoked", "expired"]
+
+
+def created(obj: Any, location: str) -> Response:
+    """201 with `Location`: where the new object is read again."""
+    return Response(obj, status_code=201, headers={"Location": location})

@@ -7,7 +7,7 @@ import uuid
 from typing import Literal
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 
 from ledger import Balance, Funding, LedgerService, StatementLine
 from offers import (
@@ -34,7 +34,7 @@ from ..schemas import (
     Purpose,
     UpdateOffer,
 )
-from .params import GrantStatusFilter, Limit, StartingAfter
+from .params import GrantStatusFilter, Limit, StartingAfter, created
 
 OfferStatusFilter = Literal["draft", "active", "paused", "closed"]
 
@@ -48,10 +48,10 @@ class PartnerOffersController(Controller):
     guards = [requires("partner")]
     tags = ["partner"]
 
-    @post("/")
+    @post("/", operation_id="createOffer")
     async def create_offer(
         self, request: Request, data: CreateOffer, consent: ConsentService
-    ) -> Offer:
+    ) -> Response[Offer]:
         """Create an offer as a draft; publish it to open it to customers."""
         terms = OfferTerms(
             title=data.title,
@@ -63,9 +63,10 @@ class PartnerOffersController(Controller):
             compensation=_compensation(data.compensation),
             jurisdictions=tuple(data.jurisdictions),
         )
-        return await consent.create_offer(request.user.sub, terms, data.max_grants)
+        offer = await consent.create_offer(request.user.sub, terms, data.max_grants)
+        return created(offer, f"/v1/partner/offers/{offer.id}")
 
-    @get("/")
+    @get("/", operation_id="listOffers")
     async def list_offers(
         self,
         request: Request,
@@ -79,11 +80,12 @@ class PartnerOffersController(Controller):
             request.user.sub, status=status, starting_after=starting_after, limit=limit
         )
 
-    @get("/{offer_id:str}")
+    @get("/{offer_id:str}", operation_id="getOffer")
     async def get_offer(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
+        """One of my offers, with its current terms."""
         return await consent.get_offer(request.user.sub, offer_id)
 
-    @patch("/{offer_id:str}")
+    @patch("/{offer_id:str}", operation_id="updateOffer")
     async def update_offer(
         self, request: Request, offer_id: str, data: UpdateOffer, consent: ConsentService
     ) -> Offer:
@@ -96,15 +98,17 @@ class PartnerOffersController(Controller):
             changes["compensation"] = _compensation(changes["compensation"])
         return await consent.update_offer(request.user.sub, offer_id, changes)
 
-    @post("/{offer_id:str}/publish", status_code=200)
+    @post("/{offer_id:str}/publish", operation_id="publishOffer", status_code=200)
     async def publish(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
+        """Publish a draft (or paused) offer: customers can accept it from now on."""
         return await consent.change_offer_status(request.user.sub, offer_id, "publish")
 
-    @post("/{offer_id:str}/pause", status_code=200)
+    @post("/{offer_id:str}/pause", operation_id="pauseOffer", status_code=200)
     async def pause(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
+        """Pause an offer: no new acceptances until it is published again."""
         return await consent.change_offer_status(request.user.sub, offer_id, "pause")
 
-    @post("/{offer_id:str}/close", status_code=200)
+    @post("/{offer_id:str}/close", operation_id="closeOffer", status_code=200)
     async def close(self, request: Request, offer_id: str, consent: ConsentService) -> Offer:
         """Close to new acceptances; existing grants run until they expire."""
         return await consent.change_offer_status(request.user.sub, offer_id, "close")
@@ -115,7 +119,7 @@ class PartnerGrantsController(Controller):
     guards = [requires("partner")]
     tags = ["partner"]
 
-    @get("/")
+    @get("/", operation_id="listGrants")
     async def list_grants(
         self,
         request: Request,
@@ -134,8 +138,9 @@ class PartnerGrantsController(Controller):
             limit=limit,
         )
 
-    @get("/{grant_id:str}")
+    @get("/{grant_id:str}", operation_id="getGrant")
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
+        """One grant on my offers."""
         return await consent.get_partner_grant(request.user.sub, grant_id)
 
 
@@ -144,7 +149,7 @@ class PartnerDataController(Controller):
     guards = [requires("partner")]
     tags = ["partner"]
 
-    @get("/customers/{customer_id:str}/records")
+    @get("/customers/{customer_id:str}/records", operation_id="readRecords")
     async def read_records(
         self,
         request: Request,
@@ -169,7 +174,7 @@ class PartnerDataController(Controller):
             limit=limit,
         )
 
-    @post("/decisions", status_code=200)
+    @post("/decisions", operation_id="previewDecision", status_code=200)
     async def decide(
         self, request: Request, data: DecisionQuery, access: DataAccessService
     ) -> AccessDecision:
@@ -182,7 +187,7 @@ class PartnerMoneyController(Controller):
     guards = [requires("partner")]
     tags = ["partner"]
 
-    @post("/funding", status_code=201)
+    @post("/funding", operation_id="createFunding", status_code=201)
     async def fund(self, request: Request, data: CreateFunding, money: LedgerService) -> Funding:
         """Start a funding payment (a Stripe PaymentIntent); the escrow is credited when Stripe
         reports the payment succeeded."""
@@ -195,13 +200,13 @@ class PartnerMoneyController(Controller):
             payment_method=data.payment_method,
         )
 
-    @get("/balance")
+    @get("/balance", operation_id="getBalance")
     async def balance(self, request: Request, money: LedgerService) -> dict:
         """Escrow available per currency."""
         balances: list[Balance] = await money.partner_balance(request.user.sub)
         return {"escrow": balances}
 
-    @get("/statement")
+    @get("/statement", operation_id="getStatement")
     async def statement(
         self,
         request: Request,
@@ -222,7 +227,7 @@ class PartnerWebhooksController(Controller):
     guards = [requires("partner")]
     tags = ["partner"]
 
-    @post("/")
+    @post("/", operation_id="createWebhookEndpoint")
     async def create_endpoint(
         self, request: Request, data: CreateWebhookEndpoint, webhooks: WebhookService
     ) -> WebhookEndpoint:
@@ -230,7 +235,7 @@ class PartnerWebhooksController(Controller):
         refused); the signing `secret` is shown only here."""
         return await webhooks.create_endpoint(request.user.sub, data.url, tuple(data.events))
 
-    @get("/")
+    @get("/", operation_id="listWebhookEndpoints")
     async def list_endpoints(
         self,
         request: Request,
@@ -238,18 +243,19 @@ class PartnerWebhooksController(Controller):
         limit: Limit = 20,
         starting_after: StartingAfter = None,
     ) -> Page[WebhookEndpoint]:
+        """My webhook endpoints (the signing secret is never shown again)."""
         return await webhooks.list_endpoints(
             request.user.sub, starting_after=starting_after, limit=limit
         )
 
-    @delete("/{endpoint_id:str}")
+    @delete("/{endpoint_id:str}", operation_id="deleteWebhookEndpoint")
     async def delete_endpoint(
         self, request: Request, endpoint_id: str, webhooks: WebhookService
     ) -> None:
         """Stop deliveries to this endpoint (its log stays readable until then)."""
         await webhooks.delete_endpoint(request.user.sub, endpoint_id)
 
-    @get("/{endpoint_id:str}/deliveries")
+    @get("/{endpoint_id:str}/deliveries", operation_id="listWebhookDeliveries")
     async def deliveries(
         self,
         request: Request,

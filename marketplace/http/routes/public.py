@@ -13,13 +13,13 @@ from ..problems import problem
 PUBLIC = {"exclude_from_auth": True}
 
 
-@get("/health", opt=PUBLIC, tags=["public"])
+@get("/health", operation_id="getHealth", opt=PUBLIC, tags=["public"])
 async def health() -> dict:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@get("/ready", opt=PUBLIC, tags=["public"])
+@get("/ready", operation_id="getReadiness", opt=PUBLIC, tags=["public"])
 async def ready(state: State) -> Response:
     """Readiness: the database answers."""
     try:
@@ -29,13 +29,13 @@ async def ready(state: State) -> Response:
     return Response({"status": "ready"})
 
 
-@get("/.well-known/jwks.json", opt=PUBLIC, tags=["public"])
+@get("/.well-known/jwks.json", operation_id="getJwks", opt=PUBLIC, tags=["public"])
 async def jwks(state: State) -> dict:
     """The public keys that verify consent receipts, exports and locally issued tokens."""
     return state.keyring.jwks()
 
 
-@get("/v1/vocabulary", opt=PUBLIC, tags=["public"])
+@get("/v1/vocabulary", operation_id="getVocabulary", opt=PUBLIC, tags=["public"])
 async def vocabulary() -> dict:
     """Data categories and purposes, each with its W3C Data Privacy Vocabulary IRI."""
 

@@ -62,7 +62,7 @@ class AuditController(Controller):
     guards = [requires("regulator")]
     tags = ["regulator"]
 
-    @get("/entries")
+    @get("/entries", operation_id="listAuditEntries")
     async def entries(
         self,
         request: Request,
@@ -86,7 +86,7 @@ class AuditController(Controller):
             f["starting_after"] = starting_after
         return await audit.entries(list(request.user.jurisdictions), f, limit=limit)
 
-    @get("/export", media_type=JSON_LINES)
+    @get("/export", operation_id="exportAuditEntries", media_type=JSON_LINES)
     async def export(
         self,
         request: Request,
@@ -117,13 +117,13 @@ class AuditController(Controller):
 
         return Stream(lines(), media_type=JSON_LINES)
 
-    @get("/checkpoint", media_type=TEXT)
+    @get("/checkpoint", operation_id="getCheckpoint", media_type=TEXT)
     async def checkpoint(self, audit: AuditService) -> Response[str]:
         """The latest signed checkpoint (C2SP signed note), verifiable with /v1/audit/key."""
         latest = await audit.latest_checkpoint()
         return Response(latest.note, media_type=TEXT)
 
-    @get("/leaves")
+    @get("/leaves", operation_id="getLeafHashes")
     async def leaves(
         self,
         audit: AuditService,
@@ -145,7 +145,7 @@ class AuditController(Controller):
             "missing_entries": r.missing_entries,
         }
 
-    @get("/proofs/inclusion")
+    @get("/proofs/inclusion", operation_id="getInclusionProof")
     async def inclusion(
         self,
         audit: AuditService,
@@ -162,7 +162,7 @@ class AuditController(Controller):
             "encoding": "hex",
         }
 
-    @get("/proofs/consistency")
+    @get("/proofs/consistency", operation_id="getConsistencyProof")
     async def consistency(
         self,
         audit: AuditService,
@@ -179,7 +179,7 @@ class AuditController(Controller):
             "encoding": "hex",
         }
 
-    @get("/metrics")
+    @get("/metrics", operation_id="getAuditMetrics")
     async def metrics(
         self,
         request: Request,
@@ -197,7 +197,13 @@ class AuditController(Controller):
         return {"jurisdictions": list(request.user.jurisdictions), "days": days}
 
 
-@get("/v1/audit/key", opt={"exclude_from_auth": True}, tags=["public"], media_type=TEXT)
+@get(
+    "/v1/audit/key",
+    operation_id="getAuditKey",
+    opt={"exclude_from_auth": True},
+    tags=["public"],
+    media_type=TEXT,
+)
 async def audit_key(state: State) -> Response[str]:
     """The checkpoint verifier key, "<name>+<key ID>+<base64 Ed25519 key>" (Go note format)."""
     return Response(state.audit.verifier_key() + "\n", media_type=TEXT)

@@ -4,6 +4,7 @@ completes. Services take a factory of these; repositories wrap its connection.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -47,14 +48,15 @@ class UnitOfWorkFactory(Protocol):
 
 class RequestTransaction:
     """One connection and one transaction for a whole request: every unit of work its task
-    opens joins them (each as a savepoint, so a failed unit still rolls back alone), and
-    nothing commits until the owner says so. The HTTP edge uses it so that an
-    Idempotency-Key's answer commits in the same transaction as the request's effect.
+    opens joins them, and nothing commits until the owner says so. The HTTP edge uses it so
+    that an Idempotency-Key's answer commits in the same transaction as the request's effect.
 
     The transaction begins with the first unit of work, at that unit's isolation level (READ
-    COMMITTED for one without a transaction); later units run at that level. Only the task
-    that bound it joins: work the request hands to another task (the decision writer's
-    group commit) keeps its own connections."""
+    COMMITTED for one without a transaction); later units run at that level. A unit that
+    fails marks the whole request `failed`: its owner then rolls everything back (the request
+    is atomic, as a handler's one service call is). Only the task that bound it joins: work
+    the request hands to another task (the decision writer's group commit) keeps its own
+    connections."""
 
     def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float | None, health: DatabaseHealth):
         self._pool = pool
@@ -63,6 +65,7 @@ class RequestTransaction:
         self._conn: Any = None
         self._tx: Any = None
         self._task: asyncio.Task | None = None
+        self.failed = False  # a unit of work of the request raised: nothing may commit
 
     @contextmanager
     def bound(self) -> Iterator[Self]:
@@ -109,10 +112,15 @@ class RequestTransaction:
         if conn is None:
             return
         try:
-            if tx is not None and not conn.is_closed():
+            if tx is not None:
                 await tx.rollback()
-        except BaseException:
-            conn.terminate()  # in no state to be reused: the pool opens a fresh one
+        except BaseException as e:
+            # Broken (the pool may already have taken it back): never reused, a fresh one
+            # takes its place.
+            with contextlib.suppress(Exception):
+                conn.terminate()
+            if not isinstance(e, Exception):
+                raise
         finally:
             await self._pool.release(conn)
 
@@ -180,22 +188,21 @@ class PostgresUnitOfWork:
         return self
 
     async def _join(self, shared: RequestTransaction) -> Self:
-        """Inside the request's transaction, as a savepoint: a statement that fails here rolls
-        back this unit alone and leaves the request's transaction usable."""
+        """Inside the request's transaction, which its owner commits or rolls back."""
         try:
-            conn = await shared.connection(self._isolation if self._transactional else None)
-            self._tx = conn.transaction()  # nested in an open transaction: a savepoint
-            await self._tx.start()
+            self._conn = await shared.connection(self._isolation if self._transactional else None)
         except BaseException as e:
-            self._tx = None
+            shared.failed = True
             self._raise_fault(e)
             raise
-        self._conn, self._shared = conn, shared
+        self._shared = shared
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._shared is not None and exc is not None:
+            self._shared.failed = True
         try:
             if self._tx is not None:
                 if exc is None:

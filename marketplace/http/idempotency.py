@@ -6,7 +6,9 @@ another's.
 
 The key's answer commits in the same transaction as the request's effect: the request runs in
 one `RequestTransaction` (every unit of work it opens joins it), its answer is captured, the
-answer is inserted into that transaction, and only after COMMIT is it sent. So the key's row
+answer is inserted into that transaction, and only after COMMIT is it sent. (A request refused
+midway, a 4xx raised inside its unit of work, rolls all its work back and stores the refusal
+alone: there is no effect to go with it.) So the key's row
 exists exactly when the effect committed, and a replay after any crash (before, during or
 after COMMIT) returns the first answer or runs the request for the first time. Two attempts
 with one key at once: the second waits on the first's row at the insert, then rolls its own
@@ -162,6 +164,9 @@ class KeyedAttempt:
             if response.status >= 500 or not response.complete:
                 self.lost = connection_lost(self.scope.get("database_fault"))
                 return None  # not an answer: nothing of it commits, a retry runs again
+            if request.failed:  # refused midway (a 4xx): its work rolls back, the answer stays
+                await request.close()
+                request = self.uow.request_transaction()
             conn = await request.connection()
             keys = IdempotencyRepository(conn)
             if not await keys.record(

@@ -22,6 +22,7 @@ its answer or finds nothing committed. A 5xx answer is never stored (it is not a
 from __future__ import annotations
 
 import hashlib
+import re
 
 from litestar.enums import ScopeType
 from litestar.types import (
@@ -42,6 +43,9 @@ from .problems import connection_lost, fault_answer, problem_bytes, send_problem
 
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 MAX_KEY_LENGTH = 255
+# What the OpenAPI document publishes as the header's pattern (openapi.py).
+KEY_PATTERN = "^[\\x21-\\x7e]{1,255}$"
+VALID_KEY = re.compile(rb"[\x21-\x7e]{1,255}")
 
 
 class CapturedResponse:
@@ -77,18 +81,18 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
         if (
             scope["type"] != ScopeType.HTTP
             or scope["method"] != "POST"
-            or not key
+            or key is None
             or principal is None
         ):
             await app(scope, receive, send)
             return
-        if len(key) > MAX_KEY_LENGTH or not key.isascii():
+        if not VALID_KEY.fullmatch(key):
             await send_problem(
                 send,
                 *problem_bytes(
                     400,
                     "invalid_idempotency_key",
-                    "at most 255 ASCII characters",
+                    "1 to 255 visible ASCII characters",
                     field="Idempotency-Key",
                 ),
             )

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from litestar import Litestar
+from litestar.enums import ParamType
 from litestar.openapi.spec import (
     Link,
+    OpenAPIHeader,
+    Parameter,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -15,6 +18,7 @@ from litestar.openapi.spec import (
 )
 
 from .dates import FORMAT_BOUNDS, RANGE
+from .idempotency import KEY_PATTERN
 from .problems import PROBLEM_JSON
 from .schemas import NO_NUL, Strict
 
@@ -122,10 +126,53 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
                 statuses = {k: v for k, v in statuses.items() if k != "403"}
             if path == "/ready":
                 statuses["503"] = "The database is not reachable"
+            elif path != "/health":
+                statuses["503"] = UNAVAILABLE
             for status, description in statuses.items():
                 operation.responses[status] = OpenAPIResponse(
-                    description=description, content=problem
+                    description=description,
+                    content=problem,
+                    headers=RETRY_AFTER if status == "503" and path != "/ready" else None,
                 )
+            if method == "post" and not public:
+                document_idempotency(operation)
+
+
+UNAVAILABLE = (
+    "The database is unreachable or too slow (`database_unavailable`, `database_timeout`), or "
+    "this process is overloaded (`overloaded`): nothing was done; retry after `Retry-After` "
+    "seconds (with the same `Idempotency-Key` for a POST)"
+)
+RETRY_AFTER = {
+    "Retry-After": OpenAPIHeader(
+        description="Seconds to wait before retrying", schema=Schema(type=OpenAPIType.INTEGER)
+    )
+}
+IDEMPOTENCY_NOTE = (
+    "\n\nRetries are safe with an `Idempotency-Key` header: the same key and request (method, "
+    "path, query string, body) replay the first answer (`Idempotent-Replayed: true`), which "
+    "commits in the same transaction as the effect, so a replay after any failure (a lost "
+    "connection, a killed server, a 503) returns that answer or runs the request for the first "
+    "time; the same key with another request is 409. A 503 carries `Retry-After`."
+)
+
+
+def document_idempotency(operation) -> None:
+    """Every POST says how to retry it safely: the Idempotency-Key header and Retry-After."""
+    operation.description = (operation.description or operation.summary or "") + IDEMPOTENCY_NOTE
+    params = list(operation.parameters or [])
+    if not any(getattr(p, "name", None) == "Idempotency-Key" for p in params):
+        params.append(
+            Parameter(
+                name="Idempotency-Key",
+                param_in=ParamType.HEADER,
+                required=False,
+                description="Makes retries safe: the same key and request replay the first "
+                "answer (at most 255 ASCII characters)",
+                schema=Schema(type=OpenAPIType.STRING, pattern=KEY_PATTERN),
+            )
+        )
+    operation.parameters = params
 
 
 MAX_INTEGER = 2**63 - 1  # PostgreSQL bigint

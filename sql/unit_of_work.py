@@ -58,7 +58,9 @@ class RequestTransaction:
     the request hands to another task (the decision writer's group commit) keeps its own
     connections."""
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout: float | None, health: DatabaseHealth):
+    def __init__(
+        self, pool: asyncpg.Pool, *, acquire_timeout: float | None, health: DatabaseHealth
+    ):
         self._pool = pool
         self._acquire_timeout = acquire_timeout
         self._health = health
@@ -263,7 +265,11 @@ class PostgresUnitOfWorkFactory:
         self._health = DatabaseHealth()  # one per process: an outage is logged once
 
     def __call__(
-        self, *, transaction: bool = True, isolation: Isolation | None = None, readonly: bool = False
+        self,
+        *,
+        transaction: bool = True,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
     ) -> UnitOfWork:
         return PostgresUnitOfWork(
             self._pool,

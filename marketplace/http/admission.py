@@ -36,10 +36,14 @@ RETRY_AFTER_SECONDS = 1
 
 
 class AdmissionSettings(Protocol):
-    max_in_flight: int
-    max_writes_in_flight: int
-    max_queued_reads: int
-    max_queued_writes: int
+    @property
+    def max_in_flight(self) -> int: ...
+    @property
+    def max_writes_in_flight(self) -> int: ...
+    @property
+    def max_queued_reads(self) -> int: ...
+    @property
+    def max_queued_writes(self) -> int: ...
 
 
 @dataclass(frozen=True)

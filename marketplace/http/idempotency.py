@@ -156,7 +156,7 @@ class KeyedAttempt:
 
     async def run(self) -> Answer | None:
         self.lost = False
-        self.scope.pop("database_fault", None)  # type: ignore[misc]
+        self.scope.pop("database_fault", None)  # type: ignore[typeddict-item]
         stored = await self._stored()
         if stored is not None:
             return _replay_or_refusal(stored, self.request_hash)

@@ -9,10 +9,10 @@ from litestar.enums import ParamType
 from litestar.openapi.spec import (
     Link,
     OpenAPIHeader,
-    Parameter,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
+    Parameter,
     Reference,
     Schema,
 )
@@ -143,7 +143,7 @@ UNAVAILABLE = (
     "this process is overloaded (`overloaded`): nothing was done; retry after `Retry-After` "
     "seconds (with the same `Idempotency-Key` for a POST)"
 )
-RETRY_AFTER = {
+RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
     "Retry-After": OpenAPIHeader(
         description="Seconds to wait before retrying", schema=Schema(type=OpenAPIType.INTEGER)
     )

@@ -33,7 +33,7 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
 
         await app(scope, receive, send_unless_lost)
         if dropped:
-            scope.pop("database_fault", None)  # type: ignore[misc]
+            scope.pop("database_fault", None)  # type: ignore[typeddict-item]
             await app(scope, _empty_body_then(receive), send)
 
     return middleware

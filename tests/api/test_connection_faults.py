@@ -13,8 +13,7 @@ import httpx
 from tests.conftest import offer_body
 
 WAITING = (
-    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1"
-    " ORDER BY pid"
+    "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1 ORDER BY pid"
 )
 
 
@@ -87,9 +86,9 @@ async def test_a_keyed_write_whose_backend_is_terminated_is_retried_and_commits_
         assert r.status_code == 201, r.text
         again = await http.post("/v1/partner/offers", json=offer_body(), headers=headers)
     assert again.headers["idempotent-replayed"] == "true" and again.json() == r.json()
-    assert await pool.fetchval(
-        "SELECT count(*) FROM offers WHERE partner_id = $1", partner["id"]
-    ) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM offers WHERE partner_id = $1", partner["id"]) == 1
+    )
 
 
 async def test_a_write_without_a_key_is_never_retried(live_server, actors, pool):
@@ -138,6 +137,6 @@ async def test_a_keyed_attempt_that_fails_before_commit_leaves_neither_effect_no
         )
         retry = await http.post("/v1/partner/offers", json=offer_body(), headers=headers)
     assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
-    assert await pool.fetchval(
-        "SELECT count(*) FROM offers WHERE partner_id = $1", partner["id"]
-    ) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM offers WHERE partner_id = $1", partner["id"]) == 1
+    )

@@ -3,7 +3,6 @@ replay after any crash returns the first answer: never a second grant, never a s
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from contextlib import contextmanager
 
@@ -40,7 +39,10 @@ async def test_every_creating_post_writes_its_key_in_the_transaction_of_its_effe
         return r.json(), key
 
     made = [
-        ("partners", *await create("/v1/admin/partners", {"name": "P", "jurisdiction": "DE"}, operator)),
+        (
+            "partners",
+            *await create("/v1/admin/partners", {"name": "P", "jurisdiction": "DE"}, operator),
+        ),
         (
             "customers",
             *await create(
@@ -139,9 +141,7 @@ async def test_an_accept_whose_worker_died_after_commit_replays_after_a_revoke(
     with dies_before_answering(app), pytest.raises(Exception, match="response started"):
         await client.post("/v1/me/grants", json=body, headers=headers)
 
-    grant_id = await pool.fetchval(
-        "SELECT id FROM grants WHERE customer_id = $1", customer["id"]
-    )
+    grant_id = await pool.fetchval("SELECT id FROM grants WHERE customer_id = $1", customer["id"])
     assert grant_id is not None  # the effect committed...
     stored = await key_row(pool, headers["Idempotency-Key"])
     assert stored["response_status"] == 201  # ...and its answer with it
@@ -155,9 +155,10 @@ async def test_an_accept_whose_worker_died_after_commit_replays_after_a_revoke(
     assert again.status_code == 201, again.text
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == grant_id and again.json()["status"] == "active"  # the first
-    assert await pool.fetchval(
-        "SELECT count(*) FROM grants WHERE customer_id = $1", customer["id"]
-    ) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM grants WHERE customer_id = $1", customer["id"])
+        == 1
+    )
     assert await escrow_charges(pool, partner["id"]) == 1
 
     # The same key with another body is still refused.
@@ -165,5 +166,3 @@ async def test_an_accept_whose_worker_died_after_commit_replays_after_a_revoke(
         "/v1/me/grants", json={**body, "purposes": ["research"]}, headers=headers
     )
     assert other.status_code == 409 and other.json()["code"] == "idempotency_key_reused"
-
-

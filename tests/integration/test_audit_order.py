@@ -43,7 +43,8 @@ class _HeldUnit:
 async def _entry(pool, kind: str, **match) -> dict:
     rows = await pool.fetch("SELECT entry FROM audit_entries WHERE kind = $1 ORDER BY id", kind)
     found = [
-        e for e in (json.loads(r["entry"]) for r in rows)
+        e
+        for e in (json.loads(r["entry"]) for r in rows)
         if all(e.get(k) == v for k, v in match.items())
     ]
     assert found, (kind, match)

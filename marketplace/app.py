@@ -19,6 +19,7 @@ from .config import Settings
 from .db import create_pool, migrate
 from .http import (
     EXCEPTION_HANDLERS,
+    Admission,
     BearerAuthMiddleware,
     Contract,
     OfflineSwaggerPlugin,
@@ -31,6 +32,7 @@ from .http import (
     idempotency_middleware,
     inbound_middleware,
     rate_limit_middleware,
+    retry_middleware,
     route_body_limit,
     route_handlers,
 )
@@ -121,8 +123,10 @@ def create_app(settings: Settings) -> Litestar:
     app.state.rules = rules
     fix_document(app)
     app.state.contract = Contract(app)
+    # A read whose connection broke is run once more, inside its place in line.
+    app.asgi_handler = retry_middleware(app.asgi_handler)
     # Inside the log line's timer, so a request's logged duration includes its wait in line.
-    app.asgi_handler = admission_middleware(app.asgi_handler, settings.max_in_flight)
+    app.asgi_handler = admission_middleware(app.asgi_handler, Admission.of(settings))
     # Around everything that reads a body: size and depth hold while it is read, and a
     # request whose client went away (even while waiting in line) is cancelled.
     app.asgi_handler = inbound_middleware(

@@ -120,15 +120,21 @@ def cmd_run(settings: Settings, args) -> None:
     jobs = None
     if args.jobs:  # one background worker beside the API, so expiry and other jobs run
         jobs = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"])
+    from .supervisor import serve
+
     try:
-        uvicorn.run(
-            "marketplace.app:app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=args.workers,
-            log_level="warning",
-            access_log=False,
+        # log_config=None: our JSON logging stays in place (uvicorn's would print plain text).
+        serve(
+            uvicorn.Config(
+                "marketplace.app:app_from_env",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=args.workers,
+                log_level="warning",
+                log_config=None,
+                access_log=False,
+            )
         )
     finally:
         if jobs is not None:

@@ -50,9 +50,15 @@ class Settings:
     job_statement_timeout_ms: int = 120_000
     db_acquire_timeout_seconds: float = 5.0
     log_json: bool = True
-    # GET/HEAD requests in flight per process; the rest wait first come, first served
-    # (marketplace/admission.py). 0: no limit.
+    # Requests in flight per process, reads (GET/HEAD) and writes apart; the rest wait first
+    # come, first served, in a line of at most max_queued_* (beyond: 503 `overloaded` at once;
+    # marketplace/http/admission.py). 0 in flight: no limit.
     max_in_flight: int = 8
+    max_writes_in_flight: int = 8
+    max_queued_reads: int = 64
+    max_queued_writes: int = 64
+    # The job worker's health endpoint (/health, /ready, /metrics); 0: none.
+    worker_health_port: int = 0
     # The audit checkpoints' origin line (and note key name); default "<public host>/audit".
     audit_origin: str | None = None
     # Baseline endpoints for `make bench` (/bench/*): never on in production.
@@ -144,6 +150,10 @@ class Settings:
             db_acquire_timeout_seconds=e.number("DB_ACQUIRE_TIMEOUT_SECONDS", 5.0, 0.1, 600.0),
             log_json=e.choice("LOG_FORMAT", "json", ("json", "console")) == "json",
             max_in_flight=e.integer("MAX_IN_FLIGHT", 8, 0, 100_000),
+            max_writes_in_flight=e.integer("MAX_WRITES_IN_FLIGHT", 8, 0, 100_000),
+            max_queued_reads=e.integer("MAX_QUEUED_READS", 64, 0, 1_000_000),
+            max_queued_writes=e.integer("MAX_QUEUED_WRITES", 64, 0, 1_000_000),
+            worker_health_port=e.integer("WORKER_HEALTH_PORT", 0, 0, 65535),
             audit_origin=e.optional_text("AUDIT_ORIGIN"),
             bench_endpoints=e.flag("BENCH_ENDPOINTS", False),
             # Above 100% every cash acceptance would fail: the fee is a share of the amount.

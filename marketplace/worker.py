@@ -23,6 +23,7 @@ from sql import database_fault
 from .bootstrap import Services, database_url, open_services
 from .config import Settings
 from .db import connect_listener
+from .worker_health import WorkerHealth, serve_health, watch
 
 log = structlog.get_logger("marketplace.worker")
 
@@ -107,16 +108,31 @@ RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 10.0
 
 
-async def run_worker(settings: Settings) -> None:
+async def run_worker(settings: Settings, health: WorkerHealth | None = None) -> None:
     """Runs the job queue until stopped, and survives the database: on any failure of the
     database (down, restarted, connections cut) it says so once, reconnects with backoff and
-    resumes every job kind, and says once that the database is back."""
+    resumes every job kind, and says once that the database is back. With WORKER_HEALTH_PORT
+    set, its health is served there (marketplace/worker_health.py)."""
+    health = health or WorkerHealth()
+    server = None
+    if settings.worker_health_port:
+        server = await serve_health(health, settings.host, settings.worker_health_port)
+        log.info("worker_health_listening", port=settings.worker_health_port)
+    try:
+        await _run_jobs(settings, health)
+    finally:
+        if server is not None:
+            server.close()
+
+
+async def _run_jobs(settings: Settings, health: WorkerHealth) -> None:
     delay = RECONNECT_FIRST_DELAY
     outage = False
     while True:
         try:
             async with open_services(settings) as services:
                 listener = await connect_listener(database_url(settings))
+                watcher = asyncio.create_task(watch(services.pool, health))
                 try:
                     pgq = PgQueuer(AsyncpgDriver(listener))
                     register_jobs(pgq, services)
@@ -128,11 +144,13 @@ async def run_worker(settings: Settings) -> None:
                     )
                     return  # asked to stop
                 finally:
+                    watcher.cancel()
                     with contextlib.suppress(Exception):
                         await listener.close()
         except Exception as e:
             if database_fault(e) is None:
                 raise
+            health.database_lost()
             if not outage:
                 log.warning("database_unavailable", error=type(e).__name__)
                 outage = True

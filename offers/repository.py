@@ -362,6 +362,9 @@ class OffersRepository:
         )
         return [grant_from_row(r) for r in rows]
 
+    async def current_txid(self) -> str:
+        return await self.conn.fetchval(Q["current_txid"])
+
     async def transition_grant(
         self, grant_id: str, customer_id: str, from_statuses: Sequence[str], to_status: str
     ) -> Grant | None:

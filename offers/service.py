@@ -444,7 +444,9 @@ class ConsentService:
             customer = await _customer(uow.repository(CustomersRepository), customer_id)
             event = GRANT_EVENTS[target]
             await uow.repository(AuditLog).append(
-                event, **grant_entry(changed, [customer.jurisdiction])
+                event,
+                **grant_entry(changed, [customer.jurisdiction]),
+                txid=await repo.current_txid(),  # what a decision's snapshot is checked against
             )
             await uow.repository(WebhookRepository).grant_event(event, changed)
             return changed

@@ -6,8 +6,11 @@ from .loader import MIGRATIONS_DIR, QUERIES_DIR, load_queries
 from .unit_of_work import (
     ConstraintErrors,
     PostgresUnitOfWork,
+    PostgresUnitOfWorkFactory,
+    RequestTransaction,
     UnitOfWork,
     UnitOfWorkFactory,
+    in_request_transaction,
     unit_of_work_factory,
 )
 
@@ -20,8 +23,11 @@ __all__ = [
     "DatabaseUnavailable",
     "database_fault",
     "PostgresUnitOfWork",
+    "PostgresUnitOfWorkFactory",
+    "RequestTransaction",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "in_request_transaction",
     "load_queries",
     "unit_of_work_factory",
 ]

@@ -34,6 +34,12 @@ class DatabaseUnavailable(DatabaseError):
     status = 503
     retry_after = 2
 
+    def __init__(self, detail: str, *, field: str | None = None, connection_lost: bool = False):
+        super().__init__(detail, field=field)
+        # The connection broke under a request (terminated, closed, reset), the server being
+        # up: a fresh connection may well work at once, so an idempotent request may retry.
+        self.connection_lost = connection_lost
+
 
 class DatabaseTimeout(DatabaseError):
     """A statement ran past `statement_timeout`, or no pooled connection came free in time."""
@@ -65,5 +71,20 @@ def database_fault(exc: BaseException) -> DatabaseError | None:
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):
         return DatabaseTimeout("no database connection came free in time; retry shortly")
     if isinstance(exc, _UNAVAILABLE):
-        return DatabaseUnavailable("the database is not reachable; retry shortly")
+        return DatabaseUnavailable(
+            "the database is not reachable; retry shortly",
+            connection_lost=isinstance(exc, _LOST) and not isinstance(exc, _REFUSED),
+        )
     return None
+
+
+# The connection existed and broke: terminated by the server (pg_terminate_backend), closed or
+# reset under the statement. Not a refusal to connect, which a retry at once would meet again.
+_LOST = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.AdminShutdownError,
+    asyncpg.InterfaceError,
+    ConnectionResetError,
+    BrokenPipeError,
+)
+_REFUSED = (ConnectionRefusedError, asyncpg.CannotConnectNowError)

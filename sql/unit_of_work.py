@@ -3,7 +3,11 @@ completes. Services take a factory of these; repositories wrap its connection.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
@@ -42,6 +46,96 @@ class UnitOfWorkFactory(Protocol):
     ) -> UnitOfWork: ...
 
 
+class RequestTransaction:
+    """One connection and one transaction for a whole request: every unit of work its task
+    opens joins them, and nothing commits until the owner says so. The HTTP edge uses it so
+    that an Idempotency-Key's answer commits in the same transaction as the request's effect.
+
+    The transaction begins with the first unit of work, at that unit's isolation level (READ
+    COMMITTED for one without a transaction); later units run at that level. A unit that
+    fails marks the whole request `failed`: its owner then rolls everything back (the request
+    is atomic, as a handler's one service call is). Only the task that bound it joins: work
+    the request hands to another task (the decision writer's group commit) keeps its own
+    connections."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, acquire_timeout: float | None, health: DatabaseHealth
+    ):
+        self._pool = pool
+        self._acquire_timeout = acquire_timeout
+        self._health = health
+        self._conn: Any = None
+        self._tx: Any = None
+        self._task: asyncio.Task | None = None
+        self.failed = False  # a unit of work of the request raised: nothing may commit
+
+    @contextmanager
+    def bound(self) -> Iterator[Self]:
+        """Units of work opened by the current task inside this block join this transaction."""
+        self._task = asyncio.current_task()
+        token = _REQUEST.set(self)
+        try:
+            yield self
+        finally:
+            _REQUEST.reset(token)
+            self._task = None
+
+    def joins(self) -> bool:
+        return self._task is not None and asyncio.current_task() is self._task
+
+    async def connection(self, isolation: Isolation | None = None) -> asyncpg.Connection:
+        """The request's connection inside its open transaction (both begun on first use)."""
+        if self._conn is None:
+            self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+        if self._tx is None:
+            self._tx = self._conn.transaction(isolation=isolation)
+            await self._tx.start()
+        return self._conn
+
+    async def commit(self) -> None:
+        """Commits everything the request did; raises the database's fault if it could not."""
+        tx, self._tx = self._tx, None
+        if tx is None:
+            return
+        try:
+            await tx.commit()
+        except BaseException as e:
+            fault = database_fault(e)
+            if fault is not None:
+                self._health.failed(fault)
+                raise fault from e
+            raise
+        self._health.succeeded()
+
+    async def close(self) -> None:
+        """Rolls back whatever was not committed and gives the connection back."""
+        conn, tx = self._conn, self._tx
+        self._conn = self._tx = None
+        if conn is None:
+            return
+        try:
+            if tx is not None:
+                await tx.rollback()
+        except BaseException as e:
+            # Broken (the pool may already have taken it back): never reused, a fresh one
+            # takes its place.
+            with contextlib.suppress(Exception):
+                conn.terminate()
+            if not isinstance(e, Exception):
+                raise
+        finally:
+            await self._pool.release(conn)
+
+
+_REQUEST: ContextVar[RequestTransaction | None] = ContextVar("request_transaction", default=None)
+
+
+def in_request_transaction() -> bool:
+    """Whether a unit of work opened here would join a request's transaction."""
+    shared = _REQUEST.get()
+    return shared is not None and shared.joins()
+
+
 class PostgresUnitOfWork:
     """A connection from the pool for the block; with `transaction`, one transaction that
     commits when the block completes and rolls back when it raises. A violated constraint
@@ -67,6 +161,7 @@ class PostgresUnitOfWork:
         self._readonly = readonly
         self._conn: Any = None
         self._tx: Any = None
+        self._shared: RequestTransaction | None = None
         self._repositories: dict[type, object] = {}
 
     @property
@@ -76,6 +171,9 @@ class PostgresUnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
+        shared = _REQUEST.get()
+        if shared is not None and shared.joins():
+            return await self._join(shared)
         try:
             self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
             if self._transactional:
@@ -91,9 +189,22 @@ class PostgresUnitOfWork:
             raise
         return self
 
+    async def _join(self, shared: RequestTransaction) -> Self:
+        """Inside the request's transaction, which its owner commits or rolls back."""
+        try:
+            self._conn = await shared.connection(self._isolation if self._transactional else None)
+        except BaseException as e:
+            shared.failed = True
+            self._raise_fault(e)
+            raise
+        self._shared = shared
+        return self
+
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        if self._shared is not None and exc is not None:
+            self._shared.failed = True
         try:
             if self._tx is not None:
                 if exc is None:
@@ -106,8 +217,9 @@ class PostgresUnitOfWork:
             self._raise_fault(e)
             raise
         finally:
-            await self._pool.release(self._conn)
-            self._conn = self._tx = None
+            if self._shared is None:
+                await self._pool.release(self._conn)
+            self._conn = self._tx = self._shared = None
             self._repositories.clear()
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             self._translate(exc)
@@ -136,28 +248,51 @@ class PostgresUnitOfWork:
         return repo  # type: ignore[return-value]
 
 
+class PostgresUnitOfWorkFactory:
+    """Makes the units of work services run in, over one pool; and, for the HTTP edge, the
+    request transaction they join."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        constraint_errors: ConstraintErrors,
+        *,
+        acquire_timeout: float | None = None,
+    ):
+        self._pool = pool
+        self._errors = dict(constraint_errors)
+        self._acquire_timeout = acquire_timeout
+        self._health = DatabaseHealth()  # one per process: an outage is logged once
+
+    def __call__(
+        self,
+        *,
+        transaction: bool = True,
+        isolation: Isolation | None = None,
+        readonly: bool = False,
+    ) -> UnitOfWork:
+        return PostgresUnitOfWork(
+            self._pool,
+            self._errors,
+            transaction=transaction,
+            isolation=isolation,
+            readonly=readonly,
+            acquire_timeout=self._acquire_timeout,
+            health=self._health,
+        )
+
+    def request_transaction(self) -> RequestTransaction:
+        return RequestTransaction(
+            self._pool, acquire_timeout=self._acquire_timeout, health=self._health
+        )
+
+
 def unit_of_work_factory(
     pool: asyncpg.Pool,
     constraint_errors: ConstraintErrors | None = None,
     *,
     acquire_timeout: float | None = None,
-) -> UnitOfWorkFactory:
+) -> PostgresUnitOfWorkFactory:
     """The factory services are built with (in the composition root). `acquire_timeout`
     bounds the wait for a free connection: a hung database never hangs every caller."""
-    errors = dict(constraint_errors or {})
-    health = DatabaseHealth()  # one per process: an outage is logged once, not per request
-
-    def make(
-        *, transaction: bool = True, isolation: Isolation | None = None, readonly: bool = False
-    ) -> UnitOfWork:
-        return PostgresUnitOfWork(
-            pool,
-            errors,
-            transaction=transaction,
-            isolation=isolation,
-            readonly=readonly,
-            acquire_timeout=acquire_timeout,
-            health=health,
-        )
-
-    return make
+    return PostgresUnitOfWorkFactory(pool, constraint_errors or {}, acquire_timeout=acquire_timeout)

@@ -2,7 +2,7 @@
 Idempotency-Key replay, problem details and the OpenAPI fixes. This is what the app (and
 the CLI's token command) assemble; domain packages never import it."""
 
-from .admission import admission_middleware
+from .admission import Admission, admission_middleware
 from .auth import (
     BearerAuthMiddleware,
     InvalidToken,
@@ -18,10 +18,12 @@ from .inbound import MAX_JSON_DEPTH, inbound_middleware, route_body_limit
 from .openapi import fix_document
 from .problems import EXCEPTION_HANDLERS, STATUS_BY_CODE
 from .ratelimit import RateLimits, rate_limit_middleware
+from .retry import retry_middleware
 from .routes import route_handlers
 
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "Admission",
     "MAX_JSON_DEPTH",
     "STATUS_BY_CODE",
     "BearerAuthMiddleware",
@@ -40,6 +42,7 @@ __all__ = [
     "inbound_middleware",
     "issue_token",
     "rate_limit_middleware",
+    "retry_middleware",
     "route_body_limit",
     "route_handlers",
 ]

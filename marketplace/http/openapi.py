@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from litestar import Litestar
 from litestar.openapi.spec import (
     Link,
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     OpenAPIType,
@@ -26,6 +27,11 @@ from .problems import PROBLEM_JSON
 from .schemas import NO_NUL, Strict
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+UNAVAILABLE_TEXT = (
+    "The database is unreachable or too slow (`database_unavailable`, `database_timeout`), or "
+    "this process is overloaded (`overloaded`): nothing was done; retry after `Retry-After` "
+    "seconds (with the same `Idempotency-Key` for a POST)"
+)
 STATUS_TEXT = {
     "400": "Malformed or invalid request; `field` names the offending input",
     "401": "Missing, expired or invalid bearer token",
@@ -37,7 +43,7 @@ STATUS_TEXT = {
     "422": "Well-formed but breaks a domain rule",
     "429": "Over this caller's rate limit; `Retry-After` says when to try again",
     "502": "A service this call depends on (the payment gateway, a former operator) failed",
-    "503": "The database is not reachable or too slow; `Retry-After` says when to try again",
+    "503": UNAVAILABLE_TEXT,
 }
 # Beyond the rules of `statuses_of`: what an operation's own service can answer.
 OWN_STATUSES: dict[str, tuple[str, ...]] = {
@@ -55,7 +61,6 @@ OWN_STATUSES: dict[str, tuple[str, ...]] = {
     "getCheckpoint": ("404",),
 }
 # Answered without the database: no 503.
-NO_DATABASE = {"getHealth", "getJwks", "getVocabulary", "getAuditKey"}
 # 403s with a body of their own (the reasons the caller can act on).
 OWN_403 = {
     "acceptOffer": (
@@ -231,8 +236,8 @@ def statuses_of(path: str, method: str, operation, public: bool) -> list[str]:
         found.add("409")  # Idempotency-Key conflicts, state transitions
     if body:
         found |= {"413", "422"}
-    if operation.operation_id not in NO_DATABASE:
-        found.add("503")
+    if operation.operation_id != "getHealth":
+        found.add("503")  # the database, or this process overloaded (probes are never shed)
     found.update(OWN_STATUSES.get(operation.operation_id, ()))
     return sorted(found)
 
@@ -264,8 +269,31 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
                 if status == "403" and operation.operation_id in OWN_403:
                     name, text = OWN_403[operation.operation_id]
                 operation.responses[status] = OpenAPIResponse(
-                    description=text, content=content(name)
+                    description=text,
+                    content=content(name),
+                    headers=RETRY_AFTER if status == "503" and path != "/ready" else None,
                 )
+            if method == "post" and not public:
+                document_idempotency(operation)
+
+
+RETRY_AFTER: dict[str, OpenAPIHeader | Reference] = {
+    "Retry-After": OpenAPIHeader(
+        description="Seconds to wait before retrying", schema=Schema(type=OpenAPIType.INTEGER)
+    )
+}
+IDEMPOTENCY_NOTE = (
+    "\n\nRetries are safe with an `Idempotency-Key` header: the same key and request (method, "
+    "path, query string, body) replay the first answer (`Idempotent-Replayed: true`), which "
+    "commits in the same transaction as the effect, so a replay after any failure (a lost "
+    "connection, a killed server, a 503) returns that answer or runs the request for the first "
+    "time; the same key with another request is 409. A 503 carries `Retry-After`."
+)
+
+
+def document_idempotency(operation) -> None:
+    """Every POST says how to retry it safely (declare_headers declares the header)."""
+    operation.description = (operation.description or operation.summary or "") + IDEMPOTENCY_NOTE
 
 
 MAX_INTEGER = 2**63 - 1  # PostgreSQL bigint

@@ -26,7 +26,7 @@ from offers import EVENT_TYPES
 from policies import CATEGORIES, JURISDICTIONS, PURPOSES
 
 from .examples import EXAMPLES
-from .idempotency import MAX_KEY_LENGTH
+from .idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 
 METHODS = ("get", "post", "patch", "put", "delete")
 
@@ -180,9 +180,9 @@ IDEMPOTENCY_KEY = Parameter(
     param_in="header",
     required=False,
     description="Makes a retry safe: the same key with the same request replays the first"
-    " answer; with a different request, or while the first is still running, it is a 409"
-    " (an empty key is none).",
-    schema=Schema(type=OpenAPIType.STRING, max_length=MAX_KEY_LENGTH),
+    " answer (committed with the effect); with a different request it is a 409. 1 to 255"
+    " visible ASCII characters.",
+    schema=Schema(type=OpenAPIType.STRING, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN),
 )
 
 

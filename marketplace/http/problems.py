@@ -20,7 +20,7 @@ from ledger.audit import AuditError
 from offers import OffersError
 from offers.dataspace import AccessDenied, DataSpaceError
 from policies import PolicyError
-from sql import DatabaseError, database_fault
+from sql import DatabaseError, DatabaseUnavailable, database_fault
 
 log = structlog.get_logger("marketplace.errors")
 
@@ -113,7 +113,12 @@ def problem(
 
 
 def problem_bytes(
-    status: int, code: str, detail: str, *, field: str | None = None
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    retry_after: int | None = None,
 ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     """The same problem as raw ASGI parts, for middleware that answers before routing."""
     body = Problem(
@@ -124,7 +129,20 @@ def problem_bytes(
         detail=detail,
         field=field,
     )
-    return status, msgspec.json.encode(body), [(b"content-type", PROBLEM_JSON.encode())]
+    headers = [(b"content-type", PROBLEM_JSON.encode())]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    return status, msgspec.json.encode(body), headers
+
+
+def fault_answer(fault: DatabaseError) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """The database's failure as raw ASGI parts (503 with Retry-After), for middleware."""
+    return problem_bytes(fault.status, fault.code, fault.detail, retry_after=fault.retry_after)
+
+
+def connection_lost(fault: object) -> bool:
+    """Whether a request failed because its connection broke (a fresh one may work now)."""
+    return isinstance(fault, DatabaseUnavailable) and fault.connection_lost
 
 
 async def send_problem(
@@ -138,6 +156,8 @@ async def send_problem(
 def _domain_error(request: Request, exc: Exception) -> Response:
     code = exc.code  # type: ignore[attr-defined]
     status = STATUS_BY_CODE[code]
+    if isinstance(exc, DatabaseError):  # what the retrying layers outside look at
+        request.scope["database_fault"] = exc  # type: ignore[typeddict-unknown-key]
     # The database's own outages are logged once each way by the data layer (sql/health.py).
     if status >= 500 and not isinstance(exc, DatabaseError):
         log.error("domain_fault", code=code, error=type(exc).__name__, detail=str(exc))

@@ -221,6 +221,9 @@ class DataAccessService:
             rules_version=d.rules_version,
             decision_id=d.id,
             returned=returned,
+            # What the decision saw: a revoke whose txid this snapshot does not include had
+            # not committed when the grants were read (a race, not a breach).
+            snapshot=ctx.snapshot,
         )
         entry = (*entry[:2], _json_text(entry[2]), *entry[3:])
         return decision, entry

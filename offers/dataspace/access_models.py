@@ -73,6 +73,8 @@ class AccessContext(msgspec.Struct, frozen=True, kw_only=True):
     birth_date: date | None
     audit_secret: bytes | None
     grants: tuple[GrantView, ...]
+    # The read's snapshot (pg_current_snapshot): the transactions whose effects it saw.
+    snapshot: str = ""
 
 
 class IngestingCustomer(msgspec.Struct, frozen=True, kw_only=True):

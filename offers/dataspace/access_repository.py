@@ -43,6 +43,7 @@ def _context(rows: Sequence[asyncpg.Record], partner_id: str) -> AccessContext:
         jurisdiction=first["jurisdiction"],
         birth_date=first["birth_date"],
         audit_secret=bytes(secret) if secret is not None else None,
+        snapshot=first["snapshot"],
         grants=tuple(
             GrantView(
                 grant_id=r["grant_id"],

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sql import UnitOfWorkFactory
+from sql import UnitOfWorkFactory, in_request_transaction
 
 from .access_repository import AccessRepository
 
@@ -35,7 +35,11 @@ class DecisionWriter:
 
     async def write(self, decision: tuple, entry: tuple | None) -> None:
         """Returns once the decision and its entry (if any) are committed; raises if they could
-        not be."""
+        not be. Inside a request's own transaction (an Idempotency-Key's: its answer commits
+        with its effect) the rows go into that transaction instead of a batch."""
+        if in_request_transaction():
+            await self._insert_rows([(decision, entry)])
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((decision, entry, future))
         if self._flusher is None:
@@ -76,10 +80,13 @@ class DecisionWriter:
                 future.set_result(None)
 
     async def _insert(self, batch: list[_Pending]) -> None:
+        await self._insert_rows([(d, e) for d, e, _ in batch])
+
+    async def _insert_rows(self, rows: list[tuple[tuple, tuple | None]]) -> None:
         # One statement, so no transaction block: its own implicit one is the group commit.
         async with self.uow(transaction=False) as uow:
             await uow.repository(AccessRepository).record_decisions(
-                [d for d, _, _ in batch],
-                [e for _, e, _ in batch if e is not None],
+                [d for d, _ in rows],
+                [e for _, e in rows if e is not None],
                 audit=self.audit,
             )

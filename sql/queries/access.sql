@@ -4,7 +4,10 @@
 -- One round trip: the decision instant and id, the partner's status, the customer (if any),
 -- the customer's pseudonym key, and this partner's grants on this customer (index
 -- grants_by_customer_partner). One row per grant; a single row with NULL grant columns if none.
-SELECT now() AS at, new_id('dec') AS decision_id, p.status AS partner_status,
+-- `snapshot` is this statement's own snapshot: which transactions' effects (a revoke's) the
+-- decision was made on, recorded in its audit entry so the order is provable (docs/audit.md).
+SELECT now() AS at, new_id('dec') AS decision_id, pg_current_snapshot()::text AS snapshot,
+       p.status AS partner_status,
        c.id AS customer_id, c.jurisdiction, c.birth_date, k.secret,
        g.id AS grant_id, g.status, g.categories, g.purposes, g.granted_at, g.expires_at,
        g.exclusions, v.lookback_days

@@ -1,25 +1,15 @@
--- Queries of the Idempotency-Key store.
-
--- name: begin
--- Claims the key for this request; returns a row only when this call created it.
-INSERT INTO idempotency_keys (principal, key, request_hash, locked_until)
-VALUES ($1, $2, $3, now() + interval '60 seconds')
-ON CONFLICT (principal, key) DO NOTHING
-RETURNING key;
+-- Queries of the Idempotency-Key store. A key's row is its first answer: it is written in the
+-- same transaction as the request's effect, so it exists exactly when that effect committed.
 
 -- name: get
-SELECT request_hash, response_status, response_body, locked_until > now() AS locked
+SELECT request_hash, response_status, response_body
 FROM idempotency_keys WHERE principal = $1 AND key = $2;
 
--- name: take_over
--- A request that crashed mid-way leaves a stale lock; a retry may take it over.
-UPDATE idempotency_keys SET locked_until = now() + interval '60 seconds'
-WHERE principal = $1 AND key = $2 AND response_status IS NULL AND locked_until <= now()
+-- name: record
+-- The answer, inside the request's own transaction. A concurrent attempt with the same key
+-- waits here for the first to end; it returns no row when the first committed (and then
+-- rolls its own effect back).
+INSERT INTO idempotency_keys (principal, key, request_hash, response_status, response_body)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (principal, key) DO NOTHING
 RETURNING key;
-
--- name: finish
-UPDATE idempotency_keys SET response_status = $3, response_body = $4, locked_until = NULL
-WHERE principal = $1 AND key = $2;
-
--- name: release
-DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response_status IS NULL;

@@ -257,3 +257,8 @@ WITH slot AS (
 )
 -- Referenced here, so the entry is written (at most one row on each side).
 SELECT granted.* FROM granted CROSS JOIN audited;
+
+-- name: current_txid
+-- This transaction's id, as the audit entries of grant changes record it: a decision's
+-- snapshot includes it exactly when the decision saw the change.
+SELECT pg_current_xact_id()::text;

@@ -32,6 +32,29 @@ class UnitOfWork(Protocol):
         ...
 
 
+class AcquireObserver(Protocol):
+    """Told of each wait for a pooled connection and each release (the service's metrics)."""
+
+    def acquiring(self) -> None: ...
+    def acquired(self) -> None: ...
+    def failed(self, timed_out: bool) -> None: ...
+    def released(self) -> None: ...
+
+
+class _Unobserved:
+    def acquiring(self) -> None:
+        pass
+
+    def acquired(self) -> None:
+        pass
+
+    def failed(self, timed_out: bool) -> None:
+        pass
+
+    def released(self) -> None:
+        pass
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(
         self,
@@ -57,8 +80,10 @@ class PostgresUnitOfWork:
         readonly: bool = False,
         acquire_timeout: float | None = None,
         health: DatabaseHealth | None = None,
+        observer: AcquireObserver | None = None,
     ):
         self._pool = pool
+        self._observer = observer or _Unobserved()
         self._health = health or DatabaseHealth()
         self._constraint_errors = constraint_errors
         self._acquire_timeout = acquire_timeout
@@ -77,7 +102,13 @@ class PostgresUnitOfWork:
 
     async def __aenter__(self) -> Self:
         try:
-            self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            self._observer.acquiring()
+            try:
+                self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            except BaseException as e:
+                self._observer.failed(timed_out=isinstance(e, TimeoutError))
+                raise
+            self._observer.acquired()
             if self._transactional:
                 self._tx = self._conn.transaction(
                     isolation=self._isolation, readonly=self._readonly
@@ -86,6 +117,7 @@ class PostgresUnitOfWork:
         except BaseException as e:
             if self._conn is not None:
                 await self._pool.release(self._conn)
+                self._observer.released()
                 self._conn = self._tx = None
             self._raise_fault(e)
             raise
@@ -107,6 +139,7 @@ class PostgresUnitOfWork:
             raise
         finally:
             await self._pool.release(self._conn)
+            self._observer.released()
             self._conn = self._tx = None
             self._repositories.clear()
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
@@ -141,6 +174,7 @@ def unit_of_work_factory(
     constraint_errors: ConstraintErrors | None = None,
     *,
     acquire_timeout: float | None = None,
+    observer: AcquireObserver | None = None,
 ) -> UnitOfWorkFactory:
     """The factory services are built with (in the composition root). `acquire_timeout`
     bounds the wait for a free connection: a hung database never hangs every caller."""
@@ -158,6 +192,7 @@ def unit_of_work_factory(
             readonly=readonly,
             acquire_timeout=acquire_timeout,
             health=health,
+            observer=observer,
         )
 
     return make

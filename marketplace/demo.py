@@ -183,4 +183,21 @@ async def load_demo(
             customers["demo-lucas-fr"], status=None, starting_after=None, limit=1
         )
         partner_id = page.data[0].partner_id
-    return {"partner": partner_id, "customers": customers}
+    return {
+        "partner": partner_id,
+        "customers": customers,
+        "offers": await _who_can_accept(consent, customers),
+    }
+
+
+async def _who_can_accept(consent: ConsentService, customers: dict[str, str]) -> dict:
+    """Each published demo offer: its title and the demo customers who may accept it now (as
+    each customer's `GET /v1/me/offers` says), so the printed ids paste into a walkthrough."""
+    offers: dict[str, dict] = {}
+    for ref, customer_id in customers.items():
+        page = await consent.offers_for_customer(customer_id, starting_after=None, limit=100)
+        for offer in page.data:
+            entry = offers.setdefault(offer.id, {"title": offer.terms.title, "eligible": []})
+            if offer.eligible:
+                entry["eligible"].append(ref)
+    return offers

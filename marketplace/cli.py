@@ -121,9 +121,9 @@ def _print_demo(settings: Settings, ids: dict, ttl: int) -> None:
 
 
 def _walkthrough(ids: dict) -> tuple[str, str] | None:
-    """A customer and a footfall-style offer they may accept now (aggregated analytics)."""
+    """A customer and an offer for aggregated analytics they may accept now (the README's)."""
     for offer_id, offer in ids.get("offers", {}).items():
-        if offer["eligible"]:
+        if offer["eligible"] and "aggregated_analytics" in offer["purposes"]:
             return offer["eligible"][0], offer_id
     return None
 
@@ -131,6 +131,7 @@ def _walkthrough(ids: dict) -> tuple[str, str] | None:
 def _serve_processes(settings: Settings, workers: int, jobs: bool) -> None:
     """The API in `workers` processes (uvicorn) and, with `jobs`, one job worker process
     beside them, restarted if it dies; all stop together."""
+    import signal
     import threading
 
     import uvicorn
@@ -153,6 +154,9 @@ def _serve_processes(settings: Settings, workers: int, jobs: bool) -> None:
                 )
                 stopping.wait(1.0)
 
+    # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM then exits
+    # here too, through every `finally` (the job worker, the embedded PostgreSQL), not at once.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     supervisor = threading.Thread(target=keep_jobs_running, daemon=True) if jobs else None
     if supervisor is not None:
         supervisor.start()

@@ -197,7 +197,10 @@ async def _who_can_accept(consent: ConsentService, customers: dict[str, str]) ->
     for ref, customer_id in customers.items():
         page = await consent.offers_for_customer(customer_id, starting_after=None, limit=100)
         for offer in page.data:
-            entry = offers.setdefault(offer.id, {"title": offer.terms.title, "eligible": []})
+            entry = offers.setdefault(
+                offer.id,
+                {"title": offer.terms.title, "purposes": offer.terms.purposes, "eligible": []},
+            )
             if offer.eligible:
                 entry["eligible"].append(ref)
     return offers

@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import subprocess
+import signal
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +21,7 @@ import structlog
 log = structlog.get_logger("marketplace.embedded")
 
 OWNER_FILE = "pg-owner.pid"
+SHUTDOWN_SECONDS = 60  # a fast shutdown of the demo's small database takes about a second
 
 
 class EmbeddedInUse(RuntimeError):
@@ -75,20 +76,25 @@ def _start(data_dir: Path) -> str:
 
 
 def stop(data_dir: Path) -> bool:
-    """Stops the server running on this DATA_DIR's files (fast shutdown: sessions are ended,
-    committed work is kept); False if none was running."""
+    """Stops the server running on this DATA_DIR's files: a fast shutdown (SIGINT to the
+    postmaster, what `pg_ctl stop -m fast` sends: sessions end, committed work is kept), then
+    an immediate one if it has not stopped within SHUTDOWN_SECONDS. False if none ran."""
+    import psutil
+
     pid = running_pid(data_dir)
     if pid is None:
         return False
-    _pgserver()
-    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
-
-    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it as that user as root
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata(data_dir), user=user)
-    except subprocess.CalledProcessError:
-        if running_pid(data_dir) is not None:
-            raise
+        postmaster = psutil.Process(pid)
+        postmaster.send_signal(signal.SIGINT)
+        try:
+            postmaster.wait(SHUTDOWN_SECONDS)
+        except psutil.TimeoutExpired:
+            log.warning("embedded_postgres_slow_to_stop", pid=pid)
+            postmaster.send_signal(signal.SIGQUIT)
+            postmaster.wait(SHUTDOWN_SECONDS)
+    except psutil.NoSuchProcess:
+        pass
     with contextlib.suppress(FileNotFoundError):
         (data_dir / OWNER_FILE).unlink()
     log.info("embedded_postgres_stopped", pid=pid)

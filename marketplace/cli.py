@@ -144,7 +144,11 @@ def _serve_processes(settings: Settings, workers: int, jobs: bool) -> None:
 
     def keep_jobs_running() -> None:
         while not stopping.is_set():
-            p = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"])
+            # Its own session: a terminal's Ctrl-C stops the API, and the API's shutdown then
+            # stops the worker (not both at once, which would look like a crash here).
+            p = subprocess.Popen(
+                [sys.executable, "-m", "marketplace.cli", "worker"], start_new_session=True
+            )
             job_process[:] = [p]
             code = p.wait()
             if not stopping.is_set():
@@ -273,8 +277,25 @@ def cmd_reconcile(settings: Settings, args) -> None:
     for d in differences:
         print(f"{d.problem}\t{d.subject}\t{d.detail}")
     print(f"{len(differences)} difference(s) between the ledger and Stripe")
+    hint = fresh_stripe_hint(differences, settings.stripe_api_base)
+    if hint:
+        print(hint, file=sys.stderr)
     if differences:
         sys.exit(1)
+
+
+def fresh_stripe_hint(differences, api_base: str | None) -> str | None:
+    """When Stripe knows none of the paid payouts and nothing else differs, the likeliest
+    cause is a Stripe that is not the one that paid them (a fresh stand-in, another
+    account): say so, instead of leaving a person to read a list of missing payouts."""
+    if len(differences) < 2 or any(d.problem != "missing_in_stripe" for d in differences):
+        return None
+    where = api_base or "Stripe"
+    return (
+        f"none of the {len(differences)} paid payouts is known to {where}: is it a fresh "
+        "Stripe stand-in (its state file gone) or another Stripe account than the one that "
+        "paid them?"
+    )
 
 
 def cmd_worker(settings: Settings, args) -> None:

@@ -44,7 +44,7 @@ def test_every_command_has_a_sentence_and_every_argument_help():
                 continue
             assert action.help, f"{name} {action.option_strings or action.dest}"
     top = cli("--help").stdout
-    for name, help_text, _ in commands:
+    for name, _, _ in commands:
         if name not in ("seal", "verify", "check", "explain"):  # listed under their command
             assert name in top, name
 
@@ -76,3 +76,18 @@ def test_missing_files_and_bad_values_are_one_line(tmp_path):
     assert run.returncode == 2 and run.stderr.strip() == (
         "marketplace: PORT='eighty' is not allowed: an integer from 1 to 65535"
     )
+
+
+def test_reconcile_says_when_stripe_knows_none_of_the_paid_payouts():
+    from ledger import Difference
+    from marketplace.cli import fresh_stripe_hint
+
+    def missing(pid: str) -> Difference:
+        return Difference(problem="missing_in_stripe", subject=pid, detail="ledger paid 1 EUR")
+
+    base = "http://127.0.0.1:12111"
+    hint = fresh_stripe_hint([missing("po_1"), missing("po_2")], base)
+    assert hint is not None and "fresh Stripe stand-in" in hint and base in hint
+    other = Difference(problem="amount_mismatch", subject="po_3", detail="x")
+    assert fresh_stripe_hint([missing("po_1"), other], base) is None  # a real difference
+    assert fresh_stripe_hint([missing("po_1")], base) is None  # one payout: just say it

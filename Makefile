@@ -54,5 +54,5 @@ bench: install
 
 ## Stops the demo's embedded PostgreSQL first (a crashed run may have left it running).
 clean:
-	-@[ -x $(VENV)/bin/marketplace ] && DATA_DIR=.data $(VENV)/bin/marketplace embedded stop
+	@if [ -x $(VENV)/bin/marketplace ]; then DATA_DIR=.data $(VENV)/bin/marketplace embedded stop; fi
 	rm -rf $(VENV) .data

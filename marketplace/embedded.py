@@ -52,13 +52,16 @@ def running_pid(data_dir: Path) -> int | None:
 
 
 def _alive(pid: int) -> bool:
+    """A live `marketplace run` (a reused pid of another program does not count)."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE and any(
+            "marketplace" in part for part in process.cmdline()
+        )
+    except psutil.Error:
         return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _owner(data_dir: Path) -> int | None:

@@ -62,6 +62,18 @@ def test_embedded_postgres_lives_and_dies_with_the_run(tmp_path):
     run = start_run(data, free_port())
     pg = running_pid(data)
     assert pg is not None and cli(data, "embedded", "status") == f"running (pid {pg})"
+    # A second run on the same files is refused while the first one lives.
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    second = subprocess.run(
+        [sys.executable, "-m", "marketplace.cli", "run", "--no-jobs"],
+        env=env | {"DATA_DIR": str(data), "PORT": str(free_port())},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert second.returncode == 2
+    assert f"another `marketplace run` (pid {run.pid}) is using" in second.stderr
     os.killpg(run.pid, signal.SIGINT)
     _, err = run.communicate(timeout=120)
     assert running_pid(data) is None and not alive(pg), err

@@ -140,16 +140,20 @@ def _serve_processes(settings: Settings, workers: int, jobs: bool) -> None:
     os.environ["DATABASE_URL"] = settings.database_url or ""
     os.environ["API_PROCESSES"] = str(workers)  # each enforces its share of rate limits
     stopping = threading.Event()
+    spawning = threading.Lock()  # no worker starts once stopping has begun
     job_process: list[subprocess.Popen] = []
 
     def keep_jobs_running() -> None:
-        while not stopping.is_set():
-            # Its own session: a terminal's Ctrl-C stops the API, and the API's shutdown then
-            # stops the worker (not both at once, which would look like a crash here).
-            p = subprocess.Popen(
-                [sys.executable, "-m", "marketplace.cli", "worker"], start_new_session=True
-            )
-            job_process[:] = [p]
+        while True:
+            with spawning:
+                if stopping.is_set():
+                    return
+                # Its own session: a terminal's Ctrl-C stops the API, whose shutdown then
+                # stops the worker (not both at once, which would look like a crash here).
+                p = subprocess.Popen(
+                    [sys.executable, "-m", "marketplace.cli", "worker"], start_new_session=True
+                )
+                job_process[:] = [p]
             code = p.wait()
             if not stopping.is_set():
                 print(
@@ -176,7 +180,8 @@ def _serve_processes(settings: Settings, workers: int, jobs: bool) -> None:
             proxy_headers=True,
         )
     finally:
-        stopping.set()
+        with spawning:
+            stopping.set()
         for p in job_process:
             p.terminate()
             try:

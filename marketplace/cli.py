@@ -565,17 +565,16 @@ def main(argv: list[str] | None = None) -> None:
 def _known_failure(e: Exception) -> str | None:
     """One line for a failure a person can fix (a file, a value, the database), else None:
     anything else is a bug, and its traceback is what a report needs."""
-    import asyncpg
-
     from sql import DatabaseError
 
+    from .db import is_database_error
     from .embedded import EmbeddedInUse
 
     if isinstance(e, FileNotFoundError | IsADirectoryError | PermissionError):
         return f"{e.filename or ''}: {e.strerror}".lstrip(": ")
     if isinstance(e, ConnectionError | TimeoutError) or isinstance(e, OSError) and e.errno:
         return f"cannot reach the database or a service: {e}"
-    if isinstance(e, EmbeddedInUse | DatabaseError | asyncpg.PostgresError):
+    if isinstance(e, EmbeddedInUse | DatabaseError) or is_database_error(e):
         return str(e) or type(e).__name__
     if isinstance(e, UnicodeDecodeError):
         return f"not UTF-8 text: {e}"

@@ -27,6 +27,11 @@ def embedded_database_url(data_dir: Path) -> str:
     return database_url(data_dir)
 
 
+def is_database_error(e: BaseException) -> bool:
+    """An error the database (or the driver talking to it) raised, for one-line reports."""
+    return isinstance(e, asyncpg.PostgresError | asyncpg.InterfaceError)
+
+
 async def create_pool(
     url: str, *, min_size: int = 2, max_size: int = 20, statement_timeout_ms: int = 0
 ) -> asyncpg.Pool:

@@ -14,17 +14,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Serve the API with demo data (embedded PostgreSQL unless DATABASE_URL is set). Unless a
-## Stripe is configured, the tests' recording Stripe stand-in runs beside it, so the demo's
-## settlement pays out locally.
+## Serve the API with demo data (embedded PostgreSQL unless DATABASE_URL is set; it stops
+## when this stops). Unless a Stripe is configured, the tests' recording Stripe stand-in runs
+## beside it: the demo's settlement pays out locally, partner funding succeeds and its signed
+## webhook credits the escrow, and the stand-in keeps its state under .data across restarts.
+PORT          ?= 8000
 STAND_IN_PORT ?= 12111
+STAND_IN_WEBHOOK_SECRET := whsec_demo_stand_in
+export PORT
 run: install
 ifdef STRIPE_API_BASE
 	$(VENV)/bin/marketplace run
 else
-	@$(PY) -m tests.fakes.stripe_server --port $(STAND_IN_PORT) & stand_in=$$!; \
+	@mkdir -p .data; \
+	$(PY) -m tests.fakes.stripe_server --port $(STAND_IN_PORT) --state .data/stripe-stand-in.json \
+	  --webhook-url http://127.0.0.1:$(PORT)/v1/stripe/webhook \
+	  --webhook-secret $(STAND_IN_WEBHOOK_SECRET) & stand_in=$$!; \
 	trap "kill $$stand_in 2>/dev/null" EXIT INT TERM; \
-	STRIPE_API_BASE=http://127.0.0.1:$(STAND_IN_PORT) $(VENV)/bin/marketplace run
+	STRIPE_API_BASE=http://127.0.0.1:$(STAND_IN_PORT) \
+	STRIPE_WEBHOOK_SECRET=$(STAND_IN_WEBHOOK_SECRET) $(VENV)/bin/marketplace run
 endif
 
 ## A headless Chromium for the tests that look at pages as a person would: Debian's when we
@@ -54,5 +62,7 @@ lint: install
 bench: install
 	$(PY) bench/run.py
 
+## Stops the demo's embedded PostgreSQL first (a crashed run may have left it running).
 clean:
+	@if [ -x $(VENV)/bin/marketplace ]; then DATA_DIR=.data $(VENV)/bin/marketplace embedded stop; fi
 	rm -rf $(VENV) .data

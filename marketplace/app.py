@@ -37,6 +37,7 @@ from .http import (
     route_handlers,
 )
 from .logs import configure_logging, request_log_middleware
+from .metrics import metrics_middleware
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> Litestar:
             max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        services = bootstrap(settings, pool, keys=keys, rules=rules)
+        services = bootstrap(settings, pool, keys=keys, rules=rules, metrics=True)
         app.state.pool = pool
         app.state.services = services
         for name in SERVICE_NAMES:
@@ -132,7 +133,8 @@ def create_app(settings: Settings) -> Litestar:
     app.asgi_handler = inbound_middleware(
         app.asgi_handler, route_body_limit(settings.max_body_bytes)
     )
-    # Outermost, around Litestar's own error handling, so errors are logged with their status.
+    # Around Litestar's own error handling, so errors are counted and logged with their status.
+    app.asgi_handler = metrics_middleware(app.asgi_handler)
     app.asgi_handler = request_log_middleware(app.asgi_handler)
     return app
 

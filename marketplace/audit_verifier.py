@@ -86,26 +86,45 @@ def fetch_and_verify(
     return report, note, details
 
 
+class CannotVerify(Exception):
+    """Something prevents checking (a refused token, an unreachable server, a file that is
+    not a checkpoint): no verdict on the log either way."""
+
+
 def _ok(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
         response.read()
-        raise SystemExit(
-            f"{response.request.method} {response.request.url.path}: "
-            f"{response.status_code} {response.text[:300]}"
+        reason = response.text[:200]
+        try:
+            body = response.json()
+            reason = f"{body.get('code', '')}: {body.get('detail', '')}".strip(": ")
+        except ValueError:
+            pass
+        raise CannotVerify(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code} ({reason})"
         )
     return response
 
 
+VERIFIED, INCONSISTENT, CANNOT_VERIFY = 0, 1, 2
+
+
 def run(args) -> int:
-    """The CLI entry: prints the report as JSON; exit status 0 only when the log verifies."""
-    since = Path(args.since_checkpoint).read_text() if args.since_checkpoint else None
+    """The CLI entry: prints the report as JSON. Exit 0: the log verifies; 1: a proven
+    inconsistency (the report names it); 2: nothing could be concluded, with a one-line reason
+    (a refused or expired token, a missing or malformed checkpoint file, no server)."""
     try:
+        since = _kept_checkpoint(args.since_checkpoint)
         report, note, details = fetch_and_verify(
             args.url, args.token, verifier_key=args.key, since_checkpoint=since
         )
+    except CannotVerify as e:
+        print(f"cannot verify: {e}", file=sys.stderr)
+        return CANNOT_VERIFY
     except httpx.HTTPError as e:  # the log could not be read: that is not a verdict on it
-        print(f"could not read the log at {args.url}: {e}", file=sys.stderr)
-        return 2
+        print(f"cannot verify: could not read the log at {args.url}: {e}", file=sys.stderr)
+        return CANNOT_VERIFY
     out = {
         "ok": report.ok,
         "tree_size": report.tree_size,
@@ -118,4 +137,24 @@ def run(args) -> int:
     print(json.dumps(out, indent=2))
     if report.ok and args.save_checkpoint:
         Path(args.save_checkpoint).write_text(note)
-    return 0 if report.ok else 1  # 2: the log could not be read at all
+    return VERIFIED if report.ok else INCONSISTENT
+
+
+def _kept_checkpoint(path: str | None) -> str | None:
+    """The text of the checkpoint kept from an earlier run; its signature is checked later,
+    against the log's key (a signature that fails there is evidence, exit 1)."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CannotVerify(f"cannot read the kept checkpoint {path}: {_reason(e)}") from None
+    try:
+        parse_checkpoint(text)
+    except CheckpointInvalid as e:
+        raise CannotVerify(f"{path} is not a checkpoint: {e}") from None
+    return text
+
+
+def _reason(e: BaseException) -> str:
+    return getattr(e, "strerror", None) or str(e)

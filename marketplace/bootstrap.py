@@ -69,17 +69,24 @@ def bootstrap(
     stripe: StripeGateway | None = None,
     audit_decisions: bool = True,
     webhook_resolver: Resolver | None = None,
+    metrics: bool = False,
 ) -> Services:
     """Builds every service from the settings, over `pool` (or over `uow`, a unit-of-work
     factory of the caller's: unit tests pass a fake one). `keys`, `rules` and `stripe`
     default to what the settings name; `audit_decisions=False` is the benchmark's audit-off
     baseline only; `webhook_resolver` replaces the system's resolver for webhook targets
-    (tests: a name that resolves elsewhere at delivery)."""
+    (tests: a name that resolves elsewhere at delivery); `metrics` counts the pool's waits
+    and every decision in the Prometheus series (the API processes)."""
+    from .metrics import DecisionCounter, PoolObserver
+
     if uow is None:
         if pool is None:
             raise ValueError("bootstrap needs a pool or a unit-of-work factory")
         uow = unit_of_work_factory(
-            pool, constraint_errors(), acquire_timeout=settings.db_acquire_timeout_seconds
+            pool,
+            constraint_errors(),
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            observer=PoolObserver() if metrics else None,
         )
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
@@ -95,7 +102,9 @@ def bootstrap(
             rules,
             platform_fee_bps=settings.platform_fee_bps,
         ),
-        access=DataAccessService(uow, rules, audit=audit_decisions),
+        access=DataAccessService(
+            uow, rules, audit=audit_decisions, on_decision=DecisionCounter() if metrics else None
+        ),
         dataspace=DataSpaceService(
             uow,
             private_key=keys.private_key,

@@ -1,4 +1,4 @@
-"""The `marketplace` command: run, migrate, worker, demo and token."""
+"""The `marketplace` command: the demo, the production server, its jobs and its tools."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from .config import SettingInvalid, Settings
 
@@ -17,9 +17,9 @@ if TYPE_CHECKING:  # the HTTP edge is imported only by the commands that need it
 
 
 def _database_url(settings: Settings) -> str:
-    from .db import embedded_database_url
+    from .bootstrap import database_url
 
-    return settings.database_url or embedded_database_url(settings.data_dir)
+    return database_url(settings)
 
 
 def _keys(settings: Settings):
@@ -86,27 +86,144 @@ def _print_demo(settings: Settings, ids: dict, ttl: int) -> None:
     base = settings.public_url
     print(f"\nAPI:  {base}\nDocs: {base}/schema  (Authorize with a token below)\n")
     print(f"Demo tokens (valid {ttl // 3600} h):")
-    rows = [
-        ("operator", _token(settings, "operator", "op_demo", ttl=ttl)),
-        ("partner", _token(settings, "partner", ids["partner"], ttl=ttl)),
-        *(
-            (f"customer {ref}", _token(settings, "customer", customer_id, ttl=ttl))
+    tokens = {
+        "operator": _token(settings, "operator", "op_demo", ttl=ttl),
+        "partner": _token(settings, "partner", ids["partner"], ttl=ttl),
+        **{
+            ref: _token(settings, "customer", customer_id, ttl=ttl)
             for ref, customer_id in ids["customers"].items()
-        ),
-        ("regulator (DE)", _token(settings, "regulator", "reg_de_bfdi", ["DE"], ttl=ttl)),
+        },
+        "regulator": _token(settings, "regulator", "reg_de_bfdi", ["DE"], ttl=ttl),
+    }
+    rows = [
+        ("operator", "", tokens["operator"]),
+        ("partner", ids["partner"], tokens["partner"]),
+        *((f"customer {ref}", cid, tokens[ref]) for ref, cid in ids["customers"].items()),
+        ("regulator (DE)", "reg_de_bfdi", tokens["regulator"]),
     ]
-    for who, token in rows:
-        print(f"  {who:<24} {token}")
-    print()
-    print(f"Try: curl -H 'Authorization: Bearer <customer token>' {base}/v1/me/offers\n")
+    for who, sub, token in rows:
+        print(f"  {who:<22} {sub:<34} {token}")
+    print("\nDemo ids:")
+    print(f"  partner {ids['partner']} (Acme Mobility Insights): funded, holds grants")
+    for offer_id, offer in ids.get("offers", {}).items():
+        who = ", ".join(offer["eligible"]) or "no demo customer now"
+        print(f"  offer   {offer_id} ({offer['title']}): can be accepted by {who}")
+    walk = _walkthrough(ids)
+    if walk is not None:
+        ref, offer_id = walk
+        print("\nFor the README walkthrough, paste into a shell:")
+        print(
+            f"  export C={tokens[ref]} P={tokens['partner']} R={tokens['regulator']} "
+            f"OFFER={offer_id} CUSTOMER={ids['customers'][ref]} API={base}"
+        )
+    print(f"\nTry: curl -H 'Authorization: Bearer <customer token>' {base}/v1/me/offers\n")
     sys.stdout.flush()
 
 
-def cmd_run(settings: Settings, args) -> None:
+def _walkthrough(ids: dict) -> tuple[str, str] | None:
+    """A customer and an offer for aggregated analytics they may accept now (the README's)."""
+    for offer_id, offer in ids.get("offers", {}).items():
+        if offer["eligible"] and "aggregated_analytics" in offer["purposes"]:
+            return offer["eligible"][0], offer_id
+    return None
+
+
+def _serve_processes(settings: Settings, workers: int, jobs: bool) -> None:
+    """The API in `workers` processes (uvicorn) and, with `jobs`, one job worker process
+    beside them, restarted if it dies; all stop together."""
+    import signal
+    import threading
+
+    import structlog
     import uvicorn
 
-    url = _database_url(settings)
-    settings = replace(settings, database_url=url)
+    log = structlog.get_logger("marketplace.supervisor")
+
+    # Every process builds its own app from the environment: hand them the resolved values.
+    os.environ["DATABASE_URL"] = settings.database_url or ""
+    os.environ["API_PROCESSES"] = str(workers)  # each enforces its share of rate limits
+    stopping = threading.Event()
+    spawning = threading.Lock()  # no worker starts once stopping has begun
+    job_process: list[subprocess.Popen] = []
+
+    def keep_jobs_running() -> None:
+        while True:
+            with spawning:
+                if stopping.is_set():
+                    return
+                # Its own session: a terminal's Ctrl-C stops the API, whose shutdown then
+                # stops the worker (not both at once, which would look like a crash here).
+                p = subprocess.Popen(
+                    [sys.executable, "-m", "marketplace.cli", "worker"], start_new_session=True
+                )
+                job_process[:] = [p]
+            log.info("job_worker_started", pid=p.pid)
+            code = p.wait()
+            if not stopping.is_set():
+                log.warning("job_worker_died", pid=p.pid, exit_code=code, replacing=True)
+                stopping.wait(1.0)
+
+    # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM then exits
+    # here too, through every `finally` (the job worker, the embedded PostgreSQL), not at once.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    supervisor = threading.Thread(target=keep_jobs_running, daemon=True) if jobs else None
+    if supervisor is not None:
+        supervisor.start()
+    from .supervisor import serve
+
+    try:
+        # Our supervisor logs each API worker's death and replacement; log_config=None keeps
+        # our JSON logging in place (uvicorn's own would print plain text).
+        serve(
+            uvicorn.Config(
+                "marketplace.app:app_from_env",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=workers,
+                log_level="warning",
+                log_config=None,
+                access_log=False,
+                proxy_headers=True,
+            )
+        )
+    finally:
+        with spawning:
+            stopping.set()
+        for p in job_process:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _metrics_dir() -> str:
+    """A fresh directory the API processes share their Prometheus counters in (an
+    operator's own PROMETHEUS_MULTIPROC_DIR is used as given)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = tempfile.mkdtemp(prefix="marketplace-metrics-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def cmd_run(settings: Settings, args) -> None:
+    _metrics_dir()  # before anything imports prometheus_client
+    if settings.database_url is not None:
+        _run_demo(settings, args)
+        return
+    from .embedded import owned
+
+    with owned(settings.data_dir) as url:  # stopped when the demo stops
+        _run_demo(replace(settings, database_url=url), args)
+
+
+def _run_demo(settings: Settings, args) -> None:
     ids = asyncio.run(_demo(settings, settle=True))
     _print_demo(settings, ids, ttl=24 * 3600)
     if "payouts" in ids:
@@ -114,32 +231,37 @@ def cmd_run(settings: Settings, args) -> None:
             f"Settlement: {ids['payouts']} payout(s) queued; the worker pays them through "
             f"{settings.stripe_api_base} — see /v1/me/earnings.\n"
         )
-    # Workers build their own app from the environment; hand them the resolved database.
-    os.environ["DATABASE_URL"] = url
-    os.environ["API_PROCESSES"] = str(args.workers)  # each enforces its share of rate limits
-    jobs = None
-    if args.jobs:  # one background worker beside the API, so expiry and other jobs run
-        jobs = subprocess.Popen([sys.executable, "-m", "marketplace.cli", "worker"])
-    from .supervisor import serve
+    sys.stdout.flush()
+    _serve_processes(settings, args.workers, args.jobs)
 
-    try:
-        # log_config=None: our JSON logging stays in place (uvicorn's would print plain text).
-        serve(
-            uvicorn.Config(
-                "marketplace.app:app_from_env",
-                factory=True,
-                host=settings.host,
-                port=settings.port,
-                workers=args.workers,
-                log_level="warning",
-                log_config=None,
-                access_log=False,
-            )
-        )
-    finally:
-        if jobs is not None:
-            jobs.terminate()
-            jobs.wait(timeout=10)
+
+def cmd_serve(settings: Settings, args) -> None:
+    from .production import unsafe_setting
+
+    reason = unsafe_setting(settings)
+    if reason is not None:
+        _fail(f"refusing to serve: {reason}")
+    _metrics_dir()
+    workers = args.workers or settings.api_processes
+    applied = asyncio.run(_migrate(_database_url(settings)))  # once, before any API process
+    print(
+        f"marketplace: serving on {settings.host}:{settings.port} ({settings.public_url}) with "
+        f"{workers} API process(es){' and a job worker' if args.jobs else ''}; "
+        f"{len(applied)} migration(s) applied",
+        file=sys.stderr,
+        flush=True,
+    )
+    _serve_processes(settings, workers, args.jobs)
+
+
+def cmd_embedded(settings: Settings, args) -> None:
+    from .embedded import running_pid, stop
+
+    pid = running_pid(settings.data_dir)
+    if args.action == "status":
+        print(f"running (pid {pid})" if pid else "not running")
+        return
+    print("stopped" if stop(settings.data_dir) else "not running")
 
 
 async def _payouts(settings: Settings, action: str):
@@ -168,8 +290,25 @@ def cmd_reconcile(settings: Settings, args) -> None:
     for d in differences:
         print(f"{d.problem}\t{d.subject}\t{d.detail}")
     print(f"{len(differences)} difference(s) between the ledger and Stripe")
+    hint = fresh_stripe_hint(differences, settings.stripe_api_base)
+    if hint:
+        print(hint, file=sys.stderr)
     if differences:
         sys.exit(1)
+
+
+def fresh_stripe_hint(differences, api_base: str | None) -> str | None:
+    """When Stripe knows none of the paid payouts and nothing else differs, the likeliest
+    cause is a Stripe that is not the one that paid them (a fresh stand-in, another
+    account): say so, instead of leaving a person to read a list of missing payouts."""
+    if len(differences) < 2 or any(d.problem != "missing_in_stripe" for d in differences):
+        return None
+    where = api_base or "Stripe"
+    return (
+        f"none of the {len(differences)} paid payouts is known to {where}: is it a fresh "
+        "Stripe stand-in (its state file gone) or another Stripe account than the one that "
+        "paid them?"
+    )
 
 
 def cmd_worker(settings: Settings, args) -> None:
@@ -251,93 +390,205 @@ def cmd_import_package(settings: Settings, args) -> None:
     print(msgspec.json.encode(result).decode())
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="marketplace", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def _positive(value: str) -> int:
+    try:
+        n = int(value, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return n
 
-    run = sub.add_parser("run", help="migrate, load demo data, print tokens and serve the API")
-    run.add_argument("--workers", type=int, default=1, help="API processes")
+
+def _fail(message: str) -> NoReturn:
+    print(f"marketplace: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import version
+
+    parser = argparse.ArgumentParser(
+        prog="marketplace",
+        description="The consent marketplace: the service, its jobs and its tools. "
+        "Settings come from the environment (see the README).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('consent-marketplace')}"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, func, **kw) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", **kw)
+        if func is not None:
+            p.set_defaults(func=func)
+        return p
+
+    run = command(
+        "run", "the demo: migrate, load demo data once, print tokens and ids, serve", cmd_run
+    )
+    run.add_argument("--workers", type=_positive, default=1, help="API processes (default 1)")
     run.add_argument(
         "--no-jobs",
         dest="jobs",
         action="store_false",
         help="do not start a background job worker beside the API",
     )
-    run.set_defaults(func=cmd_run)
 
-    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("worker", help="run background jobs").set_defaults(func=cmd_worker)
-    sub.add_parser("settle", help="turn customers' earnings into payouts").set_defaults(
-        func=cmd_settle
+    serve = command(
+        "serve",
+        "production: refuse unsafe settings, migrate once, serve the API processes and a job "
+        "worker",
+        cmd_serve,
     )
-    sub.add_parser(
-        "reconcile", help="compare every payout in the ledger with Stripe; exit 1 on differences"
-    ).set_defaults(func=cmd_reconcile)
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        help="API processes (default: API_PROCESSES, which also splits the rate limits)",
+    )
+    serve.add_argument(
+        "--no-jobs",
+        dest="jobs",
+        action="store_false",
+        help="no job worker here (run `marketplace worker` under your process manager)",
+    )
 
-    demo = sub.add_parser("demo", help="load demo data (once) and print demo tokens")
-    demo.add_argument("--ttl", type=int, default=24 * 3600)
-    demo.set_defaults(func=cmd_demo)
+    command("migrate", "apply pending migrations (safe while other processes run)", cmd_migrate)
+    command("worker", "run background jobs: expiry, sealing, payouts, webhooks", cmd_worker)
+    command("settle", "turn customers' earnings into payouts now", cmd_settle)
+    command(
+        "reconcile",
+        "compare every payout in the ledger with Stripe; exit 1 on a difference",
+        cmd_reconcile,
+    )
 
-    token = sub.add_parser("token", help="print a token signed with the local key")
+    demo = command("demo", "load the demo data (once) and print demo tokens and ids", cmd_demo)
+    demo.add_argument("--ttl", type=_positive, default=24 * 3600, help="token lifetime in seconds")
+
+    token = command("token", "print a token signed with the service's own key", cmd_token)
     token.add_argument(
-        "--role", required=True, choices=["operator", "partner", "customer", "regulator"]
+        "--role",
+        required=True,
+        choices=["operator", "partner", "customer", "regulator"],
+        help="the token's role",
     )
-    token.add_argument("--sub", required=True)
+    token.add_argument("--sub", required=True, help="the subject: a partner or customer id")
     token.add_argument("--jurisdictions", help="comma-separated, for a regulator: DE,FR")
-    token.add_argument("--ttl", type=int, default=3600)
-    token.set_defaults(func=cmd_token)
+    token.add_argument(
+        "--ttl",
+        type=_positive,
+        default=3600,
+        help="lifetime in seconds, at most TOKEN_MAX_LIFETIME_SECONDS (default 3600)",
+    )
 
-    audit = sub.add_parser("audit", help="the tamper-evident audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit = command("audit", "seal the audit log now, or verify it over the public API", None)
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     audit_sub.add_parser(
-        "seal", help="seal pending entries now and publish a checkpoint"
+        "seal",
+        help="seal pending entries now and publish a checkpoint",
+        description="Seal pending entries now and publish a checkpoint.",
     ).set_defaults(func=cmd_audit_seal)
     verify = audit_sub.add_parser(
-        "verify", help="verify the log over the public API (exit 1 and the first bad entry)"
+        "verify",
+        help="verify the log over the public API",
+        description="Verify the log over the public API. Exit 0: verified; 1: a proven "
+        "inconsistency (the report names the first bad entry); 2: nothing could be checked "
+        "(refused token, missing checkpoint file, unreachable server), with the reason.",
     )
     verify.add_argument("--url", required=True, help="the API's base URL")
     verify.add_argument("--token", required=True, help="a regulator token")
     verify.add_argument("--key", help="pinned checkpoint verifier key (default: GET /v1/audit/key)")
-    verify.add_argument("--since-checkpoint", help="a checkpoint kept from an earlier run")
+    verify.add_argument("--since-checkpoint", help="a checkpoint file kept from an earlier run")
     verify.add_argument("--save-checkpoint", help="where to keep this checkpoint if it verifies")
     verify.set_defaults(func=cmd_audit_verify)
 
-    ingest = sub.add_parser("ingest", help="bulk-load records from a JSON-lines file (COPY)")
+    ingest = command("ingest", "bulk-load records from a JSON-lines file (COPY)", cmd_ingest)
     ingest.add_argument(
         "file", help="one JSON object a line: customer_id, category, recorded_at, payload, source"
     )
-    ingest.set_defaults(func=cmd_ingest)
 
-    rules = sub.add_parser("rules", help="the jurisdiction rule bundle")
-    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
-    check = rules_sub.add_parser("check", help="validate the rules and print the bundle version")
+    rules = command("rules", "check the jurisdiction rule bundle, or explain one decision", None)
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rules_sub.add_parser(
+        "check",
+        help="validate the rules and print the bundle version",
+        description="Validate the rules and print the bundle version.",
+    )
     check.add_argument("--dir", help="a rules directory other than the shipped one")
     check.set_defaults(func=cmd_rules_check)
-    explain = rules_sub.add_parser("explain", help="decide one request now and print why")
-    explain.add_argument("--customer", required=True)
-    explain.add_argument("--partner", required=True)
-    explain.add_argument("--category", required=True)
-    explain.add_argument("--purpose", required=True)
+    explain = rules_sub.add_parser(
+        "explain",
+        help="decide one request now and print why (not recorded)",
+        description="Decide one request now and print why (not recorded).",
+    )
+    explain.add_argument("--customer", required=True, help="the customer id")
+    explain.add_argument("--partner", required=True, help="the partner id")
+    explain.add_argument("--category", required=True, help="a data category, e.g. location")
+    explain.add_argument("--purpose", required=True, help="a purpose, e.g. research")
     explain.set_defaults(func=cmd_rules_explain)
 
-    imp = sub.add_parser(
-        "import-package", help="import a customer's export package from a trusted operator"
+    imp = command(
+        "import-package",
+        "import a customer's export package from a trusted operator",
+        cmd_import_package,
     )
-    imp.add_argument("file")
-    imp.add_argument("--external-ref", required=True)
-    imp.add_argument("--jurisdiction", default=None)
-    imp.set_defaults(func=cmd_import_package)
+    imp.add_argument("file", help="the package file, as the other operator's export produced it")
+    imp.add_argument(
+        "--external-ref", required=True, help="the customer's reference at this operator"
+    )
+    imp.add_argument(
+        "--jurisdiction", default=None, help="the customer's country here, e.g. DE (default: kept)"
+    )
 
-    args = parser.parse_args(argv)
+    embedded = command(
+        "embedded", "status or stop of the demo's embedded PostgreSQL under DATA_DIR", cmd_embedded
+    )
+    embedded.add_argument(
+        "action", choices=["status", "stop"], help="status: is it running; stop: stop it"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingInvalid as e:
-        print(f"marketplace: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(e))
     from .logs import configure_logging
 
     configure_logging(json=settings.log_json)
-    args.func(settings, args)
+    try:
+        args.func(settings, args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:
+        reason = _known_failure(e)
+        if reason is None:
+            raise
+        _fail(f"{args.command}: {reason}")
+
+
+def _known_failure(e: Exception) -> str | None:
+    """One line for a failure a person can fix (a file, a value, the database), else None:
+    anything else is a bug, and its traceback is what a report needs."""
+    from sql import DatabaseError
+
+    from .db import is_database_error
+    from .embedded import EmbeddedInUse
+
+    if isinstance(e, FileNotFoundError | IsADirectoryError | PermissionError):
+        return f"{e.filename or ''}: {e.strerror}".lstrip(": ")
+    if isinstance(e, ConnectionError | TimeoutError) or isinstance(e, OSError) and e.errno:
+        return f"cannot reach the database or a service: {e}"
+    if isinstance(e, EmbeddedInUse | DatabaseError) or is_database_error(e):
+        return str(e) or type(e).__name__
+    if isinstance(e, UnicodeDecodeError):
+        return f"not UTF-8 text: {e}"
+    if isinstance(e, ValueError):
+        return str(e)
+    return None
 
 
 if __name__ == "__main__":

@@ -20,16 +20,16 @@ _MIGRATION_LOCK = 727_401_2026
 
 
 def embedded_database_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL kept under `data_dir/pg` and return its URL."""
-    import warnings
+    """The embedded PostgreSQL kept under `data_dir/pg`: the running one, or one started now
+    and stopped when this process exits (see marketplace/embedded.py)."""
+    from .embedded import database_url
 
-    # pgserver asks platformdirs for a runtime dir it does not need; the warning is noise.
-    warnings.filterwarnings("ignore", module="platformdirs")
-    import pgserver  # imported lazily: only the embedded mode needs it
+    return database_url(data_dir)
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode=None)
-    return server.get_uri()
+
+def is_database_error(e: BaseException) -> bool:
+    """An error the database (or the driver talking to it) raised, for one-line reports."""
+    return isinstance(e, asyncpg.PostgresError | asyncpg.InterfaceError)
 
 
 async def create_pool(

@@ -183,4 +183,35 @@ async def load_demo(
             customers["demo-lucas-fr"], status=None, starting_after=None, limit=1
         )
         partner_id = page.data[0].partner_id
-    return {"partner": partner_id, "customers": customers}
+    return {
+        "partner": partner_id,
+        "customers": customers,
+        "offers": await _who_can_accept(consent, partner_id, customers),
+    }
+
+
+async def _who_can_accept(
+    consent: ConsentService, partner_id: str, customers: dict[str, str]
+) -> dict:
+    """Each published demo offer: its title and the demo customers who may accept it now (as
+    each customer's `GET /v1/me/offers` says), so the printed ids paste into a walkthrough."""
+    published = await consent.list_offers(
+        partner_id, status="active", starting_after=None, limit=100
+    )
+    offers: dict[str, dict] = {
+        o.id: {"title": o.terms.title, "purposes": o.terms.purposes, "eligible": []}
+        for o in reversed(published.data)  # in the order the demo made them
+    }
+    for ref, customer_id in customers.items():
+        starting_after = None
+        while True:
+            page = await consent.offers_for_customer(
+                customer_id, starting_after=starting_after, limit=100
+            )
+            for offer in page.data:
+                if offer.id in offers and offer.eligible:
+                    offers[offer.id]["eligible"].append(ref)
+            if not page.has_more:
+                break
+            starting_after = page.data[-1].id
+    return offers

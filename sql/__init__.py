@@ -4,6 +4,7 @@ loader, and the unit of work every service runs its transactions in."""
 from .errors import DatabaseError, DatabaseTimeout, DatabaseUnavailable, database_fault
 from .loader import MIGRATIONS_DIR, QUERIES_DIR, load_queries
 from .unit_of_work import (
+    AcquireObserver,
     ConstraintErrors,
     PostgresUnitOfWork,
     PostgresUnitOfWorkFactory,
@@ -17,6 +18,7 @@ from .unit_of_work import (
 __all__ = [
     "MIGRATIONS_DIR",
     "QUERIES_DIR",
+    "AcquireObserver",
     "ConstraintErrors",
     "DatabaseError",
     "DatabaseTimeout",

@@ -36,6 +36,29 @@ class UnitOfWork(Protocol):
         ...
 
 
+class AcquireObserver(Protocol):
+    """Told of each wait for a pooled connection and each release (the service's metrics)."""
+
+    def acquiring(self) -> None: ...
+    def acquired(self) -> None: ...
+    def failed(self, timed_out: bool) -> None: ...
+    def released(self) -> None: ...
+
+
+class _Unobserved:
+    def acquiring(self) -> None:
+        pass
+
+    def acquired(self) -> None:
+        pass
+
+    def failed(self, timed_out: bool) -> None:
+        pass
+
+    def released(self) -> None:
+        pass
+
+
 class UnitOfWorkFactory(Protocol):
     def __call__(
         self,
@@ -59,9 +82,15 @@ class RequestTransaction:
     connections."""
 
     def __init__(
-        self, pool: asyncpg.Pool, *, acquire_timeout: float | None, health: DatabaseHealth
+        self,
+        pool: asyncpg.Pool,
+        *,
+        acquire_timeout: float | None,
+        health: DatabaseHealth,
+        observer: AcquireObserver | None = None,
     ):
         self._pool = pool
+        self._observer = observer or _Unobserved()
         self._acquire_timeout = acquire_timeout
         self._health = health
         self._conn: Any = None
@@ -86,7 +115,13 @@ class RequestTransaction:
     async def connection(self, isolation: Isolation | None = None) -> asyncpg.Connection:
         """The request's connection inside its open transaction (both begun on first use)."""
         if self._conn is None:
-            self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            self._observer.acquiring()
+            try:
+                self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            except BaseException as e:
+                self._observer.failed(timed_out=isinstance(e, TimeoutError))
+                raise
+            self._observer.acquired()
         if self._tx is None:
             self._tx = self._conn.transaction(isolation=isolation)
             await self._tx.start()
@@ -125,6 +160,7 @@ class RequestTransaction:
                 raise
         finally:
             await self._pool.release(conn)
+            self._observer.released()
 
 
 _REQUEST: ContextVar[RequestTransaction | None] = ContextVar("request_transaction", default=None)
@@ -151,8 +187,10 @@ class PostgresUnitOfWork:
         readonly: bool = False,
         acquire_timeout: float | None = None,
         health: DatabaseHealth | None = None,
+        observer: AcquireObserver | None = None,
     ):
         self._pool = pool
+        self._observer = observer or _Unobserved()
         self._health = health or DatabaseHealth()
         self._constraint_errors = constraint_errors
         self._acquire_timeout = acquire_timeout
@@ -175,7 +213,13 @@ class PostgresUnitOfWork:
         if shared is not None and shared.joins():
             return await self._join(shared)
         try:
-            self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            self._observer.acquiring()
+            try:
+                self._conn = await self._pool.acquire(timeout=self._acquire_timeout)
+            except BaseException as e:
+                self._observer.failed(timed_out=isinstance(e, TimeoutError))
+                raise
+            self._observer.acquired()
             if self._transactional:
                 self._tx = self._conn.transaction(
                     isolation=self._isolation, readonly=self._readonly
@@ -184,6 +228,7 @@ class PostgresUnitOfWork:
         except BaseException as e:
             if self._conn is not None:
                 await self._pool.release(self._conn)
+                self._observer.released()
                 self._conn = self._tx = None
             self._raise_fault(e)
             raise
@@ -219,6 +264,7 @@ class PostgresUnitOfWork:
         finally:
             if self._shared is None:
                 await self._pool.release(self._conn)
+                self._observer.released()
             self._conn = self._tx = self._shared = None
             self._repositories.clear()
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
@@ -258,10 +304,12 @@ class PostgresUnitOfWorkFactory:
         constraint_errors: ConstraintErrors,
         *,
         acquire_timeout: float | None = None,
+        observer: AcquireObserver | None = None,
     ):
         self._pool = pool
         self._errors = dict(constraint_errors)
         self._acquire_timeout = acquire_timeout
+        self._observer = observer or _Unobserved()
         self._health = DatabaseHealth()  # one per process: an outage is logged once
 
     def __call__(
@@ -279,11 +327,15 @@ class PostgresUnitOfWorkFactory:
             readonly=readonly,
             acquire_timeout=self._acquire_timeout,
             health=self._health,
+            observer=self._observer,
         )
 
     def request_transaction(self) -> RequestTransaction:
         return RequestTransaction(
-            self._pool, acquire_timeout=self._acquire_timeout, health=self._health
+            self._pool,
+            acquire_timeout=self._acquire_timeout,
+            health=self._health,
+            observer=self._observer,
         )
 
 
@@ -292,7 +344,11 @@ def unit_of_work_factory(
     constraint_errors: ConstraintErrors | None = None,
     *,
     acquire_timeout: float | None = None,
+    observer: AcquireObserver | None = None,
 ) -> PostgresUnitOfWorkFactory:
     """The factory services are built with (in the composition root). `acquire_timeout`
-    bounds the wait for a free connection: a hung database never hangs every caller."""
-    return PostgresUnitOfWorkFactory(pool, constraint_errors or {}, acquire_timeout=acquire_timeout)
+    bounds the wait for a free connection: a hung database never hangs every caller;
+    `observer` sees every acquire and release (the pool metrics)."""
+    return PostgresUnitOfWorkFactory(
+        pool, constraint_errors or {}, acquire_timeout=acquire_timeout, observer=observer
+    )

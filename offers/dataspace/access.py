@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -122,9 +122,18 @@ def validate_request(category: str, purpose: str) -> None:
 class DataAccessService:
     """Partner reads and dry runs through the policy engine; operator ingestion."""
 
-    def __init__(self, uow: UnitOfWorkFactory, rules: RuleBundle, *, audit: bool = True):
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        rules: RuleBundle,
+        *,
+        audit: bool = True,
+        on_decision: Callable[[bool, tuple[str, ...]], None] | None = None,
+    ):
         self.uow = uow
         self.rules = rules
+        # Told (allowed, reasons) of every decision once it is recorded: the service's metrics.
+        self.on_decision = on_decision or (lambda allowed, reasons: None)
         # audit=False: the benchmark's audit-off baseline only (never built by the app itself)
         self.writer = DecisionWriter(uow, audit=audit)
 
@@ -259,6 +268,7 @@ class DataAccessService:
         # The connection is back in the pool before waiting: the writer needs one too.
         page = rows[:limit]
         await self.writer.write(*self._rows(ctx, d, len(page)))
+        self.on_decision(d.allowed, d.reasons)
         if not d.allowed:
             raise AccessDenied(f"access denied: {', '.join(d.reasons)}", decision=d)
         return RecordsPage(data=page, has_more=len(rows) > limit, decision=d)
@@ -272,6 +282,7 @@ class DataAccessService:
             ctx = await self._context(uow.repository(AccessRepository), partner_id, customer_id)
         d = self._decide(ctx, partner_id, customer_id, category, purpose)
         await self.writer.write(*self._rows(ctx, d, 0))
+        self.on_decision(d.allowed, d.reasons)
         return d
 
     async def explain(

@@ -1,5 +1,10 @@
 """A small recording fake of Stripe for what localstripe lacks: Connect transfers, customer
-balance transactions, and Idempotency-Key replay.
+balance transactions, and Idempotency-Key replay; and, for `make run`, PaymentIntents that
+succeed when confirmed with a payment method and then send the signed
+`payment_intent.succeeded` event, as Stripe does, to a configured webhook URL.
+
+With a state file it keeps every object and idempotency key across restarts, so `marketplace
+reconcile` against a restarted stand-in finds the payouts it made.
 
 Like Stripe: the same key with the same parameters returns the first response; the same key
 with other parameters is a 400 idempotency_error. It records every call and every effect, can
@@ -12,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import random
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -57,6 +64,9 @@ class FakeStripe:
     seed: int = 0
     calls: list[Call] = field(default_factory=list)
     effects: list[dict] = field(default_factory=list)  # every object created, once each
+    state_file: str | None = None  # where objects and idempotency keys outlive a restart
+    webhook_url: str | None = None  # where payment_intent.succeeded is sent, signed
+    webhook_secret: str = ""
 
     def __post_init__(self):
         self._rng = random.Random(self.seed)
@@ -64,9 +74,38 @@ class FakeStripe:
         self._fail_next = 0
         self._saved: dict[str, tuple[str, int, dict]] = {}  # key -> (params hash, status, body)
         self._key_locks: dict[str, asyncio.Lock] = {}
+        self._sending: set[asyncio.Task] = set()
         self.customers: dict[str, dict] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._load()
+
+    # -- state across restarts ------------------------------------------------------------
+
+    def _load(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            with open(self.state_file) as f:
+                state = json.load(f)
+        except FileNotFoundError:
+            return
+        self.effects = state["effects"]
+        self.customers = state["customers"]
+        self._saved = {k: tuple(v) for k, v in state["saved"].items()}
+
+    def _save(self) -> None:
+        if not self.state_file:
+            return
+        with self._lock:
+            state = {"effects": self.effects, "customers": self.customers, "saved": self._saved}
+            text = json.dumps(state)
+        tmp = f"{self.state_file}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        import os
+
+        os.replace(tmp, self.state_file)  # a stand-in killed mid-write keeps the last state
 
     # -- control from tests ---------------------------------------------------------------
 
@@ -151,6 +190,7 @@ class FakeStripe:
                 )
             response = await self._execute(path, params, key)
             self._saved[key] = (digest, response.status, json.loads(response.body))
+            self._save()
             return response
 
     async def _execute(self, path: str, params: dict, key: str | None) -> web.Response:
@@ -158,7 +198,9 @@ class FakeStripe:
         if hi > 0:
             await asyncio.sleep(self._rng.uniform(lo, hi))
         parts = path.strip("/").split("/")
-        if parts == ["v1", "customers"]:
+        if parts == ["v1", "payment_intents"]:
+            obj = self._payment_intent(params)
+        elif parts == ["v1", "customers"]:
             obj = {
                 "id": f"cus_fake{uuid.uuid4().hex[:14]}",
                 "object": "customer",
@@ -207,7 +249,59 @@ class FakeStripe:
             )
         with self._lock:
             self.effects.append(obj)
+        self._save()
+        if obj["object"] == "payment_intent" and obj["status"] == "succeeded":
+            asyncio.get_running_loop().create_task(
+                self._send_event("payment_intent.succeeded", obj)
+            )
         return self._record(path, key, params, web.json_response(obj))
+
+    def _payment_intent(self, params: dict) -> dict:
+        """Confirmed with a payment method: it succeeds at once (a test card always does)."""
+        pi_id = f"pi_{uuid.uuid4().hex[:24]}"
+        succeeded = bool(params.get("payment_method")) and params.get("confirm") == "true"
+        return {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": int(params["amount"]),
+            "amount_received": int(params["amount"]) if succeeded else 0,
+            "currency": params["currency"],
+            "client_secret": f"{pi_id}_secret_{uuid.uuid4().hex[:24]}",
+            "metadata": params.get("metadata", {}),
+            "payment_method": params.get("payment_method"),
+            "status": "succeeded" if succeeded else "requires_payment_method",
+        }
+
+    async def _send_event(self, kind: str, obj: dict) -> None:
+        """The event, signed as Stripe signs it (t=..., v1=HMAC-SHA256 of "t.payload"),
+        retried a few times while the receiver is not up yet."""
+        if not self.webhook_url:
+            return
+        from aiohttp import ClientError, ClientSession
+
+        event = {
+            "id": f"evt_{uuid.uuid4().hex[:24]}",
+            "object": "event",
+            "type": kind,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+        payload = json.dumps(event)
+        for attempt in range(5):
+            t = int(time.time())
+            mac = hmac.new(self.webhook_secret.encode(), f"{t}.{payload}".encode(), "sha256")
+            headers = {
+                "Stripe-Signature": f"t={t},v1={mac.hexdigest()}",
+                "Content-Type": "application/json",
+            }
+            try:
+                async with ClientSession() as http:
+                    async with http.post(self.webhook_url, data=payload, headers=headers) as r:
+                        if r.status < 500:
+                            return
+            except ClientError:
+                pass
+            await asyncio.sleep(0.5 * 2**attempt)
 
     def _record(self, path, key, params, response: web.Response) -> web.Response:
         with self._lock:
@@ -219,6 +313,11 @@ class FakeStripe:
         with self._lock:
             if parts == ["v1", "transfers"]:
                 objs = [e for e in self.effects if e["object"] == "transfer"]
+            elif len(parts) == 3 and parts[:2] == ["v1", "payment_intents"]:
+                found = [e for e in self.effects if e["id"] == parts[2]]
+                if not found:
+                    return _error(404, "invalid_request_error", "No such payment_intent")
+                return web.json_response(found[0])
             elif len(parts) == 4 and parts[3] == "balance_transactions":
                 objs = [
                     e
@@ -248,9 +347,15 @@ def main() -> None:
     import time
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, required=True)
-    fake = FakeStripe()
-    fake.port = parser.parse_args().port
+    parser.add_argument("--port", type=int, required=True, help="where to listen")
+    parser.add_argument("--state", help="a file that keeps the stand-in's objects across restarts")
+    parser.add_argument("--webhook-url", help="where to send payment_intent.succeeded")
+    parser.add_argument("--webhook-secret", default="", help="the secret that signs the events")
+    args = parser.parse_args()
+    fake = FakeStripe(
+        state_file=args.state, webhook_url=args.webhook_url, webhook_secret=args.webhook_secret
+    )
+    fake.port = args.port
     fake.url = f"http://127.0.0.1:{fake.port}"
     fake.start()
     signal.signal(signal.SIGTERM, lambda *_: (fake.stop(), exit(0)))

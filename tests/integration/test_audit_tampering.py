@@ -19,7 +19,7 @@ import pytest
 from ledger.audit import AuditLog, AuditService
 from marketplace.audit_verifier import fetch_and_verify
 from marketplace.bootstrap import bootstrap
-from tests.conftest import ROOT, scratch_database, seal_everything
+from tests.conftest import ROOT, free_port, scratch_database, seal_everything
 
 ORIGIN = "tamper.test/audit"
 
@@ -201,7 +201,7 @@ async def test_edited_entry_is_named(server, db, layout, de_token):
 
 
 async def test_deleted_entry_row_is_named(server, db, layout, de_token):
-    leaf = layout["de"][3]
+    leaf = layout["de"][5]
     entry_id = layout["entry_id"][leaf]
     row = await db.fetchrow("SELECT * FROM audit_entries WHERE id = $1", entry_id)
     await as_superuser(db, ("DELETE FROM audit_entries WHERE id = $1", entry_id))
@@ -306,3 +306,59 @@ async def test_kept_checkpoint_detects_a_rewritten_history(server, db, layout, d
     assert fresh.ok, "the rewritten log is self-consistent: only a kept checkpoint can tell"
     report, _, _ = verify(server, de_token, since=kept)
     assert not report.ok and report.problem == "inconsistent_with_earlier"
+
+
+def verify_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "marketplace.cli", "audit", "verify", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+async def test_cli_exits_2_with_one_line_when_nothing_can_be_checked(
+    server, layout, token, de_token, tmp_path
+):
+    """Exit 1 means a proven inconsistency; anything that prevents checking is 2."""
+    expired = token("regulator", "reg_de", ["DE"], ttl=-120)
+    partner = token("partner", "ptn_not_a_regulator")
+    cases = [
+        (("--url", server, "--token", expired), "401"),
+        (("--url", server, "--token", partner), "403"),
+        (
+            ("--url", server, "--token", de_token, "--since-checkpoint", str(tmp_path / "gone")),
+            "cannot read the kept checkpoint",
+        ),
+        (("--url", f"http://127.0.0.1:{free_port()}", "--token", de_token), "could not read"),
+    ]
+    not_a_checkpoint = tmp_path / "garbage.txt"
+    not_a_checkpoint.write_text("hello\n")
+    cases.append(
+        (
+            ("--url", server, "--token", de_token, "--since-checkpoint", str(not_a_checkpoint)),
+            "is not a checkpoint",
+        )
+    )
+    for args, reason in cases:
+        run = await asyncio.to_thread(verify_cli, *args)
+        assert run.returncode == 2, (args, run.stdout, run.stderr)
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("cannot verify: ") and reason in lines[0]
+        assert run.stdout == ""  # no report: nothing was concluded
+
+
+async def test_cli_exits_1_for_a_proven_inconsistency(server, db, layout, de_token):
+    leaf = layout["de"][5]
+    entry_id = layout["entry_id"][leaf]
+    edit = "UPDATE audit_entries SET entry = replace(entry, 'denied', 'allowed') WHERE id = $1"
+    undo = "UPDATE audit_entries SET entry = replace(entry, 'allowed', 'denied') WHERE id = $1"
+    await as_superuser(db, (edit, entry_id))
+    try:
+        run = await asyncio.to_thread(verify_cli, "--url", server, "--token", de_token)
+        assert run.returncode == 1, run.stdout + run.stderr
+        assert json.loads(run.stdout)["first_bad_index"] == leaf
+    finally:
+        await as_superuser(db, (undo, entry_id))

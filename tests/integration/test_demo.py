@@ -39,3 +39,25 @@ async def test_the_demo_shows_a_barred_location_request(pool, app, settings):
     assert by_category["data_usage"]["allowed"] is True
     assert by_category["location"]["allowed"] is False
     assert "rule:de-location-trading" in by_category["location"]["reasons"]
+
+
+async def test_the_printed_ids_name_customers_who_can_accept_each_offer(
+    pool, app, settings, client, token
+):
+    """What `make run` prints: each offer with the demo customers its `GET /v1/me/offers`
+    calls eligible, so the README walkthrough's accept succeeds as pasted."""
+    from marketplace.cli import _walkthrough
+    from tests.conftest import bearer
+
+    services = bootstrap(settings, pool)
+    ids = await load_demo(services.consent, services.access, services.ledger)
+    customers = ids["customers"]
+    by_title = {o["title"]: o for o in ids["offers"].values()}
+    # Anna took the footfall offer; Lucas and Jan the cash one; Sofia is a Spanish minor.
+    assert by_title["City footfall insights"]["eligible"] == ["demo-lucas-fr", "demo-jan-nl"]
+    assert by_title["Better device deals"]["eligible"] == ["demo-anna-de"]
+    ref, offer_id = _walkthrough(ids)
+    assert ids["offers"][offer_id]["title"] == "City footfall insights"
+    r = await client.get("/v1/me/offers", headers=bearer(token("customer", customers[ref])))
+    listed = {o["id"]: o["eligible"] for o in r.json()["data"]}
+    assert listed[offer_id] is True

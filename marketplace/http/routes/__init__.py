@@ -2,7 +2,7 @@
 
 from litestar.types import ControllerRouterHandler
 
-from . import bench, customer, operator, partner, public, regulator, stripe
+from . import bench, customer, metrics, operator, partner, public, regulator, stripe
 
 
 def route_handlers(
@@ -16,5 +16,6 @@ def route_handlers(
         *operator.routes(max_ingest_body_bytes),
         *regulator.ROUTES,
         *stripe.ROUTES,
+        *metrics.ROUTES,
         *(bench.ROUTES if bench_endpoints else []),
     ]

@@ -32,6 +32,7 @@ from .http import (
     rate_limit_middleware,
     route_body_limit,
     route_handlers,
+    strict_body,
 )
 from .logs import configure_logging, request_log_middleware
 
@@ -97,6 +98,7 @@ def create_app(settings: Settings) -> Litestar:
             idempotency_middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_body,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Consent marketplace API",

@@ -11,6 +11,7 @@ from .auth import (
     TokenVerifier,
     issue_token,
 )
+from .bodies import strict_body
 from .contract import Contract, contract_middleware
 from .idempotency import idempotency_middleware
 from .inbound import MAX_JSON_DEPTH, inbound_middleware, route_body_limit
@@ -39,4 +40,5 @@ __all__ = [
     "rate_limit_middleware",
     "route_body_limit",
     "route_handlers",
+    "strict_body",
 ]

@@ -27,8 +27,11 @@ PROBLEM_STATUSES = {
     "404": "No such object for this caller (another tenant's objects look the same)",
     "409": "Conflict with the current state (transition, idempotency key, capacity)",
     "413": "Request body too large",
+    "415": "Body not sent as the operation's media type (`Content-Type`), or encoded",
     "422": "Well-formed but breaks a domain rule",
 }
+# Operations that call Stripe while the caller waits.
+STRIPE_PATHS = {"/v1/partner/funding"}
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     description="RFC 9457 problem details with a stable `code`",
@@ -122,6 +125,8 @@ def document_problems(app: Litestar, public_paths: set[str]) -> None:
                 statuses = {k: v for k, v in statuses.items() if k != "403"}
             if path == "/ready":
                 statuses["503"] = "The database is not reachable"
+            if path in STRIPE_PATHS:  # values Stripe refuses are a 422 naming the field
+                statuses["502"] = "Stripe failed or could not be reached; try again later"
             for status, description in statuses.items():
                 operation.responses[status] = OpenAPIResponse(
                     description=description, content=problem

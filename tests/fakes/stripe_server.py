@@ -1,5 +1,6 @@
 """A small recording fake of Stripe for what localstripe lacks: Connect transfers, customer
-balance transactions, and Idempotency-Key replay.
+balance transactions, and Idempotency-Key replay; and PaymentIntents, so that `make run` can
+take a partner's funding request (the tests fund through localstripe).
 
 Like Stripe: the same key with the same parameters returns the first response; the same key
 with other parameters is a 400 idempotency_error. It records every call and every effect, can
@@ -184,6 +185,40 @@ class FakeStripe:
                 "metadata": params.get("metadata", {}),
                 "type": "adjustment",
             }
+        elif parts == ["v1", "payment_intents"]:
+            # Like Stripe: a currency it does not know, or an amount under the minimum, is a
+            # 400 naming the parameter.
+            if params.get("currency") not in STRIPE_CURRENCIES:
+                return self._record(
+                    path,
+                    key,
+                    params,
+                    _error(400, "invalid_request_error", "Invalid currency", param="currency"),
+                )
+            if int(params.get("amount", 0)) < 50:
+                return self._record(
+                    path,
+                    key,
+                    params,
+                    _error(
+                        400,
+                        "invalid_request_error",
+                        "Amount must be at least 50 minor units",
+                        param="amount",
+                    ),
+                )
+            pi = f"pi_{uuid.uuid4().hex[:24]}"
+            obj = {
+                "id": pi,
+                "object": "payment_intent",
+                "amount": int(params["amount"]),
+                "currency": params["currency"],
+                "client_secret": f"{pi}_secret_{uuid.uuid4().hex[:16]}",
+                "metadata": params.get("metadata", {}),
+                "status": "processing"
+                if params.get("payment_method")
+                else "requires_payment_method",
+            }
         elif parts == ["v1", "transfers"]:
             if not str(params.get("destination", "")).startswith("acct_"):
                 return self._record(
@@ -237,8 +272,17 @@ class FakeStripe:
         )
 
 
-def _error(status: int, kind: str, message: str) -> web.Response:
-    return web.json_response({"error": {"type": kind, "message": message}}, status=status)
+# A few of the currencies Stripe settles (lower case, as Stripe spells them).
+STRIPE_CURRENCIES = frozenset(
+    "eur usd gbp chf sek nok dkk pln czk huf ron bgn isk cad aud nzd jpy".split()
+)
+
+
+def _error(status: int, kind: str, message: str, param: str | None = None) -> web.Response:
+    error = {"type": kind, "message": message}
+    if param is not None:
+        error["param"] = param
+    return web.json_response({"error": error}, status=status)
 
 
 def main() -> None:

@@ -32,11 +32,9 @@ def _body_type(handler) -> type | None:
     return None
 
 
+@cache
 def _decoder(body_type) -> msgspec.json.Decoder:
-    return _DECODERS.setdefault(body_type, msgspec.json.Decoder(body_type, strict=True))
-
-
-_DECODERS: dict[object, msgspec.json.Decoder] = {}
+    return msgspec.json.Decoder(body_type, strict=True)  # built once per body type
 
 
 async def strict_body(request: Request) -> None:

@@ -2,10 +2,12 @@
 
 Dates and times carry their published range as formatMinimum/formatMaximum, which the
 generator does not read: valid examples come from inside that range, as in the suite's
-contract test (outside it is a 400, which the negative phase still sends)."""
+contract test (outside it is a 400, which the negative phase still sends). JSON Lines answers
+(exports, the audit export) are read line by line, so that they are checked too."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import schemathesis
@@ -20,3 +22,9 @@ schemathesis.openapi.format(
     "date-time",
     st.datetimes(_first, _last).map(lambda d: d.replace(tzinfo=UTC).isoformat()),
 )
+
+
+@schemathesis.deserializer("application/jsonl")
+def json_lines(ctx, response):
+    """Exports and the audit export stream JSON Lines: every line must be one JSON value."""
+    return [json.loads(line) for line in response.content.splitlines() if line.strip()]

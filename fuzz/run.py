@@ -46,10 +46,17 @@ PREFIX_BY_ROLE = {
     "regulator": "^/v1/audit",
 }
 
-# The statuses schemathesis.toml in the project root accepts for schema-valid data.
+# The statuses schemathesis.toml in the project root accepts for schema-valid data; repeated
+# query parameters in the coverage phase; stateful scenarios long enough for the workflow.
 CONFIG_HEAD = """\
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]
+
+[phases.coverage]
+generate-duplicate-query-parameters = true
+
+[phases.stateful]
+max-steps = 20
 """
 
 # Closing the account ends the customer's session for every later request of the run: that

@@ -200,6 +200,11 @@ async def test_a_json_type_the_schema_refuses_is_400_even_where_it_would_convert
         r = await client.post("/v1/partner/offers", json=body, headers=partner["auth"])
         assert r.status_code == 400 and r.json()["field"] == field, r.text
     assert await _count(pool, "offers") == before
+    # As in JSON Schema, a number without a fraction is an integer.
+    r = await client.post(
+        "/v1/partner/offers", json=offer_body(duration_days=30.0), headers=partner["auth"]
+    )
+    assert r.status_code == 201 and r.json()["terms"]["duration_days"] == 30, r.text
     record = {"category": "device", "recorded_at": 0, "source": "s", "payload": {}}
     r = await client.post(
         f"/v1/admin/customers/{customer['id']}/records",

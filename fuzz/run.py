@@ -104,6 +104,21 @@ def stop_service(proc) -> None:
         proc.wait()
 
 
+def stop_embedded_database(data_dir: Path) -> None:
+    """The embedded PostgreSQL outlives `make run` (a later run reuses it): stop this one."""
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    if not pid_file.exists():
+        return  # DATABASE_URL was set: not ours to stop
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+        while True:
+            os.kill(pid, 0)
+            time.sleep(0.2)
+    except ProcessLookupError:
+        return
+
+
 def wait_ready(proc, base: str, log: Path) -> dict[str, str]:
     """Wait until /ready answers, then read the demo's printed tokens from the log."""
     while True:
@@ -234,6 +249,7 @@ def main() -> None:
                 sys.exit(f"fuzz: the service died during the {run} run; see {log}")
     finally:
         stop_service(proc)
+        stop_embedded_database(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
 
     (args.out / "summary.json").write_text(json.dumps(results, indent=1))

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint bench clean
+.PHONY: install browser run test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,12 +49,21 @@ browser: install
 test: install browser
 	$(PY) -m pytest
 
+## The hostile run: schemathesis against the service as `make run` starts it (demo data), with
+## every check, every phase (stateful included) and 100 examples per operation, once with each
+## role's token and once with each operation's own role. Exit 1 on any 5xx. Not in `make test`:
+## it takes several minutes. Reports: fuzz/report/.
+FUZZ_PORT ?= 8110
+FUZZ_STAND_IN_PORT ?= 8111
+fuzz: install
+	$(PY) fuzz/run.py --port $(FUZZ_PORT) --stand-in-port $(FUZZ_STAND_IN_PORT)
+
 ## Style, types, and the import contracts: the dependency direction (marketplace -> offers ->
 ## {policies, ledger} -> sql) and "other packages import only a package's public __init__".
 ## No grimp cache: it keeps a file's resolved imports by mtime, so it misses a new __init__.
 lint: install
-	$(VENV)/bin/ruff check marketplace offers policies ledger sql tests bench
-	$(VENV)/bin/ruff format --check marketplace offers policies ledger sql tests bench
+	$(VENV)/bin/ruff check marketplace offers policies ledger sql tests bench fuzz
+	$(VENV)/bin/ruff format --check marketplace offers policies ledger sql tests bench fuzz
 	$(VENV)/bin/mypy marketplace offers ledger policies sql
 	$(VENV)/bin/lint-imports --no-cache
 

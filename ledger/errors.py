@@ -9,6 +9,7 @@ LedgerError
 ├── WebhookSignatureInvalid
 ├── StripeEventInvalid
 └── PaymentGatewayError
+    └── PaymentRefused
 """
 
 from __future__ import annotations
@@ -86,6 +87,17 @@ class PaymentGatewayError(LedgerError):
     def __init__(self, detail: str, *, retryable: bool, field: str | None = None):
         super().__init__(detail, field=field)
         self.retryable = retryable
+
+
+class PaymentRefused(PaymentGatewayError):
+    """Stripe refused the caller's own values (a currency it does not settle, an amount under
+    its minimum, an unusable payment method): the request's fault, naming Stripe's `param`."""
+
+    code = "payment_refused"
+    status = 422
+
+    def __init__(self, detail: str, *, field: str | None = None):
+        super().__init__(detail, retryable=False, field=field)
 
 
 # Violated database constraints (by name) and the domain error each means; the unit of work

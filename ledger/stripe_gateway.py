@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import stripe
 
-from .errors import PaymentGatewayError, StripeEventInvalid, WebhookSignatureInvalid
+from .errors import PaymentGatewayError, PaymentRefused, StripeEventInvalid, WebhookSignatureInvalid
 
 if TYPE_CHECKING:
     from stripe.params import (
@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 
 def _translate(e: stripe.StripeError) -> PaymentGatewayError:
     status = getattr(e, "http_status", None)
+    param = getattr(e, "param", None)
+    if (
+        isinstance(e, stripe.InvalidRequestError | stripe.CardError)
+        and param
+        and status
+        in (
+            400,
+            402,
+        )
+    ):
+        # Stripe names the parameter of ours it refused: the caller's value, not a fault here.
+        return PaymentRefused(
+            f"stripe refused {param}: {e.user_message or str(e)}"[:500], field=str(param)[:100]
+        )
     retryable = isinstance(e, stripe.APIConnectionError | stripe.RateLimitError) or (
         status is not None and (status >= 500 or status in (409, 429))
     )

@@ -35,6 +35,7 @@ from .http import (
     retry_middleware,
     route_body_limit,
     route_handlers,
+    strict_body,
 )
 from .logs import configure_logging, request_log_middleware
 from .metrics import metrics_middleware
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> Litestar:
             idempotency_middleware,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_body,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Consent marketplace API",

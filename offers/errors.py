@@ -7,6 +7,7 @@ OffersError
 │   ├── OfferNotFound
 │   └── GrantNotFound
 ├── InvalidTerms
+├── InvalidCustomer
 ├── InvalidTransition
 ├── OfferNotOpen
 ├── OfferVersionChanged
@@ -72,6 +73,13 @@ class InvalidTerms(OffersError):
     """Offer terms or a narrowing request that break a domain rule."""
 
     code = "invalid_terms"
+    status = 422
+
+
+class InvalidCustomer(OffersError):
+    """A customer record that cannot be true (born in the future)."""
+
+    code = "invalid_customer"
     status = 422
 
 

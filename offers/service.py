@@ -23,6 +23,7 @@ from .audit_entries import grant_details, grant_entry, offer_entry
 from .errors import (
     CustomerNotFound,
     GrantNotFound,
+    InvalidCustomer,
     InvalidTerms,
     InvalidTransition,
     NotEligible,
@@ -121,6 +122,9 @@ class ConsentService:
         self, external_ref: str, jurisdiction: str, birth_date: date | None
     ) -> tuple[Customer, bool]:
         """Returns the customer and whether it was created (an existing ref is not an error)."""
+        if birth_date is not None and birth_date > datetime.now(UTC).date():
+            # Age rules (minors) read this date: a future one would make anyone a minor.
+            raise InvalidCustomer("birth_date lies in the future", field="birth_date")
         async with self.uow() as uow:
             repo = uow.repository(CustomersRepository)
             created = await repo.insert_customer(external_ref, jurisdiction, birth_date)

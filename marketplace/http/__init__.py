@@ -11,6 +11,7 @@ from .auth import (
     TokenVerifier,
     issue_token,
 )
+from .bodies import strict_body
 from .contract import Contract, contract_middleware
 from .docs import OfflineSwaggerPlugin, docs_router
 from .idempotency import idempotency_middleware
@@ -45,4 +46,5 @@ __all__ = [
     "retry_middleware",
     "route_body_limit",
     "route_handlers",
+    "strict_body",
 ]

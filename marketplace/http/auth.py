@@ -156,7 +156,11 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Puts the verified Principal on the connection as `user`."""
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
+        headers = connection.headers.getall("authorization", [])
+        if len(headers) > 1:
+            # One caller, one credential: servers and proxies disagree on which of two wins.
+            raise NotAuthorizedException("send one Authorization header, not several")
+        header = headers[0] if headers else ""
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthorizedException("a bearer token is required")

@@ -4,8 +4,10 @@ Unknown or repeated query parameters are refused (a typo like `?stauts=active` m
 silently list everything), date-time parameters must be RFC 3339 (not a bare number) and,
 like dates, inside the one documented range (dates.py), a NUL character is refused anywhere
 in the path or query (PostgreSQL text cannot hold one), so are percent-escapes that are not
-UTF-8 (a lone surrogate is not text; decoding would mangle it), and
-OPTIONS answers `Allow` with every method of the path.
+UTF-8 (a lone surrogate is not text; decoding would mangle it), a body is sent as the media
+type its operation publishes (UTF-8), never encoded (Litestar would read `text/plain`, a form
+or a gzip-labelled body as JSON all the same), and OPTIONS answers `Allow` with every method
+of the path.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class Contract:
         self.query: dict[tuple[str, str], dict[str, str | None]] = {}
         # (path, METHOD) -> {query parameter: the values it may take}, for closed vocabularies
         self.choices: dict[tuple[str, str], dict[str, frozenset[str]]] = {}
+        # (path, METHOD) -> the media types its published request body may be sent as
+        self.media: dict[tuple[str, str], frozenset[str]] = {}
         schemas = doc.components.schemas or {}
         for path, item in (doc.paths or {}).items():
             for method in ("get", "post", "patch", "put", "delete"):
@@ -43,6 +47,9 @@ class Contract:
                         for p in params
                         if (values := _enum(p.schema, schemas))
                     }
+                    body = operation.request_body
+                    if body is not None and getattr(body, "content", None):
+                        self.media[(path, method.upper())] = frozenset(body.content)
         self.allow = {r.path_format: ", ".join(sorted(r.methods)) for r in app.routes}
 
 
@@ -124,6 +131,9 @@ def _refusal(
     # (Some servers, and Litestar's test client, leave the query string on raw_path.)
     if not _utf8((scope.get("raw_path") or b"").partition(b"?")[0]):
         return problem_bytes(400, "invalid_path", "the path is not UTF-8")
+    media = _media_refusal(contract.media.get((template, method)), scope)
+    if media is not None:
+        return media
     declared = contract.query.get((template, method))
     if declared is None or not scope.get("query_string"):
         return None
@@ -166,3 +176,41 @@ def _refusal(
             expected = _EXPECTED.get(declared[name] or "", declared[name])
             return problem_bytes(400, "validation_error", f"{name} must be {expected}", field=name)
     return None
+
+
+def _media_refusal(accepted: frozenset[str] | None, scope: HTTPScope):
+    """415 for an encoded body, or one not sent as its operation's published media type."""
+    headers = {k.lower(): v for k, v in scope["headers"]}
+    encoding = headers.get(b"content-encoding", b"identity").strip().lower()
+    if encoding != b"identity":
+        return problem_bytes(
+            415,
+            "unsupported_media_type",
+            "request bodies are read as sent: no Content-Encoding",
+            field="Content-Encoding",
+        )
+    if accepted is None:
+        return None
+    content_type = headers.get(b"content-type")
+    if content_type is None:
+        length = headers.get(b"content-length", b"0").strip()
+        if length in (b"0", b"") and b"transfer-encoding" not in headers:
+            return None  # no body at all: the route answers that it wants one
+        content_type = b""
+    media, _, parameters = content_type.decode("latin-1").partition(";")
+    charset = next(
+        (
+            value.strip().strip('"').lower()
+            for name, _, value in (p.partition("=") for p in parameters.split(";"))
+            if name.strip().lower() == "charset"
+        ),
+        "utf-8",
+    )
+    if media.strip().lower() in accepted and charset == "utf-8":
+        return None
+    return problem_bytes(
+        415,
+        "unsupported_media_type",
+        f"send the body as {' or '.join(sorted(accepted))} (UTF-8)",
+        field="Content-Type",
+    )

@@ -40,6 +40,7 @@ STATUS_TEXT = {
     "409": "Conflict with the current state (transition, idempotency key, capacity)",
     "410": "The export was invalidated (its records were erased); make a new one",
     "413": "Request body too large",
+    "415": "Body not sent as the operation's media type (`Content-Type`), or encoded",
     "422": "Well-formed but breaks a domain rule",
     "429": "Over this caller's rate limit; `Retry-After` says when to try again",
     "502": "A service this call depends on (the payment gateway, a former operator) failed",
@@ -235,7 +236,7 @@ def statuses_of(path: str, method: str, operation, public: bool) -> list[str]:
     if method in ("post", "patch") and not public:
         found.add("409")  # Idempotency-Key conflicts, state transitions
     if body:
-        found |= {"413", "422"}
+        found |= {"413", "415", "422"}
     if operation.operation_id != "getHealth":
         found.add("503")  # the database, or this process overloaded (probes are never shed)
     found.update(OWN_STATUSES.get(operation.operation_id, ()))

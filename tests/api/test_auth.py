@@ -204,3 +204,15 @@ async def test_a_token_not_yet_valid_by_nbf_is_refused(client, app, settings):
     later = int(time.time()) + 3600
     status, body = await _status(client, _signed(app, _claims(settings, nbf=later)))
     assert status == 401 and body["detail"] == "token not yet valid"
+
+
+async def test_two_authorization_headers_are_401_whichever_comes_first(client, token):
+    """Servers and proxies disagree on which of two credentials wins: neither does here."""
+    operator, partner = token("operator", "op_two"), token("partner", "ptn_two")
+    for first, second in ((operator, partner), (partner, operator), (operator, operator)):
+        r = await client.post(
+            "/v1/admin/partners",
+            json={"name": "X", "jurisdiction": "DE"},
+            headers=[("authorization", f"Bearer {first}"), ("authorization", f"Bearer {second}")],
+        )
+        assert r.status_code == 401 and r.json()["code"] == "unauthenticated", r.text

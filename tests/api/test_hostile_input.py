@@ -180,3 +180,74 @@ async def test_percent_escapes_that_are_not_utf8_are_400(client, actors):
     for segment in ("%ED%A0%80", "grt_%FF"):
         r = await client.get(f"/v1/partner/grants/{segment}", headers=partner["auth"])
         assert r.status_code == 400 and r.json()["code"] == "invalid_path", (segment, r.text)
+
+
+async def test_a_json_type_the_schema_refuses_is_400_even_where_it_would_convert(
+    client, actors, pool
+):
+    """Bodies are decoded strictly: 0 is no time, "30" no integer, "true" no boolean."""
+    partner = await actors.partner()
+    customer = await actors.customer()
+    before = await _count(pool, "offers")
+    for body, field in [
+        (offer_body(duration_days="30"), "duration_days"),
+        (offer_body(max_grants="10"), "max_grants"),
+        (
+            offer_body(compensation={"kind": "cash", "amount": "100", "currency": "EUR"}),
+            "compensation.amount",
+        ),
+    ]:
+        r = await client.post("/v1/partner/offers", json=body, headers=partner["auth"])
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+    assert await _count(pool, "offers") == before
+    # As in JSON Schema, a number without a fraction is an integer.
+    r = await client.post(
+        "/v1/partner/offers", json=offer_body(duration_days=30.0), headers=partner["auth"]
+    )
+    assert r.status_code == 201 and r.json()["terms"]["duration_days"] == 30, r.text
+    record = {"category": "device", "recorded_at": 0, "source": "s", "payload": {}}
+    r = await client.post(
+        f"/v1/admin/customers/{customer['id']}/records",
+        json={"records": [record]},
+        headers=actors.operator,
+    )
+    assert r.status_code == 400 and r.json()["field"] == "records[0].recorded_at", r.text
+    assert (
+        await pool.fetchval("SELECT count(*) FROM records WHERE customer_id = $1", customer["id"])
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "headers, field",
+    [
+        ({"content-type": "text/plain"}, "Content-Type"),
+        ({"content-type": "application/x-www-form-urlencoded"}, "Content-Type"),
+        ({"content-type": "application/xml"}, "Content-Type"),
+        ({"content-type": "application/json; charset=utf-16"}, "Content-Type"),
+        ({}, "Content-Type"),
+        ({"content-type": "application/json", "content-encoding": "gzip"}, "Content-Encoding"),
+    ],
+)
+async def test_a_body_not_sent_as_its_published_media_type_is_415(
+    client, actors, pool, headers, field
+):
+    """Litestar alone reads any body as JSON, whatever it is labelled (or not labelled)."""
+    import json
+
+    before = await _count(pool, "partners")
+    r = await client.post(
+        "/v1/admin/partners",
+        content=json.dumps({"name": "P", "jurisdiction": "DE"}).encode(),
+        headers={**actors.operator, **headers},
+    )
+    assert r.status_code == 415, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "unsupported_media_type" and r.json()["field"] == field
+    assert await _count(pool, "partners") == before
+    r = await client.post(
+        "/v1/admin/partners",
+        content=json.dumps({"name": "P", "jurisdiction": "DE"}).encode(),
+        headers={**actors.operator, "content-type": "Application/JSON; charset=UTF-8"},
+    )
+    assert r.status_code == 201, r.text

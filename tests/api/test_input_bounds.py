@@ -92,6 +92,19 @@ async def test_a_birth_date_outside_the_range_is_400_naming_it(client, actors, p
     assert await pool.fetchval("SELECT count(*) FROM customers") == before
 
 
+async def test_a_birth_date_in_the_future_is_422_naming_it(client, actors, pool):
+    """Inside the range, but nobody is born tomorrow: age rules would take them for a minor."""
+    from datetime import UTC, datetime, timedelta
+
+    before = await pool.fetchval("SELECT count(*) FROM customers")
+    unborn = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    body = {"external_ref": "bounds-unborn", "jurisdiction": "DE", "birth_date": unborn}
+    r = await client.post("/v1/admin/customers", json=body, headers=actors.operator)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_customer" and r.json()["field"] == "birth_date"
+    assert await pool.fetchval("SELECT count(*) FROM customers") == before
+
+
 @pytest.mark.parametrize("recorded_at", OUT_OF_RANGE["date-time"])
 async def test_a_record_time_outside_the_range_is_400_naming_it(client, actors, pool, recorded_at):
     customer = await actors.customer()

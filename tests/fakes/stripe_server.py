@@ -199,6 +199,9 @@ class FakeStripe:
             await asyncio.sleep(self._rng.uniform(lo, hi))
         parts = path.strip("/").split("/")
         if parts == ["v1", "payment_intents"]:
+            refused = _payment_intent_refusal(params)
+            if refused is not None:
+                return self._record(path, key, params, refused)
             obj = self._payment_intent(params)
         elif parts == ["v1", "customers"]:
             obj = {
@@ -336,8 +339,29 @@ class FakeStripe:
         )
 
 
-def _error(status: int, kind: str, message: str) -> web.Response:
-    return web.json_response({"error": {"type": kind, "message": message}}, status=status)
+# A few of the currencies Stripe settles (lower case, as Stripe spells them).
+STRIPE_CURRENCIES = frozenset(
+    "eur usd gbp chf sek nok dkk pln czk huf ron bgn isk cad aud nzd jpy".split()
+)
+
+
+def _payment_intent_refusal(params: dict) -> web.Response | None:
+    """Like Stripe: a currency it does not know, or an amount under the minimum, is a 400
+    naming the parameter."""
+    if params.get("currency") not in STRIPE_CURRENCIES:
+        return _error(400, "invalid_request_error", "Invalid currency", param="currency")
+    if int(params.get("amount", 0)) < 50:
+        return _error(
+            400, "invalid_request_error", "Amount must be at least 50 minor units", param="amount"
+        )
+    return None
+
+
+def _error(status: int, kind: str, message: str, param: str | None = None) -> web.Response:
+    error = {"type": kind, "message": message}
+    if param is not None:
+        error["param"] = param
+    return web.json_response({"error": error}, status=status)
 
 
 def main() -> None:

@@ -23,12 +23,21 @@ from offers.dataspace import (
     ImportedConsent,
     Record,
 )
+from policies import CATEGORIES
 
 from ..auth import requires
 from ..schemas import AcceptOffer
 from .params import GrantStatusFilter, Limit, StartingAfter, created
 
-CategoryPath = Annotated[str, Parameter(max_length=64, description="a category code")]
+# Published as the vocabulary's enum; another code is a 400 `unknown_category`.
+CategoryPath = Annotated[
+    str,
+    Parameter(
+        max_length=64,
+        description="a category code (see /v1/vocabulary)",
+        schema_extra={"enum": [t.code for t in CATEGORIES]},
+    ),
+]
 
 
 async def open_account(connection: ASGIConnection, _: BaseRouteHandler) -> None:

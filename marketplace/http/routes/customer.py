@@ -23,6 +23,7 @@ from offers.dataspace import (
     ImportedConsent,
     Record,
 )
+from offers.obligations import CustomerGrant, Notification, ObligationService
 
 from ..auth import requires
 from ..schemas import AcceptOffer
@@ -79,8 +80,12 @@ class MeController(Controller):
         )
 
     @get("/grants/{grant_id:str}")
-    async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
-        return await consent.get_customer_grant(request.user.sub, grant_id)
+    async def get_grant(
+        self, request: Request, grant_id: str, obligations: ObligationService
+    ) -> CustomerGrant:
+        """The grant; once it ended or narrowed, `deletion` says what the partner owes and
+        whether it confirmed deletion, when and how (with the signed confirmation's URL)."""
+        return await obligations.customer_grant(request.user.sub, grant_id)
 
     @get("/grants/{grant_id:str}/receipt", media_type="application/jose")
     async def receipt(
@@ -132,8 +137,9 @@ class MeController(Controller):
     async def erase_category(
         self, request: Request, category: CategoryPath, dataspace: DataSpaceService
     ) -> Erasure:
-        """Erase one category: its records are gone and every grant covering it is revoked
-        (a grant that also covers other categories too), partners told at once."""
+        """Erase one category: its records are gone; a grant covering only it is revoked, a
+        grant covering others too is narrowed (it loses the category); partners are told at
+        once and owe the deletion of what they received of it."""
         return await dataspace.erase(request.user.sub, category)
 
     @delete("/", status_code=200)
@@ -179,6 +185,37 @@ class MeController(Controller):
         )
 
 
+class MeAfterlifeController(Controller):
+    path = "/"
+
+    @get("/notifications")
+    async def notifications(
+        self,
+        request: Request,
+        obligations: ObligationService,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[Notification]:
+        """What I should be told (consent ending, reminders, deletions confirmed or late,
+        changed offers), newest first, in my language: the first of `es`, `de`, `en` that
+        Accept-Language names, else my country's."""
+        return await obligations.notifications(
+            request.user.sub,
+            accept_language=request.headers.get("accept-language"),
+            starting_after=starting_after,
+            limit=limit,
+        )
+
+    @get("/deletion-confirmations/{obligation_id:str}", media_type="application/jose")
+    async def deletion_confirmation(
+        self, request: Request, obligation_id: str, obligations: ObligationService
+    ) -> Response[str]:
+        """A partner's signed deletion confirmation, a compact JWS verifiable with
+        /.well-known/jwks.json."""
+        receipt = await obligations.confirmation_receipt(request.user.sub, obligation_id)
+        return Response(receipt, media_type="application/jose")
+
+
 class MeHistoryController(Controller):
     path = "/"
 
@@ -206,6 +243,6 @@ ME = Router(
     path="/v1/me",
     guards=[requires("customer"), open_account],
     tags=["customer"],
-    route_handlers=[MeController, MeHistoryController],
+    route_handlers=[MeController, MeAfterlifeController, MeHistoryController],
 )
 ROUTES = [ME]

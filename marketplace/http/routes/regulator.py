@@ -21,6 +21,7 @@ from ledger.audit import (
     DayMetrics,
     SealedEntry,
 )
+from offers.obligations import ObligationService
 
 from ..auth import requires
 from .params import Limit
@@ -197,10 +198,27 @@ class AuditController(Controller):
         return {"jurisdictions": list(request.user.jurisdictions), "days": days}
 
 
+class DeletionMetricsController(Controller):
+    path = "/v1/audit"
+    guards = [requires("regulator")]
+    tags = ["regulator"]
+
+    @get("/deletion-metrics")
+    async def deletion_metrics(self, request: Request, obligations: ObligationService) -> dict:
+        """Per partner, over deletion obligations of customers in the token's jurisdictions:
+        opened, confirmed in time, confirmed late, open past the deadline, and the median
+        seconds from opening to confirmation (obligations that owed nothing are left out)."""
+        jurisdictions = list(request.user.jurisdictions)
+        return {
+            "jurisdictions": jurisdictions,
+            "partners": await obligations.metrics(jurisdictions),
+        }
+
+
 @get("/v1/audit/key", opt={"exclude_from_auth": True}, tags=["public"], media_type=TEXT)
 async def audit_key(state: State) -> Response[str]:
     """The checkpoint verifier key, "<name>+<key ID>+<base64 Ed25519 key>" (Go note format)."""
     return Response(state.audit.verifier_key() + "\n", media_type=TEXT)
 
 
-ROUTES: list[ControllerRouterHandler] = [AuditController, audit_key]
+ROUTES: list[ControllerRouterHandler] = [AuditController, DeletionMetricsController, audit_key]

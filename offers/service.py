@@ -16,6 +16,7 @@ from policies import (
     is_category,
     is_purpose,
     offer_eligibility,
+    rule_descriptions,
 )
 from sql import UnitOfWork, UnitOfWorkFactory
 
@@ -43,7 +44,7 @@ from .models import (
     Partner,
     Reason,
 )
-from .obligations import Afterlife, NewNotification, ObligationsRepository
+from .obligations import Afterlife, NewNotification, ObligationsRepository, pick_language
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import CustomersRepository, OffersRepository
 from .webhook_repository import WebhookRepository
@@ -267,15 +268,34 @@ class ConsentService:
             for e in verdict.exclusions
         )
 
+    def _in_language(self, reasons: tuple[Reason, ...], language: str) -> tuple[Reason, ...]:
+        """The rule reasons' sentences in `language` (rules carry every language we speak)."""
+        if language == "en":
+            return reasons
+        ids = [r.code.removeprefix("rule:") for r in reasons if r.code.startswith("rule:")]
+        text = rule_descriptions(self.rules, ids, language)
+        return tuple(
+            Reason(code=r.code, message=text.get(r.code.removeprefix("rule:"), r.message))
+            for r in reasons
+        )
+
     async def offers_for_customer(
-        self, customer_id: str, *, starting_after: str | None, limit: int
+        self,
+        customer_id: str,
+        *,
+        starting_after: str | None,
+        limit: int,
+        accept_language: str | None = None,
     ) -> Page[CustomerOffer]:
+        """Open offers with the customer's eligibility; the rules' sentences in the customer's
+        language (the first of ES, DE, EN that `accept_language` names, else their country's)."""
         async with self.uow(transaction=False) as uow:
             customer = await _customer(uow.repository(CustomersRepository), customer_id)
             rows = await uow.repository(OffersRepository).list_customer_offers(
                 customer_id, starting_after, limit + 1
             )
         now = datetime.now(UTC)
+        language = pick_language(accept_language, customer.jurisdiction)
         data = []
         for r in rows[:limit]:
             reasons, verdict = self._eligibility(customer, r.partner_id, r.terms, now)
@@ -296,8 +316,11 @@ class ConsentService:
                     terms=r.terms,
                     terms_hash=r.terms_hash,
                     eligible=not reasons,
-                    reasons=tuple(reasons),
-                    exclusions=self._exclusions(verdict),
+                    reasons=self._in_language(tuple(reasons), language),
+                    exclusions=tuple(
+                        msgspec.structs.replace(e, reasons=self._in_language(e.reasons, language))
+                        for e in self._exclusions(verdict)
+                    ),
                 )
             )
         return Page(data=data, has_more=len(rows) > limit)

@@ -5,7 +5,7 @@ for new reads when it is late; the customer is told each step, in their language
 from .afterlife import NOTIFICATION_CREATED, Afterlife
 from .errors import InvalidConfirmation, InvalidLift, ObligationNotFound, ObligationNotOpen
 from .messages import KINDS as NOTIFICATION_KINDS
-from .messages import LANGUAGES
+from .messages import LANGUAGES, pick_language
 from .models import (
     Clock,
     CustomerGrant,
@@ -42,5 +42,6 @@ __all__ = [
     "PartnerDeletionMetrics",
     "PartnerSuspension",
     "deletion_view",
+    "pick_language",
     "system_clock",
 ]

@@ -167,17 +167,18 @@ _TEXT: dict[str, dict[str, tuple[str, str]]] = {
         "en": (
             "A company is late deleting your data",
             "{partner} had to confirm by {due} that it deleted your {categories} data, and has"
-            " not. It can no longer read any data until it does.",
+            " not. If it does not confirm soon, it will be stopped from reading any data.",
         ),
         "es": (
             "Una empresa se retrasa en borrar tus datos",
             "{partner} debía confirmar antes del {due} que borró tus datos de {categories}, y"
-            " no lo ha hecho. No podrá leer más datos hasta que lo haga.",
+            " no lo ha hecho. Si no lo confirma pronto, ya no podrá leer ningún dato.",
         ),
         "de": (
             "Ein Unternehmen löscht Ihre Daten verspätet",
             "{partner} hätte bis {due} bestätigen müssen, Ihre Daten zu {categories} gelöscht"
-            " zu haben, und hat es nicht getan. Bis dahin darf es keine Daten mehr lesen.",
+            " zu haben, und hat es nicht getan. Bestätigt es nicht bald, darf es keine Daten"
+            " mehr lesen.",
         ),
     },
     "offer.changed": {

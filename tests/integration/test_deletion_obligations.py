@@ -477,3 +477,33 @@ async def test_every_event_is_delivered_signed_with_retries(world):
         f"/v1/partner/webhook-endpoints/{op['id']}/deliveries", headers=partner["auth"]
     )
     assert r.status_code == 404
+
+
+async def test_offers_give_the_rule_sentences_in_the_customers_language(world):
+    w = world
+    partner = await w.partner()
+    offer = await w.offer(partner)  # location + data_usage: location is barred in DE
+    de = await w.customer("DE")
+
+    async def sentences(language=None) -> set[str]:
+        headers = dict(de["auth"])
+        if language:
+            headers["Accept-Language"] = language
+        r = await w.client.get("/v1/me/offers", headers=headers, params={"limit": 100})
+        [o] = [o for o in r.json()["data"] if o["id"] == offer["id"]]
+        return {
+            reason["message"]
+            for e in o["exclusions"]
+            for reason in e["reasons"]
+            if reason["code"] == "rule:de-location-trading"
+        }
+
+    assert await sentences() == {
+        "In Deutschland dürfen Ihre Standortdaten nicht an Unternehmen weitergegeben werden."
+    }
+    assert await sentences("es-ES,es;q=0.9") == {
+        "En Alemania, tus datos de ubicación no pueden compartirse con empresas."
+    }
+    assert await sentences("en") == {
+        "In Germany, your location data cannot be shared with companies."
+    }

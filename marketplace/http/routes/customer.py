@@ -50,9 +50,13 @@ class MeController(Controller):
         limit: Limit = 20,
         starting_after: StartingAfter = None,
     ) -> Page[CustomerOffer]:
-        """Published offers, each with `eligible` and, if not, the reasons."""
+        """Published offers, each with `eligible` and, if not, the reasons; the rules'
+        sentences in my language (Accept-Language: es, de or en; else my country's)."""
         return await consent.offers_for_customer(
-            request.user.sub, starting_after=starting_after, limit=limit
+            request.user.sub,
+            starting_after=starting_after,
+            limit=limit,
+            accept_language=request.headers.get("accept-language"),
         )
 
     @post("/grants")

@@ -287,15 +287,16 @@ class ConsentService:
         limit: int,
         accept_language: str | None = None,
     ) -> Page[CustomerOffer]:
-        """Open offers with the customer's eligibility; the rules' sentences in the customer's
-        language (the first of ES, DE, EN that `accept_language` names, else their country's)."""
+        """Open offers with the customer's eligibility; the rules' sentences in the first of
+        ES, DE, EN that `accept_language` names, else English: the language of the grant's
+        exclusions and its signed receipt, which the listing must match when nothing is asked."""
         async with self.uow(transaction=False) as uow:
             customer = await _customer(uow.repository(CustomersRepository), customer_id)
             rows = await uow.repository(OffersRepository).list_customer_offers(
                 customer_id, starting_after, limit + 1
             )
         now = datetime.now(UTC)
-        language = pick_language(accept_language, customer.jurisdiction)
+        language = pick_language(accept_language, "")
         data = []
         for r in rows[:limit]:
             reasons, verdict = self._eligibility(customer, r.partner_id, r.terms, now)

@@ -498,12 +498,14 @@ async def test_offers_give_the_rule_sentences_in_the_customers_language(world):
             if reason["code"] == "rule:de-location-trading"
         }
 
-    assert await sentences() == {
+    # Unasked, English: as the grant's exclusions and its signed receipt will say.
+    assert await sentences() == {"In Germany, your location data cannot be shared with companies."}
+    assert await sentences("de") == {
         "In Deutschland dürfen Ihre Standortdaten nicht an Unternehmen weitergegeben werden."
     }
     assert await sentences("es-ES,es;q=0.9") == {
         "En Alemania, tus datos de ubicación no pueden compartirse con empresas."
     }
-    assert await sentences("en") == {
+    assert await sentences("fr, en;q=0.5") == {
         "In Germany, your location data cannot be shared with companies."
     }

@@ -51,7 +51,8 @@ class MeController(Controller):
         starting_after: StartingAfter = None,
     ) -> Page[CustomerOffer]:
         """Published offers, each with `eligible` and, if not, the reasons; the rules'
-        sentences in my language (Accept-Language: es, de or en; else my country's)."""
+        sentences in the language Accept-Language asks for (es, de or en; else en, as in the
+        grant and its receipt)."""
         return await consent.offers_for_customer(
             request.user.sub,
             starting_after=starting_after,

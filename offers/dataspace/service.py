@@ -275,6 +275,8 @@ class DataSpaceService:
                     "grant_ids": grant_ids,
                     "categories": [c for c in categories if category or c in ALL_CATEGORIES],
                     "scope": "category" if category else "all",
+                    # Delete what you hold of them in these categories (Art. 17 and 19).
+                    "required_action": "delete",
                 },
             )
         await repo.invalidate_exports(customer_id)

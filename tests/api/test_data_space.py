@@ -155,6 +155,7 @@ async def test_erasing_everything_and_closing_the_account(client, actors, pool):
     assert event["type"] == "customer.data_erased"
     data = json.loads(event["data"])
     assert data["customer_id"] == customer["id"] and data["grant_ids"] == [grant["id"]]
+    assert data["required_action"] == "delete"
 
     since = await _last_audit_id(pool)
     ref = await pool.fetchval("SELECT external_ref FROM customers WHERE id = $1", customer["id"])

@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from offers.obligations import Clock, system_clock
 from policies import load_bundle
 
 from .bootstrap import bootstrap, database_url, load_keys
@@ -48,11 +49,13 @@ with a stable `code`. Authenticate with `Authorization: Bearer <JWT>` (EdDSA or 
 
 
 # Services injected by name into the handlers that ask for them (`money` is the ledger's).
-SERVICE_NAMES = ("consent", "audit", "access", "money", "dataspace", "webhooks")
+SERVICE_NAMES = ("consent", "audit", "access", "money", "dataspace", "webhooks", "obligations")
 STATE_TO_SERVICE = {"money": "ledger"}
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
+    """The app; `clock` is the services' time for obligations, expiry and notifications
+    (tests pass one they move forward)."""
     configure_logging(json=settings.log_json)
     keys = load_keys(settings)
     rules = load_bundle()  # validated now: a bad rule file stops the start with a clear error
@@ -67,7 +70,7 @@ def create_app(settings: Settings) -> Litestar:
             max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        services = bootstrap(settings, pool, keys=keys, rules=rules, metrics=True)
+        services = bootstrap(settings, pool, keys=keys, rules=rules, metrics=True, clock=clock)
         app.state.pool = pool
         app.state.services = services
         for name in SERVICE_NAMES:

@@ -6,15 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import ledger
 import ledger.audit
 import offers
 import offers.dataspace
+import offers.obligations
 from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
 from offers import ConsentService, ReceiptSigner, Resolver, RetryPolicy, WebhookService
 from offers.dataspace import DataAccessService, DataSpaceService
+from offers.obligations import Afterlife, Clock, DeletionPolicy, ObligationService, system_clock
 from policies import RuleBundle, load_bundle
 from sql import UnitOfWorkFactory, unit_of_work_factory
 
@@ -38,6 +41,7 @@ class Services:
     payouts: PayoutService
     audit: AuditService
     webhooks: WebhookService
+    obligations: ObligationService
 
 
 def load_keys(settings: Settings) -> KeyRing:
@@ -59,6 +63,14 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def deletion_policy(settings: Settings) -> DeletionPolicy:
+    return DeletionPolicy(
+        deadline=timedelta(days=settings.deletion_deadline_days),
+        reminder_before=timedelta(days=settings.deletion_reminder_days),
+        grace=timedelta(days=settings.deletion_grace_days),
+    )
+
+
 def bootstrap(
     settings: Settings,
     pool: Pool | None = None,
@@ -70,13 +82,15 @@ def bootstrap(
     audit_decisions: bool = True,
     webhook_resolver: Resolver | None = None,
     metrics: bool = False,
+    clock: Clock = system_clock,
 ) -> Services:
     """Builds every service from the settings, over `pool` (or over `uow`, a unit-of-work
     factory of the caller's: unit tests pass a fake one). `keys`, `rules` and `stripe`
     default to what the settings name; `audit_decisions=False` is the benchmark's audit-off
     baseline only; `webhook_resolver` replaces the system's resolver for webhook targets
     (tests: a name that resolves elsewhere at delivery); `metrics` counts the pool's waits
-    and every decision in the Prometheus series (the API processes)."""
+    and every decision in the Prometheus series (the API processes); `clock` is the time of
+    deletion obligations, expiry and notifications (tests travel through it)."""
     from .metrics import DecisionCounter, PoolObserver
 
     if uow is None:
@@ -91,16 +105,15 @@ def bootstrap(
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)
+    signer = ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer)
+    afterlife = Afterlife(clock, deletion_policy(settings))
     return Services(
         pool=pool,
         uow=uow,
         keys=keys,
         rules=rules,
         consent=ConsentService(
-            uow,
-            ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer),
-            rules,
-            platform_fee_bps=settings.platform_fee_bps,
+            uow, signer, rules, platform_fee_bps=settings.platform_fee_bps, afterlife=afterlife
         ),
         access=DataAccessService(
             uow, rules, audit=audit_decisions, on_decision=DecisionCounter() if metrics else None
@@ -111,6 +124,7 @@ def bootstrap(
             kid=keys.kid,
             issuer=settings.export_issuer,
             trusted_exporters=settings.trusted_exporters,
+            afterlife=afterlife,
         ),
         ledger=LedgerService(uow, stripe, settings.stripe_webhook_secret),
         payouts=PayoutService(
@@ -126,6 +140,7 @@ def bootstrap(
             allowed_hosts=settings.webhook_allowed_hosts,
             resolver=webhook_resolver,
         ),
+        obligations=ObligationService(uow, signer, afterlife),
     )
 
 

@@ -87,6 +87,11 @@ class Settings:
     # Hosts webhooks may reach although they are loopback or private (development and tests:
     # e.g. 127.0.0.1, localhost). Empty: public internet addresses only.
     webhook_allowed_hosts: tuple[str, ...] = ()
+    # Deletion obligations (docs/deletion.md): the partner's deadline (GDPR Art. 12(3): within
+    # one month), the reminder before it, and the grace after it before new reads stop.
+    deletion_deadline_days: int = 30
+    deletion_reminder_days: int = 7
+    deletion_grace_days: int = 7
 
     @property
     def export_issuer(self) -> str:
@@ -174,4 +179,7 @@ class Settings:
             webhook_max_attempts=e.integer("WEBHOOK_MAX_ATTEMPTS", 8, 1, 100),
             webhook_timeout_seconds=e.number("WEBHOOK_TIMEOUT_SECONDS", 10.0, 0.1, 300.0),
             webhook_allowed_hosts=e.hosts("WEBHOOK_ALLOWED_HOSTS"),
+            deletion_deadline_days=e.integer("DELETION_DEADLINE_DAYS", 30, 1, 30),
+            deletion_reminder_days=e.integer("DELETION_REMINDER_DAYS", 7, 0, 29),
+            deletion_grace_days=e.integer("DELETION_GRACE_DAYS", 7, 0, 90),
         )

@@ -69,6 +69,14 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
     async def seal_audit_log_now(job: Job) -> None:
         await services.audit.seal()
 
+    @pgq.schedule("deletion_sweep", "* * * * *")
+    async def deletion_sweep(schedule: Schedule) -> None:
+        """Deletion reminders and overdue notices, suspensions of overdue partners, and the
+        customers' scheduled notifications (expiry soon, the 90-day reminder)."""
+        counts = await services.obligations.sweep()
+        if any(counts.values()):
+            log.info("deletion_sweep", **counts)
+
     register_webhook_jobs(pgq, services)
 
 

@@ -18,7 +18,7 @@ from .errors import (
     OfferVersionChanged,
     PartnerNotFound,
 )
-from .events import DELIVER_ENTRYPOINT, EVENT_TYPES
+from .events import DELIVER_ENTRYPOINT, EVENT_TYPES, OPERATOR_EVENT_TYPES
 from .models import (
     Compensation,
     Customer,
@@ -47,6 +47,7 @@ __all__ = [
     "CONSTRAINT_ERRORS",
     "DELIVER_ENTRYPOINT",
     "EVENT_TYPES",
+    "OPERATOR_EVENT_TYPES",
     "SIGNATURE_HEADER",
     "AlreadyGranted",
     "Compensation",

@@ -18,8 +18,14 @@ EVENT_TYPES: tuple[str, ...] = (
     "grant.resumed",
     "grant.revoked",
     "grant.expired",
+    "grant.narrowed",
     "customer.data_erased",
+    "deletion.required",
+    "deletion.due_soon",
+    "deletion.overdue",
 )
+# The operator's own events: what customers are told, to forward to its channels.
+OPERATOR_EVENT_TYPES: tuple[str, ...] = ("notification.created",)
 
 
 def grant_event_data(grant: Grant, **extra: Any) -> dict[str, Any]:

@@ -178,7 +178,7 @@ class AcceptStart(msgspec.Struct, frozen=True, kw_only=True):
 
 class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    partner_id: str
+    partner_id: str | None  # None: the operator's own endpoint
     url: str
     events: tuple[str, ...]
     created_at: datetime

@@ -394,7 +394,7 @@ class OffersRepository:
         )
         return [grant_from_row(r) for r in rows]
 
-    async def expire_due_grants(self, batch: int) -> list[tuple[Grant, str]]:
-        """The grants just expired, each with its customer's jurisdiction."""
-        rows = await self.conn.fetch(Q["expire_due_grants"], batch)
+    async def expire_due_grants(self, batch: int, now: datetime) -> list[tuple[Grant, str]]:
+        """The grants ended by `now`, just expired, each with its customer's jurisdiction."""
+        rows = await self.conn.fetch(Q["expire_due_grants"], batch, now)
         return [(grant_from_row(r), r["jurisdiction"]) for r in rows]

@@ -16,8 +16,9 @@ from policies import (
     is_category,
     is_purpose,
     offer_eligibility,
+    rule_descriptions,
 )
-from sql import UnitOfWorkFactory
+from sql import UnitOfWork, UnitOfWorkFactory
 
 from .audit_entries import grant_details, grant_entry, offer_entry
 from .errors import (
@@ -44,6 +45,7 @@ from .models import (
     Partner,
     Reason,
 )
+from .obligations import Afterlife, NewNotification, ObligationsRepository, pick_language
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import CustomersRepository, OffersRepository
 from .webhook_repository import WebhookRepository
@@ -62,6 +64,9 @@ GRANT_TRANSITIONS = {
     "resume": (["paused"], "active"),
 }
 GRANT_EVENTS = {"revoked": "grant.revoked", "paused": "grant.paused", "active": "grant.resumed"}
+# What the partner must do when a grant pauses or resumes (an ended grant's event says
+# `delete` or `nothing`, by its deletion obligation).
+GRANT_ACTIONS = {"paused": "stop", "active": "nothing"}
 
 _REASON_TEXT = {
     "not_offered_in_jurisdiction": "This offer is not available in your country.",
@@ -105,8 +110,11 @@ class ConsentService:
         signer: ReceiptSigner,
         rules: RuleBundle,
         platform_fee_bps: int = 1000,
+        afterlife: Afterlife | None = None,
     ):
         self.uow = uow
+        # Consent's afterlife: obligations and notifications when a grant ends (and the clock).
+        self.afterlife = afterlife or Afterlife()
         self.signer = signer
         self.rules = rules
         # The operator's cut of every compensation, in basis points (1000 = 10%).
@@ -189,7 +197,32 @@ class ConsentService:
             await repo.update_offer_head(offer_id, partner_id, version, max_grants)
             offer = await _offer(repo, offer_id, partner_id)
             await uow.repository(AuditLog).append("offer.changed", **offer_entry(offer))
+            if version != current.version:
+                await self._tell_offer_changed(uow, offer)
             return offer
+
+    async def _tell_offer_changed(self, uow: UnitOfWork, offer: Offer) -> None:
+        """Customers holding a live grant on the offer learn it changed; their grants keep
+        the terms they accepted."""
+        holders = await uow.repository(ObligationsRepository).live_grants_of_offer(offer.id)
+        await self.afterlife.notify(
+            uow,
+            [
+                NewNotification(
+                    customer_id=customer_id,
+                    jurisdiction=jurisdiction,
+                    kind="offer.changed",
+                    params={
+                        "offer_id": offer.id,
+                        "partner_name": partner_name,
+                        "title": offer.terms.title,
+                        "version": offer.version,
+                    },
+                    dedupe_key=f"offer_changed:{offer.id}:{offer.version}",
+                )
+                for customer_id, jurisdiction, partner_name in holders
+            ],
+        )
 
     async def change_offer_status(self, partner_id: str, offer_id: str, action: str) -> Offer:
         allowed, target = OFFER_TRANSITIONS[action]
@@ -239,15 +272,35 @@ class ConsentService:
             for e in verdict.exclusions
         )
 
+    def _in_language(self, reasons: tuple[Reason, ...], language: str) -> tuple[Reason, ...]:
+        """The rule reasons' sentences in `language` (rules carry every language we speak)."""
+        if language == "en":
+            return reasons
+        ids = [r.code.removeprefix("rule:") for r in reasons if r.code.startswith("rule:")]
+        text = rule_descriptions(self.rules, ids, language)
+        return tuple(
+            Reason(code=r.code, message=text.get(r.code.removeprefix("rule:"), r.message))
+            for r in reasons
+        )
+
     async def offers_for_customer(
-        self, customer_id: str, *, starting_after: str | None, limit: int
+        self,
+        customer_id: str,
+        *,
+        starting_after: str | None,
+        limit: int,
+        accept_language: str | None = None,
     ) -> Page[CustomerOffer]:
+        """Open offers with the customer's eligibility; the rules' sentences in the first of
+        ES, DE, EN that `accept_language` names, else English: the language of the grant's
+        exclusions and its signed receipt, which the listing must match when nothing is asked."""
         async with self.uow(transaction=False) as uow:
             customer = await _customer(uow.repository(CustomersRepository), customer_id)
             rows = await uow.repository(OffersRepository).list_customer_offers(
                 customer_id, starting_after, limit + 1
             )
         now = datetime.now(UTC)
+        language = pick_language(accept_language, "")
         data = []
         for r in rows[:limit]:
             reasons, verdict = self._eligibility(customer, r.partner_id, r.terms, now)
@@ -268,8 +321,11 @@ class ConsentService:
                     terms=r.terms,
                     terms_hash=r.terms_hash,
                     eligible=not reasons,
-                    reasons=tuple(reasons),
-                    exclusions=self._exclusions(verdict),
+                    reasons=self._in_language(tuple(reasons), language),
+                    exclusions=tuple(
+                        msgspec.structs.replace(e, reasons=self._in_language(e.reasons, language))
+                        for e in self._exclusions(verdict)
+                    ),
                 )
             )
         return Page(data=data, has_more=len(rows) > limit)
@@ -332,10 +388,15 @@ class ConsentService:
                 subject = pseudonym(start.audit_secret, customer_id)
             if start.has_stale:
                 audit = uow.repository(AuditLog)
-                webhooks = uow.repository(WebhookRepository)
                 for stale in await repo.expire_stale_grants(customer_id, offer_id):
                     await audit.append("grant.expired", **grant_entry(stale, jurisdictions))
-                    await webhooks.grant_event("grant.expired", stale)
+                    await self.afterlife.grant_ended(
+                        uow,
+                        stale,
+                        customer.jurisdiction,
+                        event="grant.expired",
+                        cause="expired",
+                    )
             grant_id = start.grant_id
             expires_at = now + timedelta(days=terms.duration_days)
             receipt = self.signer.sign(
@@ -407,7 +468,9 @@ class ConsentService:
                     subject=subject,
                 )
             if start.wants_event:  # no endpoint for grant.created: nothing to store
-                await uow.repository(WebhookRepository).grant_event("grant.created", grant)
+                await uow.repository(WebhookRepository).grant_event(
+                    "grant.created", grant, required_action="nothing"
+                )
             return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
@@ -452,7 +515,14 @@ class ConsentService:
                 **grant_entry(changed, [customer.jurisdiction]),
                 txid=await repo.current_txid(),  # what a decision's snapshot is checked against
             )
-            await uow.repository(WebhookRepository).grant_event(event, changed)
+            if target == "revoked":
+                await self.afterlife.grant_ended(
+                    uow, changed, customer.jurisdiction, event=event, cause="revoked"
+                )
+            else:  # paused: stop using the data until resumed; resumed: nothing to do
+                await uow.repository(WebhookRepository).grant_event(
+                    event, changed, required_action=GRANT_ACTIONS[target]
+                )
             return changed
 
     # -- grants (partner) -----------------------------------------------------------------
@@ -482,14 +552,19 @@ class ConsentService:
     # -- jobs -----------------------------------------------------------------------------
 
     async def expire_due_grants(self, batch: int = 500) -> int:
-        """Marks grants past their end as expired and records the event; returns how many."""
+        """Marks grants past their end (by the service's clock) as expired, records the
+        event, opens each deletion obligation and tells partner and customer; returns how
+        many."""
         async with self.uow() as uow:
-            expired = await uow.repository(OffersRepository).expire_due_grants(batch)
+            expired = await uow.repository(OffersRepository).expire_due_grants(
+                batch, self.afterlife.clock()
+            )
             audit = uow.repository(AuditLog)
-            webhooks = uow.repository(WebhookRepository)
             for grant, jurisdiction in expired:
                 await audit.append("grant.expired", **grant_entry(grant, [jurisdiction]))
-                await webhooks.grant_event("grant.expired", grant)
+                await self.afterlife.grant_ended(
+                    uow, grant, jurisdiction, event="grant.expired", cause="expired"
+                )
         return len(expired)
 
 

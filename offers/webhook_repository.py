@@ -64,6 +64,23 @@ class WebhookRepository:
             )
         return ids
 
+    async def record_operator_events(
+        self, event_type: str, data: list[dict[str, Any]]
+    ) -> list[str]:
+        """Stores one `event_type` event per element for the operator's subscribed endpoints
+        and enqueues their delivery jobs; returns the delivery ids."""
+        if not data:
+            return []
+        rows = await self.conn.fetch(
+            Q["record_operator_events"], event_type, [_encode(d).decode() for d in data]
+        )
+        ids: list[str] = [r["id"] for r in rows]
+        if ids:
+            await Queries(AsyncpgDriver(self.conn)).enqueue(
+                [DELIVER_ENTRYPOINT] * len(ids), [i.encode() for i in ids], [0] * len(ids)
+            )
+        return ids
+
     async def grant_event(self, event_type: str, grant: Grant, **extra: Any) -> list[str]:
         """A grant event for the partner holding the grant."""
         return await self.record_event(
@@ -73,7 +90,7 @@ class WebhookRepository:
     # -- endpoints ---------------------------------------------------------------------------
 
     async def insert_endpoint(
-        self, partner_id: str, url: str, events: list[str], secret: str
+        self, partner_id: str | None, url: str, events: list[str], secret: str
     ) -> WebhookEndpoint:
         """The new endpoint, its secret shown (this once)."""
         r = await self.conn.fetchrow(Q["insert_endpoint"], partner_id, url, events, secret)
@@ -81,16 +98,18 @@ class WebhookRepository:
         return _endpoint(r, secret)
 
     async def list_endpoints(
-        self, partner_id: str, starting_after: str | None, limit: int
+        self, partner_id: str | None, starting_after: str | None, limit: int
     ) -> list[WebhookEndpoint]:
         rows = await self.conn.fetch(Q["list_endpoints"], partner_id, starting_after, limit)
         return [_endpoint(r) for r in rows]
 
-    async def get_endpoint(self, endpoint_id: str, partner_id: str) -> WebhookEndpoint | None:
+    async def get_endpoint(
+        self, endpoint_id: str, partner_id: str | None
+    ) -> WebhookEndpoint | None:
         r = await self.conn.fetchrow(Q["get_endpoint"], endpoint_id, partner_id)
         return _endpoint(r) if r else None
 
-    async def delete_endpoint(self, endpoint_id: str, partner_id: str) -> bool:
+    async def delete_endpoint(self, endpoint_id: str, partner_id: str | None) -> bool:
         """Whether the partner had this (undeleted) endpoint."""
         return await self.conn.fetchval(Q["delete_endpoint"], endpoint_id, partner_id) is not None
 

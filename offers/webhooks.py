@@ -24,7 +24,7 @@ import structlog
 from sql import UnitOfWorkFactory
 
 from .errors import NotFound, OffersError
-from .events import EVENT_TYPES
+from .events import EVENT_TYPES, OPERATOR_EVENT_TYPES
 from .models import (
     DeliveryAttempt,
     DeliveryOutcome,
@@ -137,18 +137,19 @@ class WebhookService:
         self._http: httpx.AsyncClient | None = None
 
     async def create_endpoint(
-        self, partner_id: str, url: str, events: tuple[str, ...]
+        self, partner_id: str | None, url: str, events: tuple[str, ...]
     ) -> WebhookEndpoint:
-        """Registers an endpoint; an unknown partner is refused by its foreign key
-        (CONSTRAINT_ERRORS: PartnerNotFound)."""
+        """Registers an endpoint of the partner (`None`: of the operator, for its own events);
+        an unknown partner is refused by its foreign key (CONSTRAINT_ERRORS: PartnerNotFound)."""
+        known = EVENT_TYPES if partner_id is not None else OPERATOR_EVENT_TYPES
         try:
             check_url(url, self.allowed_hosts)
         except TargetRefused as e:
             raise InvalidWebhookEndpoint(e.detail, field="url") from None
-        unknown = [e for e in events if e not in EVENT_TYPES]
+        unknown = [e for e in events if e not in known]
         if unknown or not events:
             raise InvalidWebhookEndpoint(
-                f"unknown event type(s): {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"
+                f"unknown event type(s): {', '.join(unknown)}; known: {', '.join(known)}"
                 if unknown
                 else "at least one event type is required",
                 field="events",
@@ -160,7 +161,7 @@ class WebhookService:
             )
 
     async def list_endpoints(
-        self, partner_id: str, *, starting_after: str | None, limit: int
+        self, partner_id: str | None, *, starting_after: str | None, limit: int
     ) -> Page[WebhookEndpoint]:
         async with self.uow(transaction=False) as uow:
             rows = await uow.repository(WebhookRepository).list_endpoints(
@@ -168,14 +169,14 @@ class WebhookService:
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
 
-    async def delete_endpoint(self, partner_id: str, endpoint_id: str) -> None:
+    async def delete_endpoint(self, partner_id: str | None, endpoint_id: str) -> None:
         """Stops deliveries to the endpoint (its log is kept)."""
         async with self.uow(transaction=False) as uow:
             if not await uow.repository(WebhookRepository).delete_endpoint(endpoint_id, partner_id):
                 raise EndpointNotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
 
     async def list_deliveries(
-        self, partner_id: str, endpoint_id: str, *, starting_after: str | None, limit: int
+        self, partner_id: str | None, endpoint_id: str, *, starting_after: str | None, limit: int
     ) -> Page[WebhookDelivery]:
         async with self.uow(transaction=False) as uow:
             repo = uow.repository(WebhookRepository)

@@ -260,7 +260,10 @@ def offer_eligibility(
     )
 
 
-def rule_descriptions(bundle: RuleBundle, rule_ids: Iterable[str]) -> dict[str, str]:
-    """The customer-readable sentence of each named rule (ids not in the bundle are skipped)."""
+def rule_descriptions(
+    bundle: RuleBundle, rule_ids: Iterable[str], language: str = "en"
+) -> dict[str, str]:
+    """The customer-readable sentence of each named rule in `language` (English when the
+    rule has none in it; ids not in the bundle are skipped)."""
     wanted = set(rule_ids)
-    return {rule.id: rule.description for rule in bundle.rules if rule.id in wanted}
+    return {rule.id: rule.sentence(language) for rule in bundle.rules if rule.id in wanted}

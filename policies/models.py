@@ -103,8 +103,14 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     # records the birth date of every line held by a minor at onboarding.
     min_age: int | None = None
     legal_reference: str
-    description: str  # a sentence a customer can read
+    description: str  # a sentence a customer can read (English)
+    # The same sentence in the other languages customers read: (language, sentence).
+    sentences: tuple[tuple[str, str], ...] = ()
     source_file: str = ""
+
+    def sentence(self, language: str) -> str:
+        """The customer's sentence in `language` (English when it has none)."""
+        return dict(self.sentences).get(language, self.description)
 
 
 class RuleBundle(msgspec.Struct, frozen=True, kw_only=True):

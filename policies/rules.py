@@ -33,9 +33,14 @@ _RULE_KEYS = frozenset(
         "min_age",
         "legal_reference",
         "description",
+        "sentences",
         "replaces",
     }
 )
+# `description` is the sentence in English; `sentences` holds it in every other language the
+# customer may read (the notification feed and the offer listing speak ES, DE and EN); a
+# language missing falls back to English, and a unit test holds every shipped rule complete.
+SENTENCE_LANGUAGES = ("es", "de")
 _REQUIRED = ("id", "jurisdictions", "effect", "legal_reference", "description")
 _RULE_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -121,6 +126,14 @@ def _parse_rule(where: str, at: str, entry: dict[str, Any]) -> tuple[Rule, str |
     expanded: set[str] = set()
     for code in listed:
         expanded |= JURISDICTION_GROUPS.get(code, {code})
+    sentences = entry.get("sentences", {})
+    if not isinstance(sentences, dict):
+        raise fail("sentences", "must be a table of language = sentence")
+    for lang in sorted(sentences):
+        if lang not in SENTENCE_LANGUAGES:
+            raise fail(f"sentences.{lang}", f"unknown language (one of {SENTENCE_LANGUAGES})")
+        if not isinstance(sentences[lang], str) or not sentences[lang].strip():
+            raise fail(f"sentences.{lang}", "must be a non-empty string")
     min_age = entry.get("min_age")
     if min_age is not None and (type(min_age) is not int or not 1 <= min_age <= 120):
         raise fail("min_age", "must be a whole number of years between 1 and 120")
@@ -133,6 +146,9 @@ def _parse_rule(where: str, at: str, entry: dict[str, Any]) -> tuple[Rule, str |
         min_age=min_age,
         legal_reference=entry["legal_reference"].strip(),
         description=entry["description"].strip(),
+        sentences=tuple(
+            (lang, sentences[lang].strip()) for lang in SENTENCE_LANGUAGES if lang in sentences
+        ),
         source_file=where,
     )
     return rule, entry.get("replaces"), at

@@ -134,7 +134,12 @@ class Actors:
     def __init__(self, client, token):
         self.client = client
         self.token = token
-        self.operator = bearer(token("operator", "op_test"))
+
+    @property
+    def operator(self) -> dict[str, str]:
+        """A fresh operator token each time: the session's actors outlive one token's life
+        when the suite runs long on a loaded machine."""
+        return bearer(self.token("operator", "op_test"))
 
     async def partner(
         self, name: str = "Test Partner", jurisdiction: str = "DE", fund: int = 10_000_000

@@ -310,3 +310,80 @@ for _page, _item in {
     "SealedEntryPage": "SealedEntry",
 }.items():
     EXAMPLES[_page] = {"data": [EXAMPLES[_item]], "has_more": False}
+
+# Consent's afterlife: deletion obligations, their confirmation, notifications, suspensions.
+_OBLIGATION = {
+    "id": "dob_01jq7m9a1b2c3d4e5f6g7h8j9k",
+    "grant_id": _GRANT,
+    "partner_id": _PARTNER,
+    "customer_id": _CUSTOMER,
+    "jurisdiction": "FR",
+    "cause": "revoked",
+    "categories": ["data_usage"],
+    "records_released": 12,
+    "data_from": "2026-02-01T00:00:00Z",
+    "data_to": _AT,
+    "state": "open",
+    "opened_at": _AT,
+    "due_at": "2026-03-31T09:30:00Z",
+}
+EXAMPLES.update(
+    {
+        "ConfirmDeletion": {
+            "method": "deleted",
+            "statement": "Deleted from our warehouse and every derived table; backups expire.",
+            "completed_at": "2026-03-05T16:00:00Z",
+        },
+        "LiftSuspension": {"until": "2026-03-15T00:00:00Z"},
+        "CreateOperatorWebhookEndpoint": {
+            "url": "https://operator.example/hooks/notifications",
+            "events": ["notification.created"],
+        },
+        "DeletionObligation": _OBLIGATION,
+        "DeletionObligationPage": {"data": [_OBLIGATION], "has_more": False},
+        "CustomerGrant": {
+            **_GRANT_OUT,
+            "deletion": [
+                {
+                    "obligation_id": _OBLIGATION["id"],
+                    "grant_id": _GRANT,
+                    "partner_id": _PARTNER,
+                    "cause": "revoked",
+                    "categories": ["data_usage"],
+                    "records_released": 12,
+                    "state": "confirmed",
+                    "due_at": _OBLIGATION["due_at"],
+                    "confirmed": True,
+                    "confirmed_at": "2026-03-05T16:10:00Z",
+                    "method": "deleted",
+                    "completed_at": "2026-03-05T16:00:00Z",
+                    "receipt_url": f"/v1/me/deletion-confirmations/{_OBLIGATION['id']}",
+                }
+            ],
+        },
+        "NotificationPage": {
+            "data": [
+                {
+                    "id": "ntf_01jq7m9b1c2d3e4f5g6h7j8k9m",
+                    "kind": "grant.ended",
+                    "language": "en",
+                    "title": "Your consent ended",
+                    "body": "Acme Retail Analytics may no longer read your data usage.",
+                    "params": {"partner": "Acme Retail Analytics"},
+                    "created_at": _AT,
+                }
+            ],
+            "has_more": False,
+        },
+        # (an example cannot hold a null: the document drops it)
+        "PartnerSuspension": {
+            "partner_id": _PARTNER,
+            "status": "suspended",
+            "suspended_reason": "deletion_overdue",
+            "suspended_at": "2026-04-08T00:00:00Z",
+            "suspension_lifted_until": "2026-04-15T00:00:00Z",
+            "open_obligations": 2,
+            "overdue_obligations": 1,
+        },
+    }
+)

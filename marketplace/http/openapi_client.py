@@ -44,6 +44,8 @@ RENAMES = {
     "Page_offers.models.WebhookDelivery_": "WebhookDeliveryPage",
     "Page_offers.models.WebhookEndpoint_": "WebhookEndpointPage",
     "Page_ledger.models.StatementLine_": "StatementLinePage",
+    "Page_offers.obligations.models.DeletionObligation_": "DeletionObligationPage",
+    "Page_offers.obligations.models.Notification_": "NotificationPage",
     "AuditPage_ledger.audit.models.AccessLogItem_": "AccessLogPage",
     "AuditPage_ledger.audit.models.SealedEntry_": "SealedEntryPage",
 }

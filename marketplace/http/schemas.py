@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from offers import EVENT_TYPES
+from offers import EVENT_TYPES, OPERATOR_EVENT_TYPES
 from policies import CATEGORIES, JURISDICTIONS, PURPOSES
 
 from .dates import RANGE, in_range
@@ -164,3 +164,33 @@ class CreateWebhookEndpoint(Strict, kw_only=True):
         ),
     ]
     events: Annotated[list[WebhookEvent], Meta(min_length=1, max_length=20)]
+
+
+OperatorWebhookEvent = Literal[OPERATOR_EVENT_TYPES]  # type: ignore[valid-type]
+
+
+class CreateOperatorWebhookEndpoint(Strict, kw_only=True):
+    url: Annotated[
+        str,
+        Meta(
+            max_length=2000,
+            pattern="^https?://[^/?#\\x00]+[^\\x00]*$",
+            description="an absolute http(s) URL at a public internet address",
+        ),
+    ]
+    events: Annotated[list[OperatorWebhookEvent], Meta(min_length=1, max_length=5)]
+
+
+class ConfirmDeletion(Strict, kw_only=True):
+    """The partner's word that it deleted (or de-identified) what it received, and when."""
+
+    method: Literal["deleted", "de_identified"]
+    statement: Annotated[str, Meta(min_length=1, max_length=2000, pattern=NO_NUL)]
+    completed_at: Annotated[datetime, Meta(tz=True, description="when it was done (RFC 3339)")]
+
+
+class LiftSuspension(Strict, kw_only=True):
+    """Reinstates a partner suspended for overdue deletions; `until` holds the sweep off
+    (default: one grace period from now)."""
+
+    until: Annotated[datetime, Meta(tz=True)] | None = None

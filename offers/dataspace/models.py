@@ -6,6 +6,8 @@ from datetime import datetime
 
 import msgspec
 
+from ..obligations import Deletion
+
 
 class Reader(msgspec.Struct, frozen=True, kw_only=True):
     """A partner that may read a category now, through an active grant."""
@@ -30,6 +32,9 @@ class CategoryHeld(msgspec.Struct, frozen=True, kw_only=True):
 class DataOverview(msgspec.Struct, frozen=True, kw_only=True):
     customer_id: str
     categories: tuple[CategoryHeld, ...]
+    # For each ended or narrowed grant (newest first, the latest 100): what its partner owes,
+    # and whether it confirmed deletion, when and how.
+    deletions: tuple[Deletion, ...] = ()
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +54,8 @@ class Erasure(msgspec.Struct, frozen=True, kw_only=True):
     grants_revoked: tuple[str, ...]
     partners_notified: tuple[str, ...]
     account_closed_at: datetime | None = None
+    # Grants that covered the erased category and others: they lose the category and go on.
+    grants_narrowed: tuple[str, ...] = ()
 
 
 class Export(msgspec.Struct, frozen=True, kw_only=True):

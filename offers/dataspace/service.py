@@ -22,6 +22,7 @@ from sql import UnitOfWork, UnitOfWorkFactory
 
 from ..audit_entries import grant_entry
 from ..models import Customer, Page
+from ..obligations import Afterlife, ObligationsRepository, deletion_view
 from ..repository import CustomersRepository, OffersRepository
 from ..webhook_repository import WebhookRepository
 from . import package as pkg
@@ -119,8 +120,10 @@ class DataSpaceService:
         kid: str,
         issuer: str,
         trusted_exporters: Mapping[str, str] | None = None,
+        afterlife: Afterlife | None = None,
     ):
         self.uow = uow
+        self.afterlife = afterlife or Afterlife()
         self.private_key = private_key
         self.kid = kid
         self.issuer = issuer
@@ -142,6 +145,7 @@ class DataSpaceService:
                 for s in await uow.repository(RecordsRepository).category_summaries(customer_id)
             }
             readers = await uow.repository(DataSpaceRepository).active_readers(customer_id)
+            owed = await uow.repository(ObligationsRepository).for_customer(customer_id, 100)
         categories = []
         for code in sorted(set(summaries) | {c for cats, _ in readers for c in cats}):
             s: CategorySummary | None = summaries.get(code)
@@ -156,7 +160,11 @@ class DataSpaceService:
                     readers=tuple(r for cats, r in readers if code in cats),
                 )
             )
-        return DataOverview(customer_id=customer_id, categories=tuple(categories))
+        return DataOverview(
+            customer_id=customer_id,
+            categories=tuple(categories),
+            deletions=tuple(deletion_view(o) for o in owed),
+        )
 
     async def records(
         self, customer_id: str, category: str, *, starting_after: str | None, limit: int
@@ -191,7 +199,7 @@ class DataSpaceService:
     async def close_account(self, customer_id: str) -> Erasure:
         """Erases everything, destroys the audit pseudonym key, leaves a tombstone."""
         async with self.uow() as uow:
-            erasure, jurisdiction = await self._erase(uow, customer_id, None)
+            erasure, jurisdiction = await self._erase(uow, customer_id, None, closing=True)
             await uow.repository(AuditLog).append(
                 "account.closed",
                 jurisdictions=[jurisdiction],
@@ -199,13 +207,16 @@ class DataSpaceService:
                 outcome="closed",
             )
             await uow.repository(DataSpaceRepository).forget_account(customer_id)
+            await uow.repository(ObligationsRepository).forget_notifications(customer_id)
             closed_at = await uow.repository(CustomersRepository).tombstone(customer_id)
         return msgspec.structs.replace(erasure, account_closed_at=closed_at)
 
     async def _erase(
-        self, uow: UnitOfWork, customer_id: str, category: str | None
+        self, uow: UnitOfWork, customer_id: str, category: str | None, closing: bool = False
     ) -> tuple[Erasure, str]:
-        """The erasure, and the customer's jurisdiction."""
+        """The erasure, and the customer's jurisdiction. Erasing one category narrows a live
+        grant that covers others too (`grant.narrowed`) and ends one that covers only it; each
+        opens the partner's deletion obligation for what it received of the erased data."""
         customer = await uow.repository(CustomersRepository).lock_open_customer(customer_id)
         if customer is None:
             raise CustomerNotFound("the customer in this token does not exist")
@@ -218,16 +229,42 @@ class DataSpaceService:
             categories = sorted(set(categories) | held)
         jurisdictions = [customer.jurisdiction]
         deleted = await records.delete_records(customer_id, categories)
+        audit = uow.repository(AuditLog)
+        webhooks = uow.repository(WebhookRepository)
+        narrowed = []
+        if category is not None:
+            narrowed = await uow.repository(ObligationsRepository).narrow_grants(
+                customer_id, category
+            )
+            for grant in narrowed:
+                await audit.append(
+                    "grant.narrowed",
+                    **grant_entry(grant, jurisdictions, reason="data_erased"),
+                    categories_removed=[category],
+                )
+                await self.afterlife.grant_ended(
+                    uow,
+                    grant,
+                    customer.jurisdiction,
+                    event="grant.narrowed",
+                    cause="narrowed",
+                    categories=[category],
+                    reason="data_erased",
+                )
         revoked = await uow.repository(OffersRepository).revoke_grants(
             customer_id, categories=categories
         )
-        audit = uow.repository(AuditLog)
-        webhooks = uow.repository(WebhookRepository)
+        reason = "account_closed" if closing else "data_erased"
         for grant in revoked:
-            await audit.append(
-                "grant.revoked", **grant_entry(grant, jurisdictions, reason="data_erased")
+            await audit.append("grant.revoked", **grant_entry(grant, jurisdictions, reason=reason))
+            await self.afterlife.grant_ended(
+                uow,
+                grant,
+                customer.jurisdiction,
+                event="grant.revoked",
+                cause=reason,
+                reason=reason,
             )
-            await webhooks.grant_event("grant.revoked", grant, reason="data_erased")
         told = await repo.partners_to_tell(customer_id, categories)
         for partner_id, grant_ids in told:
             await webhooks.record_event(
@@ -238,6 +275,8 @@ class DataSpaceService:
                     "grant_ids": grant_ids,
                     "categories": [c for c in categories if category or c in ALL_CATEGORIES],
                     "scope": "category" if category else "all",
+                    # Delete what you hold of them in these categories (Art. 17 and 19).
+                    "required_action": "delete",
                 },
             )
         await repo.invalidate_exports(customer_id)
@@ -250,11 +289,13 @@ class DataSpaceService:
             scope="category" if category else "all",
             records_deleted=deleted,
             grants_revoked=[g.id for g in revoked],
+            grants_narrowed=[g.id for g in narrowed],
         )
         erasure = Erasure(
             categories=tuple(categories),
             records_deleted=deleted,
             grants_revoked=tuple(g.id for g in revoked),
+            grants_narrowed=tuple(g.id for g in narrowed),
             partners_notified=tuple(p for p, _ in told),
         )
         return erasure, customer.jurisdiction

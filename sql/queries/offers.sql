@@ -159,8 +159,9 @@ RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purp
 
 -- name: revoke_grants
 -- The one statement that revokes, whatever the cause: the customer's grant $2, or (with $2
--- NULL) every live grant covering a category of $3 (erasure, account closure: a grant that
--- also covers other categories ends too, consent given for a set is not silently narrowed).
+-- NULL) every live grant covering a category of $3 (erasure, account closure). Erasing one
+-- category narrows the grants covering others too first (`narrow_grant`, obligations.sql), so
+-- what is left for this statement covers only erased data.
 UPDATE grants SET status = 'revoked', updated_at = now()
 WHERE customer_id = $1 AND status IN ('active', 'paused') AND expires_at > now()
   AND ($2::text IS NULL OR id = $2)
@@ -170,12 +171,13 @@ RETURNING id, customer_id, partner_id, offer_id, offer_version, categories, purp
           terms_hash, receipt, compensated, not_compensated_reason, exclusions;
 
 -- name: expire_due_grants
--- The expiry job: flips grants past their end to `expired`, a batch at a time.
+-- The expiry job: flips grants past their end by $2 (the service's clock) to `expired`, a
+-- batch at a time.
 UPDATE grants g SET status = 'expired', updated_at = g.expires_at
 FROM customers c
 WHERE c.id = g.customer_id
   AND g.id IN (SELECT id FROM grants
-               WHERE status IN ('active', 'paused') AND expires_at <= now()
+               WHERE status IN ('active', 'paused') AND expires_at <= $2
                ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED)
 RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.categories,
           g.purposes, g.status, g.granted_at, g.expires_at, g.updated_at, g.terms_hash,

@@ -1,4 +1,5 @@
--- Queries of partner webhooks: endpoints, events, deliveries and their attempts.
+-- Queries of partner webhooks: endpoints, events, deliveries and their attempts. An endpoint
+-- whose partner_id is NULL is the operator's (`IS NOT DISTINCT FROM` serves both owners).
 
 -- name: record_event
 -- One event for the partner and a delivery to each endpoint subscribed to its type; no
@@ -15,23 +16,39 @@ INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
 SELECT event.id, endpoints.id, now() FROM event, endpoints
 RETURNING id;
 
+-- name: record_operator_events
+-- Events for the operator's own endpoints (no partner), one per element of $2; no endpoint
+-- subscribed, nothing stored.
+WITH endpoints AS (
+  SELECT id FROM webhook_endpoints
+  WHERE partner_id IS NULL AND deleted_at IS NULL AND $1 = ANY (events)
+), event AS (
+  INSERT INTO webhook_events (partner_id, type, data)
+  SELECT NULL, $1, d FROM unnest($2::jsonb[]) AS d WHERE EXISTS (SELECT 1 FROM endpoints)
+  RETURNING id
+)
+INSERT INTO webhook_deliveries (event_id, endpoint_id, next_attempt_at)
+SELECT event.id, endpoints.id, now() FROM event, endpoints
+RETURNING id;
+
 -- name: insert_endpoint
 INSERT INTO webhook_endpoints (partner_id, url, events, secret) VALUES ($1, $2, $3, $4)
 RETURNING id, partner_id, url, events, created_at;
 
 -- name: list_endpoints
 SELECT id, partner_id, url, events, created_at FROM webhook_endpoints
-WHERE partner_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR id < $2)
+WHERE partner_id IS NOT DISTINCT FROM $1 AND deleted_at IS NULL
+  AND ($2::text IS NULL OR id < $2)
 ORDER BY id DESC
 LIMIT $3;
 
 -- name: get_endpoint
 SELECT id, partner_id, url, events, created_at FROM webhook_endpoints
-WHERE id = $1 AND partner_id = $2 AND deleted_at IS NULL;
+WHERE id = $1 AND partner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL;
 
 -- name: delete_endpoint
 UPDATE webhook_endpoints SET deleted_at = now()
-WHERE id = $1 AND partner_id = $2 AND deleted_at IS NULL
+WHERE id = $1 AND partner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL
 RETURNING id;
 
 -- name: list_deliveries

@@ -80,7 +80,9 @@ async def test_customer_sees_every_category_and_who_may_read_it(client, actors, 
 
 async def test_erasing_a_category_ends_every_grant_covering_it(client, actors, pool):
     partner = await actors.partner()
-    covering = await actors.offer(partner)  # location + data_usage
+    # A grant of location alone ends; one that also covers other categories is narrowed
+    # instead (tests/integration/test_deletion_obligations.py).
+    covering = await actors.offer(partner, categories=["location"])
     unrelated = await actors.offer(partner, categories=["billing"], purposes=["research"])
     customer = await actors.customer("FR")
     g1 = await actors.accept(customer, covering)
@@ -153,6 +155,7 @@ async def test_erasing_everything_and_closing_the_account(client, actors, pool):
     assert event["type"] == "customer.data_erased"
     data = json.loads(event["data"])
     assert data["customer_id"] == customer["id"] and data["grant_ids"] == [grant["id"]]
+    assert data["required_action"] == "delete"
 
     since = await _last_audit_id(pool)
     ref = await pool.fetchval("SELECT external_ref FROM customers WHERE id = $1", customer["id"])

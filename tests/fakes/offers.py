@@ -23,6 +23,7 @@ from offers.models import (
     OpenOffer,
     Partner,
 )
+from offers.obligations import ObligationsRepository
 from offers.repository import CustomersRepository, OffersRepository
 from offers.webhook_repository import WebhookRepository
 
@@ -284,6 +285,21 @@ class FakeWebhooks(_Snapshots):
         return []
 
 
+class FakeObligations(_Snapshots):
+    """Consent's afterlife as the consent rules see it: who holds a grant on an offer (none
+    here), and the notifications stored."""
+
+    def __init__(self) -> None:
+        self.notifications: list[Any] = []
+
+    async def live_grants_of_offer(self, offer_id: str) -> list[tuple[str, str, str]]:
+        return []
+
+    async def insert_notifications(self, rows: list[Any], at: Any) -> list[Any]:
+        self.notifications.extend(rows)
+        return []
+
+
 class ConsentFakes(msgspec.Struct, kw_only=True):
     """The fakes of one test, and the factory that serves them."""
 
@@ -293,6 +309,7 @@ class ConsentFakes(msgspec.Struct, kw_only=True):
     audit: FakeAuditLog
     books: FakeBooks
     webhooks: FakeWebhooks
+    obligations: FakeObligations
 
 
 def consent_fakes() -> ConsentFakes:
@@ -304,10 +321,12 @@ def consent_fakes() -> ConsentFakes:
         audit=FakeAuditLog(),
         books=FakeBooks(),
         webhooks=FakeWebhooks(),
+        obligations=FakeObligations(),
     )
     fakes.uow.register(CustomersRepository, fakes.customers)
     fakes.uow.register(OffersRepository, fakes.offers)
     fakes.uow.register(AuditLog, fakes.audit)
     fakes.uow.register(Books, fakes.books)
     fakes.uow.register(WebhookRepository, fakes.webhooks)
+    fakes.uow.register(ObligationsRepository, fakes.obligations)
     return fakes

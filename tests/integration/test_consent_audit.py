@@ -37,6 +37,8 @@ async def test_each_consent_event_is_logged_under_a_pseudonym(client, actors, po
         "grant.paused",
         "grant.resumed",
         "grant.revoked",
+        # Never read: the partner owes nothing, and the log says so (docs/deletion.md).
+        "deletion.not_required",
     ]
     secret = await pool.fetchval(
         "SELECT secret FROM customer_audit_keys WHERE customer_id = $1", customer["id"]
@@ -87,5 +89,5 @@ async def test_the_expiry_job_records_each_expiry(client, actors, pool, app, set
     assert await consent.expire_due_grants() >= 1
     assert await pool.fetchval("SELECT status FROM grants WHERE id = $1", grant["id"]) == "expired"
     kinds = [e["kind"] for e in await _entries(pool, partner_id=partner["id"])]
-    assert kinds[-1] == "grant.expired"
+    assert kinds[-2:] == ["grant.expired", "deletion.not_required"]
     assert await consent.expire_due_grants() == 0  # nothing twice

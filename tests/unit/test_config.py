@@ -66,6 +66,9 @@ def test_local_tokens_can_be_turned_off_in_any_spelling(value):
         ("PUBLIC_URL", "ftp://example.com"),
         ("DATABASE_URL", "mysql://root@localhost/db"),
         ("JWT_ISSUERS", " , "),
+        # GDPR Art. 12(3): a deletion deadline beyond one month is refused.
+        ("DELETION_DEADLINE_DAYS", "31"),
+        ("DELETION_GRACE_DAYS", "-1"),
     ],
 )
 def test_a_bad_value_names_the_variable_the_value_and_what_is_allowed(name, value):

@@ -23,6 +23,7 @@ from offers.dataspace import (
     ImportedConsent,
     Record,
 )
+from offers.obligations import CustomerGrant, Notification, ObligationService
 from policies import CATEGORIES
 
 from ..auth import requires
@@ -58,9 +59,14 @@ class MeController(Controller):
         limit: Limit = 20,
         starting_after: StartingAfter = None,
     ) -> Page[CustomerOffer]:
-        """Published offers, each with `eligible` and, if not, the reasons."""
+        """Published offers, each with `eligible` and, if not, the reasons; the rules'
+        sentences in the language Accept-Language asks for (es, de or en; else en, as in the
+        grant and its receipt)."""
         return await consent.offers_for_customer(
-            request.user.sub, starting_after=starting_after, limit=limit
+            request.user.sub,
+            starting_after=starting_after,
+            limit=limit,
+            accept_language=request.headers.get("accept-language"),
         )
 
     @post("/grants", operation_id="acceptOffer")
@@ -92,9 +98,13 @@ class MeController(Controller):
         )
 
     @get("/grants/{grant_id:str}", operation_id="getMyGrant")
-    async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
-        """One of my grants, with its signed consent receipt."""
-        return await consent.get_customer_grant(request.user.sub, grant_id)
+    async def get_grant(
+        self, request: Request, grant_id: str, obligations: ObligationService
+    ) -> CustomerGrant:
+        """One of my grants, with its signed consent receipt; once it ended or narrowed,
+        `deletion` says what the partner owes and whether it confirmed deletion, when and how
+        (with the signed confirmation's URL)."""
+        return await obligations.customer_grant(request.user.sub, grant_id)
 
     @get("/grants/{grant_id:str}/receipt", operation_id="getReceipt", media_type="application/jose")
     async def receipt(
@@ -148,8 +158,9 @@ class MeController(Controller):
     async def erase_category(
         self, request: Request, category: CategoryPath, dataspace: DataSpaceService
     ) -> Erasure:
-        """Erase one category: its records are gone and every grant covering it is revoked
-        (a grant that also covers other categories too), partners told at once."""
+        """Erase one category: its records are gone; a grant covering only it is revoked, a
+        grant covering others too is narrowed (it loses the category); partners are told at
+        once and owe the deletion of what they received of it."""
         return await dataspace.erase(request.user.sub, category)
 
     @delete("/", operation_id="closeAccount", status_code=200)
@@ -199,6 +210,41 @@ class MeController(Controller):
         )
 
 
+class MeAfterlifeController(Controller):
+    path = "/"
+
+    @get("/notifications", operation_id="listMyNotifications")
+    async def notifications(
+        self,
+        request: Request,
+        obligations: ObligationService,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[Notification]:
+        """What I should be told (consent ending, reminders, deletions confirmed or late,
+        changed offers), newest first, in my language: the first of `es`, `de`, `en` that
+        Accept-Language names, else my country's."""
+        return await obligations.notifications(
+            request.user.sub,
+            accept_language=request.headers.get("accept-language"),
+            starting_after=starting_after,
+            limit=limit,
+        )
+
+    @get(
+        "/deletion-confirmations/{obligation_id:str}",
+        operation_id="getDeletionConfirmation",
+        media_type="application/jose",
+    )
+    async def deletion_confirmation(
+        self, request: Request, obligation_id: str, obligations: ObligationService
+    ) -> Response[str]:
+        """A partner's signed deletion confirmation, a compact JWS verifiable with
+        /.well-known/jwks.json."""
+        receipt = await obligations.confirmation_receipt(request.user.sub, obligation_id)
+        return Response(receipt, media_type="application/jose")
+
+
 class MeHistoryController(Controller):
     path = "/"
 
@@ -226,6 +272,6 @@ ME = Router(
     path="/v1/me",
     guards=[requires("customer"), open_account],
     tags=["customer"],
-    route_handlers=[MeController, MeHistoryController],
+    route_handlers=[MeController, MeAfterlifeController, MeHistoryController],
 )
 ROUTES = [ME]

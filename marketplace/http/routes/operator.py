@@ -6,22 +6,34 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, Response, post
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from ledger import LedgerService, PaymentAccounts
-from offers import ConsentService, Customer, Partner
+from offers import (
+    ConsentService,
+    Customer,
+    Page,
+    Partner,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookService,
+)
 from offers.dataspace import DataAccessService, DataSpaceService, ImportResult, IngestResult
+from offers.obligations import ObligationService, PartnerSuspension
 
 from ..auth import requires
 from ..schemas import (
     CreateCustomer,
+    CreateOperatorWebhookEndpoint,
     CreatePartner,
     EscrowAdjustment,
     IngestRecords,
+    LiftSuspension,
     SetPayoutAccount,
 )
+from .params import Limit, StartingAfter
 
 # A package may be large: the import endpoint streams its body instead of buffering it.
 MAX_IMPORT_BODY_BYTES = 1_073_741_824
@@ -141,6 +153,72 @@ class AdminImportsController(Controller):
         )
 
 
+class AdminDeletionController(Controller):
+    path = "/v1/admin/partners"
+    guards = [requires("operator")]
+    tags = ["operator"]
+
+    @get("/{partner_id:str}/suspension", operation_id="getPartnerSuspension")
+    async def standing(self, partner_id: str, obligations: ObligationService) -> PartnerSuspension:
+        """Whether the partner is suspended for overdue deletions, and its open and overdue
+        obligations."""
+        return await obligations.partner_standing(partner_id)
+
+    @post(
+        "/{partner_id:str}/suspension/lift", operation_id="liftPartnerSuspension", status_code=200
+    )
+    async def lift(
+        self,
+        request: Request,
+        partner_id: str,
+        data: LiftSuspension,
+        obligations: ObligationService,
+    ) -> PartnerSuspension:
+        """Reinstate the partner; the sweep does not suspend it again before `until`."""
+        return await obligations.lift_suspension(partner_id, request.user.sub, data.until)
+
+
+class AdminWebhooksController(Controller):
+    """The operator's own webhook endpoints: `notification.created` carries what a customer
+    is told, in their language, for the operator's channels (SMS, app push)."""
+
+    path = "/v1/admin/webhook-endpoints"
+    guards = [requires("operator")]
+    tags = ["operator"]
+
+    @post("/", operation_id="createOperatorWebhookEndpoint")
+    async def create_endpoint(
+        self, data: CreateOperatorWebhookEndpoint, webhooks: WebhookService
+    ) -> WebhookEndpoint:
+        """Register an endpoint; the signing `secret` is shown only here."""
+        return await webhooks.create_endpoint(None, data.url, tuple(data.events))
+
+    @get("/", operation_id="listOperatorWebhookEndpoints")
+    async def list_endpoints(
+        self, webhooks: WebhookService, limit: Limit = 20, starting_after: StartingAfter = None
+    ) -> Page[WebhookEndpoint]:
+        """The operator's webhook endpoints, newest first."""
+        return await webhooks.list_endpoints(None, starting_after=starting_after, limit=limit)
+
+    @delete("/{endpoint_id:str}", operation_id="deleteOperatorWebhookEndpoint")
+    async def delete_endpoint(self, endpoint_id: str, webhooks: WebhookService) -> None:
+        """Stop sending to this endpoint."""
+        await webhooks.delete_endpoint(None, endpoint_id)
+
+    @get("/{endpoint_id:str}/deliveries", operation_id="listOperatorWebhookDeliveries")
+    async def deliveries(
+        self,
+        endpoint_id: str,
+        webhooks: WebhookService,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[WebhookDelivery]:
+        """Each delivery to this endpoint: its event, attempts and outcome."""
+        return await webhooks.list_deliveries(
+            None, endpoint_id, starting_after=starting_after, limit=limit
+        )
+
+
 def routes(max_ingest_body_bytes: int) -> list[type[Controller]]:
     """The operator's controllers; ingestion takes a larger body than the rest of the API."""
     return [
@@ -148,4 +226,6 @@ def routes(max_ingest_body_bytes: int) -> list[type[Controller]]:
         records_controller(max_ingest_body_bytes),
         AdminMoneyController,
         AdminImportsController,
+        AdminDeletionController,
+        AdminWebhooksController,
     ]

@@ -4,10 +4,11 @@ read through the policy engine), money (funding, balance, statement) and webhook
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import Parameter
 
 from ledger import Balance, Funding, LedgerService, StatementLine
 from offers import (
@@ -22,10 +23,12 @@ from offers import (
     WebhookService,
 )
 from offers.dataspace import AccessDecision, DataAccessService, RecordsPage
+from offers.obligations import DeletionObligation, ObligationService
 
 from ..auth import requires
 from ..schemas import (
     Category,
+    ConfirmDeletion,
     CreateFunding,
     CreateOffer,
     CreateWebhookEndpoint,
@@ -37,6 +40,7 @@ from ..schemas import (
 from .params import GrantStatusFilter, Limit, StartingAfter, created
 
 OfferStatusFilter = Literal["draft", "active", "paused", "closed"]
+ObligationStateFilter = Literal["open", "confirmed", "not_required"]
 
 
 def _compensation(c) -> Compensation:
@@ -270,10 +274,61 @@ class PartnerWebhooksController(Controller):
         )
 
 
+class PartnerDeletionController(Controller):
+    path = "/v1/partner/deletion-obligations"
+    guards = [requires("partner")]
+    tags = ["partner"]
+
+    @get("/", operation_id="listDeletionObligations")
+    async def list_obligations(
+        self,
+        request: Request,
+        obligations: ObligationService,
+        state_filter: Annotated[
+            ObligationStateFilter | None, Parameter(query="state", description="by state")
+        ] = None,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> Page[DeletionObligation]:
+        """What I must delete because consent ended or narrowed, newest first; filter by state
+        (`open` is what is owed)."""
+        return await obligations.list_for_partner(
+            request.user.sub, state=state_filter, starting_after=starting_after, limit=limit
+        )
+
+    @get("/{obligation_id:str}", operation_id="getDeletionObligation")
+    async def get_obligation(
+        self, request: Request, obligation_id: str, obligations: ObligationService
+    ) -> DeletionObligation:
+        """One deletion obligation: what I received under the grant, by when I must delete it,
+        and, once confirmed, how and the signed confirmation."""
+        return await obligations.get_for_partner(request.user.sub, obligation_id)
+
+    @post("/{obligation_id:str}/confirm", operation_id="confirmDeletion", status_code=200)
+    async def confirm(
+        self,
+        request: Request,
+        obligation_id: str,
+        data: ConfirmDeletion,
+        obligations: ObligationService,
+    ) -> DeletionObligation:
+        """Confirm the deletion (or de-identification) of what this obligation names, derived
+        data included; the answer carries the signed confirmation receipt (`receipt`, a JWS
+        verifiable with /.well-known/jwks.json)."""
+        return await obligations.confirm(
+            request.user.sub,
+            obligation_id,
+            method=data.method,
+            statement=data.statement,
+            completed_at=data.completed_at,
+        )
+
+
 ROUTES = [
     PartnerOffersController,
     PartnerGrantsController,
     PartnerDataController,
     PartnerMoneyController,
     PartnerWebhooksController,
+    PartnerDeletionController,
 ]

@@ -21,6 +21,7 @@ from ledger.audit import (
     DayMetrics,
     SealedEntry,
 )
+from offers.obligations import ObligationService
 
 from ..auth import requires
 from .params import Limit
@@ -197,6 +198,23 @@ class AuditController(Controller):
         return {"jurisdictions": list(request.user.jurisdictions), "days": days}
 
 
+class DeletionMetricsController(Controller):
+    path = "/v1/audit"
+    guards = [requires("regulator")]
+    tags = ["regulator"]
+
+    @get("/deletion-metrics", operation_id="getDeletionMetrics")
+    async def deletion_metrics(self, request: Request, obligations: ObligationService) -> dict:
+        """Per partner, over deletion obligations of customers in the token's jurisdictions:
+        opened, confirmed in time, confirmed late, open past the deadline, and the median
+        seconds from opening to confirmation (obligations that owed nothing are left out)."""
+        jurisdictions = list(request.user.jurisdictions)
+        return {
+            "jurisdictions": jurisdictions,
+            "partners": await obligations.metrics(jurisdictions),
+        }
+
+
 @get(
     "/v1/audit/key",
     operation_id="getAuditKey",
@@ -209,4 +227,4 @@ async def audit_key(state: State) -> Response[str]:
     return Response(state.audit.verifier_key() + "\n", media_type=TEXT)
 
 
-ROUTES: list[ControllerRouterHandler] = [AuditController, audit_key]
+ROUTES: list[ControllerRouterHandler] = [AuditController, DeletionMetricsController, audit_key]

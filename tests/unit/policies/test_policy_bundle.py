@@ -233,3 +233,13 @@ def test_vocabulary_is_closed_and_mapped_to_dpv():
     assert is_category("location") and not is_category("advertising")
     assert is_purpose("research") and not is_purpose("location")
     assert not is_category(None)
+
+
+def test_every_shipped_rule_speaks_spanish_german_and_english():
+    from policies import load_bundle
+    from policies.rules import SENTENCE_LANGUAGES
+
+    for rule in load_bundle().rules:
+        assert rule.description, rule.id
+        assert {lang for lang, text in rule.sentences if text} == set(SENTENCE_LANGUAGES), rule.id
+        assert rule.sentence("de") != rule.description != rule.sentence("es")

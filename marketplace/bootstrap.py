@@ -15,6 +15,7 @@ from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
 from offers import ConsentService, ReceiptSigner, Resolver, RetryPolicy, WebhookService
 from offers.dataspace import DataAccessService, DataSpaceService
+from offers.insights import InsightService
 from policies import RuleBundle, load_bundle
 from sql import UnitOfWorkFactory, unit_of_work_factory
 
@@ -38,6 +39,7 @@ class Services:
     payouts: PayoutService
     audit: AuditService
     webhooks: WebhookService
+    insights: InsightService
 
 
 def load_keys(settings: Settings) -> KeyRing:
@@ -95,13 +97,19 @@ def bootstrap(
             rules,
             platform_fee_bps=settings.platform_fee_bps,
         ),
-        access=DataAccessService(uow, rules, audit=audit_decisions),
+        access=DataAccessService(
+            uow,
+            rules,
+            audit=audit_decisions,
+            cell_resolution=settings.insights.cell_resolution,
+        ),
         dataspace=DataSpaceService(
             uow,
             private_key=keys.private_key,
             kid=keys.kid,
             issuer=settings.export_issuer,
             trusted_exporters=settings.trusted_exporters,
+            cell_resolution=settings.insights.cell_resolution,
         ),
         ledger=LedgerService(uow, stripe, settings.stripe_webhook_secret),
         payouts=PayoutService(
@@ -117,6 +125,7 @@ def bootstrap(
             allowed_hosts=settings.webhook_allowed_hosts,
             resolver=webhook_resolver,
         ),
+        insights=InsightService(uow, rules, settings.insights),
     )
 
 

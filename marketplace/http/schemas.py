@@ -164,3 +164,37 @@ class CreateWebhookEndpoint(Strict, kw_only=True):
         ),
     ]
     events: Annotated[list[WebhookEvent], Meta(min_length=1, max_length=20)]
+
+
+H3Cell = Annotated[str, Meta(pattern="^[0-9a-fA-F]{15,16}$", description="an H3 cell index")]
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+
+
+class BoundingBoxIn(Strict, kw_only=True):
+    south: Latitude
+    west: Longitude
+    north: Latitude
+    east: Longitude
+
+
+class InsightAreaIn(Strict, kw_only=True):
+    """H3 cells at one resolution, or a bounding box with the resolution to cover it at."""
+
+    cells: Annotated[list[H3Cell], Meta(min_length=1, max_length=2000)] | None = None
+    bbox: BoundingBoxIn | None = None
+    resolution: Annotated[int, Meta(ge=0, le=15)] | None = None
+
+
+class CreateInsight(Strict, kw_only=True):
+    """Ask for an aggregate release. `start` is inclusive, `end` exclusive; buckets start at
+    `start`. `epsilon` (default and maximum: settings) is spent from the partner's budget and
+    from the budget of every customer counted."""
+
+    metric: Literal["footfall", "data_usage"]
+    area: InsightAreaIn
+    start: datetime
+    end: datetime
+    bucket: Literal["hour", "day"]
+    breakdown: Literal["age_band"] | None = None
+    epsilon: Annotated[float, Meta(gt=0, le=10)] | None = None

@@ -14,6 +14,7 @@ from litestar.response import Stream
 from ledger import Earnings, LedgerService
 from ledger.audit import AccessLogItem, AuditPage, AuditService
 from offers import ConsentService, CustomerOffer, Grant, Page
+from offers.insights import CustomerInsights, InsightService
 from offers.dataspace import (
     MEDIA_TYPE,
     DataOverview,
@@ -108,6 +109,16 @@ class MeController(Controller):
         """Every category held about me: counts, first and last dates, sources, and who may
         read it now (active grants)."""
         return await dataspace.overview(request.user.sub)
+
+    @get("/insights")
+    async def insights(
+        self, request: Request, dataspace: DataSpaceService, insights: InsightService
+    ) -> CustomerInsights:
+        """The aggregate releases that counted me, for whom, and how much of my privacy budget
+        (epsilon, across all partners) this period has spent; once it is spent, I am left out
+        of every release until the period renews."""
+        await dataspace.ensure_open(request.user.sub)
+        return await insights.for_customer(request.user.sub)
 
     @get("/data/{category:str}")
     async def records(

@@ -81,7 +81,7 @@ def area_cells(area: Area, stored_resolution: int) -> tuple[int, list[str]]:
             raise InsightInvalid("south must be below north", field="area.bbox")
         if box.west >= box.east:
             raise InsightInvalid("west must be left of east (no antimeridian)", field="area.bbox")
-    if not 0 <= resolution <= stored_resolution:
+    if not isinstance(resolution, int) or not 0 <= resolution <= stored_resolution:
         raise InsightInvalid(
             f"resolution must be 0..{stored_resolution} (records are indexed at "
             f"{stored_resolution})",

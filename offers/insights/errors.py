@@ -23,10 +23,11 @@ class InsightError(Exception):
 
 
 class InsightInvalid(InsightError):
-    """The release asked for cannot be made as asked (area, time range, metric, epsilon)."""
+    """Valid by the schema, but a release cannot be made as asked (an area too large, cells of
+    two resolutions, an end before the start): 422, as every rule the schema cannot express."""
 
-    code = "invalid_insight_request"
-    status = 400
+    code = "insight_request_invalid"
+    status = 422
 
 
 class InsightNotFound(InsightError):

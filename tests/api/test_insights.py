@@ -372,7 +372,6 @@ async def test_data_usage_sums_megabytes_per_cell_and_day_clipped_per_customer(
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"area": {"cells": ["not-a-cell"]}}, "area.cells[0]"),
         ({"area": {"cells": ["ffffffffffffffff"]}}, "area.cells[0]"),
         ({"area": {"cells": [CELL, h3.cell_to_parent(CELL, 7)]}}, "area.cells"),
         ({"area": {"cells": [h3.cell_to_children(CELL, 9)[0]]}}, "area.resolution"),
@@ -382,23 +381,24 @@ async def test_data_usage_sums_megabytes_per_cell_and_day_clipped_per_customer(
          "area"),
         ({"area": {"bbox": {"south": 0, "west": 0, "north": 1, "east": 1}}}, "area.resolution"),
         ({"area": {}}, "area"),
+        ({"area": {"cells": [CELL], "resolution": 99}}, "area.resolution"),
         ({"epsilon": 11}, "epsilon"),
         ({"epsilon": 0}, "epsilon"),
+        ({"epsilon": -1}, "epsilon"),
         ({"metric": "data_usage"}, "bucket"),
-        ({"metric": "heart_rate"}, "metric"),
         ({"end": "2020-01-01T00:00:00Z"}, "end"),
         ({"start": "2020-01-01T00:00:00Z"}, "end"),
-        ({"start": "0001-01-01T00:00:00Z"}, "start"),
     ],
 )
-async def test_a_bad_request_is_a_400_naming_its_field_and_spends_nothing(
+async def test_a_release_that_cannot_be_made_is_a_422_naming_its_field_and_spends_nothing(
     insight_client, people, pool, change, field
 ):
     partner = await people.partner()
     start, end = _hour()
     body = {**_body(start, end), **change}
     r = await insight_client.post("/v1/partner/insights", json=body, headers=partner["auth"])
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "insight_request_invalid"
     problem = r.json()
     assert field in (problem.get("field") or "") + " ".join(
         e.get("key", "") or "" for e in problem.get("errors", [])
@@ -407,6 +407,27 @@ async def test_a_bad_request_is_a_400_naming_its_field_and_spends_nothing(
         "SELECT count(*) FROM partner_privacy_spend WHERE partner_id = $1", partner["id"]
     )
     assert spent == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"area": {"cells": ["not-a-cell"]}}, "area.cells"),
+        ({"metric": "heart_rate"}, "metric"),
+        ({"start": "0001-01-01T00:00:00Z"}, "start"),
+        ({"area": {"bbox": {"south": -91, "west": 0, "north": 1, "east": 1}, "resolution": 8}},
+         "area.bbox.south"),
+    ],
+)
+async def test_a_body_outside_the_schema_is_a_400_naming_its_field(
+    insight_client, people, change, field
+):
+    partner = await people.partner()
+    start, end = _hour()
+    body = {**_body(start, end), **change}
+    r = await insight_client.post("/v1/partner/insights", json=body, headers=partner["auth"])
+    assert r.status_code == 400, r.text
+    assert field in r.text
 
 
 async def test_a_location_record_with_an_impossible_position_is_refused(insight_client, people):

@@ -208,7 +208,7 @@ class PartnerInsightsController(Controller):
         asked = InsightRequest(
             metric=data.metric,
             area=Area(
-                cells=tuple(data.area.cells) if data.area.cells is not None else None,
+                cells=tuple(data.area.cells) if data.area.cells else None,
                 bbox=BoundingBox(south=box.south, west=box.west, north=box.north, east=box.east)
                 if box is not None
                 else None,

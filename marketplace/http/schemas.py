@@ -166,7 +166,6 @@ class CreateWebhookEndpoint(Strict, kw_only=True):
     events: Annotated[list[WebhookEvent], Meta(min_length=1, max_length=20)]
 
 
-H3Cell = Annotated[str, Meta(pattern="^[0-9a-fA-F]{15,16}$", description="an H3 cell index")]
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]
 
@@ -183,7 +182,7 @@ class InsightAreaIn(Strict, kw_only=True):
 
     # No bounds on the optional fields here: a union loses them in the published schema, so
     # the service checks them (422 naming the field) instead.
-    cells: Annotated[list[H3Cell], Meta(max_length=2000)] = []
+    cells: Annotated[list[str], Meta(max_length=2000, description="H3 cell indexes")] = []
     bbox: BoundingBoxIn | None = None
     resolution: int | None = None
 

@@ -7,6 +7,7 @@ the epsilon a release publishes is what OpenDP's privacy map says the measuremen
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -28,8 +29,10 @@ class Noised(msgspec.Struct, frozen=True, kw_only=True):
     scale: float
 
 
+@functools.lru_cache(maxsize=64)
 def laplace(scale: float) -> dp.Measurement:
-    """OpenDP's Laplace mechanism over a vector of integers (discrete Laplace noise)."""
+    """OpenDP's Laplace mechanism over a vector of integers (discrete Laplace noise); built
+    once per scale (a measurement is immutable and draws fresh noise on every call)."""
     return dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int), scale)
 
 

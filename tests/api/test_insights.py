@@ -303,6 +303,32 @@ async def test_every_release_is_in_the_audit_log_of_the_counted_jurisdictions(
     assert values_hash(cells) == entry["values_hash"]  # what a regulator recomputes
 
 
+async def test_the_regulator_sees_releases_epsilon_and_suppressed_cells_per_jurisdiction(
+    insight_client, people, pool, settings, token
+):
+    from marketplace.bootstrap import bootstrap
+    from tests.conftest import bearer, seal_everything
+
+    partner = await people.partner()
+    offer = await _offer(people, partner)
+    start, end = _hour()
+    await _crowd(insight_client, people, partner, offer, ["FR", "FR", "FR", "ES"], start)
+    await _release(insight_client, partner, _body(start, end))
+    await seal_everything(bootstrap(settings, pool).audit, pool)
+
+    today = datetime.now(UTC).date().isoformat()
+    r = await insight_client.get(
+        "/v1/audit/metrics",
+        params={"from": today, "to": today},
+        headers=bearer(token("regulator", "reg_es", jurisdictions=["ES"])),
+    )
+    assert r.status_code == 200, r.text
+    [day] = [d for d in r.json()["days"] if d["date"] == today]
+    [spain] = day["insights"]
+    assert spain["jurisdiction"] == "ES" and spain["releases"] >= 1
+    assert spain["epsilon"] >= 10 and spain["suppressed_cells"] >= 1  # the empty cell
+
+
 async def test_an_age_breakdown_and_a_bounding_box(insight_client, people, pool):
     partner = await people.partner()
     offer = await _offer(people, partner)

@@ -147,7 +147,6 @@ class AuditRepository:
             for r in rows
         ]
 
-
     async def insight_metrics(
         self, start: datetime, end: datetime, jurisdictions: list[str]
     ) -> list[tuple[datetime, DayInsights]]:

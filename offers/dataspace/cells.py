@@ -14,10 +14,6 @@ from .errors import InvalidInput
 POSITIONED = frozenset({"location", "data_usage"})
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def position_of(
     category: str, payload: Mapping[str, Any], where: str, *, strict: bool = True
 ) -> tuple[float, float] | None:
@@ -25,16 +21,18 @@ def position_of(
     is there but not a valid one is refused, naming `where.payload.lat` or `.lon`."""
     if category not in POSITIONED or ("lat" not in payload and "lon" not in payload):
         return None
-    lat, lon = payload.get("lat"), payload.get("lon")
-    for name, value, limit in (("lat", lat, 90), ("lon", lon, 180)):
-        if not _number(value) or not -limit <= value <= limit:
+    position = []
+    for name, limit in (("lat", 90), ("lon", 180)):
+        value = payload.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or abs(value) > limit:
             if not strict:
                 return None
             raise InvalidInput(
                 f"{name} must be a number within ±{limit} (with lat and lon both given)",
                 field=f"{where}.payload.{name}",
             )
-    return float(lat), float(lon)  # type: ignore[arg-type]
+        position.append(float(value))
+    return position[0], position[1]
 
 
 def measure_of(
@@ -43,10 +41,10 @@ def measure_of(
     """The megabytes (up + down) of a data-usage record; None for other categories or none."""
     if category != "data_usage" or ("mb_down" not in payload and "mb_up" not in payload):
         return None
-    total = 0
+    total = 0.0
     for name in ("mb_down", "mb_up"):
         value = payload.get(name, 0)
-        if not _number(value) or not 0 <= value <= 10**9:
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1e9:
             if not strict:
                 return None
             raise InvalidInput(

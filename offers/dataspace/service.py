@@ -512,9 +512,7 @@ class DataSpaceService:
                     )
                     batch = []
         if created is not None and batch:
-            await records.insert_records(
-                created[0], batch, cell_resolution=self.cell_resolution
-            )
+            await records.insert_records(created[0], batch, cell_resolution=self.cell_resolution)
         pkg.check_parts(manifest, hashes)  # raising here rolls everything back
         if created is None:  # a package whose manifest lists no part at all
             raise ExportMalformed("the package has no customer line", field="customer")

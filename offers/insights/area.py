@@ -90,17 +90,25 @@ def area_cells(area: Area, stored_resolution: int) -> tuple[int, list[str]]:
     if area.bbox is not None:
         box = area.bbox
         # Refuse a box that would cover too many cells before asking H3 to list them.
-        if h3.average_hexagon_area(resolution, "km^2") * MAX_AREA_CELLS < _box_km2(
-            box.south, box.west, box.north, box.east
-        ) / 2:
+        if (
+            h3.average_hexagon_area(resolution, "km^2") * MAX_AREA_CELLS
+            < _box_km2(box.south, box.west, box.north, box.east) / 2
+        ):
             raise InsightInvalid(f"the box covers more than {MAX_AREA_CELLS} cells", field="area")
         polygon = h3.LatLngPoly(
-            [(box.south, box.west), (box.south, box.east), (box.north, box.east), (box.north, box.west)]
+            [
+                (box.south, box.west),
+                (box.south, box.east),
+                (box.north, box.east),
+                (box.north, box.west),
+            ]
         )
         cells = sorted(h3.h3shape_to_cells(polygon, resolution))
         if not cells:  # a box smaller than one cell: the cell at its centre
             cells = [
-                h3.latlng_to_cell((box.south + box.north) / 2, (box.west + box.east) / 2, resolution)
+                h3.latlng_to_cell(
+                    (box.south + box.north) / 2, (box.west + box.east) / 2, resolution
+                )
             ]
         if len(cells) > MAX_AREA_CELLS:
             raise InsightInvalid(f"the box covers more than {MAX_AREA_CELLS} cells", field="area")

@@ -26,7 +26,9 @@ class InsightRepository:
         self, partner_id: str, period: date, epsilon: float, limit: float
     ) -> bool:
         """Spends `epsilon` of the partner's period budget; False (nothing spent) if over."""
-        spent = await self.conn.fetchval(Q["spend_partner_budget"], partner_id, period, epsilon, limit)
+        spent = await self.conn.fetchval(
+            Q["spend_partner_budget"], partner_id, period, epsilon, limit
+        )
         return spent is not None
 
     async def candidates(self, partner_id: str, categories: Sequence[str]) -> list[asyncpg.Record]:
@@ -99,7 +101,12 @@ class InsightRepository:
         return release_id
 
     async def insert_contributions(
-        self, customer_ids: Sequence[str], release_id: str, partner_id: str, epsilon: float, at: datetime
+        self,
+        customer_ids: Sequence[str],
+        release_id: str,
+        partner_id: str,
+        epsilon: float,
+        at: datetime,
     ) -> None:
         await self.conn.execute(
             Q["insert_contributions"], list(customer_ids), release_id, partner_id, epsilon, at

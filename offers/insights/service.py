@@ -79,7 +79,9 @@ def _grants(rows) -> dict[str, tuple[Subject, list[GrantView]]]:
         cid = r["customer_id"]
         if cid not in out:
             out[cid] = (
-                Subject(customer_id=cid, jurisdiction=r["jurisdiction"], birth_date=r["birth_date"]),
+                Subject(
+                    customer_id=cid, jurisdiction=r["jurisdiction"], birth_date=r["birth_date"]
+                ),
                 [],
             )
         excluded = frozenset(

@@ -296,8 +296,9 @@ async def test_every_release_is_in_the_audit_log_of_the_counted_jurisdictions(
     assert entry["values_hash"] == release["values_hash"]
     assert entry["epsilon"] == pytest.approx(release["parameters"]["epsilon"])
     assert entry["cells"] == 2 and entry["suppressed_cells"] == 1
-    from offers.insights import ReleasedCell, values_hash
     import msgspec
+
+    from offers.insights import ReleasedCell, values_hash
 
     cells = msgspec.convert(release["cells"], tuple[ReleasedCell, ...], strict=False)
     assert values_hash(cells) == entry["values_hash"]  # what a regulator recomputes
@@ -402,10 +403,14 @@ async def test_data_usage_sums_megabytes_per_cell_and_day_clipped_per_customer(
         ({"area": {"cells": ["not-a-cell"]}}, "area.cells[0]"),
         ({"area": {"cells": [CELL, h3.cell_to_parent(CELL, 7)]}}, "area.cells"),
         ({"area": {"cells": [h3.cell_to_children(CELL, 9)[0]]}}, "area.resolution"),
-        ({"area": {"bbox": {"south": 1, "west": 1, "north": 0, "east": 2}, "resolution": 8}},
-         "area.bbox"),
-        ({"area": {"bbox": {"south": 0, "west": 0, "north": 10, "east": 10}, "resolution": 8}},
-         "area"),
+        (
+            {"area": {"bbox": {"south": 1, "west": 1, "north": 0, "east": 2}, "resolution": 8}},
+            "area.bbox",
+        ),
+        (
+            {"area": {"bbox": {"south": 0, "west": 0, "north": 10, "east": 10}, "resolution": 8}},
+            "area",
+        ),
         ({"area": {"bbox": {"south": 0, "west": 0, "north": 1, "east": 1}}}, "area.resolution"),
         ({"area": {}}, "area"),
         ({"area": {"cells": [CELL], "resolution": 99}}, "area.resolution"),
@@ -441,8 +446,10 @@ async def test_a_release_that_cannot_be_made_is_a_422_naming_its_field_and_spend
     [
         ({"metric": "heart_rate"}, "metric"),
         ({"start": "0001-01-01T00:00:00Z"}, "start"),
-        ({"area": {"bbox": {"south": -91, "west": 0, "north": 1, "east": 1}, "resolution": 8}},
-         "area.bbox.south"),
+        (
+            {"area": {"bbox": {"south": -91, "west": 0, "north": 1, "east": 1}, "resolution": 8}},
+            "area.bbox.south",
+        ),
     ],
 )
 async def test_a_body_outside_the_schema_is_a_400_naming_its_field(

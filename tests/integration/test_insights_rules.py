@@ -35,9 +35,17 @@ async def test_aggregate_only_denies_raw_reads_and_allows_counting(
     settings, big_pool, aggregate_only_rules
 ):
     services = bootstrap(
-        replace(settings, insights=InsightSettings(k=2, delta=0.01, epsilon_default=10,
-                                                   epsilon_max=10, customer_budget=100,
-                                                   buckets_per_release=1)),
+        replace(
+            settings,
+            insights=InsightSettings(
+                k=2,
+                delta=0.01,
+                epsilon_default=10,
+                epsilon_max=10,
+                customer_budget=100,
+                buckets_per_release=1,
+            ),
+        ),
         big_pool,
         rules=aggregate_only_rules,
     )
@@ -46,8 +54,12 @@ async def test_aggregate_only_denies_raw_reads_and_allows_counting(
     offer = await consent.create_offer(
         partner.id,
         OfferTerms(
-            title="Footfall", description="Counts per area.", categories=("location",),
-            purposes=("aggregated_analytics",), duration_days=30, lookback_days=30,
+            title="Footfall",
+            description="Counts per area.",
+            categories=("location",),
+            purposes=("aggregated_analytics",),
+            duration_days=30,
+            lookback_days=30,
             compensation=Compensation(kind="discount", amount=0, currency="EUR"),
             jurisdictions=("FR",),
         ),
@@ -59,20 +71,33 @@ async def test_aggregate_only_denies_raw_reads_and_allows_counting(
     for _ in range(4):
         customer, _ = await consent.create_customer(f"agg-{uuid.uuid4().hex}", "FR", None)
         await consent.accept_offer(customer.id, offer.id)
-        await access.ingest(customer.id, [{
-            "category": "location", "recorded_at": (start + timedelta(minutes=10)).isoformat(),
-            "source": "network-cells", "payload": {"lat": PARIS[0], "lon": PARIS[1]},
-        }])
+        await access.ingest(
+            customer.id,
+            [
+                {
+                    "category": "location",
+                    "recorded_at": (start + timedelta(minutes=10)).isoformat(),
+                    "source": "network-cells",
+                    "payload": {"lat": PARIS[0], "lon": PARIS[1]},
+                }
+            ],
+        )
         customers.append(customer.id)
 
     with pytest.raises(AccessDenied) as denied:
         await access.read_records(partner.id, customers[0], "location", "aggregated_analytics")
     assert denied.value.decision.reasons == ("obligation:aggregate_only",)
 
-    release = await insights.release(partner.id, InsightRequest(
-        metric="footfall", area=Area(cells=(h3.latlng_to_cell(*PARIS, 8),)), start=start,
-        end=start + timedelta(hours=1), bucket="hour",
-    ))
+    release = await insights.release(
+        partner.id,
+        InsightRequest(
+            metric="footfall",
+            area=Area(cells=(h3.latlng_to_cell(*PARIS, 8),)),
+            start=start,
+            end=start + timedelta(hours=1),
+            bucket="hour",
+        ),
+    )
     rows = await big_pool.fetch(
         "SELECT customer_id FROM insight_contributions WHERE release_id = $1", release.id
     )

@@ -14,7 +14,6 @@ from litestar.response import Stream
 from ledger import Earnings, LedgerService
 from ledger.audit import AccessLogItem, AuditPage, AuditService
 from offers import ConsentService, CustomerOffer, Grant, Page
-from offers.insights import CustomerInsights, InsightService
 from offers.dataspace import (
     MEDIA_TYPE,
     DataOverview,
@@ -24,6 +23,7 @@ from offers.dataspace import (
     ImportedConsent,
     Record,
 )
+from offers.insights import CustomerInsights, InsightService
 
 from ..auth import requires
 from ..schemas import AcceptOffer

@@ -11,15 +11,13 @@ scale is off by a quarter fails it almost surely.
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
-import h3
-
+from ledger.audit import AuditLog
 from offers.insights import Area, InsightRequest, InsightService, InsightSettings
 from offers.insights.models import Bounds
 from offers.insights.privacy import measure, threshold
 from offers.insights.repository import InsightRepository
-from ledger.audit import AuditLog
 from policies import load_bundle
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
 from tests.unit.insights.test_release_logic import CELL, NOW, FakeAudit, FakeInsights
@@ -104,11 +102,22 @@ def test_the_attacker_is_a_real_one_when_the_noise_is_small():
 
 async def test_releases_differing_by_one_customer_leak_no_more_than_epsilon_end_to_end():
     """The whole service (engine, budgets, noise, suppression), over a fake store."""
-    settings = InsightSettings(k=3, delta=0.01, epsilon_default=1.0, epsilon_max=1.0,
-                               customer_budget=1e6, partner_budget=1e9, buckets_per_release=1)
-    request = InsightRequest(metric="footfall", area=Area(cells=(CELL,)),
-                             start=NOW - timedelta(hours=3), end=NOW - timedelta(hours=2),
-                             bucket="hour")
+    settings = InsightSettings(
+        k=3,
+        delta=0.01,
+        epsilon_default=1.0,
+        epsilon_max=1.0,
+        customer_budget=1e6,
+        partner_budget=1e9,
+        buckets_per_release=1,
+    )
+    request = InsightRequest(
+        metric="footfall",
+        area=Area(cells=(CELL,)),
+        start=NOW - timedelta(hours=3),
+        end=NOW - timedelta(hours=2),
+        bucket="hour",
+    )
     worlds = []
     for with_target in (False, True):
         repo = FakeInsights()

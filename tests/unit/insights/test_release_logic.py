@@ -51,14 +51,30 @@ class FakeInsights:
     def restore(self, state) -> None:
         self.partner_spent, self.customer_spent, self.releases, self.contributions = state
 
-    def customer(self, cid, jurisdiction="FR", born=date(1990, 1, 1), categories=("location",),
-                 status="active", cell=CELL):
-        self.rows.append({
-            "customer_id": cid, "jurisdiction": jurisdiction, "birth_date": born,
-            "grant_id": f"gnt_{cid}", "status": status, "categories": list(categories),
-            "purposes": ["aggregated_analytics"], "granted_at": NOW - timedelta(days=1),
-            "expires_at": NOW + timedelta(days=29), "exclusions": None, "lookback_days": 30,
-        })
+    def customer(
+        self,
+        cid,
+        jurisdiction="FR",
+        born=date(1990, 1, 1),
+        categories=("location",),
+        status="active",
+        cell=CELL,
+    ):
+        self.rows.append(
+            {
+                "customer_id": cid,
+                "jurisdiction": jurisdiction,
+                "birth_date": born,
+                "grant_id": f"gnt_{cid}",
+                "status": status,
+                "categories": list(categories),
+                "purposes": ["aggregated_analytics"],
+                "granted_at": NOW - timedelta(days=1),
+                "expires_at": NOW + timedelta(days=29),
+                "exclusions": None,
+                "lookback_days": 30,
+            }
+        )
         self.seen[cid] = cell
 
     async def partner(self, partner_id):
@@ -87,8 +103,13 @@ class FakeInsights:
         ids, bands, _since = counted
         people = Counter((self.seen[c], b) for c, b in zip(ids, bands) if c in self.seen)
         return [
-            {"area_cell": h3.str_to_int(cell), "bucket": start, "band": band, "people": n,
-             "total": 0}
+            {
+                "area_cell": h3.str_to_int(cell),
+                "bucket": start,
+                "band": band,
+                "people": n,
+                "total": 0,
+            }
             for (cell, band), n in people.items()
         ]
 
@@ -114,8 +135,15 @@ class FakeAudit:
         self.entries.append((kind, fields))
 
 
-EXACT = InsightSettings(k=3, delta=0.01, epsilon_default=10, epsilon_max=10,
-                        customer_budget=25, partner_budget=30, buckets_per_release=1)
+EXACT = InsightSettings(
+    k=3,
+    delta=0.01,
+    epsilon_default=10,
+    epsilon_max=10,
+    customer_budget=25,
+    partner_budget=30,
+    buckets_per_release=1,
+)
 
 
 def service(repo, settings=EXACT, rules=None):
@@ -125,8 +153,13 @@ def service(repo, settings=EXACT, rules=None):
 
 
 def ask(**over) -> InsightRequest:
-    fields = dict(metric="footfall", area=Area(cells=(CELL, EMPTY)), start=NOW - timedelta(hours=3),
-                  end=NOW - timedelta(hours=2), bucket="hour")
+    fields = dict(
+        metric="footfall",
+        area=Area(cells=(CELL, EMPTY)),
+        start=NOW - timedelta(hours=3),
+        end=NOW - timedelta(hours=2),
+        bucket="hour",
+    )
     fields.update(over)
     return InsightRequest(**fields)
 

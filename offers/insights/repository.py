@@ -54,7 +54,7 @@ class InsightRepository:
         counted: tuple[list[str], list[int], list[datetime]],
         cells_per_bucket: int,
         buckets_per_release: int,
-        seed: str,
+        seed: int,
         clip: int,
     ) -> list[asyncpg.Record]:
         """(area_cell, bucket, band, people, total) of every non-empty cell, bounded."""

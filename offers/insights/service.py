@@ -169,7 +169,8 @@ class InsightService:
         epsilon, resolution, cells, starts = self._check(request)
         metric = request.metric
         by_band = request.breakdown == "age_band"
-        seed = os.urandom(8).hex()  # which cells/buckets a heavy contributor keeps
+        # Which cells and buckets a heavy contributor keeps: a fresh order for every release.
+        seed = int.from_bytes(os.urandom(8), "big", signed=True)
         async with self.uow() as uow:
             repo = uow.repository(InsightRepository)
             partner = await repo.partner(partner_id)

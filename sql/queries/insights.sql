@@ -35,36 +35,42 @@ ON CONFLICT (customer_id, period_start) DO UPDATE SET spent = s.spent + EXCLUDED
 RETURNING customer_id;
 
 -- name: footfall_counts
--- Distinct counted customers per area cell, time bucket and band. $3: child cell at the stored
--- resolution -> area cell; $5..$7: counted customers, their band and the start of their grant's
--- window. Contribution bounds: $8 cells per bucket and $9 buckets per release per customer,
--- chosen pseudo-randomly by the release's seed $10 (hash order, ties broken by value), and
--- applied here, in SQL, before anything is counted.
+-- Distinct counted customers per area cell, time bucket and band. $3/$4: child cell at the
+-- stored resolution -> area cell; $5..$7: counted customers, their band and the start of their
+-- grant's window. Contribution bounds, applied here before anything is counted: $8 cells per
+-- bucket and $9 buckets per release per customer, kept in a pseudo-random order drawn from
+-- the release's seed $10 (values XORed with a per-customer hash of it: a different order for
+-- each customer and release, at the cost of one integer operation). Customers are numbered (n):
+-- sorting integers, not collated text, is what keeps this near the cost of a plain GROUP BY;
+-- both windows share one sort.
 WITH area AS (
   SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS a (cell, area_cell)
 ), counted AS (
-  SELECT * FROM unnest($5::text[], $6::int[], $7::timestamptz[]) AS c (customer_id, band, since)
+  SELECT customer_id, n, band, since, hashtextextended(customer_id, $10::bigint) AS h
+  FROM unnest($5::text[], $6::int[], $7::timestamptz[])
+    WITH ORDINALITY AS c (customer_id, band, since, n)
 ), seen AS (
-  SELECT DISTINCT r.customer_id, a.area_cell,
-         date_bin($11::interval, r.recorded_at, $1) AS bucket
+  SELECT c.n, c.band, c.h, a.area_cell,
+         date_bin($11::interval, r.recorded_at, $1) AS bucket, 0::bigint AS total
   FROM records r
   JOIN area a ON a.cell = r.h3_cell
   JOIN counted c ON c.customer_id = r.customer_id AND r.recorded_at >= c.since
   WHERE r.category = 'location' AND r.h3_cell IS NOT NULL
     AND r.recorded_at >= $1 AND r.recorded_at < $2
+  GROUP BY 1, 2, 3, 4, 5
 ), ranked AS (
-  SELECT customer_id, area_cell, bucket,
-         row_number() OVER (PARTITION BY customer_id, bucket
-                            ORDER BY hashtext(customer_id || area_cell::text || $10), area_cell)
+  SELECT area_cell, bucket, band, total,
+         row_number() OVER (PARTITION BY n, bh, bucket ORDER BY ch, area_cell)
            AS nth_cell,
-         dense_rank() OVER (PARTITION BY customer_id
-                            ORDER BY hashtext(customer_id || bucket::text || $10), bucket)
-           AS nth_bucket
-  FROM seen
+         dense_rank() OVER (PARTITION BY n ORDER BY bh, bucket) AS nth_bucket
+  FROM (
+    SELECT *, (extract(epoch FROM bucket)::bigint # h) AS bh, (area_cell # h) AS ch
+    FROM seen
+  ) s
 )
-SELECT r.area_cell, r.bucket, c.band, count(*)::bigint AS people, 0::bigint AS total
-FROM ranked r JOIN counted c USING (customer_id)
-WHERE r.nth_cell <= $8 AND r.nth_bucket <= $9
+SELECT area_cell, bucket, band, count(*)::bigint AS people, sum(total)::bigint AS total
+FROM ranked
+WHERE nth_cell <= $8 AND nth_bucket <= $9
 GROUP BY 1, 2, 3;
 
 -- name: data_usage_sums
@@ -73,29 +79,32 @@ GROUP BY 1, 2, 3;
 WITH area AS (
   SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS a (cell, area_cell)
 ), counted AS (
-  SELECT * FROM unnest($5::text[], $6::int[], $7::timestamptz[]) AS c (customer_id, band, since)
+  SELECT customer_id, n, band, since, hashtextextended(customer_id, $10::bigint) AS h
+  FROM unnest($5::text[], $6::int[], $7::timestamptz[])
+    WITH ORDINALITY AS c (customer_id, band, since, n)
 ), seen AS (
-  SELECT r.customer_id, a.area_cell, date_bin($11::interval, r.recorded_at, $1) AS bucket,
-         least(sum(r.measure), $12) AS total
+  SELECT c.n, c.band, c.h, a.area_cell,
+         date_bin($11::interval, r.recorded_at, $1) AS bucket,
+         least(sum(r.measure), $12)::bigint AS total
   FROM records r
   JOIN area a ON a.cell = r.h3_cell
   JOIN counted c ON c.customer_id = r.customer_id AND r.recorded_at >= c.since
   WHERE r.category = 'data_usage' AND r.h3_cell IS NOT NULL AND r.measure IS NOT NULL
     AND r.recorded_at >= $1 AND r.recorded_at < $2
-  GROUP BY 1, 2, 3
+  GROUP BY 1, 2, 3, 4, 5
 ), ranked AS (
-  SELECT customer_id, area_cell, bucket, total,
-         row_number() OVER (PARTITION BY customer_id, bucket
-                            ORDER BY hashtext(customer_id || area_cell::text || $10), area_cell)
+  SELECT area_cell, bucket, band, total,
+         row_number() OVER (PARTITION BY n, bh, bucket ORDER BY ch, area_cell)
            AS nth_cell,
-         dense_rank() OVER (PARTITION BY customer_id
-                            ORDER BY hashtext(customer_id || bucket::text || $10), bucket)
-           AS nth_bucket
-  FROM seen
+         dense_rank() OVER (PARTITION BY n ORDER BY bh, bucket) AS nth_bucket
+  FROM (
+    SELECT *, (extract(epoch FROM bucket)::bigint # h) AS bh, (area_cell # h) AS ch
+    FROM seen
+  ) s
 )
-SELECT r.area_cell, r.bucket, c.band, count(*)::bigint AS people, sum(r.total)::bigint AS total
-FROM ranked r JOIN counted c USING (customer_id)
-WHERE r.nth_cell <= $8 AND r.nth_bucket <= $9
+SELECT area_cell, bucket, band, count(*)::bigint AS people, sum(total)::bigint AS total
+FROM ranked
+WHERE nth_cell <= $8 AND nth_bucket <= $9
 GROUP BY 1, 2, 3;
 
 -- name: insert_release

@@ -103,3 +103,48 @@ async def test_aggregate_only_denies_raw_reads_and_allows_counting(
     )
     assert {r["customer_id"] for r in rows} == set(customers)
     assert abs(release.cells[0].value - 4) <= 1
+
+
+async def test_contribution_bounds_hold_in_sql_before_anything_is_counted(settings, big_pool):
+    """One customer seen in 5 cells in each of 6 hours counts in at most 1 cell per hour and
+    at most 4 hours: the sensitivity the noise is calibrated on."""
+    from offers.insights.area import query_cells
+    from offers.insights.repository import InsightRepository
+
+    services = bootstrap(settings, big_pool)
+    customer, _ = await services.consent.create_customer(f"bounds-{uuid.uuid4().hex}", "FR", None)
+    start = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    centre = h3.latlng_to_cell(*PARIS, 8)
+    cells = sorted(h3.grid_disk(centre, 1))[:5]
+    records = []
+    for hour in range(6):
+        for cell in cells:
+            lat, lon = h3.cell_to_latlng(cell)
+            records.append(
+                {
+                    "category": "location",
+                    "recorded_at": (start + timedelta(hours=hour, minutes=10)).isoformat(),
+                    "source": "network-cells",
+                    "payload": {"lat": lat, "lon": lon},
+                }
+            )
+    await services.access.ingest(customer.id, records)
+    async with big_pool.acquire() as conn:
+        for seed in (1, 2, 3):
+            rows = await InsightRepository(conn).true_values(
+                "footfall",
+                start=start,
+                end=start + timedelta(hours=6),
+                step=timedelta(hours=1),
+                cells=query_cells(cells, 8),
+                counted=([customer.id], [0], [start - timedelta(days=1)]),
+                cells_per_bucket=1,
+                buckets_per_release=4,
+                seed=seed,
+                clip=1,
+            )
+            per_bucket = {}
+            for r in rows:
+                per_bucket[r["bucket"]] = per_bucket.get(r["bucket"], 0) + r["people"]
+            assert len(per_bucket) == 4 and set(per_bucket.values()) == {1}
+            assert sum(r["people"] for r in rows) == 4

@@ -49,7 +49,16 @@ with a stable `code`. Authenticate with `Authorization: Bearer <JWT>` (EdDSA or 
 
 
 # Services injected by name into the handlers that ask for them (`money` is the ledger's).
-SERVICE_NAMES = ("consent", "audit", "access", "money", "dataspace", "webhooks", "obligations")
+SERVICE_NAMES = (
+    "consent",
+    "audit",
+    "access",
+    "money",
+    "dataspace",
+    "webhooks",
+    "obligations",
+    "insights",
+)
 STATE_TO_SERVICE = {"money": "ledger"}
 
 

@@ -17,6 +17,7 @@ from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
 from offers import ConsentService, ReceiptSigner, Resolver, RetryPolicy, WebhookService
 from offers.dataspace import DataAccessService, DataSpaceService
+from offers.insights import InsightService
 from offers.obligations import Afterlife, Clock, DeletionPolicy, ObligationService, system_clock
 from policies import RuleBundle, load_bundle
 from sql import UnitOfWorkFactory, unit_of_work_factory
@@ -42,6 +43,7 @@ class Services:
     audit: AuditService
     webhooks: WebhookService
     obligations: ObligationService
+    insights: InsightService
 
 
 def load_keys(settings: Settings) -> KeyRing:
@@ -116,7 +118,11 @@ def bootstrap(
             uow, signer, rules, platform_fee_bps=settings.platform_fee_bps, afterlife=afterlife
         ),
         access=DataAccessService(
-            uow, rules, audit=audit_decisions, on_decision=DecisionCounter() if metrics else None
+            uow,
+            rules,
+            audit=audit_decisions,
+            on_decision=DecisionCounter() if metrics else None,
+            cell_resolution=settings.insights.cell_resolution,
         ),
         dataspace=DataSpaceService(
             uow,
@@ -125,6 +131,7 @@ def bootstrap(
             issuer=settings.export_issuer,
             trusted_exporters=settings.trusted_exporters,
             afterlife=afterlife,
+            cell_resolution=settings.insights.cell_resolution,
         ),
         ledger=LedgerService(uow, stripe, settings.stripe_webhook_secret),
         payouts=PayoutService(
@@ -141,6 +148,7 @@ def bootstrap(
             resolver=webhook_resolver,
         ),
         obligations=ObligationService(uow, signer, afterlife),
+        insights=InsightService(uow, rules, settings.insights),
     )
 
 

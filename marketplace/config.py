@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from offers.insights import InsightSettings
+
 from .env import Environment, SettingInvalid
 
 __all__ = ["Settings", "SettingInvalid"]
@@ -92,6 +94,9 @@ class Settings:
     deletion_deadline_days: int = 30
     deletion_reminder_days: int = 7
     deletion_grace_days: int = 7
+    # Aggregated insights (docs/insights.md explains each): the privacy parameters published
+    # with every release, the epsilon budgets, and the H3 resolution stored with records.
+    insights: InsightSettings = field(default_factory=InsightSettings)
 
     @property
     def export_issuer(self) -> str:
@@ -182,4 +187,24 @@ class Settings:
             deletion_deadline_days=e.integer("DELETION_DEADLINE_DAYS", 30, 1, 30),
             deletion_reminder_days=e.integer("DELETION_REMINDER_DAYS", 7, 0, 29),
             deletion_grace_days=e.integer("DELETION_GRACE_DAYS", 7, 0, 90),
+            insights=_insight_settings(e),
         )
+
+
+def _insight_settings(e: Environment) -> InsightSettings:
+    d = InsightSettings()
+    return InsightSettings(
+        k=e.integer("INSIGHT_K", d.k, 1, 100_000),
+        epsilon_default=e.number("INSIGHT_EPSILON_DEFAULT", d.epsilon_default, 0.01, 10.0),
+        epsilon_max=e.number("INSIGHT_EPSILON_MAX", d.epsilon_max, 0.01, 10.0),
+        delta=e.number("INSIGHT_DELTA", d.delta, 1e-12, 0.01),
+        cells_per_bucket=e.integer("INSIGHT_CELLS_PER_BUCKET", d.cells_per_bucket, 1, 100),
+        buckets_per_release=e.integer(
+            "INSIGHT_BUCKETS_PER_RELEASE", d.buckets_per_release, 1, 10_000
+        ),
+        data_usage_clip_mb=e.integer("INSIGHT_DATA_USAGE_CLIP_MB", d.data_usage_clip_mb, 1, 10**6),
+        partner_budget=e.number("INSIGHT_PARTNER_BUDGET", d.partner_budget, 0.01, 10_000.0),
+        customer_budget=e.number("INSIGHT_CUSTOMER_BUDGET", d.customer_budget, 0.01, 10_000.0),
+        budget_period_days=e.integer("INSIGHT_BUDGET_PERIOD_DAYS", d.budget_period_days, 1, 3660),
+        cell_resolution=e.integer("INSIGHT_CELL_RESOLUTION", d.cell_resolution, 0, 15),
+    )

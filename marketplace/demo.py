@@ -103,6 +103,9 @@ def demo_records(ref: str, jurisdiction: str, now: datetime) -> list[dict]:
                 "source": "pgw-usage",
                 "payload": {
                     "period": "day",
+                    # The serving cell's position: data usage per area (aggregated insights).
+                    "lat": round(lat + rng.uniform(-0.05, 0.05), 5),
+                    "lon": round(lon + rng.uniform(-0.05, 0.05), 5),
                     "mb_down": rng.randrange(50, 3000),
                     "mb_up": rng.randrange(5, 400),
                     "roaming": False,

@@ -86,10 +86,21 @@ class DayDecisions(msgspec.Struct, frozen=True, kw_only=True):
     by_reason: dict[str, int]
 
 
+class DayInsights(msgspec.Struct, frozen=True, kw_only=True):
+    """A day's aggregate releases that counted customers of one jurisdiction."""
+
+    jurisdiction: str
+    releases: int
+    epsilon: float  # spent by those releases (each customer counted spent at most this)
+    cells: int
+    suppressed_cells: int
+
+
 class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
     date: str
     grants: DayGrants
     decisions: DayDecisions
+    insights: tuple[DayInsights, ...] = ()
 
 
 class SealerState(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,6 +15,7 @@ from sql import load_queries
 from .models import (
     AccessLogItem,
     DayGrantCounts,
+    DayInsights,
     DecisionCount,
     SealedEntry,
     SealerState,
@@ -142,6 +143,24 @@ class AuditRepository:
                 reason=r["reason"],
                 is_total=bool(r["is_total"]),
                 n=r["n"],
+            )
+            for r in rows
+        ]
+
+    async def insight_metrics(
+        self, start: datetime, end: datetime, jurisdictions: list[str]
+    ) -> list[tuple[datetime, DayInsights]]:
+        rows = await self.conn.fetch(Q["insight_metrics"], start, end, jurisdictions)
+        return [
+            (
+                r["day_start"],
+                DayInsights(
+                    jurisdiction=r["jurisdiction"],
+                    releases=r["releases"],
+                    epsilon=float(r["epsilon"]),
+                    cells=r["cells"],
+                    suppressed_cells=r["suppressed_cells"],
+                ),
             )
             for r in rows
         ]

@@ -35,6 +35,7 @@ from .models import (
     CheckpointSigner,
     DayDecisions,
     DayGrants,
+    DayInsights,
     DayMetrics,
     DecisionCount,
     LeafRange,
@@ -253,7 +254,11 @@ class AuditService:
             repo = uow.repository(AuditRepository)
             grants = await repo.grant_metrics(start, end, jurisdictions)
             decisions = await repo.decision_metrics(start, end, jurisdictions)
+            releases = await repo.insight_metrics(start, end, jurisdictions)
         by_day = _decisions_by_day(decisions)
+        insights_by_day: dict[str, list[DayInsights]] = {}
+        for day_start, day_insights in releases:
+            insights_by_day.setdefault(day_start.date().isoformat(), []).append(day_insights)
         out = []
         for g in grants:
             date = g.day_start.date().isoformat()
@@ -264,6 +269,7 @@ class AuditService:
                         active=g.active, new=g.new, revoked=g.revoked, expired=g.expired
                     ),
                     decisions=by_day.get(date) or DayDecisions(allowed=0, denied=0, by_reason={}),
+                    insights=tuple(insights_by_day.get(date, ())),
                 )
             )
         return out

@@ -387,3 +387,88 @@ EXAMPLES.update(
         },
     }
 )
+
+# Aggregated insights: a footfall request, its release, and what a customer is told.
+_RELEASE_CELL = "881fb46625fffff"
+_RELEASE = {
+    "id": "ins_01jq7m9c1d2e3f4g5h6j7k8m9n",
+    "partner_id": _PARTNER,
+    "metric": "footfall",
+    "unit": "people",
+    "created_at": _AT,
+    "start": "2026-02-28T08:00:00Z",
+    "end": "2026-02-28T10:00:00Z",
+    "bucket": "hour",
+    "breakdown": "age_band",
+    "cells": [
+        {
+            "cell": _RELEASE_CELL,
+            "bucket_start": "2026-02-28T08:00:00Z",
+            "age_band": "25-34",
+            "value": 412,
+            "suppressed": False,
+        },
+        {
+            "cell": _RELEASE_CELL,
+            "bucket_start": "2026-02-28T09:00:00Z",
+            "age_band": "25-34",
+            "suppressed": True,
+        },
+    ],
+    "parameters": {
+        "k": 50,
+        "epsilon": 1.0,
+        "delta": 1e-06,
+        "mechanism": "discrete_laplace",
+        "noise_scale": 2.0,
+        "threshold": 76.2,
+        "bounds": {"cells_per_bucket": 1, "buckets_per_release": 2, "value_per_cell": 1},
+        "cell_resolution": 8,
+        "budget_period_start": "2026-02-18",
+    },
+    "rules_version": "sha256:4f2c9a0d1e7b3c5a6d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4",
+    "values_hash": "sha256:9b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e",
+}
+EXAMPLES.update(
+    {
+        "CreateInsight": {
+            "metric": "footfall",
+            "area": {"cells": [_RELEASE_CELL]},
+            "start": "2026-02-28T08:00:00Z",
+            "end": "2026-02-28T10:00:00Z",
+            "bucket": "hour",
+            "breakdown": "age_band",
+            "epsilon": 1.0,
+        },
+        "Release": _RELEASE,
+        "ReleasesPage": {
+            "data": [
+                {
+                    "id": _RELEASE["id"],
+                    "metric": "footfall",
+                    "created_at": _AT,
+                    "start": _RELEASE["start"],
+                    "end": _RELEASE["end"],
+                    "epsilon": 1.0,
+                    "values_hash": _RELEASE["values_hash"],
+                }
+            ],
+            "has_more": False,
+        },
+        "CustomerInsights": {
+            "releases": 3,
+            "by_partner": [
+                {
+                    "partner_id": _PARTNER,
+                    "partner_name": "Acme Retail Analytics",
+                    "releases": 3,
+                    "epsilon": 3.0,
+                }
+            ],
+            "budget_period_start": "2026-02-18",
+            "budget_period_end": "2026-03-20",
+            "epsilon_spent": 3.0,
+            "epsilon_limit": 10.0,
+        },
+    }
+)

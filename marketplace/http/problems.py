@@ -19,6 +19,7 @@ from ledger import LedgerError
 from ledger.audit import AuditError
 from offers import OffersError
 from offers.dataspace import AccessDenied, DataSpaceError
+from offers.insights import InsightError
 from policies import PolicyError
 from sql import DatabaseError, DatabaseUnavailable, database_fault
 
@@ -31,6 +32,7 @@ PROBLEM_JSON = "application/problem+json"
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (
     OffersError,
     DataSpaceError,
+    InsightError,
     LedgerError,
     AuditError,
     PolicyError,

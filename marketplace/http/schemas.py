@@ -194,3 +194,38 @@ class LiftSuspension(Strict, kw_only=True):
     (default: one grace period from now)."""
 
     until: Annotated[datetime, Meta(tz=True)] | None = None
+
+
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+
+
+class BoundingBoxIn(Strict, kw_only=True):
+    south: Latitude
+    west: Longitude
+    north: Latitude
+    east: Longitude
+
+
+class InsightAreaIn(Strict, kw_only=True):
+    """H3 cells at one resolution, or a bounding box with the resolution to cover it at."""
+
+    # No bounds on the optional fields here: a union loses them in the published schema, so
+    # the service checks them (422 naming the field) instead.
+    cells: Annotated[list[str], Meta(max_length=2000, description="H3 cell indexes")] = []
+    bbox: BoundingBoxIn | None = None
+    resolution: int | None = None
+
+
+class CreateInsight(Strict, kw_only=True):
+    """Ask for an aggregate release. `start` is inclusive, `end` exclusive; buckets start at
+    `start`. `epsilon` (default and maximum: settings) is spent from the partner's budget and
+    from the budget of every customer counted."""
+
+    metric: Literal["footfall", "data_usage"]
+    area: InsightAreaIn
+    start: datetime
+    end: datetime
+    bucket: Literal["hour", "day"]
+    breakdown: Literal["age_band"] | None = None
+    epsilon: float | None = None

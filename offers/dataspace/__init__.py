@@ -2,7 +2,12 @@
 through the policy engine (with its group-committed decisions), and what the customer does
 with their data: see it, erase it, take it along to another operator."""
 
-from .access import MAX_RECORDS_PER_BATCH, DataAccessService, validate_record
+from .access import (
+    DEFAULT_CELL_RESOLUTION,
+    MAX_RECORDS_PER_BATCH,
+    DataAccessService,
+    validate_record,
+)
 from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
 from .access_models import Record as ReleasedRecord
 from .errors import (
@@ -29,6 +34,7 @@ from .service import DataSpaceService
 
 __all__ = [
     "CONSTRAINT_ERRORS",
+    "DEFAULT_CELL_RESOLUTION",
     "MAX_RECORDS_PER_BATCH",
     "MEDIA_TYPE",
     "AccessDecision",

@@ -30,11 +30,14 @@ from .access_models import (
     RecordsPage,
 )
 from .access_repository import AccessRepository
+from .cells import measure_of, position_of
 from .decision_writer import DecisionWriter
 from .errors import AccessDenied, CustomerNotFound, ImplausibleRecord, InvalidInput, PartnerNotFound
 from .repository import RecordsRepository
 
 MAX_RECORDS_PER_BATCH = 10_000
+# H3 resolution of the cell stored with positioned records (8: about 0.7 km² per cell).
+DEFAULT_CELL_RESOLUTION = 8
 MAX_SOURCE_LENGTH = 200
 COPY_CHUNK = 50_000  # records per COPY, so a large file never sits in memory twice
 # A record stamped further ahead than this is refused: clocks drift, records do not time-travel.
@@ -109,7 +112,14 @@ def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> New
         text = _json_encode(payload).decode()
     except (TypeError, ValueError, OverflowError):
         raise InvalidInput("payload is not JSON", field=f"{where}.payload") from None
-    return NewRecord(category=category, recorded_at=recorded_at, source=source, payload=text)
+    return NewRecord(
+        category=category,
+        recorded_at=recorded_at,
+        source=source,
+        payload=text,
+        position=position_of(category, payload, where),
+        measure=measure_of(category, payload, where),
+    )
 
 
 def validate_request(category: str, purpose: str) -> None:
@@ -129,11 +139,13 @@ class DataAccessService:
         *,
         audit: bool = True,
         on_decision: Callable[[bool, tuple[str, ...]], None] | None = None,
+        cell_resolution: int = DEFAULT_CELL_RESOLUTION,
     ):
         self.uow = uow
         self.rules = rules
         # Told (allowed, reasons) of every decision once it is recorded: the service's metrics.
         self.on_decision = on_decision or (lambda allowed, reasons: None)
+        self.cell_resolution = cell_resolution
         # audit=False: the benchmark's audit-off baseline only (never built by the app itself)
         self.writer = DecisionWriter(uow, audit=audit)
 
@@ -321,7 +333,9 @@ class DataAccessService:
                 raise CustomerNotFound(f"no customer {', '.join(missing[:5])}", field="customer_id")
             records = uow.repository(RecordsRepository)
             for start in range(0, len(rows), COPY_CHUNK):
-                await records.copy_records(rows[start : start + COPY_CHUNK])
+                await records.copy_records(
+                    rows[start : start + COPY_CHUNK], cell_resolution=self.cell_resolution
+                )
             per_customer: dict[str, Counter[str]] = {cid: Counter() for cid in ids}
             for cid, r in rows:
                 per_customer[cid][r.category] += 1

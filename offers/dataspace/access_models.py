@@ -52,6 +52,8 @@ class NewRecord(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: datetime
     source: str
     payload: str
+    position: tuple[float, float] | None = None  # (lat, lon) where the record says the phone was
+    measure: int | None = None  # the quantity the category measures (data_usage: megabytes)
 
 
 class IngestResult(msgspec.Struct, frozen=True, kw_only=True):

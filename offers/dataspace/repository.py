@@ -15,6 +15,7 @@ import msgspec
 from sql import load_queries
 
 from .access_models import NewRecord
+from .cells import cell_of
 from .models import (
     CategorySummary,
     ExportGrant,
@@ -30,7 +31,15 @@ from .models import (
 
 Q = load_queries("dataspace.sql")
 
-RECORD_COLUMNS = ("customer_id", "category", "recorded_at", "source", "payload")
+RECORD_COLUMNS = (
+    "customer_id",
+    "category",
+    "recorded_at",
+    "source",
+    "payload",
+    "h3_cell",
+    "measure",
+)
 
 
 def _export(r: asyncpg.Record) -> StoredExport:
@@ -57,16 +66,31 @@ class RecordsRepository:
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
-    async def copy_records(self, rows: Sequence[tuple[str, NewRecord]]) -> None:
+    async def copy_records(
+        self, rows: Sequence[tuple[str, NewRecord]], *, cell_resolution: int
+    ) -> None:
         """Bulk insert of (customer id, record) with COPY (binary), not row by row; ids and
-        ingested_at are defaults."""
+        ingested_at are defaults. Positions are stored as H3 cells at `cell_resolution`."""
         await self.conn.copy_records_to_table(
             "records",
             columns=RECORD_COLUMNS,
-            records=[(cid, r.category, r.recorded_at, r.source, r.payload) for cid, r in rows],
+            records=[
+                (
+                    cid,
+                    r.category,
+                    r.recorded_at,
+                    r.source,
+                    r.payload,
+                    cell_of(r.position, cell_resolution),
+                    r.measure,
+                )
+                for cid, r in rows
+            ],
         )
 
-    async def insert_records(self, customer_id: str, rows: Sequence[NewRecord]) -> None:
+    async def insert_records(
+        self, customer_id: str, rows: Sequence[NewRecord], *, cell_resolution: int
+    ) -> None:
         """One customer's records (an import's batch), in one statement."""
         await self.conn.execute(
             Q["insert_records"],
@@ -75,6 +99,8 @@ class RecordsRepository:
             [r.recorded_at for r in rows],
             [r.source for r in rows],
             [r.payload for r in rows],
+            [cell_of(r.position, cell_resolution) for r in rows],
+            [r.measure for r in rows],
         )
 
     async def delete_records(self, customer_id: str, categories: Sequence[str]) -> int:

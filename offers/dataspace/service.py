@@ -26,7 +26,9 @@ from ..obligations import Afterlife, ObligationsRepository, deletion_view
 from ..repository import CustomersRepository, OffersRepository
 from ..webhook_repository import WebhookRepository
 from . import package as pkg
+from .access import DEFAULT_CELL_RESOLUTION
 from .access_models import NewRecord
+from .cells import measure_of, position_of
 from .errors import (
     CustomerExists,
     CustomerNotFound,
@@ -56,6 +58,15 @@ CATEGORY_IRI = {t.code: t.iri for t in CATEGORIES}
 ALL_CATEGORIES = [t.code for t in CATEGORIES]
 IMPORT_BATCH = 1000
 T = TypeVar("T")
+
+
+def _payload_fields(text: str) -> dict:
+    """The top-level fields of a payload (empty unless it is a JSON object)."""
+    try:
+        value = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 class _RecordIn(msgspec.Struct, kw_only=True):
@@ -121,9 +132,11 @@ class DataSpaceService:
         issuer: str,
         trusted_exporters: Mapping[str, str] | None = None,
         afterlife: Afterlife | None = None,
+        cell_resolution: int = DEFAULT_CELL_RESOLUTION,
     ):
         self.uow = uow
         self.afterlife = afterlife or Afterlife()
+        self.cell_resolution = cell_resolution
         self.private_key = private_key
         self.kid = kid
         self.issuer = issuer
@@ -520,19 +533,27 @@ class DataSpaceService:
                     raise ExportMalformed(
                         f"line {number}: unknown category or bad source", field=f"line {number}"
                     )
+                text = bytes(r.payload).decode()
+                # Another operator's package: a record whose position is unusable is still
+                # imported, only without its cell (it was valid where it came from).
+                fields = _payload_fields(text)
                 batch.append(
                     NewRecord(
                         category=r.category,
                         recorded_at=r.recorded_at,
                         source=r.source,
-                        payload=bytes(r.payload).decode(),
+                        payload=text,
+                        position=position_of(r.category, fields, "", strict=False),
+                        measure=measure_of(r.category, fields, "", strict=False),
                     )
                 )
                 if len(batch) >= IMPORT_BATCH:
-                    await records.insert_records(customer_id, batch)
+                    await records.insert_records(
+                        customer_id, batch, cell_resolution=self.cell_resolution
+                    )
                     batch = []
         if created is not None and batch:
-            await records.insert_records(created[0], batch)
+            await records.insert_records(created[0], batch, cell_resolution=self.cell_resolution)
         pkg.check_parts(manifest, hashes)  # raising here rolls everything back
         if created is None:  # a package whose manifest lists no part at all
             raise ExportMalformed("the package has no customer line", field="customer")

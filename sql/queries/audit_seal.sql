@@ -121,3 +121,18 @@ FROM (
 ) s
 GROUP BY GROUPING SETS ((day_start, outcome), (day_start, outcome, reason))
 ORDER BY 1, 2, 3;
+
+-- name: insight_metrics
+-- Aggregate releases per UTC day and jurisdiction (of the regulator's): how many, the epsilon
+-- they spent, and the cells they suppressed; from sealed entries, clamped as grant_metrics.
+SELECT date_trunc('day', e.at, 'UTC') AS day_start, j.jurisdiction, count(*)::int AS releases,
+       sum((e.entry::jsonb ->> 'epsilon')::float8) AS epsilon,
+       sum((e.entry::jsonb ->> 'suppressed_cells')::int)::int AS suppressed_cells,
+       sum((e.entry::jsonb ->> 'cells')::int)::int AS cells
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+CROSS JOIN LATERAL unnest(e.jurisdictions) AS j (jurisdiction)
+WHERE e.kind = 'insight.released' AND j.jurisdiction = ANY ($3::text[])
+  AND isfinite($1::timestamptz) AND e.at >= $1::timestamptz
+  AND e.at < least($2::timestamptz, $1::timestamptz + interval '366 days')
+GROUP BY 1, 2
+ORDER BY 1, 2;

@@ -85,10 +85,10 @@ RETURNING id, imported_at;
 
 -- name: insert_records
 -- ::json, as ingestion stores it: the exact text, never jsonb's rewrite of numbers and keys.
-INSERT INTO records (customer_id, category, recorded_at, source, payload)
-SELECT $1, t.category, t.recorded_at, t.source, t.payload::json
-FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[])
-  AS t (category, recorded_at, source, payload);
+INSERT INTO records (customer_id, category, recorded_at, source, payload, h3_cell, measure)
+SELECT $1, t.category, t.recorded_at, t.source, t.payload::json, t.h3_cell, t.measure
+FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+  AS t (category, recorded_at, source, payload, h3_cell, measure);
 
 -- name: insert_imported_consent
 INSERT INTO imported_consents (customer_id, import_id, former_grant_id, controller_id,

@@ -23,6 +23,7 @@ from offers.dataspace import (
     ImportedConsent,
     Record,
 )
+from offers.insights import CustomerInsights, InsightService
 from offers.obligations import CustomerGrant, Notification, ObligationService
 from policies import CATEGORIES
 
@@ -134,6 +135,16 @@ class MeController(Controller):
         """Every category held about me: counts, first and last dates, sources, and who may
         read it now (active grants)."""
         return await dataspace.overview(request.user.sub)
+
+    @get("/insights", operation_id="getMyInsights")
+    async def insights(
+        self, request: Request, dataspace: DataSpaceService, insights: InsightService
+    ) -> CustomerInsights:
+        """The aggregate releases that counted me, for whom, and how much of my privacy budget
+        (epsilon, across all partners) this period has spent; once it is spent, I am left out
+        of every release until the period renews."""
+        await dataspace.ensure_open(request.user.sub)
+        return await insights.for_customer(request.user.sub)
 
     @get("/data/{category:str}", operation_id="listMyRecords")
     async def records(

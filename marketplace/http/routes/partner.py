@@ -23,6 +23,14 @@ from offers import (
     WebhookService,
 )
 from offers.dataspace import AccessDecision, DataAccessService, RecordsPage
+from offers.insights import (
+    Area,
+    BoundingBox,
+    InsightRequest,
+    InsightService,
+    Release,
+    ReleasesPage,
+)
 from offers.obligations import DeletionObligation, ObligationService
 
 from ..auth import requires
@@ -30,6 +38,7 @@ from ..schemas import (
     Category,
     ConfirmDeletion,
     CreateFunding,
+    CreateInsight,
     CreateOffer,
     CreateWebhookEndpoint,
     Currency,
@@ -186,6 +195,61 @@ class PartnerDataController(Controller):
         return await access.dry_run(request.user.sub, data.customer_id, data.category, data.purpose)
 
 
+class PartnerInsightsController(Controller):
+    path = "/v1/partner/insights"
+    guards = [requires("partner")]
+    tags = ["partner"]
+
+    @post("/", operation_id="createInsight", status_code=201)
+    async def create_insight(
+        self, request: Request, data: CreateInsight, insights: InsightService
+    ) -> Release:
+        """Make an aggregate release: noisy counts per H3 cell and time bucket, each cell
+        suppressed when it might stand for fewer than k people.
+
+        Counts only customers whose active grant to you covers the metric's categories for
+        `aggregated_analytics` and whom no rule forbids (in Germany, location is never traded,
+        so German customers are in no area statistic). Spends `epsilon` from your budget and
+        from each counted customer's; 409 `privacy_budget_exhausted` when yours is spent. The
+        release is immutable and recorded in the audit log with a hash of its values.
+        """
+        box = data.area.bbox
+        asked = InsightRequest(
+            metric=data.metric,
+            area=Area(
+                cells=tuple(data.area.cells) if data.area.cells else None,
+                bbox=BoundingBox(south=box.south, west=box.west, north=box.north, east=box.east)
+                if box is not None
+                else None,
+                resolution=data.area.resolution,
+            ),
+            start=data.start,
+            end=data.end,
+            bucket=data.bucket,
+            breakdown=data.breakdown,
+            epsilon=data.epsilon,
+        )
+        return await insights.release(request.user.sub, asked)
+
+    @get("/", operation_id="listInsights")
+    async def list_insights(
+        self,
+        request: Request,
+        insights: InsightService,
+        limit: Limit = 20,
+        starting_after: StartingAfter = None,
+    ) -> ReleasesPage:
+        """My releases, newest first (parameters and values: GET one)."""
+        return await insights.list(request.user.sub, starting_after, limit)
+
+    @get("/{release_id:str}", operation_id="getInsight")
+    async def get_insight(
+        self, request: Request, release_id: str, insights: InsightService
+    ) -> Release:
+        """One release, exactly as it was published."""
+        return await insights.get(request.user.sub, release_id)
+
+
 class PartnerMoneyController(Controller):
     path = "/v1/partner"
     guards = [requires("partner")]
@@ -328,6 +392,7 @@ ROUTES = [
     PartnerOffersController,
     PartnerGrantsController,
     PartnerDataController,
+    PartnerInsightsController,
     PartnerMoneyController,
     PartnerWebhooksController,
     PartnerDeletionController,

@@ -1,0 +1,128 @@
+"""SQL of aggregated insights (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from sql import load_queries
+
+Q = load_queries("insights.sql")
+
+
+class InsightRepository:
+    """Wraps one connection."""
+
+    def __init__(self, conn: asyncpg.Connection):
+        self.conn = conn
+
+    async def partner(self, partner_id: str) -> asyncpg.Record | None:
+        """now(), status and jurisdiction of the partner (None: no such partner)."""
+        return await self.conn.fetchrow(Q["partner_for_release"], partner_id)
+
+    async def spend_partner(
+        self, partner_id: str, period: date, epsilon: float, limit: float
+    ) -> bool:
+        """Spends `epsilon` of the partner's period budget; False (nothing spent) if over."""
+        spent = await self.conn.fetchval(
+            Q["spend_partner_budget"], partner_id, period, epsilon, limit
+        )
+        return spent is not None
+
+    async def candidates(self, partner_id: str, categories: Sequence[str]) -> list[asyncpg.Record]:
+        return await self.conn.fetch(Q["candidates"], partner_id, list(categories))
+
+    async def spend_customers(
+        self, customer_ids: Sequence[str], period: date, epsilon: float, limit: float
+    ) -> set[str]:
+        """The customers whose period budget had room for `epsilon` (now spent)."""
+        rows = await self.conn.fetch(
+            Q["spend_customer_budgets"], list(customer_ids), period, epsilon, limit
+        )
+        return {r["customer_id"] for r in rows}
+
+    async def true_values(
+        self,
+        metric: str,
+        *,
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        cells: tuple[list[int], list[int]],
+        counted: tuple[list[str], list[int], list[datetime]],
+        cells_per_bucket: int,
+        buckets_per_release: int,
+        seed: int,
+        clip: int,
+    ) -> list[asyncpg.Record]:
+        """(area_cell, bucket, band, people, total) of every non-empty cell, bounded."""
+        query = Q["footfall_counts"] if metric == "footfall" else Q["data_usage_sums"]
+        args: list = [
+            start,
+            end,
+            *cells,
+            *counted,
+            cells_per_bucket,
+            buckets_per_release,
+            seed,
+            step,
+        ]
+        if metric != "footfall":
+            args.append(clip)
+        return await self.conn.fetch(query, *args)
+
+    async def insert_release(
+        self,
+        *,
+        partner_id: str,
+        metric: str,
+        request: str,
+        parameters: str,
+        rules_version: str,
+        cells: str,
+        values_hash: str,
+        epsilon: float,
+        at: datetime,
+    ) -> str:
+        release_id: str = await self.conn.fetchval(
+            Q["insert_release"],
+            partner_id,
+            metric,
+            request,
+            parameters,
+            rules_version,
+            cells,
+            values_hash,
+            epsilon,
+            at,
+        )
+        return release_id
+
+    async def insert_contributions(
+        self,
+        customer_ids: Sequence[str],
+        release_id: str,
+        partner_id: str,
+        epsilon: float,
+        at: datetime,
+    ) -> None:
+        await self.conn.execute(
+            Q["insert_contributions"], list(customer_ids), release_id, partner_id, epsilon, at
+        )
+
+    async def release(self, release_id: str, partner_id: str) -> asyncpg.Record | None:
+        return await self.conn.fetchrow(Q["get_release"], release_id, partner_id)
+
+    async def releases(
+        self, partner_id: str, starting_after: str | None, limit: int
+    ) -> list[asyncpg.Record]:
+        return await self.conn.fetch(Q["list_releases"], partner_id, starting_after, limit)
+
+    async def contributions(self, customer_id: str) -> list[asyncpg.Record]:
+        return await self.conn.fetch(Q["customer_contributions"], customer_id)
+
+    async def customer_spend(self, customer_id: str, period: date) -> float:
+        spent = await self.conn.fetchval(Q["customer_spend"], customer_id, period)
+        return float(spent or 0.0)

@@ -20,7 +20,7 @@ from sql import UnitOfWorkFactory, unit_of_work_factory
 
 from .config import Settings
 from .db import Pool, create_pool, embedded_database_url, migrate
-from .keys import KeyRing
+from .keys import KeyLifecycle, KeyRing
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Services:
     pool: Pool | None  # None when built over a unit-of-work factory of the caller's
     uow: UnitOfWorkFactory  # what the services run in; the edge's Idempotency-Key store too
     keys: KeyRing
+    key_lifecycle: KeyLifecycle  # the signing keys' registry: start check, JWKS, rotation
     rules: RuleBundle
     consent: ConsentService
     access: DataAccessService
@@ -88,6 +89,7 @@ def bootstrap(
         pool=pool,
         uow=uow,
         keys=keys,
+        key_lifecycle=KeyLifecycle(uow, keys, checkpoint_origin=settings.checkpoint_origin),
         rules=rules,
         consent=ConsentService(
             uow,
@@ -138,8 +140,9 @@ def database_url(settings: Settings) -> str:
 async def open_services(
     settings: Settings, *, min_size: int = 1, max_size: int | None = None, **overrides
 ) -> AsyncIterator[Services]:
-    """Migrates, opens a pool, builds the services; closes the pool afterwards. For jobs and
-    commands: their statements run under the longer job limit."""
+    """Migrates, opens a pool, builds the services and checks the signing key against the
+    database (`KeyLifecycle.settle`); closes the pool afterwards. For jobs and commands: their
+    statements run under the longer job limit."""
     url = database_url(settings)
     await migrate(url)
     pool = await create_pool(
@@ -149,6 +152,8 @@ async def open_services(
         statement_timeout_ms=settings.job_statement_timeout_ms,
     )
     try:
-        yield bootstrap(settings, pool, **overrides)
+        services = bootstrap(settings, pool, **overrides)
+        await services.key_lifecycle.settle()
+        yield services
     finally:
         await pool.close()

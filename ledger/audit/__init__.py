@@ -49,10 +49,14 @@ from .models import (
     SealResult,
     StoredCheckpoint,
 )
+from .signing_keys import SigningKey, SigningKeyRepository, StoredSignatures
 from .service import MAX_LEAVES_PER_REQUEST, MAX_METRIC_DAYS, AuditService
 from .verify import CHECKPOINT_INVALID, VerificationReport, verify_log, verify_view
 
 __all__ = [
+    "SigningKey",
+    "SigningKeyRepository",
+    "StoredSignatures",
     "CONSTRAINT_ERRORS",
     "CHECKPOINT_INVALID",
     "EMPTY_ROOT",

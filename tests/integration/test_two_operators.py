@@ -39,7 +39,7 @@ class Operator:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
-        self.keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
+        self.keys = KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),

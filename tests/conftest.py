@@ -63,9 +63,15 @@ async def database_url(server_url: str):
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory) -> Settings:
+    from marketplace.keys import KeyRing
+
+    data_dir = tmp_path_factory.mktemp("data")
+    # The suite's signing key exists before anything signs, as an operator's would: every
+    # process and service of the suite (and each scratch database) signs with this one.
+    KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
     return Settings(
         database_url=database_url,
-        data_dir=tmp_path_factory.mktemp("data"),
+        data_dir=data_dir,
         log_json=True,
         max_body_bytes=65_536,
         rate_limit_reads_per_second=0,  # the suite drives one token hard; see test_rate_limits

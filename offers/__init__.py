@@ -33,6 +33,7 @@ from .receipts import ReceiptSigner, terms_hash
 from .service import ConsentService
 from .webhook_signature import SIGNATURE_HEADER, WebhookSignatureError, sign_webhook, verify_webhook
 from .webhooks import (
+    SECRET_OVERLAP_SECONDS,
     EndpointNotFound,
     InvalidWebhookEndpoint,
     Resolver,
@@ -44,6 +45,7 @@ from .webhooks import (
 
 __all__ = [
     "CONSTRAINT_ERRORS",
+    "SECRET_OVERLAP_SECONDS",
     "DELIVER_ENTRYPOINT",
     "EVENT_TYPES",
     "SIGNATURE_HEADER",

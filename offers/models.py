@@ -182,8 +182,10 @@ class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     events: tuple[str, ...]
     created_at: datetime
-    # Shown once, in the response that creates the endpoint.
+    # Shown once, in the response that creates the endpoint (or rotates its secret).
     secret: str | None = None
+    # After a rotation: until when deliveries are also signed with the previous secret.
+    previous_secret_expires_at: datetime | None = None
 
 
 # Why an attempt failed, as a class: never the error's text, which would tell a partner what
@@ -237,6 +239,8 @@ class DeliveryToSend(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     secret: str
     endpoint_deleted: bool
+    # The secret a rotation replaced, while its overlap lasts: deliveries carry both signatures.
+    previous_secret: str | None = None
 
 
 class DeliveryState(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,6 +11,7 @@ from litestar import Controller, Request, delete, get, patch, post
 
 from ledger import Balance, Funding, LedgerService, StatementLine
 from offers import (
+    SECRET_OVERLAP_SECONDS,
     Compensation,
     ConsentService,
     Grant,
@@ -241,6 +242,20 @@ class PartnerWebhooksController(Controller):
         return await webhooks.list_endpoints(
             request.user.sub, starting_after=starting_after, limit=limit
         )
+
+    @post("/{endpoint_id:str}/secret-rotations", status_code=201)
+    async def rotate_secret(
+        self,
+        request: Request,
+        endpoint_id: str,
+        webhooks: WebhookService,
+        overlap_seconds: int = SECRET_OVERLAP_SECONDS,
+    ) -> WebhookEndpoint:
+        """A new signing `secret` (shown only here). Until `previous_secret_expires_at`
+        (`overlap_seconds` from now, default a day) each delivery carries two `v1=`
+        signatures, one with the new secret and one with the old: switch the receiver over
+        in that window."""
+        return await webhooks.rotate_secret(request.user.sub, endpoint_id, overlap_seconds)
 
     @delete("/{endpoint_id:str}")
     async def delete_endpoint(

@@ -13,7 +13,14 @@ import offers
 import offers.dataspace
 from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
-from offers import ConsentService, ReceiptSigner, Resolver, RetryPolicy, WebhookService
+from offers import (
+    ConsentService,
+    ReceiptChain,
+    ReceiptSigner,
+    Resolver,
+    RetryPolicy,
+    WebhookService,
+)
 from offers.dataspace import DataAccessService, DataSpaceService
 from policies import RuleBundle, load_bundle
 from sql import UnitOfWorkFactory, unit_of_work_factory
@@ -85,6 +92,9 @@ def bootstrap(
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)
+    signer = ReceiptSigner(
+        keys.private_key, keys.kid, settings.local_issuer, service_url=settings.public_url
+    )
     return Services(
         pool=pool,
         uow=uow,
@@ -93,9 +103,10 @@ def bootstrap(
         rules=rules,
         consent=ConsentService(
             uow,
-            ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer),
+            signer,
             rules,
             platform_fee_bps=settings.platform_fee_bps,
+            operator=settings.operator,
         ),
         access=DataAccessService(uow, rules, audit=audit_decisions),
         dataspace=DataSpaceService(
@@ -104,6 +115,7 @@ def bootstrap(
             kid=keys.kid,
             issuer=settings.export_issuer,
             trusted_exporters=settings.trusted_exporters,
+            receipts=ReceiptChain(signer),
         ),
         ledger=LedgerService(uow, stripe, settings.stripe_webhook_secret),
         payouts=PayoutService(

@@ -196,7 +196,9 @@ def _made_by(signatures: StoredSignatures, ring: KeyRing) -> list[str]:
         _jws_kid(signatures.export_signature) != ring.kid
     ):
         foreign.append(f"export manifests (kid {_jws_kid(signatures.export_signature)})")
-    if signatures.checkpoint is not None and not _signed_by(signatures.checkpoint, ring.private_key):
+    if signatures.checkpoint is not None and not _signed_by(
+        signatures.checkpoint, ring.private_key
+    ):
         foreign.append("audit checkpoints")
     return foreign
 

@@ -12,12 +12,43 @@ GrantStatus = Literal["active", "paused", "revoked", "expired"]
 T = TypeVar("T")
 
 
+# How a controller's contact details must look, at partner onboarding and in the operator's
+# settings alike: an addr-spec without comments or quotes, an E.164 number, an http(s) URL.
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"  # noqa: E501
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+POLICY_URL_PATTERN = r"^https?://[^\s\x00]{1,2000}$"
+MAX_RETENTION_DAYS = 3650
+
+
+class ControllerProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """What a consent receipt says about a controller beyond its name (Kantara CR 1.1
+    `piiControllers[]`, `policyUrl`): whom to contact and how, and its retention."""
+
+    contact: str  # a person or office, e.g. "Data Protection Officer"
+    address: str  # postal address, one line
+    email: str
+    phone: str  # E.164
+    policy_url: str  # the privacy policy the customer consents under
+    retention_days: int  # how long data read under a grant is kept after the grant ends
+
+
+class Controller(msgspec.Struct, frozen=True, kw_only=True):
+    """A controller named on receipts: the operator of the marketplace, beside each partner."""
+
+    id: str
+    name: str
+    jurisdiction: str
+    profile: ControllerProfile
+
+
 class Partner(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     jurisdiction: str
     status: str
     created_at: datetime
+    # None only for a partner onboarded before receipts carried controller details.
+    profile: ControllerProfile | None = None
 
 
 class Customer(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,6 +144,24 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
     not_compensated_reason: str | None = None
     # The pairs of categories x purposes that a rule forbade at acceptance: not covered.
     exclusions: tuple[Exclusion, ...] = ()
+
+
+class GrantReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """One signed receipt of a grant's chain: index 0 is the acceptance's; each later one is
+    a state change (`event_type`, leaving the grant `event_state`) and names the SHA-256 of
+    the receipt before it (`previous_hash`, as in its signed `previousReceiptHash`)."""
+
+    index: int
+    event_type: str
+    event_state: str
+    previous_hash: str | None
+    created_at: datetime
+    receipt: str  # compact JWS, verifiable with /.well-known/jwks.json
+
+
+class GrantReceipts(msgspec.Struct, frozen=True, kw_only=True):
+    grant_id: str
+    data: list[GrantReceipt]
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):

@@ -145,7 +145,7 @@ class Actors:
     ) -> dict:
         r = await self.client.post(
             "/v1/admin/partners",
-            json={"name": name, "jurisdiction": jurisdiction},
+            json=partner_body(name=name, jurisdiction=jurisdiction),
             headers=self.operator,
         )
         assert r.status_code == 201, r.text
@@ -189,6 +189,22 @@ class Actors:
         )
         assert r.status_code == 201, r.text
         return r.json()
+
+
+def partner_body(**overrides) -> dict:
+    """What onboarding a partner takes: its name, and its controller details for receipts."""
+    body = {
+        "name": "Test Partner",
+        "jurisdiction": "DE",
+        "contact": "Data Protection Officer",
+        "address": "Teststrasse 1, 10115 Berlin, Germany",
+        "email": "dpo@partner.example",
+        "phone": "+4930111222",
+        "policy_url": "https://partner.example/privacy",
+        "retention_days": 30,
+    }
+    body.update(overrides)
+    return body
 
 
 def offer_body(**overrides) -> dict:

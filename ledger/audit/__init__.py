@@ -49,8 +49,8 @@ from .models import (
     SealResult,
     StoredCheckpoint,
 )
-from .signing_keys import SigningKey, SigningKeyRepository, StoredSignatures
 from .service import MAX_LEAVES_PER_REQUEST, MAX_METRIC_DAYS, AuditService
+from .signing_keys import SigningKey, SigningKeyRepository, StoredSignatures
 from .verify import CHECKPOINT_INVALID, VerificationReport, verify_log, verify_view
 
 __all__ = [

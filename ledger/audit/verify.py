@@ -77,7 +77,10 @@ def _locate(
 
 
 def _check_earlier(
-    earlier_text: str, verifier_key: str | Sequence[str], current: Checkpoint, proof: Sequence[bytes] | None
+    earlier_text: str,
+    verifier_key: str | Sequence[str],
+    current: Checkpoint,
+    proof: Sequence[bytes] | None,
 ) -> tuple[Checkpoint | None, VerificationReport | None]:
     n = current.size
     try:

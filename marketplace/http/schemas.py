@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from offers import EVENT_TYPES
+from offers import (
+    EMAIL_PATTERN,
+    EVENT_TYPES,
+    MAX_RETENTION_DAYS,
+    PHONE_PATTERN,
+    POLICY_URL_PATTERN,
+)
 from policies import CATEGORIES, JURISDICTIONS, PURPOSES
 
 from .dates import RANGE, in_range
@@ -55,9 +61,28 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 raise ValueError(f"Field `{name}` must be {RANGE}")
 
 
+Line = Annotated[str, Meta(min_length=1, max_length=500, pattern="^[^\x00-\x1f]+$")]
+Email = Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN, examples=["dpo@acme.example"])]
+Phone = Annotated[str, Meta(pattern=PHONE_PATTERN, description="E.164", examples=["+4930123456"])]
+PolicyUrl = Annotated[str, Meta(max_length=2000, pattern=POLICY_URL_PATTERN)]
+RetentionDays = Annotated[int, Meta(ge=0, le=MAX_RETENTION_DAYS)]
+
+
 class CreatePartner(Strict, kw_only=True):
+    """A partner and what its consent receipts state about it as a controller (Kantara CR
+    1.1 `piiControllers[]` and `policyUrl`; see docs/receipts.md)."""
+
     name: Name
     jurisdiction: Jurisdiction
+    contact: Annotated[str, Meta(min_length=1, max_length=200, pattern="^[^\x00-\x1f]+$")]
+    address: Line
+    email: Email
+    phone: Phone
+    policy_url: PolicyUrl
+    retention_days: Annotated[
+        RetentionDays,
+        Meta(description="days data read under a grant is kept after the grant ends"),
+    ]
 
 
 class CreateCustomer(Strict, kw_only=True):

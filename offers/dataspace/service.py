@@ -22,6 +22,7 @@ from sql import UnitOfWork, UnitOfWorkFactory
 
 from ..audit_entries import grant_entry
 from ..models import Customer, Page
+from ..receipt_chain import ReceiptChain
 from ..repository import CustomersRepository, OffersRepository
 from ..webhook_repository import WebhookRepository
 from . import package as pkg
@@ -119,8 +120,11 @@ class DataSpaceService:
         kid: str,
         issuer: str,
         trusted_exporters: Mapping[str, str] | None = None,
+        receipts: ReceiptChain | None = None,
     ):
         self.uow = uow
+        # Signs the receipt of each grant an erasure revokes (None: unit tests without keys).
+        self.receipts = receipts
         self.private_key = private_key
         self.kid = kid
         self.issuer = issuer
@@ -228,6 +232,8 @@ class DataSpaceService:
                 "grant.revoked", **grant_entry(grant, jurisdictions, reason="data_erased")
             )
             await webhooks.grant_event("grant.revoked", grant, reason="data_erased")
+            if self.receipts is not None:
+                await self.receipts.record(uow, grant)
         told = await repo.partners_to_tell(customer_id, categories)
         for partner_id, grant_ids in told:
             await webhooks.record_event(

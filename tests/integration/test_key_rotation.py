@@ -16,7 +16,14 @@ import pytest
 
 from marketplace.http import issue_token
 from marketplace.keys import KeyRing
-from tests.conftest import ROOT, TEST_WEBHOOK_HOSTS, free_port, offer_body, scratch_database
+from tests.conftest import (
+    ROOT,
+    TEST_WEBHOOK_HOSTS,
+    free_port,
+    offer_body,
+    partner_body,
+    scratch_database,
+)
 
 
 @pytest.fixture
@@ -138,7 +145,7 @@ async def test_rotating_twice_keeps_every_earlier_signature_verifiable(instance,
     assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     with instance.http() as http:
         op = instance.token("operator", "op_test")
-        r = http.post("/v1/admin/partners", json={"name": "P", "jurisdiction": "DE"}, headers=op)
+        r = http.post("/v1/admin/partners", json=partner_body(name="P"), headers=op)
         partner = r.json()
         partner["auth"] = instance.token("partner", partner["id"])
         r = http.post(
@@ -218,7 +225,7 @@ async def test_a_start_without_the_active_key_stops_instead_of_making_one(instan
     assert proc.poll() is None
     with instance.http() as http:
         op = instance.token("operator", "op_test")
-        r = http.post("/v1/admin/partners", json={"name": "P", "jurisdiction": "DE"}, headers=op)
+        r = http.post("/v1/admin/partners", json=partner_body(name="P"), headers=op)
         assert r.status_code == 201, r.text
     instance.stop()
     active = KeyRing.load(instance.key_file, None, True).kid

@@ -11,7 +11,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from ledger import LedgerService, PaymentAccounts
-from offers import ConsentService, Customer, Partner
+from offers import ConsentService, ControllerProfile, Customer, Partner
 from offers.dataspace import DataAccessService, DataSpaceService, ImportResult, IngestResult
 
 from ..auth import requires
@@ -34,8 +34,17 @@ class AdminController(Controller):
 
     @post("/partners")
     async def create_partner(self, data: CreatePartner, consent: ConsentService) -> Partner:
-        """Onboard a partner (advertiser)."""
-        return await consent.create_partner(data.name, data.jurisdiction)
+        """Onboard a partner (advertiser), with the controller details its consent receipts
+        carry: contact, address, email, phone, privacy policy URL and retention."""
+        profile = ControllerProfile(
+            contact=data.contact,
+            address=data.address,
+            email=data.email,
+            phone=data.phone,
+            policy_url=data.policy_url,
+            retention_days=data.retention_days,
+        )
+        return await consent.create_partner(data.name, data.jurisdiction, profile)
 
     @post(
         "/customers",

@@ -15,6 +15,7 @@ from offers import (
     Compensation,
     ConsentService,
     Grant,
+    GrantReceipts,
     Offer,
     OfferTerms,
     Page,
@@ -138,6 +139,15 @@ class PartnerGrantsController(Controller):
     @get("/{grant_id:str}")
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
         return await consent.get_partner_grant(request.user.sub, grant_id)
+
+    @get("/{grant_id:str}/receipts")
+    async def receipts(
+        self, request: Request, grant_id: str, consent: ConsentService
+    ) -> GrantReceipts:
+        """The grant's signed receipts, oldest first: the acceptance's, then one per pause,
+        resume, revoke or expiry (`event_type`, `event_state`), each linked to the one before
+        by its hash; verify each with /.well-known/jwks.json."""
+        return await consent.partner_receipts(request.user.sub, grant_id)
 
 
 class PartnerDataController(Controller):

@@ -215,3 +215,23 @@ async def test_expiry_and_erasure_sign_their_receipts(client, actors, pool, sett
         assert (change["event_type"], change["event_state"]) == (event, state)
         claims = _verify(change["receipt"], jwks)
         assert claims["previousReceiptHash"] == _sha256(first["receipt"])
+
+
+async def test_the_export_carries_each_grants_whole_chain(client, actors):
+    import json
+
+    partner = await actors.partner()
+    customer = await actors.customer()
+    grant = await actors.accept(customer, await actors.offer(partner))
+    for action in ("pause", "revoke"):
+        r = await client.post(f"/v1/me/grants/{grant['id']}/{action}", headers=customer["auth"])
+        assert r.status_code == 200, r.text
+    r = await client.get(f"/v1/me/grants/{grant['id']}/receipts", headers=customer["auth"])
+    chain = [x["receipt"] for x in r.json()["data"]]
+    r = await client.post("/v1/me/exports", headers=customer["auth"])
+    assert r.status_code == 201, r.text
+    body = (await client.get(r.json()["download_url"], headers=customer["auth"])).content
+    [consent] = [
+        line for line in map(json.loads, body.splitlines()[1:]) if line["part"] == "consent"
+    ]
+    assert consent["receipt"] == chain[0] and consent["receipts"] == chain and len(chain) == 3

@@ -16,7 +16,8 @@ T = TypeVar("T")
 # settings alike: an addr-spec without comments or quotes, an E.164 number, an http(s) URL.
 EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"  # noqa: E501
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
-POLICY_URL_PATTERN = r"^https?://[^\s\x00]{1,2000}$"
+# (Explicit ranges, not \s: Python's and JavaScript's \s differ, and clients check it too.)
+POLICY_URL_PATTERN = r"^https?://[^\x00-\x20\x7f]{1,2000}$"
 MAX_RETENTION_DAYS = 3650
 
 

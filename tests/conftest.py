@@ -138,7 +138,8 @@ class Actors:
     def __init__(self, client, token):
         self.client = client
         self.token = token
-        self.operator = bearer(token("operator", "op_test"))
+        # Lives as long as a slow run of the whole suite (the default 10 minutes may not).
+        self.operator = bearer(token("operator", "op_test", ttl=3 * 3600))
 
     async def partner(
         self, name: str = "Test Partner", jurisdiction: str = "DE", fund: int = 10_000_000

@@ -50,7 +50,7 @@ from .models import (
     StoredCheckpoint,
 )
 from .service import MAX_LEAVES_PER_REQUEST, MAX_METRIC_DAYS, AuditService
-from .signing_keys import SigningKey, SigningKeyRepository, StoredSignatures
+from .key_repository import SigningKey, SigningKeyRepository, StoredSignatures
 from .verify import CHECKPOINT_INVALID, VerificationReport, verify_log, verify_view
 
 __all__ = [

@@ -1,6 +1,7 @@
-"""Key rotation end to end, against real server processes: rotate twice, and a receipt and an
-export signed by the first key, and the whole audit log (checkpoints by all three keys), still
-verify; a start without the active key stops with a clear error instead of making a new one."""
+"""Key rotation end to end: `marketplace keys rotate` twice, and a receipt and an export signed
+by the first key, and the whole audit log (checkpoints by all three keys, checked against one
+kept from before both rotations) still verify with `marketplace audit verify`; a start without
+the active key stops with a clear error instead of making a new one."""
 
 from __future__ import annotations
 
@@ -8,247 +9,235 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import asyncpg
-import httpx
 import jwt
 import pytest
+from litestar.testing import AsyncTestClient
 
+from marketplace.app import create_app
+from marketplace.audit_verifier import fetch_and_verify
+from marketplace.bootstrap import bootstrap
 from marketplace.http import issue_token
-from marketplace.keys import KeyRing
+from marketplace.keys import KeyLifecycleError
 from tests.conftest import (
     ROOT,
-    TEST_WEBHOOK_HOSTS,
+    bearer,
     free_port,
     offer_body,
     partner_body,
     scratch_database,
+    seal_everything,
+    start_server,
 )
 
 
 @pytest.fixture
-async def instance(server_url, tmp_path):
+async def deployment(server_url, settings, tmp_path):
+    """One deployment's settings: its own database and data dir (no key file yet)."""
     async with scratch_database(server_url, "mkt_keys") as url:
-        yield Instance(url, tmp_path)
-
-
-class Instance:
-    """One deployment: its database, data dir (the key file) and a server it restarts."""
-
-    def __init__(self, database_url: str, data_dir):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.key_file = data_dir / "signing-key.pem"
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": database_url,
-            "DATA_DIR": str(data_dir),
-            "PORT": str(self.port),
-            "PUBLIC_URL": self.url,
-            "RATE_LIMIT_READS_PER_SECOND": "0",
-            "RATE_LIMIT_WRITES_PER_SECOND": "0",
-            "WEBHOOK_ALLOWED_HOSTS": ",".join(TEST_WEBHOOK_HOSTS),
-        }
-        self.database_url = database_url
-        self.proc: subprocess.Popen | None = None
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "marketplace.cli", *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
+        port = free_port()
+        yield replace(
+            settings,
+            database_url=url,
+            data_dir=tmp_path / "data",
+            port=port,
+            public_url=f"http://127.0.0.1:{port}",
         )
 
-    def start(self) -> subprocess.Popen:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "marketplace.app:app_from_env", "--factory"]
-            + ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        while self.proc.poll() is None:
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=5).status_code == 200:
-                    return self.proc
-            except httpx.HTTPError:
-                pass
-        return self.proc  # exited: the caller reads why
 
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+def cli(s, *args: str, extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": s.database_url,
+        "DATA_DIR": str(s.data_dir),
+        "PUBLIC_URL": s.public_url,
+        **(extra or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "marketplace.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
-    def token(self, role: str, sub: str, jurisdictions=()) -> dict:
-        keys = KeyRing.load(self.key_file, None, True)
-        t = issue_token(
-            keys,
-            issuer="marketplace-local",
-            audience="marketplace",
+
+class Running:
+    """The app of one start (in process), and what a test does through it."""
+
+    def __init__(self, client):
+        self.client = client
+        self.app = client.app
+
+    def auth(self, role: str, sub: str, jurisdictions=()) -> dict:
+        return bearer(self.token(role, sub, jurisdictions))
+
+    def token(self, role: str, sub: str, jurisdictions=()) -> str:
+        s = self.app.state.settings
+        return issue_token(
+            self.app.state.keyring,
+            issuer=s.local_issuer,
+            audience=s.jwt_audience,
             role=role,  # type: ignore[arg-type]
             sub=sub,
             jurisdictions=tuple(jurisdictions),
+            ttl=3600,
         )
-        return {"Authorization": f"Bearer {t}"}
 
-    def http(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+    async def accept(self, offer_id: str) -> dict:
+        body = {"external_ref": f"ref-{os.urandom(6).hex()}", "jurisdiction": "FR"}
+        r = await self.client.post(
+            "/v1/admin/customers", json=body, headers=self.auth("operator", "op")
+        )
+        customer = r.json()
+        customer["auth"] = self.auth("customer", customer["id"])
+        r = await self.client.post(
+            "/v1/me/grants", json={"offer_id": offer_id}, headers=customer["auth"]
+        )
+        assert r.status_code == 201, r.text
+        return {"customer": customer, "grant": r.json()}
 
-    async def seal_all(self) -> None:
-        """`marketplace audit seal` until every entry is sealed (the sealer waits for older
-        transactions anywhere in the cluster, so one run may leave the newest)."""
-        conn = await asyncpg.connect(self.database_url)
-        try:
-            for _ in range(100):
-                run = self.cli("audit", "seal")
-                assert run.returncode == 0, run.stderr
-                if await conn.fetchval(
-                    "SELECT NOT EXISTS (SELECT 1 FROM audit_entries e WHERE NOT EXISTS"
-                    " (SELECT 1 FROM audit_leaves l WHERE l.entry_id = e.id))"
-                ):
-                    return
-        finally:
-            await conn.close()
-        raise AssertionError("entries stayed unsealed")
-
-
-def _grant(instance: Instance, http: httpx.Client, partner: dict, offer_id: str) -> dict:
-    op = instance.token("operator", "op_test")
-    r = http.post(
-        "/v1/admin/customers",
-        json={"external_ref": f"ref-{os.urandom(6).hex()}", "jurisdiction": "FR"},
-        headers=op,
-    )
-    assert r.status_code == 201, r.text
-    customer = r.json()
-    customer["auth"] = instance.token("customer", customer["id"])
-    r = http.post("/v1/me/grants", json={"offer_id": offer_id}, headers=customer["auth"])
-    assert r.status_code == 201, r.text
-    return {"customer": customer, "grant": r.json()}
+    async def seal(self, pool) -> str:
+        """Seals every entry with the active key (the file this start settled); the latest
+        checkpoint. (The app runs on its own event loop: the test seals with its own pool.)"""
+        await seal_everything(bootstrap(self.app.state.settings, pool).audit, pool)
+        r = await self.client.get(
+            "/v1/audit/checkpoint", headers=self.auth("regulator", "reg", ["FR"])
+        )
+        return r.text
 
 
 def _verifies(token: str, jwks: dict) -> dict:
     kid = jwt.get_unverified_header(token)["kid"]
     key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
-    return jwt.decode(token, key.key, algorithms=["EdDSA"], options={"verify_aud": False})
+    return jwt.decode(token, key.key, algorithms=["EdDSA"])
 
 
-async def test_rotating_twice_keeps_every_earlier_signature_verifiable(instance, tmp_path):
-    proc = instance.start()
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    with instance.http() as http:
-        op = instance.token("operator", "op_test")
-        r = http.post("/v1/admin/partners", json=partner_body(name="P"), headers=op)
-        partner = r.json()
-        partner["auth"] = instance.token("partner", partner["id"])
-        r = http.post(
-            f"/v1/admin/partners/{partner['id']}/escrow-adjustments",
-            json={"amount": 100_000, "currency": "EUR", "reference": "test-funding"},
-            headers=op,
-        )
-        assert r.status_code == 201, r.text
-        r = http.post("/v1/partner/offers", json=offer_body(), headers=partner["auth"])
-        offer_id = r.json()["id"]
-        r = http.post(f"/v1/partner/offers/{offer_id}/publish", headers=partner["auth"])
-        assert r.status_code == 200, r.text
-        first = _grant(instance, http, partner, offer_id)
-        r = http.post("/v1/me/exports", headers=first["customer"]["auth"])
-        assert r.status_code == 201, r.text
-        package = http.get(r.json()["download_url"], headers=first["customer"]["auth"]).content
-        first_kid = http.get("/.well-known/jwks.json").json()["keys"][0]["kid"]
-    instance.stop()
-    await instance.seal_all()
-    kept = tmp_path / "checkpoint-key1.txt"
-    regulator = instance.token("regulator", "reg_fr", ["FR"])["Authorization"][7:]
-    proc = instance.start()
-    run = instance.cli(
-        "audit", "verify", "--url", instance.url, "--token", regulator,
-        "--save-checkpoint", str(kept),
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout + run.stderr
-    instance.stop()
-
-    receipts = [first["grant"]["receipt"]]
-    for _ in range(2):  # each key signs a receipt and a checkpoint before it is retired
-        run = instance.cli("keys", "rotate")
-        assert run.returncode == 0, run.stderr
-        proc = instance.start()
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        with instance.http() as http:
-            receipts.append(_grant(instance, http, partner, offer_id)["grant"]["receipt"])
-        instance.stop()
-        await instance.seal_all()
-
-    proc = instance.start()
+async def test_rotating_twice_keeps_every_earlier_signature_verifiable(deployment, tmp_path):
+    pool = await asyncpg.create_pool(deployment.database_url, min_size=1, max_size=2)
     try:
-        with instance.http() as http:
-            jwks = http.get("/.well-known/jwks.json").json()
-            audit_keys = http.get("/v1/audit/keys").json()["keys"]
+        async with AsyncTestClient(app=create_app(deployment)) as client:
+            first = Running(client)  # an empty database: the first key is made
+            op = first.auth("operator", "op")
+            partner = await client.post("/v1/admin/partners", json=partner_body(), headers=op)
+            partner_id = partner.json()["id"]
+            r = await client.post(
+                f"/v1/admin/partners/{partner_id}/escrow-adjustments",
+                json={"amount": 100_000, "currency": "EUR", "reference": "funding"},
+                headers=op,
+            )
+            assert r.status_code == 201, r.text
+            p_auth = first.auth("partner", partner_id)
+            offer_id = (await client.post("/v1/partner/offers", json=offer_body(), headers=p_auth)).json()["id"]  # fmt: skip
+            await client.post(f"/v1/partner/offers/{offer_id}/publish", headers=p_auth)
+            accepted = await first.accept(offer_id)
+            c_auth = accepted["customer"]["auth"]
+            r = await client.post("/v1/me/exports", headers=c_auth)
+            assert r.status_code == 201, r.text
+            package = (await client.get(r.json()["download_url"], headers=c_auth)).content
+            kept = await first.seal(pool)
+            first_kid = client.app.state.keyring.kid
+        (tmp_path / "kept.txt").write_text(kept)
+
+        receipts = [accepted["grant"]["receipt"]]
+        for _ in range(2):  # each new key signs a receipt and checkpoints before it retires
+            run = cli(deployment, "keys", "rotate")
+            assert run.returncode == 0, run.stderr
+            assert "active signing key:" in run.stdout and "retired:" in run.stdout
+            async with AsyncTestClient(app=create_app(deployment)) as client:
+                again = Running(client)
+                receipts.append((await again.accept(offer_id))["grant"]["receipt"])
+                await again.seal(pool)
+    finally:
+        await pool.close()
+
+    port = deployment.port
+    proc = start_server(deployment, port)
+    try:
+        import httpx
+
+        jwks = httpx.get(f"{deployment.public_url}/.well-known/jwks.json").json()
+        audit_keys = httpx.get(f"{deployment.public_url}/v1/audit/keys").json()["keys"]
         kids = [k["kid"] for k in jwks["keys"]]
         assert len(set(kids)) == 3 and kids[-1] == first_kid
         assert [k["status"] for k in audit_keys] == ["active", "retired", "retired"]
-        signers = {jwt.get_unverified_header(r)["kid"] for r in receipts}
-        assert len(signers) == 3  # one receipt by each key
-        for receipt in receipts:
+        assert len({jwt.get_unverified_header(r)["kid"] for r in receipts}) == 3
+        for receipt in receipts:  # the first key's receipt, and each later one
             assert _verifies(receipt, jwks)["consentReceiptID"]
-        header = json.loads(package.splitlines()[0])
+        header = json.loads(package.splitlines()[0])  # the export, signed by the first key
         assert jwt.get_unverified_header(header["signature"])["kid"] == first_kid
         assert _verifies(header["signature"], jwks)["jti"] == header["export_id"]
 
-        # The whole log, against a checkpoint kept from before both rotations.
-        run = instance.cli(
-            "audit", "verify", "--url", instance.url, "--token", regulator,
-            "--since-checkpoint", str(kept),
+        regulator = Running.token(_Stub(deployment), "regulator", "reg", ["FR"])
+        run = cli(
+            deployment, "audit", "verify", "--url", deployment.public_url, "--token", regulator,
+            "--since-checkpoint", str(tmp_path / "kept.txt"),
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
         out = json.loads(run.stdout)
-        assert out["ok"] and out["tree_size"] > int(kept.read_text().splitlines()[1])
-        # With only the key of the first checkpoint pinned, the current checkpoint is refused.
-        run = instance.cli(
-            "audit", "verify", "--url", instance.url, "--token", regulator,
-            "--key", audit_keys[-1]["verifier_key"],
-        )  # fmt: skip
-        assert run.returncode == 1 and json.loads(run.stdout)["problem"] == "checkpoint_invalid"
+        assert out["ok"] and out["tree_size"] > int(kept.splitlines()[1])
+        # With only the first key pinned, the current checkpoint (by the third) is refused.
+        report, _, _ = fetch_and_verify(
+            deployment.public_url, regulator, verifier_key=[audit_keys[-1]["verifier_key"]]
+        )
+        assert (report.ok, report.problem) == (False, "checkpoint_invalid")
     finally:
-        instance.stop()
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
-async def test_a_start_without_the_active_key_stops_instead_of_making_one(instance):
-    proc = instance.start()
-    assert proc.poll() is None
-    with instance.http() as http:
-        op = instance.token("operator", "op_test")
-        r = http.post("/v1/admin/partners", json=partner_body(name="P"), headers=op)
-        assert r.status_code == 201, r.text
-    instance.stop()
-    active = KeyRing.load(instance.key_file, None, True).kid
-    assert instance.cli("keys", "rotate").returncode == 0
+class _Stub:
+    """A token signer for the deployment's active key, read from its key file."""
 
-    # A mistyped SIGNING_KEY_FILE: nothing there.
-    instance.env["SIGNING_KEY_FILE"] = str(instance.key_file) + "-typo"
-    proc = instance.start()
-    assert proc.wait(timeout=60) != 0
-    assert "no key file at" in proc.stderr.read()
-    assert not os.path.exists(instance.env["SIGNING_KEY_FILE"])  # and no key was made
-    run = instance.cli("keys", "list")
-    assert run.returncode == 2 and "restore the active key" in run.stderr
+    def __init__(self, s):
+        from marketplace.keys import KeyRing
 
-    # The retired key's file: refused too, and it says which key is active.
-    retired = [p for p in instance.key_file.parent.iterdir() if ".retired-" in p.name]
-    instance.env["SIGNING_KEY_FILE"] = str(retired[0])
-    proc = instance.start()
-    assert proc.wait(timeout=60) != 0
-    err = proc.stderr.read()
-    assert f"holds key {active}, retired at" in err
+        self.app = type("A", (), {})()
+        self.app.state = type("S", (), {"settings": s, "keyring": KeyRing.load(s.key_file, None, True)})()  # fmt: skip
 
-    del instance.env["SIGNING_KEY_FILE"]
-    proc = instance.start()
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    instance.stop()
+
+async def _refused(s) -> str:
+    """Why a start of the app with these settings stops (its lifespan raises)."""
+    with pytest.raises(BaseException) as caught:  # the test client wraps it in a group
+        async with AsyncTestClient(app=create_app(s)):
+            pass
+    found: list[BaseException] = [caught.value]
+    while found:
+        e = found.pop()
+        if isinstance(e, KeyLifecycleError):
+            return str(e)
+        found.extend(getattr(e, "exceptions", ()))
+        if e.__cause__ is not None:
+            found.append(e.__cause__)
+    raise AssertionError(f"the start failed otherwise: {caught.value!r}")
+
+
+async def test_a_start_without_the_active_key_stops_instead_of_making_one(deployment):
+    async with AsyncTestClient(app=create_app(deployment)) as client:
+        active = client.app.state.keyring.kid
+    pool = await asyncpg.create_pool(deployment.database_url, min_size=1, max_size=2)
+    try:
+        await bootstrap(deployment, pool).key_lifecycle.rotate()
+    finally:
+        await pool.close()
+    retired = deployment.key_file.with_name(f"{deployment.key_file.name}.retired-{active[:16]}")
+    new_active = create_app(deployment).state.keyring.kid
+
+    # A mistyped SIGNING_KEY_FILE: nothing there, and nothing is made there.
+    typo = replace(deployment, signing_key_file=deployment.data_dir / "signing-kye.pem")
+    assert "there is no key file at" in await _refused(typo)
+    assert not typo.key_file.exists()
+    # The retired key's file: refused too, naming the active key.
+    old = replace(deployment, signing_key_file=retired)
+    refused = await _refused(old)
+    assert f"active signing key is {new_active}" in refused and "retired at" in refused
+    # As a command says it: one line, exit 2, no traceback.
+    run = cli(deployment, "keys", "list", extra={"SIGNING_KEY_FILE": str(typo.key_file)})
+    assert run.returncode == 2 and run.stderr.startswith("marketplace: the database's active")
+    assert "Traceback" not in run.stderr
+    run = cli(deployment, "keys", "list")
+    assert run.returncode == 0 and f"{new_active}  active" in run.stdout

@@ -24,6 +24,7 @@ from .errors import (
     SealRefused,
     TreeStateInvalid,
 )
+from .key_repository import SigningKey, SigningKeyRepository, StoredSignatures
 from .merkle import (
     EMPTY_ROOT,
     CompactTree,
@@ -50,7 +51,6 @@ from .models import (
     StoredCheckpoint,
 )
 from .service import MAX_LEAVES_PER_REQUEST, MAX_METRIC_DAYS, AuditService
-from .key_repository import SigningKey, SigningKeyRepository, StoredSignatures
 from .verify import CHECKPOINT_INVALID, VerificationReport, verify_log, verify_view
 
 __all__ = [

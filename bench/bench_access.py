@@ -246,7 +246,7 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
+        keys = KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
         token = issue_token(
             keys,
             issuer="marketplace-local",

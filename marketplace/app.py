@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,6 +39,7 @@ from .http import (
     route_handlers,
     strict_body,
 )
+from .keys import KeyLifecycleError
 from .logs import configure_logging, request_log_middleware
 from .metrics import metrics_middleware
 
@@ -48,6 +50,7 @@ scoped, time-limited, revocable access through grants; every error is RFC 9457 p
 with a stable `code`. Authenticate with `Authorization: Bearer <JWT>` (EdDSA or ES256)."""
 
 
+log = logging.getLogger("marketplace.app")
 # Services injected by name into the handlers that ask for them (`money` is the ledger's).
 SERVICE_NAMES = (
     "consent",
@@ -80,6 +83,12 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             statement_timeout_ms=settings.statement_timeout_ms,
         )
         services = bootstrap(settings, pool, keys=keys, rules=rules, metrics=True, clock=clock)
+        try:
+            await services.key_lifecycle.settle()
+        except KeyLifecycleError as e:  # one clear line, not only uvicorn's traceback
+            log.error("signing_key_refused", extra={"detail": str(e)})
+            await pool.close()
+            raise
         app.state.pool = pool
         app.state.services = services
         for name in SERVICE_NAMES:

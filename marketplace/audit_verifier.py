@@ -23,15 +23,15 @@ def fetch_and_verify(
     url: str,
     token: str,
     *,
-    verifier_key: str | None = None,
+    verifier_key: str | list[str] | None = None,
     since_checkpoint: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> tuple[VerificationReport, str, dict]:
     """Download what the report needs and verify it; returns (report, checkpoint, details)."""
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60, transport=transport) as http:
-        if verifier_key is None:
-            verifier_key = _ok(http.get("/v1/audit/key")).text.strip()
+        if not verifier_key:
+            verifier_key = _published_keys(http)
         note = _ok(http.get("/v1/audit/checkpoint")).text
         try:
             size = parse_checkpoint(note).size
@@ -89,6 +89,15 @@ def fetch_and_verify(
 class CannotVerify(Exception):
     """Something prevents checking (a refused token, an unreachable server, a file that is
     not a checkpoint): no verdict on the log either way."""
+
+
+def _published_keys(http: httpx.Client) -> list[str]:
+    """Every verifier key the log was signed with (the active one and those retired by key
+    rotations), so a kept checkpoint signed before a rotation still verifies."""
+    listed = http.get("/v1/audit/keys")
+    if listed.status_code == 404:  # a server from before key rotation: its one key
+        return [_ok(http.get("/v1/audit/key")).text.strip()]
+    return [k["verifier_key"] for k in _ok(listed).json()["keys"]]
 
 
 def _ok(response: httpx.Response) -> httpx.Response:

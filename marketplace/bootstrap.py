@@ -15,7 +15,14 @@ import offers.dataspace
 import offers.obligations
 from ledger import LedgerService, PayoutService, StripeGateway
 from ledger.audit import AuditService, CheckpointSigner
-from offers import ConsentService, ReceiptSigner, Resolver, RetryPolicy, WebhookService
+from offers import (
+    ConsentService,
+    ReceiptChain,
+    ReceiptSigner,
+    Resolver,
+    RetryPolicy,
+    WebhookService,
+)
 from offers.dataspace import DataAccessService, DataSpaceService
 from offers.insights import InsightService
 from offers.obligations import Afterlife, Clock, DeletionPolicy, ObligationService, system_clock
@@ -24,7 +31,7 @@ from sql import UnitOfWorkFactory, unit_of_work_factory
 
 from .config import Settings
 from .db import Pool, create_pool, embedded_database_url, migrate
-from .keys import KeyRing
+from .keys import KeyLifecycle, KeyRing
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class Services:
     pool: Pool | None  # None when built over a unit-of-work factory of the caller's
     uow: UnitOfWorkFactory  # what the services run in; the edge's Idempotency-Key store too
     keys: KeyRing
+    key_lifecycle: KeyLifecycle  # the signing keys' registry: start check, JWKS, rotation
     rules: RuleBundle
     consent: ConsentService
     access: DataAccessService
@@ -107,15 +115,23 @@ def bootstrap(
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
     stripe = stripe or stripe_gateway(settings)
-    signer = ReceiptSigner(keys.private_key, keys.kid, settings.local_issuer)
+    signer = ReceiptSigner(
+        keys.private_key, keys.kid, settings.local_issuer, service_url=settings.public_url
+    )
     afterlife = Afterlife(clock, deletion_policy(settings))
     return Services(
         pool=pool,
         uow=uow,
         keys=keys,
+        key_lifecycle=KeyLifecycle(uow, keys, checkpoint_origin=settings.checkpoint_origin),
         rules=rules,
         consent=ConsentService(
-            uow, signer, rules, platform_fee_bps=settings.platform_fee_bps, afterlife=afterlife
+            uow,
+            signer,
+            rules,
+            platform_fee_bps=settings.platform_fee_bps,
+            afterlife=afterlife,
+            operator=settings.operator,
         ),
         access=DataAccessService(
             uow,
@@ -132,6 +148,7 @@ def bootstrap(
             trusted_exporters=settings.trusted_exporters,
             afterlife=afterlife,
             cell_resolution=settings.insights.cell_resolution,
+            receipts=ReceiptChain(signer),
         ),
         ledger=LedgerService(uow, stripe, settings.stripe_webhook_secret),
         payouts=PayoutService(
@@ -170,8 +187,9 @@ def database_url(settings: Settings) -> str:
 async def open_services(
     settings: Settings, *, min_size: int = 1, max_size: int | None = None, **overrides
 ) -> AsyncIterator[Services]:
-    """Migrates, opens a pool, builds the services; closes the pool afterwards. For jobs and
-    commands: their statements run under the longer job limit."""
+    """Migrates, opens a pool, builds the services and checks the signing key against the
+    database (`KeyLifecycle.settle`); closes the pool afterwards. For jobs and commands: their
+    statements run under the longer job limit."""
     url = database_url(settings)
     await migrate(url)
     pool = await create_pool(
@@ -181,6 +199,8 @@ async def open_services(
         statement_timeout_ms=settings.job_statement_timeout_ms,
     )
     try:
-        yield bootstrap(settings, pool, **overrides)
+        services = bootstrap(settings, pool, **overrides)
+        await services.key_lifecycle.settle()
+        yield services
     finally:
         await pool.close()

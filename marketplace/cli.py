@@ -25,7 +25,15 @@ def _database_url(settings: Settings) -> str:
 def _keys(settings: Settings):
     from .bootstrap import load_keys
 
-    return load_keys(settings)
+    keys = load_keys(settings)
+    if keys.provisional:  # a token signed with a key nobody knows would verify nowhere
+        print(
+            f"marketplace: no signing key at {settings.key_file} (SIGNING_KEY_FILE); start the "
+            "service once (`make run`) or run `marketplace keys rotate`",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return keys
 
 
 def _token(settings: Settings, role: Role, sub: str, jurisdictions=(), ttl: int = 3600) -> str:
@@ -311,6 +319,37 @@ def fresh_stripe_hint(differences, api_base: str | None) -> str | None:
     )
 
 
+async def _rotate(settings: Settings) -> tuple[str, str | None]:
+    from .bootstrap import open_services
+
+    async with open_services(settings, max_size=2) as services:
+        return await services.key_lifecycle.rotate()
+
+
+async def _list_keys(settings: Settings) -> list:
+    from .bootstrap import open_services
+
+    async with open_services(settings, max_size=2) as services:
+        return await services.key_lifecycle.registered()
+
+
+def cmd_keys_rotate(settings: Settings, args) -> None:
+    new, retired = asyncio.run(_rotate(settings))
+    print(f"active signing key: {new}")
+    if retired:
+        print(
+            f"retired: {retired} (still published in the JWKS and /v1/audit/keys; its private "
+            f"key was moved aside to {settings.key_file}.retired-{retired[:16]})"
+        )
+    print("restart the API processes and the worker so they sign with the new key")
+
+
+def cmd_keys_list(settings: Settings, args) -> None:
+    for k in asyncio.run(_list_keys(settings)):
+        retired = f"  retired {k.retired_at.isoformat()}" if k.retired_at else ""
+        print(f"{k.kid}  {k.status:<7}  created {k.created_at.isoformat()}{retired}")
+
+
 def cmd_worker(settings: Settings, args) -> None:
     from .worker import main as worker_main
 
@@ -498,10 +537,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--url", required=True, help="the API's base URL")
     verify.add_argument("--token", required=True, help="a regulator token")
-    verify.add_argument("--key", help="pinned checkpoint verifier key (default: GET /v1/audit/key)")
-    verify.add_argument("--since-checkpoint", help="a checkpoint file kept from an earlier run")
+    verify.add_argument(
+        "--key",
+        action="append",
+        help="a pinned checkpoint verifier key; repeat it for the keys of earlier rotations "
+        "(default: every key of GET /v1/audit/keys)",
+    )
+    verify.add_argument("--since-checkpoint", help="a checkpoint kept from an earlier run")
     verify.add_argument("--save-checkpoint", help="where to keep this checkpoint if it verifies")
     verify.set_defaults(func=cmd_audit_verify)
+
+    keys = command("keys", "the signing keys (receipts, exports, checkpoints)", None)
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_sub.add_parser(
+        "rotate",
+        help="make a new active signing key; the old one is retired and stays published",
+        description="Make a new active signing key; the old one is retired and stays "
+        "published (JWKS, /v1/audit/keys), so everything signed before still verifies.",
+    ).set_defaults(func=cmd_keys_rotate)
+    keys_sub.add_parser(
+        "list",
+        help="every signing key of the database: active, then retired",
+        description="Every signing key of the database: active, then retired.",
+    ).set_defaults(func=cmd_keys_list)
 
     ingest = command("ingest", "bulk-load records from a JSON-lines file (COPY)", cmd_ingest)
     ingest.add_argument(
@@ -584,6 +642,10 @@ def _known_failure(e: Exception) -> str | None:
         return f"cannot reach the database or a service: {e}"
     if isinstance(e, EmbeddedInUse | DatabaseError) or is_database_error(e):
         return str(e) or type(e).__name__
+    from .keys import KeyLifecycleError
+
+    if isinstance(e, KeyLifecycleError):
+        return str(e)
     if isinstance(e, UnicodeDecodeError):
         return f"not UTF-8 text: {e}"
     if isinstance(e, ValueError):

@@ -7,11 +7,51 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from offers import (
+    EMAIL_PATTERN,
+    MAX_RETENTION_DAYS,
+    PHONE_PATTERN,
+    POLICY_URL_PATTERN,
+    Controller,
+    ControllerProfile,
+)
 from offers.insights import InsightSettings
+from policies import JURISDICTIONS
 
 from .env import Environment, SettingInvalid
 
 __all__ = ["Settings", "SettingInvalid"]
+
+
+def _operator_profile(e: Environment) -> dict:
+    """The OPERATOR_* settings, each validated as partner onboarding validates its own."""
+    d = Settings()
+    jurisdiction = e.text("OPERATOR_JURISDICTION", d.operator_jurisdiction)
+    if jurisdiction not in JURISDICTIONS:
+        raise SettingInvalid("OPERATOR_JURISDICTION", jurisdiction, "a supported jurisdiction")
+    line = r"[^\x00-\x1f]{1,%d}"
+    return {
+        "operator_name": e.matching("OPERATOR_NAME", d.operator_name, line % 200, "1-200 chars"),
+        "operator_jurisdiction": jurisdiction,
+        "operator_contact": e.matching(
+            "OPERATOR_CONTACT", d.operator_contact, line % 200, "1-200 characters"
+        ),
+        "operator_address": e.matching(
+            "OPERATOR_ADDRESS", d.operator_address, line % 500, "a one-line postal address"
+        ),
+        "operator_email": e.matching(
+            "OPERATOR_EMAIL", d.operator_email, EMAIL_PATTERN, "an email address"
+        ),
+        "operator_phone": e.matching(
+            "OPERATOR_PHONE", d.operator_phone, PHONE_PATTERN, "an E.164 number: +4930123456"
+        ),
+        "operator_policy_url": e.matching(
+            "OPERATOR_POLICY_URL", d.operator_policy_url, POLICY_URL_PATTERN, "an http(s) URL"
+        ),
+        "operator_retention_days": e.integer(
+            "OPERATOR_RETENTION_DAYS", d.operator_retention_days, 0, MAX_RETENTION_DAYS
+        ),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +137,34 @@ class Settings:
     # Aggregated insights (docs/insights.md explains each): the privacy parameters published
     # with every release, the epsilon budgets, and the H3 resolution stored with records.
     insights: InsightSettings = field(default_factory=InsightSettings)
+    # The operator as a controller on every consent receipt, beside the partner (Kantara CR
+    # 1.1 piiControllers). The defaults are the demo's: a deployment sets its own.
+    operator_name: str = "Consent Marketplace (demo operator)"
+    operator_jurisdiction: str = "DE"
+    operator_contact: str = "Data Protection Officer"
+    operator_address: str = "Musterstrasse 1, 10115 Berlin, Germany"
+    operator_email: str = "privacy@marketplace.example"
+    operator_phone: str = "+4930123456789"
+    operator_policy_url: str = "https://marketplace.example/privacy"
+    # How long the operator keeps a consent record (the receipt chain) after consent ends.
+    operator_retention_days: int = 2190
+
+    @property
+    def operator(self) -> Controller:
+        """The operator as receipts name it: its id is the service's public URL."""
+        return Controller(
+            id=self.export_issuer,
+            name=self.operator_name,
+            jurisdiction=self.operator_jurisdiction,
+            profile=ControllerProfile(
+                contact=self.operator_contact,
+                address=self.operator_address,
+                email=self.operator_email,
+                phone=self.operator_phone,
+                policy_url=self.operator_policy_url,
+                retention_days=self.operator_retention_days,
+            ),
+        )
 
     @property
     def export_issuer(self) -> str:
@@ -188,6 +256,7 @@ class Settings:
             deletion_reminder_days=e.integer("DELETION_REMINDER_DAYS", 7, 0, 29),
             deletion_grace_days=e.integer("DELETION_GRACE_DAYS", 7, 0, 90),
             insights=_insight_settings(e),
+            **_operator_profile(e),
         )
 
 

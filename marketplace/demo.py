@@ -7,7 +7,7 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 from ledger import LedgerService
-from offers import Compensation, ConsentService, OfferTerms
+from offers import Compensation, ConsentService, ControllerProfile, OfferTerms
 from offers.dataspace import AccessDenied, DataAccessService
 
 DEMO_CUSTOMERS = [
@@ -40,6 +40,16 @@ DEMO_OFFERS = [
         jurisdictions=("DE", "FR", "NL"),
     ),
 ]
+
+# The demo partner as a controller, as its receipts name it.
+DEMO_PARTNER = ControllerProfile(
+    contact="Privacy Team, Acme Mobility Insights",
+    address="Beispielweg 5, 80331 Munich, Germany",
+    email="privacy@acme-mobility.example",
+    phone="+4989123456",
+    policy_url="https://acme-mobility.example/privacy",
+    retention_days=30,
+)
 
 
 # Where each demo customer's phone tends to be: (lat, lon) of a home city.
@@ -151,7 +161,7 @@ async def load_demo(
         customers[ref] = customer.id
         first_run = first_run or created
     if first_run:
-        partner = await consent.create_partner("Acme Mobility Insights", "DE")
+        partner = await consent.create_partner("Acme Mobility Insights", "DE", DEMO_PARTNER)
         if money is not None:
             # No Stripe in the demo: the operator credits the escrow directly (an adjustment).
             await money.adjust_escrow(

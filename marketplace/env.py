@@ -92,6 +92,15 @@ class Environment:
         value = self.optional_text(name)
         return Path(value) if value is not None else None
 
+    def matching(self, name: str, default: str, pattern: str, allowed: str) -> str:
+        """Text that matches `pattern` (a regular expression); `allowed` says so in words."""
+        import re
+
+        value = self.text(name, default)
+        if not re.fullmatch(pattern, value):
+            raise SettingInvalid(name, value, allowed)
+        return value
+
     def url(self, name: str, default: str | None) -> str | None:
         value = self.optional_text(name)
         if value is None:

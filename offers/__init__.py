@@ -20,20 +20,30 @@ from .errors import (
 )
 from .events import DELIVER_ENTRYPOINT, EVENT_TYPES, OPERATOR_EVENT_TYPES
 from .models import (
+    EMAIL_PATTERN,
+    MAX_RETENTION_DAYS,
+    PHONE_PATTERN,
+    POLICY_URL_PATTERN,
     Compensation,
+    Controller,
+    ControllerProfile,
     Customer,
     CustomerOffer,
     Grant,
+    GrantReceipt,
+    GrantReceipts,
     Offer,
     OfferTerms,
     Page,
     Partner,
     Reason,
 )
+from .receipt_chain import ReceiptChain
 from .receipts import ReceiptSigner, terms_hash
 from .service import ConsentService
 from .webhook_signature import SIGNATURE_HEADER, WebhookSignatureError, sign_webhook, verify_webhook
 from .webhooks import (
+    SECRET_OVERLAP_SECONDS,
     EndpointNotFound,
     InvalidWebhookEndpoint,
     Resolver,
@@ -44,7 +54,17 @@ from .webhooks import (
 )
 
 __all__ = [
+    "GrantReceipt",
+    "GrantReceipts",
+    "ReceiptChain",
+    "EMAIL_PATTERN",
+    "MAX_RETENTION_DAYS",
+    "PHONE_PATTERN",
+    "POLICY_URL_PATTERN",
+    "Controller",
+    "ControllerProfile",
     "CONSTRAINT_ERRORS",
+    "SECRET_OVERLAP_SECONDS",
     "DELIVER_ENTRYPOINT",
     "EVENT_TYPES",
     "OPERATOR_EVENT_TYPES",

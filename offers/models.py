@@ -12,12 +12,44 @@ GrantStatus = Literal["active", "paused", "revoked", "expired"]
 T = TypeVar("T")
 
 
+# How a controller's contact details must look, at partner onboarding and in the operator's
+# settings alike: an addr-spec without comments or quotes, an E.164 number, an http(s) URL.
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"  # noqa: E501
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+# (Explicit ranges, not \s: Python's and JavaScript's \s differ, and clients check it too.)
+POLICY_URL_PATTERN = r"^https?://[^\x00-\x20\x7f]{1,2000}$"
+MAX_RETENTION_DAYS = 3650
+
+
+class ControllerProfile(msgspec.Struct, frozen=True, kw_only=True):
+    """What a consent receipt says about a controller beyond its name (Kantara CR 1.1
+    `piiControllers[]`, `policyUrl`): whom to contact and how, and its retention."""
+
+    contact: str  # a person or office, e.g. "Data Protection Officer"
+    address: str  # postal address, one line
+    email: str
+    phone: str  # E.164
+    policy_url: str  # the privacy policy the customer consents under
+    retention_days: int  # how long data read under a grant is kept after the grant ends
+
+
+class Controller(msgspec.Struct, frozen=True, kw_only=True):
+    """A controller named on receipts: the operator of the marketplace, beside each partner."""
+
+    id: str
+    name: str
+    jurisdiction: str
+    profile: ControllerProfile
+
+
 class Partner(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     name: str
     jurisdiction: str
     status: str
     created_at: datetime
+    # None only for a partner onboarded before receipts carried controller details.
+    profile: ControllerProfile | None = None
 
 
 class Customer(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,6 +147,24 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
     exclusions: tuple[Exclusion, ...] = ()
 
 
+class GrantReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """One signed receipt of a grant's chain: index 0 is the acceptance's; each later one is
+    a state change (`event_type`, leaving the grant `event_state`) and names the SHA-256 of
+    the receipt before it (`previous_hash`, as in its signed `previousReceiptHash`)."""
+
+    index: int
+    event_type: str
+    event_state: str
+    previous_hash: str | None
+    created_at: datetime
+    receipt: str  # compact JWS, verifiable with /.well-known/jwks.json
+
+
+class GrantReceipts(msgspec.Struct, frozen=True, kw_only=True):
+    grant_id: str
+    data: list[GrantReceipt]
+
+
 class Page(msgspec.Struct, Generic[T], frozen=True, kw_only=True):
     """One page of a cursor-paginated list."""
 
@@ -182,8 +232,10 @@ class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     events: tuple[str, ...]
     created_at: datetime
-    # Shown once, in the response that creates the endpoint.
+    # Shown once, in the response that creates the endpoint (or rotates its secret).
     secret: str | None = None
+    # After a rotation: until when deliveries are also signed with the previous secret.
+    previous_secret_expires_at: datetime | None = None
 
 
 # Why an attempt failed, as a class: never the error's text, which would tell a partner what
@@ -237,6 +289,8 @@ class DeliveryToSend(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     secret: str
     endpoint_deleted: bool
+    # The secret a rotation replaced, while its overlap lasts: deliveries carry both signatures.
+    previous_secret: str | None = None
 
 
 class DeliveryState(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,12 +15,34 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from policies import CATEGORIES, PURPOSES
 
-from .models import Customer, Exclusion, OfferTerms, Partner
+from .models import Controller, Customer, Exclusion, OfferTerms, Partner
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 _CATEGORY = {t.code: t for t in CATEGORIES}
 _PURPOSE = {t.code: t for t in PURPOSES}
 RECEIPT_TYPE = "consent-receipt+jwt"
+DPV = "https://w3id.org/dpv#"
+GDPR = "https://w3id.org/dpv/legal/eu/gdpr#"
+# Where the GDPR is the law of consent (EU and EEA): its articles name the legal basis.
+GDPR_JURISDICTIONS = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+)
+# Each receipt's event (ISO/IEC TS 27560 `event_type`), the state it leaves the consent in
+# (`event_state`: the grant's status) and that state as a DPV consent status.
+EVENTS = {
+    "given": ("active", "ConsentGiven"),
+    "paused": ("paused", "ConsentStatusInvalidForProcessing"),
+    "resumed": ("active", "RenewedConsentGiven"),
+    "withdrawn": ("revoked", "ConsentWithdrawn"),
+    "expired": ("expired", "ConsentExpired"),
+}
+# A grant status reached by a change -> the event that reached it.
+EVENT_OF_STATUS = {
+    "paused": "paused",
+    "active": "resumed",
+    "revoked": "withdrawn",
+    "expired": "expired",
+}
 
 
 def terms_hash(partner_id: str, terms: OfferTerms) -> str:
@@ -36,6 +58,8 @@ class ReceiptSigner:
     private_key: Ed25519PrivateKey
     kid: str
     issuer: str
+    # Where the API is reached: receipts name the withdrawal endpoint under it.
+    service_url: str = ""
 
     @cached_property
     def _header(self) -> bytes:
@@ -63,6 +87,106 @@ def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
+def receipt_hash(receipt: str) -> str:
+    """What the next receipt of a chain names as its predecessor: SHA-256 of the compact JWS."""
+    return "sha256:" + hashlib.sha256(receipt.encode()).hexdigest()
+
+
+def _controller(*, controller_id: str, name: str, jurisdiction: str, profile, role: str) -> dict:
+    """One Kantara CR 1.1 `piiControllers[]` entry (None where a profile field is unknown)."""
+    p = profile
+    return {
+        "piiController": name,
+        "controllerId": controller_id,
+        "onBehalf": False,
+        "contact": p.contact if p else None,
+        "address": p.address if p else None,
+        "email": p.email if p else None,
+        "phone": p.phone if p else None,
+        "piiControllerUrl": p.policy_url if p else None,
+        "jurisdiction": jurisdiction,
+        "role": role,
+    }
+
+
+def controllers(partner: Partner, operator: Controller | None) -> list[dict]:
+    """The partner (who reads the data) and the operator (who holds it and runs the
+    marketplace), each a controller of the personal data the receipt covers."""
+    found = [
+        _controller(
+            controller_id=partner.id,
+            name=partner.name,
+            jurisdiction=partner.jurisdiction,
+            profile=partner.profile,
+            role="recipient: reads the data consented to, for the purposes consented to",
+        )
+    ]
+    if operator is not None:
+        found.append(
+            _controller(
+                controller_id=operator.id,
+                name=operator.name,
+                jurisdiction=operator.jurisdiction,
+                profile=operator.profile,
+                role="operator: holds the data and enforces this consent on every read",
+            )
+        )
+    return found
+
+
+def legal_basis(jurisdiction: str, special: bool) -> list[dict]:
+    """Consent (explicit, for special categories), and under the GDPR its articles."""
+    basis = [
+        {"id": "dpv:Consent", "iri": DPV + "Consent"},
+        {"id": "dpv:ExplicitlyExpressedConsent", "iri": DPV + "ExplicitlyExpressedConsent"},
+    ]
+    if jurisdiction in GDPR_JURISDICTIONS:
+        basis.append({"id": "eu-gdpr:A6-1-a", "iri": GDPR + "A6-1-a"})
+        if special:
+            basis.append({"id": "eu-gdpr:A9-2-a", "iri": GDPR + "A9-2-a"})
+    return basis
+
+
+def withdrawal_method(grant_id: str, service_url: str) -> dict:
+    """How to withdraw: as easily as it was given (GDPR Art. 7(3)), in the app or the API."""
+    return {
+        "description": (
+            "Withdraw at any time in the app (My grants, Revoke) or with the API call below; "
+            "it takes effect for every later read. Pausing stops reads until resumed."
+        ),
+        "method": "POST",
+        "url": f"{service_url}/v1/me/grants/{grant_id}/revoke",
+        "right": {"id": "eu-gdpr:A7-3", "iri": GDPR + "A7-3"},
+    }
+
+
+def retention(partner: Partner, operator: Controller | None) -> list[dict]:
+    """Each controller's declared retention, as an ISO 8601 duration after consent ends."""
+    out = []
+    if partner.profile is not None:
+        days = partner.profile.retention_days
+        out.append(
+            {
+                "controllerId": partner.id,
+                "duration": f"P{days}D",
+                "description": f"data read under this consent is deleted at most {days} "
+                "days after the consent ends",
+            }
+        )
+    if operator is not None:
+        days = operator.profile.retention_days
+        out.append(
+            {
+                "controllerId": operator.id,
+                "duration": f"P{days}D",
+                "description": f"this consent record is kept {days} days after the consent "
+                "ends, to demonstrate the consent (GDPR Art. 7(1)); the data stays in the "
+                "customer's data space until they erase it",
+            }
+        )
+    return out
+
+
 def receipt_claims(
     *,
     grant_id: str,
@@ -80,6 +204,8 @@ def receipt_claims(
     exclusions: tuple[Exclusion, ...] = (),
     compensated: bool = True,
     not_compensated_reason: str | None = None,
+    operator: Controller | None = None,
+    service_url: str = "",
 ) -> dict:
     """The receipt's claims: Kantara CR 1.1 field names, plus the offer version and terms hash.
 
@@ -89,6 +215,7 @@ def receipt_claims(
     customer and offer; `not_compensated_reason` says why not).
     """
     excluded = {(e.category, e.purpose) for e in exclusions}
+    special = any(_CATEGORY[c].special for c in categories)
 
     def consented(purpose: str) -> list[str]:
         return [c for c in categories if (c, purpose) not in excluded]
@@ -105,13 +232,16 @@ def receipt_claims(
         "consentReceiptID": grant_id,
         "language": "en",
         "piiPrincipalId": customer.id,
-        "piiControllers": [
-            {
-                "piiController": partner.name,
-                "controllerId": partner.id,
-                "jurisdiction": partner.jurisdiction,
-            }
-        ],
+        "policyUrl": partner.profile.policy_url if partner.profile else None,
+        "piiControllers": controllers(partner, operator),
+        "legalBasis": legal_basis(customer.jurisdiction, special),
+        "withdrawalMethod": withdrawal_method(grant_id, service_url),
+        "retention": retention(partner, operator),
+        "receiptIndex": 0,
+        "event_type": "given",
+        "event_state": EVENTS["given"][0],
+        "event_time": granted_at.isoformat(),
+        "consentStatus": _status("given"),
         "services": [
             {
                 "service": terms.title,
@@ -132,7 +262,7 @@ def receipt_claims(
                 ],
             }
         ],
-        "sensitive": any(_CATEGORY[c].special for c in categories),
+        "sensitive": special,
         "spiCat": [c for c in categories if _CATEGORY[c].special],
         "grant": {
             "id": grant_id,
@@ -154,3 +284,64 @@ def receipt_claims(
         },
         "offer": {"id": offer_id, "version": offer_version, "terms_hash": terms_hash},
     }
+
+
+def _status(event_type: str) -> dict:
+    name = EVENTS[event_type][1]
+    return {"id": f"dpv:{name}", "iri": DPV + name}
+
+
+# What a state change's receipt repeats of the acceptance's: who, under which policy, about
+# which purposes and data, so each receipt of the chain stands on its own.
+_CARRIED = (
+    "version",
+    "jurisdiction",
+    "language",
+    "piiPrincipalId",
+    "policyUrl",
+    "piiControllers",
+    "legalBasis",
+    "withdrawalMethod",
+    "retention",
+    "services",
+    "sensitive",
+    "spiCat",
+    "offer",
+)
+
+
+def event_claims(
+    *,
+    original: dict,
+    issuer: str,
+    index: int,
+    event_type: str,
+    at: datetime,
+    previous_hash: str,
+    grant: dict,
+) -> dict:
+    """The claims of receipt `index` (≥ 1) of a grant's chain: one state change (`event_type`,
+    leaving the consent in `event_state`), linked to the receipt before it by its hash."""
+    grant_id = original["consentReceiptID"]
+    return {
+        "iss": issuer,
+        "sub": original["sub"],
+        "iat": int(at.timestamp()),
+        "jti": f"{grant_id}.{index}",
+        "consentReceiptID": grant_id,
+        "receiptIndex": index,
+        "previousReceiptHash": previous_hash,
+        "event_type": event_type,
+        "event_state": EVENTS[event_type][0],
+        "event_time": at.isoformat(),
+        "consentStatus": _status(event_type),
+        "consentTimestamp": original["consentTimestamp"],
+        **{k: original[k] for k in _CARRIED if k in original},
+        "grant": grant,
+    }
+
+
+def unverified_claims(receipt: str) -> dict:
+    """The claims of one of our own stored receipts (its signature was ours when stored)."""
+    payload = receipt.split(".")[1]
+    return msgspec.json.decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -17,9 +17,11 @@ from sql import load_queries
 from .models import (
     AcceptStart,
     Compensation,
+    ControllerProfile,
     Customer,
     Exclusion,
     Grant,
+    GrantReceipt,
     Offer,
     OfferHead,
     OfferListing,
@@ -31,6 +33,7 @@ from .models import (
 Q = load_queries("offers.sql")
 _exclusions = msgspec.json.Decoder(tuple[Exclusion, ...]).decode
 _encode = msgspec.json.Encoder().encode
+_decode_profile = msgspec.json.Decoder(ControllerProfile).decode
 
 
 def _terms(r: asyncpg.Record) -> OfferTerms:
@@ -97,6 +100,10 @@ def _customer(r: asyncpg.Record) -> Customer:
     )
 
 
+def _profile(text: str | None) -> ControllerProfile | None:
+    return None if text is None else _decode_profile(text)
+
+
 def _partner(r: asyncpg.Record) -> Partner:
     return Partner(
         id=r["id"],
@@ -104,6 +111,7 @@ def _partner(r: asyncpg.Record) -> Partner:
         jurisdiction=r["jurisdiction"],
         status=r["status"],
         created_at=r["created_at"],
+        profile=_profile(r["profile"]),
     )
 
 
@@ -134,6 +142,7 @@ def _accept_start(r: asyncpg.Record) -> AcceptStart:
             jurisdiction=r["partner_jurisdiction"],
             status=r["partner_status"],
             created_at=r["partner_created_at"],
+            profile=_profile(r["partner_profile"]),
         )
     secret = r["audit_secret"]
     return AcceptStart(
@@ -195,8 +204,46 @@ class OffersRepository:
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
-    async def insert_partner(self, name: str, jurisdiction: str) -> Partner:
-        r = await self.conn.fetchrow(Q["insert_partner"], name, jurisdiction)
+    # -- the receipt chain ------------------------------------------------------------------
+
+    async def last_receipt(self, grant_id: str) -> tuple[int, str]:
+        r = await self.conn.fetchrow(Q["last_receipt"], grant_id)
+        assert r is not None  # the grant exists: the caller just changed it
+        return r["seq"], r["receipt"]
+
+    async def append_receipt(
+        self,
+        grant_id: str,
+        index: int,
+        event_type: str,
+        event_state: str,
+        previous_hash: str,
+        receipt: str,
+        at: datetime,
+    ) -> None:
+        await self.conn.execute(
+            Q["append_receipt"], grant_id, index, event_type, event_state, previous_hash,
+            receipt, at,
+        )  # fmt: skip
+
+    async def receipt_chain(self, grant_id: str) -> list[GrantReceipt]:
+        return [
+            GrantReceipt(
+                index=r["seq"],
+                event_type=r["event_type"],
+                event_state=r["event_state"],
+                previous_hash=r["previous_hash"],
+                created_at=r["created_at"],
+                receipt=r["receipt"],
+            )
+            for r in await self.conn.fetch(Q["receipt_chain"], grant_id)
+        ]
+
+    async def insert_partner(
+        self, name: str, jurisdiction: str, profile: ControllerProfile | None
+    ) -> Partner:
+        profile_json = None if profile is None else _encode(profile).decode()
+        r = await self.conn.fetchrow(Q["insert_partner"], name, jurisdiction, profile_json)
         assert r is not None  # INSERT … RETURNING always returns its row
         return _partner(r)
 

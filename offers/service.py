@@ -35,10 +35,13 @@ from .errors import (
     PartnerNotFound,
 )
 from .models import (
+    Controller,
+    ControllerProfile,
     Customer,
     CustomerOffer,
     Exclusion,
     Grant,
+    GrantReceipts,
     Offer,
     OfferTerms,
     Page,
@@ -46,6 +49,7 @@ from .models import (
     Reason,
 )
 from .obligations import Afterlife, NewNotification, ObligationsRepository, pick_language
+from .receipt_chain import ReceiptChain
 from .receipts import ReceiptSigner, receipt_claims, terms_hash
 from .repository import CustomersRepository, OffersRepository
 from .webhook_repository import WebhookRepository
@@ -111,20 +115,30 @@ class ConsentService:
         rules: RuleBundle,
         platform_fee_bps: int = 1000,
         afterlife: Afterlife | None = None,
+        operator: Controller | None = None,
     ):
         self.uow = uow
         # Consent's afterlife: obligations and notifications when a grant ends (and the clock).
         self.afterlife = afterlife or Afterlife()
         self.signer = signer
+        # The operator, named as a controller beside the partner on every receipt.
+        self.operator = operator
+        self.receipts = ReceiptChain(signer)
         self.rules = rules
         # The operator's cut of every compensation, in basis points (1000 = 10%).
         self.platform_fee_bps = platform_fee_bps
 
     # -- onboarding (operator) ------------------------------------------------------------
 
-    async def create_partner(self, name: str, jurisdiction: str) -> Partner:
+    async def create_partner(
+        self, name: str, jurisdiction: str, profile: ControllerProfile | None = None
+    ) -> Partner:
+        """Onboards a partner; `profile` is what its consent receipts say about it as a
+        controller (the API requires it; None only for internal callers)."""
         async with self.uow(transaction=False) as uow:
-            return await uow.repository(OffersRepository).insert_partner(name, jurisdiction)
+            return await uow.repository(OffersRepository).insert_partner(
+                name, jurisdiction, profile
+            )
 
     async def create_customer(
         self, external_ref: str, jurisdiction: str, birth_date: date | None
@@ -397,6 +411,7 @@ class ConsentService:
                         event="grant.expired",
                         cause="expired",
                     )
+                    await self.receipts.record(uow, stale)
             grant_id = start.grant_id
             expires_at = now + timedelta(days=terms.duration_days)
             receipt = self.signer.sign(
@@ -416,6 +431,8 @@ class ConsentService:
                     exclusions=exclusions,
                     compensated=compensated,
                     not_compensated_reason=not_compensated_reason,
+                    operator=self.operator,
+                    service_url=self.signer.service_url,
                 )
             )
             entry = entry_row(
@@ -523,7 +540,24 @@ class ConsentService:
                 await uow.repository(WebhookRepository).grant_event(
                     event, changed, required_action=GRANT_ACTIONS[target]
                 )
+            await self.receipts.record(uow, changed)
             return changed
+
+    async def customer_receipts(self, customer_id: str, grant_id: str) -> GrantReceipts:
+        """The grant's receipts, oldest first: the acceptance's, then one per state change."""
+        async with self.uow(transaction=False) as uow:
+            repo = uow.repository(OffersRepository)
+            if await repo.get_customer_grant(grant_id, customer_id) is None:
+                raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
+            return GrantReceipts(grant_id=grant_id, data=await repo.receipt_chain(grant_id))
+
+    async def partner_receipts(self, partner_id: str, grant_id: str) -> GrantReceipts:
+        """The same chain, for the partner the grant is to."""
+        async with self.uow(transaction=False) as uow:
+            repo = uow.repository(OffersRepository)
+            if await repo.get_partner_grant(grant_id, partner_id) is None:
+                raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
+            return GrantReceipts(grant_id=grant_id, data=await repo.receipt_chain(grant_id))
 
     # -- grants (partner) -----------------------------------------------------------------
 
@@ -565,6 +599,7 @@ class ConsentService:
                 await self.afterlife.grant_ended(
                     uow, grant, jurisdiction, event="grant.expired", cause="expired"
                 )
+                await self.receipts.record(uow, grant)
         return len(expired)
 
 

@@ -109,6 +109,20 @@ class WebhookRepository:
         r = await self.conn.fetchrow(Q["get_endpoint"], endpoint_id, partner_id)
         return _endpoint(r) if r else None
 
+    async def rotate_secret(
+        self, endpoint_id: str, partner_id: str, secret: str, overlap_seconds: int
+    ) -> WebhookEndpoint | None:
+        """The endpoint with its new secret shown (this once); None if the partner has no such
+        (undeleted) endpoint."""
+        r = await self.conn.fetchrow(
+            Q["rotate_endpoint_secret"], endpoint_id, partner_id, secret, overlap_seconds
+        )
+        if r is None:
+            return None
+        return msgspec.structs.replace(
+            _endpoint(r, secret), previous_secret_expires_at=r["previous_secret_expires_at"]
+        )
+
     async def delete_endpoint(self, endpoint_id: str, partner_id: str | None) -> bool:
         """Whether the partner had this (undeleted) endpoint."""
         return await self.conn.fetchval(Q["delete_endpoint"], endpoint_id, partner_id) is not None
@@ -148,6 +162,7 @@ class WebhookRepository:
             created_at=r["created_at"],
             data=r["data"],
             url=r["url"],
+            previous_secret=r["previous_secret"],
             secret=r["secret"],
             endpoint_deleted=r["endpoint_deleted"],
         )

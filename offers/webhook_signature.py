@@ -28,10 +28,16 @@ def _mac(secret: str, timestamp: int, body: bytes) -> str:
     ).hexdigest()
 
 
-def sign_webhook(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The header value for `body`, signed now (or at `timestamp`)."""
+def sign_webhook(
+    secret: str, body: bytes, timestamp: int | None = None, *, previous_secret: str | None = None
+) -> str:
+    """The header value for `body`, signed now (or at `timestamp`); during a secret rotation
+    also with `previous_secret`, as a second `v1=`."""
     t = int(time.time()) if timestamp is None else timestamp
-    return f"t={t},v1={_mac(secret, t, body)}"
+    header = f"t={t},v1={_mac(secret, t, body)}"
+    if previous_secret is not None:
+        header += f",v1={_mac(previous_secret, t, body)}"
+    return header
 
 
 def verify_webhook(

@@ -46,6 +46,10 @@ from .webhook_targets import (
 
 log = structlog.get_logger("offers.webhooks")
 
+# After a secret rotation the previous secret keeps signing beside the new one this long.
+SECRET_OVERLAP_SECONDS = 24 * 3600
+MAX_SECRET_OVERLAP_SECONDS = 7 * 24 * 3600
+
 __all__ = [
     "DeliveryAttempt",
     "EndpointNotFound",
@@ -169,6 +173,25 @@ class WebhookService:
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
 
+    async def rotate_secret(
+        self, partner_id: str, endpoint_id: str, overlap_seconds: int = SECRET_OVERLAP_SECONDS
+    ) -> WebhookEndpoint:
+        """A new signing secret for the endpoint, shown only in this answer. Until the overlap
+        ends, every delivery carries a `v1=` signature with the new secret and one with the
+        old, so the receiver verifies during its switch with either (docs/webhooks.md)."""
+        if not 0 <= overlap_seconds <= MAX_SECRET_OVERLAP_SECONDS:
+            raise InvalidWebhookEndpoint(
+                f"overlap_seconds must be 0..{MAX_SECRET_OVERLAP_SECONDS}", field="overlap_seconds"
+            )
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        async with self.uow(transaction=False) as uow:
+            endpoint = await uow.repository(WebhookRepository).rotate_secret(
+                endpoint_id, partner_id, secret, overlap_seconds
+            )
+        if endpoint is None:
+            raise EndpointNotFound(f"no webhook endpoint {endpoint_id}", field="endpoint_id")
+        return endpoint
+
     async def delete_endpoint(self, partner_id: str | None, endpoint_id: str) -> None:
         """Stops deliveries to the endpoint (its log is kept)."""
         async with self.uow(transaction=False) as uow:
@@ -245,7 +268,7 @@ class WebhookService:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "consent-marketplace-webhooks/1",
-            SIGNATURE_HEADER: sign_webhook(d.secret, body),
+            SIGNATURE_HEADER: sign_webhook(d.secret, body, previous_secret=d.previous_secret),
         }
         async with asyncio.timeout(self.policy.timeout):
             async with self._client().stream("POST", d.url, content=body, headers=headers) as r:

@@ -65,9 +65,15 @@ async def database_url(server_url: str):
 
 @pytest.fixture(scope="session")
 def settings(database_url: str, tmp_path_factory) -> Settings:
+    from marketplace.keys import KeyRing
+
+    data_dir = tmp_path_factory.mktemp("data")
+    # The suite's signing key exists before anything signs, as an operator's would: every
+    # process and service of the suite (and each scratch database) signs with this one.
+    KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
     return Settings(
         database_url=database_url,
-        data_dir=tmp_path_factory.mktemp("data"),
+        data_dir=data_dir,
         log_json=True,
         max_body_bytes=65_536,
         rate_limit_reads_per_second=0,  # the suite drives one token hard; see test_rate_limits
@@ -146,7 +152,7 @@ class Actors:
     ) -> dict:
         r = await self.client.post(
             "/v1/admin/partners",
-            json={"name": name, "jurisdiction": jurisdiction},
+            json=partner_body(name=name, jurisdiction=jurisdiction),
             headers=self.operator,
         )
         assert r.status_code == 201, r.text
@@ -190,6 +196,22 @@ class Actors:
         )
         assert r.status_code == 201, r.text
         return r.json()
+
+
+def partner_body(**overrides) -> dict:
+    """What onboarding a partner takes: its name, and its controller details for receipts."""
+    body = {
+        "name": "Test Partner",
+        "jurisdiction": "DE",
+        "contact": "Data Protection Officer",
+        "address": "Teststrasse 1, 10115 Berlin, Germany",
+        "email": "dpo@partner.example",
+        "phone": "+4930111222",
+        "policy_url": "https://partner.example/privacy",
+        "retention_days": 30,
+    }
+    body.update(overrides)
+    return body
 
 
 def offer_body(**overrides) -> dict:

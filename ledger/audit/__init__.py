@@ -24,6 +24,7 @@ from .errors import (
     SealRefused,
     TreeStateInvalid,
 )
+from .key_repository import SigningKey, SigningKeyRepository, StoredSignatures
 from .merkle import (
     EMPTY_ROOT,
     CompactTree,
@@ -54,6 +55,9 @@ from .service import MAX_LEAVES_PER_REQUEST, MAX_METRIC_DAYS, AuditService
 from .verify import CHECKPOINT_INVALID, VerificationReport, verify_log, verify_view
 
 __all__ = [
+    "SigningKey",
+    "SigningKeyRepository",
+    "StoredSignatures",
     "CONSTRAINT_ERRORS",
     "CHECKPOINT_INVALID",
     "EMPTY_ROOT",

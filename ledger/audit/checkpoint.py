@@ -7,6 +7,7 @@ the golang.org/x/mod/sumdb/note form "<name>+<hex key ID>+<base64(0x01 ‖ publi
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from hashlib import sha256
 
 import msgspec
@@ -167,24 +168,32 @@ def _parse_verifier_key(verifier_key: str) -> tuple[str, bytes, Ed25519PublicKey
     return name, kid, Ed25519PublicKey.from_public_bytes(raw[1:])
 
 
-def verify_checkpoint(text: str, verifier_key: str, *, origin: str | None = None) -> Checkpoint:
-    """Parse and check that the pinned key signed it (and, if given, that the origin matches).
+def verify_checkpoint(
+    text: str, verifier_key: str | Sequence[str], *, origin: str | None = None
+) -> Checkpoint:
+    """Parse and check that a pinned key signed it (and, if given, that the origin matches).
 
-    Signatures by other keys are ignored as signed-note requires; a signature by the pinned key
-    that does not verify rejects the whole note.
+    `verifier_key` may be several keys (a log's keys over its rotations): a signature by any
+    of them is enough. Signatures by other keys are ignored as signed-note requires; a
+    signature by a pinned key that does not verify rejects the whole note.
     """
-    name, kid, public_key = _parse_verifier_key(verifier_key)
+    keys = [verifier_key] if isinstance(verifier_key, str) else list(verifier_key)
+    parsed = [_parse_verifier_key(k) for k in keys]
     checkpoint = parse_checkpoint(text)
-    ours = [s for s in checkpoint.signatures if s.key_name == name and s.key_id == kid]
-    if not ours:
-        raise CheckpointInvalid("unknown_key", f"no signature by {name}")
-    for sig in ours:
-        try:
-            public_key.verify(sig.signature, checkpoint.body.encode())
-        except InvalidSignature:
-            raise CheckpointInvalid(
-                "bad_signature", f"signature by {name} does not verify"
-            ) from None
+    signed = False
+    for name, kid, public_key in parsed:
+        ours = [s for s in checkpoint.signatures if s.key_name == name and s.key_id == kid]
+        for sig in ours:
+            try:
+                public_key.verify(sig.signature, checkpoint.body.encode())
+            except InvalidSignature:
+                raise CheckpointInvalid(
+                    "bad_signature", f"signature by {name} does not verify"
+                ) from None
+        signed = signed or bool(ours)
+    if not signed:
+        names = sorted({name for name, _, _ in parsed})
+        raise CheckpointInvalid("unknown_key", f"no signature by {', '.join(names) or 'any key'}")
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointInvalid("origin_mismatch", f"origin {checkpoint.origin!r} != {origin!r}")
     return checkpoint

@@ -77,7 +77,10 @@ def _locate(
 
 
 def _check_earlier(
-    earlier_text: str, verifier_key: str, current: Checkpoint, proof: Sequence[bytes] | None
+    earlier_text: str,
+    verifier_key: str | Sequence[str],
+    current: Checkpoint,
+    proof: Sequence[bytes] | None,
 ) -> tuple[Checkpoint | None, VerificationReport | None]:
     n = current.size
     try:
@@ -101,7 +104,7 @@ def _check_earlier(
 def verify_log(
     entries: Sequence[dict[str, Any]],
     checkpoint_text: str,
-    verifier_key: str,
+    verifier_key: str | Sequence[str],
     *,
     leaf_hashes_claimed: Sequence[bytes] | None = None,
     earlier_checkpoint: str | None = None,
@@ -208,7 +211,7 @@ _ABSENT = b"\x00" * 32  # stands in for a leaf hash the server did not serve
 
 def verify_view(
     checkpoint_text: str,
-    verifier_key: str,
+    verifier_key: str | Sequence[str],
     leaf_hashes: Sequence[bytes | None],
     entries: Sequence[tuple[int, bytes]],
     *,

@@ -73,9 +73,18 @@ _RECORD = {
     "payload": {"lat": 52.52, "lon": 13.405, "accuracy_m": 25},
 }
 
+# A controller as its receipts name it (Kantara CR 1.1 piiControllers[], policyUrl).
+_PROFILE = {
+    "contact": "Data Protection Officer",
+    "address": "Friedrichstrasse 1, 10117 Berlin, Germany",
+    "email": "privacy@acme-retail.example",
+    "phone": "+4930123456789",
+    "policy_url": "https://acme-retail.example/privacy",
+    "retention_days": 30,
+}
 EXAMPLES: dict[str, object] = {
     # Request bodies
-    "CreatePartner": {"name": "Acme Retail Analytics", "jurisdiction": "DE"},
+    "CreatePartner": {"name": "Acme Retail Analytics", "jurisdiction": "DE", **_PROFILE},
     "CreateCustomer": {
         "external_ref": "crm-48213",
         "jurisdiction": "FR",
@@ -108,6 +117,7 @@ EXAMPLES: dict[str, object] = {
         "jurisdiction": "DE",
         "status": "active",
         "created_at": _AT,
+        "profile": _PROFILE,
     },
     "Customer": {
         "id": _CUSTOMER,
@@ -472,3 +482,19 @@ EXAMPLES.update(
         },
     }
 )
+
+# A grant's receipt chain: the acceptance's, then one per state change, each naming the last.
+_JWS = "eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiY29uc2VudC1yZWNlaXB0K2p3dCJ9.e30.c2ln"
+EXAMPLES["GrantReceipts"] = {
+    "grant_id": _GRANT,
+    "data": [
+        {
+            "index": 1,
+            "event_type": "paused",
+            "event_state": "paused",
+            "previous_hash": "sha256:5d41402abc4b2a76b9719d911017c592ae4f1e6a2c3b4d5e6f708192a3b4c5d6",
+            "created_at": _AT,
+            "receipt": _JWS,
+        }
+    ],
+}

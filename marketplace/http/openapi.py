@@ -179,6 +179,11 @@ def close_request_schemas(app: Litestar) -> None:
                     prop.unique_items = True
     for patch, create in PATCH_OF.items():
         schemas[patch].properties = dict(schemas[create].properties or {})
+    # Litestar drops the constraints of a list's items; the body checks them, so say them.
+    for (name, field), item in LIST_ITEMS.items():
+        prop = (schemas[name].properties or {})[field]
+        if isinstance(prop, Schema):
+            prop.items = item
     # Free-form JSON is any JSON whose strings, keys included, hold no NUL (validate_record).
     schemas["JsonValue"] = JSON_VALUE
     schemas["JsonObject"] = _json_object()
@@ -196,6 +201,11 @@ def _json_object() -> Schema:
 
 
 FREE_FORM_FIELDS = [("RecordIn", "payload")]
+LIST_ITEMS = {
+    ("InsightAreaIn", "cells"): Schema(
+        type=OpenAPIType.STRING, min_length=15, max_length=16, pattern="^[0-9a-fA-F]{15,16}$"
+    ),
+}
 _SCALARS = [
     Schema(type=OpenAPIType.NULL),
     Schema(type=OpenAPIType.BOOLEAN),

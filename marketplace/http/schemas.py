@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from offers import EVENT_TYPES, OPERATOR_EVENT_TYPES
+from offers import (
+    EMAIL_PATTERN,
+    EVENT_TYPES,
+    MAX_RETENTION_DAYS,
+    OPERATOR_EVENT_TYPES,
+    PHONE_PATTERN,
+    POLICY_URL_PATTERN,
+)
 from policies import CATEGORIES, JURISDICTIONS, PURPOSES
 
 from .dates import RANGE, in_range
@@ -55,9 +62,28 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 raise ValueError(f"Field `{name}` must be {RANGE}")
 
 
+Line = Annotated[str, Meta(min_length=1, max_length=500, pattern="^[^\x00-\x1f]+$")]
+Email = Annotated[str, Meta(max_length=254, pattern=EMAIL_PATTERN, examples=["dpo@acme.example"])]
+Phone = Annotated[str, Meta(pattern=PHONE_PATTERN, description="E.164", examples=["+4930123456"])]
+PolicyUrl = Annotated[str, Meta(max_length=2000, pattern=POLICY_URL_PATTERN)]
+RetentionDays = Annotated[int, Meta(ge=0, le=MAX_RETENTION_DAYS)]
+
+
 class CreatePartner(Strict, kw_only=True):
+    """A partner and what its consent receipts state about it as a controller (Kantara CR
+    1.1 `piiControllers[]` and `policyUrl`; see docs/receipts.md)."""
+
     name: Name
     jurisdiction: Jurisdiction
+    contact: Annotated[str, Meta(min_length=1, max_length=200, pattern="^[^\x00-\x1f]+$")]
+    address: Line
+    email: Email
+    phone: Phone
+    policy_url: PolicyUrl
+    retention_days: Annotated[
+        RetentionDays,
+        Meta(description="days data read under a grant is kept after the grant ends"),
+    ]
 
 
 class CreateCustomer(Strict, kw_only=True):
@@ -196,6 +222,7 @@ class LiftSuspension(Strict, kw_only=True):
     until: Annotated[datetime, Meta(tz=True)] | None = None
 
 
+H3Cell = Annotated[str, Meta(min_length=15, max_length=16, pattern="^[0-9a-fA-F]{15,16}$")]
 Latitude = Annotated[float, Meta(ge=-90, le=90)]
 Longitude = Annotated[float, Meta(ge=-180, le=180)]
 
@@ -212,9 +239,10 @@ class InsightAreaIn(Strict, kw_only=True):
 
     # No bounds on the optional fields here: a union loses them in the published schema, so
     # the service checks them (422 naming the field) instead.
-    cells: Annotated[list[str], Meta(max_length=2000, description="H3 cell indexes")] = []
+    cells: Annotated[list[H3Cell], Meta(max_length=2000, description="H3 cell indexes")] = []
     bbox: BoundingBoxIn | None = None
-    resolution: int | None = None
+    # A bounding box's cells are listed at this resolution; cells carry their own.
+    resolution: Annotated[int, Meta(ge=0, le=15)] = 8
 
 
 class CreateInsight(Strict, kw_only=True):

@@ -135,6 +135,8 @@ class ExportGrant(msgspec.Struct, frozen=True, kw_only=True):
     compensation_amount: int
     compensation_currency: str
     compensated: bool = True  # False: a re-acceptance, not paid (once per customer and offer)
+    # The receipts of the grant's state changes after the acceptance's, in chain order.
+    later_receipts: tuple[str, ...] = ()
 
 
 class ExportRecord(msgspec.Struct, frozen=True, kw_only=True):

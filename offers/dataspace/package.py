@@ -103,6 +103,8 @@ def consent_line(g: ExportGrant, jurisdiction: str) -> bytes:
                 },
             },
             "receipt": g.receipt,
+            # The whole chain: the acceptance's receipt, then one per state change.
+            "receipts": [g.receipt, *g.later_receipts],
         }
     )
 

@@ -228,6 +228,7 @@ class DataSpaceRepository:
                 updated_at=r["updated_at"],
                 terms_hash=r["terms_hash"],
                 receipt=r["receipt"],
+                later_receipts=tuple(r["later_receipts"]),
                 title=r["title"],
                 compensation_kind=r["compensation_kind"],
                 compensation_amount=r["compensation_amount"],

@@ -23,6 +23,7 @@ from sql import UnitOfWork, UnitOfWorkFactory
 from ..audit_entries import grant_entry
 from ..models import Customer, Page
 from ..obligations import Afterlife, ObligationsRepository, deletion_view
+from ..receipt_chain import ReceiptChain
 from ..repository import CustomersRepository, OffersRepository
 from ..webhook_repository import WebhookRepository
 from . import package as pkg
@@ -133,10 +134,13 @@ class DataSpaceService:
         trusted_exporters: Mapping[str, str] | None = None,
         afterlife: Afterlife | None = None,
         cell_resolution: int = DEFAULT_CELL_RESOLUTION,
+        receipts: ReceiptChain | None = None,
     ):
         self.uow = uow
         self.afterlife = afterlife or Afterlife()
         self.cell_resolution = cell_resolution
+        # Signs the receipt of each grant an erasure revokes (None: unit tests without keys).
+        self.receipts = receipts
         self.private_key = private_key
         self.kid = kid
         self.issuer = issuer
@@ -278,6 +282,8 @@ class DataSpaceService:
                 cause=reason,
                 reason=reason,
             )
+            if self.receipts is not None:
+                await self.receipts.record(uow, grant)
         told = await repo.partners_to_tell(customer_id, categories)
         for partner_id, grant_ids in told:
             await webhooks.record_event(

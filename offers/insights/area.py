@@ -60,9 +60,7 @@ def area_cells(area: Area, stored_resolution: int) -> tuple[int, list[str]]:
         resolutions = {h3.get_resolution(c) for c in cells}
         if len(resolutions) != 1:
             raise InsightInvalid("all cells must have one resolution", field="area.cells")
-        resolution = resolutions.pop()
-        if area.resolution is not None and area.resolution != resolution:
-            raise InsightInvalid("area.resolution differs from the cells'", field="area.resolution")
+        resolution = resolutions.pop()  # cells carry their own; area.resolution is the box's
     else:
         box = area.bbox
         assert box is not None

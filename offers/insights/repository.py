@@ -6,10 +6,67 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import asyncpg
+import msgspec
 
 from sql import load_queries
 
+from .models import Metric
+
 Q = load_queries("insights.sql")
+
+
+class PartnerRow(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime  # the database's now(): the release's instant
+    status: str
+    jurisdiction: str
+
+
+class CandidateRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One active grant of one live customer to the partner, for the engine to decide on."""
+
+    customer_id: str
+    jurisdiction: str
+    birth_date: date | None
+    grant_id: str
+    status: str
+    categories: list[str]
+    purposes: list[str]
+    granted_at: datetime
+    expires_at: datetime
+    exclusions: str | None
+    lookback_days: int
+
+
+class CellCount(msgspec.Struct, frozen=True, kw_only=True):
+    area_cell: int
+    bucket: datetime
+    band: int
+    people: int
+    total: int
+
+
+class ReleaseRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    partner_id: str
+    metric: Metric
+    request: str
+    parameters: str = ""
+    rules_version: str = ""
+    cells: str = ""
+    values_hash: str
+    epsilon: float
+    created_at: datetime
+
+
+class ContributionRow(msgspec.Struct, frozen=True, kw_only=True):
+    partner_id: str
+    partner_name: str
+    releases: int
+    epsilon: float
+
+
+def _rows(kind, records) -> list:
+    return [kind(**dict(r)) for r in records]
 
 
 class InsightRepository:
@@ -18,9 +75,10 @@ class InsightRepository:
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
-    async def partner(self, partner_id: str) -> asyncpg.Record | None:
+    async def partner(self, partner_id: str) -> PartnerRow | None:
         """now(), status and jurisdiction of the partner (None: no such partner)."""
-        return await self.conn.fetchrow(Q["partner_for_release"], partner_id)
+        r = await self.conn.fetchrow(Q["partner_for_release"], partner_id)
+        return PartnerRow(**dict(r)) if r is not None else None
 
     async def spend_partner(
         self, partner_id: str, period: date, epsilon: float, limit: float
@@ -31,8 +89,10 @@ class InsightRepository:
         )
         return spent is not None
 
-    async def candidates(self, partner_id: str, categories: Sequence[str]) -> list[asyncpg.Record]:
-        return await self.conn.fetch(Q["candidates"], partner_id, list(categories))
+    async def candidates(self, partner_id: str, categories: Sequence[str]) -> list[CandidateRow]:
+        return _rows(
+            CandidateRow, await self.conn.fetch(Q["candidates"], partner_id, list(categories))
+        )
 
     async def spend_customers(
         self, customer_ids: Sequence[str], period: date, epsilon: float, limit: float
@@ -56,7 +116,7 @@ class InsightRepository:
         buckets_per_release: int,
         seed: int,
         clip: int,
-    ) -> list[asyncpg.Record]:
+    ) -> list[CellCount]:
         """(area_cell, bucket, band, people, total) of every non-empty cell, bounded."""
         query = Q["footfall_counts"] if metric == "footfall" else Q["data_usage_sums"]
         args: list = [
@@ -71,7 +131,7 @@ class InsightRepository:
         ]
         if metric != "footfall":
             args.append(clip)
-        return await self.conn.fetch(query, *args)
+        return _rows(CellCount, await self.conn.fetch(query, *args))
 
     async def insert_release(
         self,
@@ -112,16 +172,20 @@ class InsightRepository:
             Q["insert_contributions"], list(customer_ids), release_id, partner_id, epsilon, at
         )
 
-    async def release(self, release_id: str, partner_id: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(Q["get_release"], release_id, partner_id)
+    async def release(self, release_id: str, partner_id: str) -> ReleaseRow | None:
+        r = await self.conn.fetchrow(Q["get_release"], release_id, partner_id)
+        return ReleaseRow(**dict(r)) if r is not None else None
 
     async def releases(
         self, partner_id: str, starting_after: str | None, limit: int
-    ) -> list[asyncpg.Record]:
-        return await self.conn.fetch(Q["list_releases"], partner_id, starting_after, limit)
+    ) -> list[ReleaseRow]:
+        rows = await self.conn.fetch(Q["list_releases"], partner_id, starting_after, limit)
+        return [ReleaseRow(partner_id=partner_id, **dict(r)) for r in rows]
 
-    async def contributions(self, customer_id: str) -> list[asyncpg.Record]:
-        return await self.conn.fetch(Q["customer_contributions"], customer_id)
+    async def contributions(self, customer_id: str) -> list[ContributionRow]:
+        return _rows(
+            ContributionRow, await self.conn.fetch(Q["customer_contributions"], customer_id)
+        )
 
     async def customer_spend(self, customer_id: str, period: date) -> float:
         spent = await self.conn.fetchval(Q["customer_spend"], customer_id, period)

@@ -32,7 +32,7 @@ from .models import (
     ReleasesPage,
     ReleaseSummary,
 )
-from .repository import InsightRepository
+from .repository import CandidateRow, InsightRepository
 
 PURPOSE = "aggregated_analytics"
 # The categories each metric reads. A data-usage cell is where the phone was, so that metric
@@ -73,30 +73,28 @@ def budget_period(on: date, days: int) -> tuple[date, date]:
     return start, start + timedelta(days=days)
 
 
-def _grants(rows) -> dict[str, tuple[Subject, list[GrantView]]]:
+def _grants(rows: list[CandidateRow]) -> dict[str, tuple[Subject, list[GrantView]]]:
     out: dict[str, tuple[Subject, list[GrantView]]] = {}
     for r in rows:
-        cid = r["customer_id"]
+        cid = r.customer_id
         if cid not in out:
             out[cid] = (
-                Subject(
-                    customer_id=cid, jurisdiction=r["jurisdiction"], birth_date=r["birth_date"]
-                ),
+                Subject(customer_id=cid, jurisdiction=r.jurisdiction, birth_date=r.birth_date),
                 [],
             )
         excluded = frozenset(
-            (p["category"], p["purpose"]) for p in msgspec.json.decode(r["exclusions"] or "[]")
+            (p["category"], p["purpose"]) for p in msgspec.json.decode(r.exclusions or "[]")
         )
         out[cid][1].append(
             GrantView(
-                grant_id=r["grant_id"],
+                grant_id=r.grant_id,
                 partner_id="",  # set by the caller: every row is this partner's
-                status=r["status"],
-                categories=tuple(r["categories"]),
-                purposes=tuple(r["purposes"]),
-                granted_at=r["granted_at"],
-                expires_at=r["expires_at"],
-                lookback_days=r["lookback_days"],
+                status=r.status,  # type: ignore[arg-type]
+                categories=tuple(r.categories),
+                purposes=tuple(r.purposes),
+                granted_at=r.granted_at,
+                expires_at=r.expires_at,
+                lookback_days=r.lookback_days,
                 excluded=excluded,
             )
         )
@@ -176,9 +174,9 @@ class InsightService:
             partner = await repo.partner(partner_id)
             if partner is None:
                 raise PartnerNotFound("the partner in this token does not exist")
-            if partner["status"] != "active":
+            if partner.status != "active":
                 raise InsightPartnerSuspended("the partner is suspended: no releases")
-            at: datetime = partner["at"]
+            at = partner.at
             period, _ = budget_period(at.date(), s.budget_period_days)
             if not await repo.spend_partner(partner_id, period, epsilon, s.partner_budget):
                 raise PrivacyBudgetExhausted(
@@ -228,7 +226,7 @@ class InsightService:
             )
             await repo.insert_contributions(ids, release_id, partner_id, parameters.epsilon, at)
             jurisdictions = sorted({lawful[c][0].jurisdiction for c in ids}) or [
-                partner["jurisdiction"]
+                partner.jurisdiction
             ]
             await uow.repository(AuditLog).append(
                 "insight.released",
@@ -280,9 +278,9 @@ class InsightService:
         people: dict[tuple, int] = defaultdict(int)
         totals: dict[tuple, int] = defaultdict(int)
         for r in found:
-            key = (h3.int_to_str(r["area_cell"]), r["bucket"], r["band"] if by_band else None)
-            people[key] = r["people"]
-            totals[key] = r["total"]
+            key = (h3.int_to_str(r.area_cell), r.bucket, r.band if by_band else None)
+            people[key] = r.people
+            totals[key] = r.total
         counts_bounds = msgspec.structs.replace(bounds, value_per_cell=1)
         if metric == "footfall":
             noisy = privacy.measure([people[k] for k in keys], counts_bounds, epsilon)
@@ -324,21 +322,21 @@ class InsightService:
             r = await uow.repository(InsightRepository).release(release_id, partner_id)
         if r is None:
             raise InsightNotFound("no such release", field="id")
-        request = _decode_request(r["request"])
+        request = _decode_request(r.request)
         return Release(
-            id=r["id"],
-            partner_id=r["partner_id"],
-            metric=r["metric"],
-            unit=UNIT[r["metric"]],
-            created_at=r["created_at"],
+            id=r.id,
+            partner_id=r.partner_id,
+            metric=r.metric,
+            unit=UNIT[r.metric],
+            created_at=r.created_at,
             start=datetime.fromisoformat(request["start"]),
             end=datetime.fromisoformat(request["end"]),
             bucket=request["bucket"],
             breakdown=request.get("breakdown"),
-            cells=_decode_cells(r["cells"]),
-            parameters=_decode_parameters(r["parameters"]),
-            rules_version=r["rules_version"],
-            values_hash=r["values_hash"],
+            cells=_decode_cells(r.cells),
+            parameters=_decode_parameters(r.parameters),
+            rules_version=r.rules_version,
+            values_hash=r.values_hash,
         )
 
     async def list(self, partner_id: str, starting_after: str | None, limit: int) -> ReleasesPage:
@@ -348,16 +346,16 @@ class InsightService:
             )
         data = []
         for r in rows[:limit]:
-            request = _decode_request(r["request"])
+            request = _decode_request(r.request)
             data.append(
                 ReleaseSummary(
-                    id=r["id"],
-                    metric=r["metric"],
-                    created_at=r["created_at"],
+                    id=r.id,
+                    metric=r.metric,
+                    created_at=r.created_at,
                     start=datetime.fromisoformat(request["start"]),
                     end=datetime.fromisoformat(request["end"]),
-                    epsilon=r["epsilon"],
-                    values_hash=r["values_hash"],
+                    epsilon=r.epsilon,
+                    values_hash=r.values_hash,
                 )
             )
         return ReleasesPage(data=tuple(data), has_more=len(rows) > limit)
@@ -371,13 +369,13 @@ class InsightService:
             rows = await repo.contributions(customer_id)
             spent = await repo.customer_spend(customer_id, start)
         return CustomerInsights(
-            releases=sum(r["releases"] for r in rows),
+            releases=sum(r.releases for r in rows),
             by_partner=tuple(
                 CountedBy(
-                    partner_id=r["partner_id"],
-                    partner_name=r["partner_name"],
-                    releases=r["releases"],
-                    epsilon=float(r["epsilon"]),
+                    partner_id=r.partner_id,
+                    partner_name=r.partner_name,
+                    releases=r.releases,
+                    epsilon=float(r.epsilon),
                 )
                 for r in rows
             ),

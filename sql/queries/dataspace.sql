@@ -59,7 +59,9 @@ SELECT g.id, g.partner_id, p.name AS partner_name, p.jurisdiction AS partner_jur
        g.offer_id, g.offer_version, g.categories, g.purposes,
        grant_status(g.status, g.expires_at) AS status, g.granted_at, g.expires_at,
        g.updated_at, g.terms_hash, g.receipt, v.title, v.compensation_kind,
-       v.compensation_amount, v.compensation_currency, g.compensated
+       v.compensation_amount, v.compensation_currency, g.compensated,
+       ARRAY(SELECT r.receipt FROM grant_receipts r WHERE r.grant_id = g.id ORDER BY r.seq)
+         AS later_receipts
 FROM grants g
 JOIN partners p ON p.id = g.partner_id
 JOIN offer_versions v ON v.offer_id = g.offer_id AND v.version = g.offer_version

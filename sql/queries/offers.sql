@@ -1,11 +1,11 @@
 -- Queries of the offers repository. Each block runs in psql as it is (with PREPARE).
 
 -- name: insert_partner
-INSERT INTO partners (name, jurisdiction) VALUES ($1, $2)
-RETURNING id, name, jurisdiction, status, created_at;
+INSERT INTO partners (name, jurisdiction, profile) VALUES ($1, $2, $3::jsonb)
+RETURNING id, name, jurisdiction, status, created_at, profile::text;
 
 -- name: get_partner
-SELECT id, name, jurisdiction, status, created_at FROM partners WHERE id = $1;
+SELECT id, name, jurisdiction, status, created_at, profile::text FROM partners WHERE id = $1;
 
 -- name: insert_customer
 INSERT INTO customers (external_ref, jurisdiction, birth_date) VALUES ($1, $2, $3)
@@ -204,7 +204,8 @@ WITH customer AS (
          v.categories, v.purposes, v.duration_days, v.lookback_days, v.compensation_kind,
          v.compensation_amount, v.compensation_currency, v.jurisdictions, v.terms_hash,
          p.status AS partner_status, p.name AS partner_name,
-         p.jurisdiction AS partner_jurisdiction, p.created_at AS partner_created_at
+         p.jurisdiction AS partner_jurisdiction, p.created_at AS partner_created_at,
+         p.profile::text AS partner_profile
   FROM offers o
   JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
   JOIN partners p ON p.id = o.partner_id
@@ -264,3 +265,28 @@ SELECT granted.* FROM granted CROSS JOIN audited;
 -- This transaction's id, as the audit entries of grant changes record it: a decision's
 -- snapshot includes it exactly when the decision saw the change.
 SELECT pg_current_xact_id()::text;
+
+-- name: last_receipt
+-- The newest receipt of a grant's chain: a state change's, else the acceptance's (index 0).
+SELECT seq, receipt FROM (
+  SELECT r.seq, r.receipt FROM grant_receipts r WHERE r.grant_id = $1
+  UNION ALL
+  SELECT 0, g.receipt FROM grants g WHERE g.id = $1
+) chain
+ORDER BY seq DESC
+LIMIT 1;
+
+-- name: append_receipt
+INSERT INTO grant_receipts (grant_id, seq, event_type, event_state, previous_hash, receipt,
+                            created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: receipt_chain
+-- Every receipt of a grant, oldest first: the acceptance's, then one per state change.
+SELECT 0 AS seq, 'given' AS event_type, 'active' AS event_state, NULL AS previous_hash,
+       g.receipt, g.granted_at AS created_at
+FROM grants g WHERE g.id = $1
+UNION ALL
+SELECT r.seq, r.event_type, r.event_state, r.previous_hash, r.receipt, r.created_at
+FROM grant_receipts r WHERE r.grant_id = $1
+ORDER BY seq;

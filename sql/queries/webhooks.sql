@@ -46,6 +46,15 @@ LIMIT $3;
 SELECT id, partner_id, url, events, created_at FROM webhook_endpoints
 WHERE id = $1 AND partner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL;
 
+-- name: rotate_endpoint_secret
+-- The new secret signs from now on; the one it replaces keeps signing beside it until
+-- `$4` (the overlap), so the partner's receiver can switch without dropping a delivery.
+UPDATE webhook_endpoints
+SET previous_secret = secret, previous_secret_expires_at = now() + $4 * interval '1 second',
+    secret = $3
+WHERE id = $1 AND partner_id = $2 AND deleted_at IS NULL
+RETURNING id, partner_id, url, events, created_at, previous_secret_expires_at;
+
 -- name: delete_endpoint
 UPDATE webhook_endpoints SET deleted_at = now()
 WHERE id = $1 AND partner_id IS NOT DISTINCT FROM $2 AND deleted_at IS NULL
@@ -67,7 +76,10 @@ LIMIT $3;
 -- name: delivery_to_send
 -- What one attempt needs: the event, and the endpoint's URL and secret.
 SELECT d.id, d.status, d.attempts, e.id AS event_id, e.type, e.created_at, e.data,
-       w.url, w.secret, w.deleted_at IS NOT NULL AS endpoint_deleted
+       w.url, w.secret,
+       CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret END
+         AS previous_secret,
+       w.deleted_at IS NOT NULL AS endpoint_deleted
 FROM webhook_deliveries d
 JOIN webhook_events e ON e.id = d.event_id
 JOIN webhook_endpoints w ON w.id = d.endpoint_id

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.conftest import bearer
+from tests.conftest import bearer, partner_body
 
 
 def _b64(data: dict) -> str:
@@ -39,9 +39,7 @@ def _signed(app, claims: dict) -> str:
 
 async def _status(client, token: str | None) -> tuple[int, dict]:
     headers = bearer(token) if token is not None else {}
-    r = await client.post(
-        "/v1/admin/partners", json={"name": "X", "jurisdiction": "DE"}, headers=headers
-    )
+    r = await client.post("/v1/admin/partners", json=partner_body(name="X"), headers=headers)
     return r.status_code, r.json()
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import asyncpg
 import jwt
 import pytest
 from hypothesis import HealthCheck, example, given
@@ -16,7 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
 from marketplace.http.auth import issue_token
-from tests.conftest import bearer
+from tests.conftest import bearer, scratch_database
 from tests.dataspace_helpers import insert_records
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -268,30 +269,42 @@ async def test_export_is_signed_and_every_part_matches_its_hash(client, actors, 
 
 
 @pytest.fixture(scope="module")
-async def importer(settings, tmp_path_factory, client):
-    """A second app (own signing key) trusting this instance's exports through a JWKS file."""
+async def importer(settings, tmp_path_factory, client, server_url):
+    """A second operator (own database and signing key) trusting this instance's exports
+    through a JWKS file."""
     jwks = (await client.get("/.well-known/jwks.json")).json()
     path = tmp_path_factory.mktemp("trust") / "exporter-jwks.json"
     path.write_text(json.dumps(jwks))
-    other = replace(
-        settings,
-        data_dir=tmp_path_factory.mktemp("importer"),
-        trusted_exporters={settings.public_url: str(path)},
-    )
-    app = create_app(other)
-    async with AsyncTestClient(app=app) as c:
-        c.operator = bearer(
-            issue_token(
-                app.state.keyring,
-                issuer=other.local_issuer,
-                audience=other.jwt_audience,
-                role="operator",
-                sub="op_import",
-            )
+    async with scratch_database(server_url, "mkt_importer") as url:
+        other = replace(
+            settings,
+            database_url=url,
+            data_dir=tmp_path_factory.mktemp("importer"),
+            trusted_exporters={settings.public_url: str(path)},
         )
-        c.keyring = app.state.keyring
-        c.app_settings = other
-        yield c
+        app = create_app(other)
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+        try:
+            async with AsyncTestClient(app=app) as c:
+                yield _importer(c, app, other, pool)
+        finally:
+            await pool.close()
+
+
+def _importer(c, app, other, pool):
+    c.operator = bearer(
+        issue_token(
+            app.state.keyring,
+            issuer=other.local_issuer,
+            audience=other.jwt_audience,
+            role="operator",
+            sub="op_import",
+        )
+    )
+    c.keyring = app.state.keyring
+    c.app_settings = other
+    c.pool = pool
+    return c
 
 
 def _customer_token(c, customer_id: str) -> dict:
@@ -342,7 +355,7 @@ async def test_import_recreates_the_customer_and_offers_consents_to_reconfirm(
 async def test_a_tampered_package_is_refused_and_nothing_is_written(client, actors, pool, importer):
     *_, body = await _exported(client, actors, pool, records=3)
     lines = _lines(body)
-    counted = await pool.fetchval("SELECT count(*) FROM customers")
+    counted = await importer.pool.fetchval("SELECT count(*) FROM customers")
 
     # A record altered (valid JSON, valid record): the records hash no longer matches.
     altered = lines[:]
@@ -368,9 +381,12 @@ async def test_a_tampered_package_is_refused_and_nothing_is_written(client, acto
         )
         assert r.status_code == 422, r.text
         assert r.json()["code"] == code
-    assert await pool.fetchval("SELECT count(*) FROM customers") == counted
+    assert await importer.pool.fetchval("SELECT count(*) FROM customers") == counted
     assert (
-        await pool.fetchval("SELECT count(*) FROM customers WHERE external_ref = 'tampered'") == 0
+        await importer.pool.fetchval(
+            "SELECT count(*) FROM customers WHERE external_ref = 'tampered'"
+        )
+        == 0
     )
 
     r = await importer.post(

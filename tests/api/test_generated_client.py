@@ -125,7 +125,16 @@ def test_the_walkthrough_through_the_generated_client(generated, live_server, to
     operator = as_("operator", "op_walkthrough")
     partner_r = call("operator", "create_partner").sync_detailed(
         client=operator,
-        body=models.CreatePartner(name="Walkthrough GmbH", jurisdiction=models.Jurisdiction.DE),
+        body=models.CreatePartner(
+            name="Walkthrough GmbH",
+            jurisdiction=models.Jurisdiction.DE,
+            contact="Data Protection Officer",
+            address="Hauptstrasse 1, 10115 Berlin, Germany",
+            email="privacy@walkthrough.example",
+            phone="+4930123456789",
+            policy_url="https://walkthrough.example/privacy",
+            retention_days=30,
+        ),
     )
     assert partner_r.status_code == 201, partner_r.content
     partner_id = partner_r.parsed.id

@@ -12,6 +12,7 @@ import pytest
 
 from marketplace.http import MAX_JSON_DEPTH
 from marketplace.http.dates import FORMAT_BOUNDS
+from tests.conftest import partner_body
 
 OUT_OF_RANGE = {
     "date": ["0001-01-01", "1899-12-31", "2101-01-01", "9999-12-31"],
@@ -276,6 +277,6 @@ async def test_json_nested_past_the_limit_is_400_naming_the_body(client, actors,
         )
         assert r.status_code == 400 and r.json()["code"] == "nesting_too_deep", r.text
     # Brackets inside strings are text, not nesting.
-    body = {"name": "[" * 150 + '{"\\' * 10, "jurisdiction": "DE"}
+    body = partner_body(name="[" * 150 + '{"\\' * 10)
     r = await client.post("/v1/admin/partners", json=body, headers=actors.operator)
     assert r.status_code == 201, r.text

@@ -400,7 +400,6 @@ async def test_data_usage_sums_megabytes_per_cell_and_day_clipped_per_customer(
     ("change", "field"),
     [
         ({"area": {"cells": ["ffffffffffffffff"]}}, "area.cells[0]"),
-        ({"area": {"cells": ["not-a-cell"]}}, "area.cells[0]"),
         ({"area": {"cells": [CELL, h3.cell_to_parent(CELL, 7)]}}, "area.cells"),
         ({"area": {"cells": [h3.cell_to_children(CELL, 9)[0]]}}, "area.resolution"),
         (
@@ -411,9 +410,7 @@ async def test_data_usage_sums_megabytes_per_cell_and_day_clipped_per_customer(
             {"area": {"bbox": {"south": 0, "west": 0, "north": 10, "east": 10}, "resolution": 8}},
             "area",
         ),
-        ({"area": {"bbox": {"south": 0, "west": 0, "north": 1, "east": 1}}}, "area.resolution"),
         ({"area": {}}, "area"),
-        ({"area": {"cells": [CELL], "resolution": 99}}, "area.resolution"),
         ({"epsilon": 11}, "epsilon"),
         ({"epsilon": 0}, "epsilon"),
         ({"epsilon": -1}, "epsilon"),
@@ -445,6 +442,8 @@ async def test_a_release_that_cannot_be_made_is_a_422_naming_its_field_and_spend
     ("change", "field"),
     [
         ({"metric": "heart_rate"}, "metric"),
+        ({"area": {"cells": ["not-a-cell"]}}, "area.cells"),
+        ({"area": {"cells": [CELL], "resolution": 99}}, "area.resolution"),
         ({"start": "0001-01-01T00:00:00Z"}, "start"),
         (
             {"area": {"bbox": {"south": -91, "west": 0, "north": 1, "east": 1}, "resolution": 8}},

@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from marketplace.app import create_app
 from marketplace.http.ratelimit import RateLimits
-from tests.conftest import bearer
+from tests.conftest import bearer, partner_body
 
 READS, WRITES = 5, 3
 
@@ -47,7 +47,7 @@ async def test_writes_and_other_callers_have_budgets_of_their_own(limited, token
         await limited.get("/v1/partner/offers", headers=reader)
     assert (await limited.get("/v1/partner/offers", headers=reader)).status_code == 429
     # The same caller's writes are counted apart.
-    body = {"name": "Rate AG", "jurisdiction": "DE"}
+    body = partner_body(name="Rate AG")
     operator = bearer(token("operator", "op_ratelimit"))
     r = await limited.post("/v1/admin/partners", json=body, headers=operator)
     assert r.status_code == 201 and r.headers["ratelimit-policy"] == f'"writes";q={WRITES};w=1'

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from tests.conftest import free_port, start_server
+from tests.conftest import free_port, partner_body, start_server
 
 
 def test_one_json_line_per_request_with_ids_only(settings, token, tmp_path):
@@ -19,7 +19,7 @@ def test_one_json_line_per_request_with_ids_only(settings, token, tmp_path):
         base = f"http://127.0.0.1:{port}"
         r = httpx.post(
             f"{base}/v1/admin/partners",
-            json={"name": "Logged GmbH", "jurisdiction": "DE"},
+            json=partner_body(name="Logged GmbH"),
             headers={"Authorization": f"Bearer {secret}", "X-Request-Id": "req-test-0001"},
         )
         assert r.status_code == 201 and r.headers["x-request-id"] == "req-test-0001"

@@ -143,8 +143,8 @@ async def test_contribution_bounds_hold_in_sql_before_anything_is_counted(settin
                 seed=seed,
                 clip=1,
             )
-            per_bucket = {}
+            per_bucket: dict = {}
             for r in rows:
-                per_bucket[r["bucket"]] = per_bucket.get(r["bucket"], 0) + r["people"]
+                per_bucket[r.bucket] = per_bucket.get(r.bucket, 0) + r.people
             assert len(per_bucket) == 4 and set(per_bucket.values()) == {1}
-            assert sum(r["people"] for r in rows) == 4
+            assert sum(r.people for r in rows) == 4

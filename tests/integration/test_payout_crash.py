@@ -13,11 +13,13 @@ import sys
 KILLS = 20
 
 
-def worker_env(database_url: str, fake_url: str, data_dir) -> dict:
+def worker_env(database_url: str, fake_url: str, data_dir, key_file) -> dict:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
+        # The key the world's receipts were signed with: a worker with another stops at start.
+        "SIGNING_KEY_FILE": str(key_file),
         "STRIPE_API_KEY": "sk_test_x",
         "STRIPE_API_BASE": fake_url,
         "JOB_HEARTBEAT_SECONDS": "1",
@@ -33,14 +35,14 @@ async def pending(pool) -> int:
 
 
 async def test_sigkilled_worker_pays_every_payout_exactly_once(
-    world, fake_stripe, fresh_db, tmp_path
+    world, fake_stripe, fresh_db, tmp_path, settings
 ):
     rng = random.Random(20260)
     # Slow enough Stripe calls that a kill usually lands mid-batch, even on a busy machine.
     fake_stripe.delay = (0.05, 0.15)
     discount = await world.offer("discount", 250, escrow=1_000_000, max_grants=10_000)
     cash = await world.offer("cash", 400, escrow=1_000_000, max_grants=10_000)
-    env = worker_env(fresh_db, fake_stripe.url, tmp_path)
+    env = worker_env(fresh_db, fake_stripe.url, tmp_path, settings.key_file)
     cmd = [sys.executable, "-m", "marketplace.cli", "worker"]
 
     async def more_earnings(n: int):

@@ -158,6 +158,8 @@ async def test_reconcile_lists_every_difference_and_exits_non_zero(world, fake_s
     env = {
         **os.environ,
         "DATABASE_URL": fresh_db,
+        # The key the world signed with: a command with another stops at start.
+        "SIGNING_KEY_FILE": str(world.settings.key_file),
         "STRIPE_API_KEY": "sk_test_x",
         "STRIPE_API_BASE": fake_stripe.url,
         "LOG_FORMAT": "console",

@@ -22,7 +22,7 @@ import pytest
 
 from marketplace.http.auth import issue_token
 from marketplace.keys import KeyRing
-from tests.conftest import ROOT, _with_database, offer_body
+from tests.conftest import ROOT, _with_database, offer_body, partner_body
 from tests.dataspace_helpers import insert_records
 
 
@@ -39,7 +39,7 @@ class Operator:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
-        self.keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
+        self.keys = KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -129,7 +129,7 @@ async def test_a_customer_moves_to_another_operator_with_data_intact(operators):
     r = await http.post(
         a.url + "/v1/admin/partners",
         headers=op_a,
-        json={"name": "Roaming Ads", "jurisdiction": "FR"},
+        json=partner_body(name="Roaming Ads", jurisdiction="FR"),
     )
     partner = r.json()
     r = await http.post(

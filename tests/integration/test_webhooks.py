@@ -152,6 +152,54 @@ async def test_the_revoke_does_not_wait_for_the_receiver(client, actors, setting
     assert delivery["status"] == "succeeded" and delivery["attempts"] == 1
 
 
+async def test_a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(
+    client, actors, settings, database_url, pool
+):
+    partner = await actors.partner()
+    offer = await actors.offer(partner)
+    customer = await actors.customer()
+    first, second = await actors.accept(customer, offer), None
+    async with Receiver() as receiver:
+        endpoint = await _endpoint(client, partner, receiver.url, ("grant.paused",))
+        path = f"/v1/partner/webhook-endpoints/{endpoint['id']}/secret-rotations"
+        r = await client.post(path, headers=partner["auth"])
+        assert r.status_code == 201, r.text
+        rotated = r.json()
+        assert rotated["secret"].startswith("whsec_") and rotated["secret"] != endpoint["secret"]
+        assert rotated["previous_secret_expires_at"]
+        r = await client.post(f"/v1/me/grants/{first['id']}/pause", headers=customer["auth"])
+        assert r.status_code == 200
+        await drain_jobs(settings, database_url)
+        # The overlap ends: only the new secret signs.
+        await pool.execute(
+            "UPDATE webhook_endpoints SET previous_secret_expires_at = now() WHERE id = $1",
+            endpoint["id"],
+        )
+        await client.post(f"/v1/me/grants/{first['id']}/revoke", headers=customer["auth"])
+        second = await actors.accept(customer, offer)
+        r = await client.post(f"/v1/me/grants/{second['id']}/pause", headers=customer["auth"])
+        assert r.status_code == 200
+        await drain_jobs(settings, database_url)
+
+    (h1, b1, _), (h2, b2, _) = receiver.calls
+    for secret in (endpoint["secret"], rotated["secret"]):  # either verifies, mid-switch
+        assert verify_webhook(secret, h1, b1)["data"]["grant_id"] == first["id"]
+    assert verify_webhook(rotated["secret"], h2, b2)["data"]["grant_id"] == second["id"]
+    with pytest.raises(WebhookSignatureError):
+        verify_webhook(endpoint["secret"], h2, b2)
+    r = await client.post(
+        f"/v1/partner/webhook-endpoints/{endpoint['id']}/secret-rotations",
+        params={"overlap_seconds": -1},
+        headers=partner["auth"],
+    )
+    assert r.status_code == 422 and r.json()["field"] == "overlap_seconds"
+    other = await actors.partner()
+    r = await client.post(
+        f"/v1/partner/webhook-endpoints/{endpoint['id']}/secret-rotations", headers=other["auth"]
+    )
+    assert r.status_code == 404
+
+
 async def test_endpoints_refuse_non_http_urls_and_unknown_events(client, actors):
     partner = await actors.partner()
     for url in ("ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)", "not a url"):

@@ -65,7 +65,7 @@ def test_only_es256_among_ec_algorithms(tmp_path):
 
 
 def test_the_signing_key_survives_restarts(tmp_path):
-    first = KeyRing.load(tmp_path / "k.pem", None, accept_local=True)
+    first = KeyRing.load(tmp_path / "k.pem", None, accept_local=True, create=True)
     again = KeyRing.load(tmp_path / "k.pem", None, accept_local=True)
     assert first.kid == again.kid
     assert (tmp_path / "k.pem").stat().st_mode & 0o777 == 0o600

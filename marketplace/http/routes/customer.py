@@ -13,7 +13,7 @@ from litestar.response import Stream
 
 from ledger import Earnings, LedgerService
 from ledger.audit import AccessLogItem, AuditPage, AuditService
-from offers import ConsentService, CustomerOffer, Grant, Page
+from offers import ConsentService, CustomerOffer, Grant, GrantReceipts, Page
 from offers.dataspace import (
     MEDIA_TYPE,
     DataOverview,
@@ -111,9 +111,20 @@ class MeController(Controller):
     async def receipt(
         self, request: Request, grant_id: str, consent: ConsentService
     ) -> Response[str]:
-        """The consent receipt as a compact JWS, verifiable with /.well-known/jwks.json."""
-        grant = await consent.get_customer_grant(request.user.sub, grant_id)
-        return Response(grant.receipt, media_type="application/jose")
+        """The grant's latest consent receipt as a compact JWS, verifiable with
+        /.well-known/jwks.json: the acceptance's, or after a pause, resume, revoke or expiry
+        the signed receipt of that event. `/receipts` has the whole chain."""
+        chain = await consent.customer_receipts(request.user.sub, grant_id)
+        return Response(chain.data[-1].receipt, media_type="application/jose")
+
+    @get("/grants/{grant_id:str}/receipts")
+    async def receipts(
+        self, request: Request, grant_id: str, consent: ConsentService
+    ) -> GrantReceipts:
+        """Every signed receipt of the grant, oldest first: the acceptance's (index 0), then one
+        per state change with its `event_type` and `event_state` (ISO/IEC TS 27560); each
+        names the SHA-256 of the one before it (`previous_hash`). See docs/receipts.md."""
+        return await consent.customer_receipts(request.user.sub, grant_id)
 
     @post("/grants/{grant_id:str}/revoke", operation_id="revokeGrant", status_code=200)
     async def revoke(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:

@@ -13,6 +13,7 @@ from litestar.params import Parameter
 from ledger import LedgerService, PaymentAccounts
 from offers import (
     ConsentService,
+    ControllerProfile,
     Customer,
     Page,
     Partner,
@@ -46,8 +47,17 @@ class AdminController(Controller):
 
     @post("/partners", operation_id="createPartner")
     async def create_partner(self, data: CreatePartner, consent: ConsentService) -> Partner:
-        """Onboard a partner (advertiser)."""
-        return await consent.create_partner(data.name, data.jurisdiction)
+        """Onboard a partner (advertiser), with the controller details its consent receipts
+        carry: contact, address, email, phone, privacy policy URL and retention."""
+        profile = ControllerProfile(
+            contact=data.contact,
+            address=data.address,
+            email=data.email,
+            phone=data.phone,
+            policy_url=data.policy_url,
+            retention_days=data.retention_days,
+        )
+        return await consent.create_partner(data.name, data.jurisdiction, profile)
 
     @post(
         "/customers",

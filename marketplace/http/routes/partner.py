@@ -12,9 +12,11 @@ from litestar.params import Parameter
 
 from ledger import Balance, Funding, LedgerService, StatementLine
 from offers import (
+    SECRET_OVERLAP_SECONDS,
     Compensation,
     ConsentService,
     Grant,
+    GrantReceipts,
     Offer,
     OfferTerms,
     Page,
@@ -155,6 +157,15 @@ class PartnerGrantsController(Controller):
     async def get_grant(self, request: Request, grant_id: str, consent: ConsentService) -> Grant:
         """One grant on my offers."""
         return await consent.get_partner_grant(request.user.sub, grant_id)
+
+    @get("/{grant_id:str}/receipts")
+    async def receipts(
+        self, request: Request, grant_id: str, consent: ConsentService
+    ) -> GrantReceipts:
+        """The grant's signed receipts, oldest first: the acceptance's, then one per pause,
+        resume, revoke or expiry (`event_type`, `event_state`), each linked to the one before
+        by its hash; verify each with /.well-known/jwks.json."""
+        return await consent.partner_receipts(request.user.sub, grant_id)
 
 
 class PartnerDataController(Controller):
@@ -315,6 +326,22 @@ class PartnerWebhooksController(Controller):
         return await webhooks.list_endpoints(
             request.user.sub, starting_after=starting_after, limit=limit
         )
+
+    @post(
+        "/{endpoint_id:str}/secret-rotations", operation_id="rotateWebhookSecret", status_code=201
+    )
+    async def rotate_secret(
+        self,
+        request: Request,
+        endpoint_id: str,
+        webhooks: WebhookService,
+        overlap_seconds: int = SECRET_OVERLAP_SECONDS,
+    ) -> WebhookEndpoint:
+        """A new signing `secret` (shown only here). Until `previous_secret_expires_at`
+        (`overlap_seconds` from now, default a day) each delivery carries two `v1=`
+        signatures, one with the new secret and one with the old: switch the receiver over
+        in that window."""
+        return await webhooks.rotate_secret(request.user.sub, endpoint_id, overlap_seconds)
 
     @delete("/{endpoint_id:str}", operation_id="deleteWebhookEndpoint")
     async def delete_endpoint(

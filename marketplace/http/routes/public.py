@@ -31,8 +31,9 @@ async def ready(state: State) -> Response:
 
 @get("/.well-known/jwks.json", operation_id="getJwks", opt=PUBLIC, tags=["public"])
 async def jwks(state: State) -> dict:
-    """The public keys that verify consent receipts, exports and locally issued tokens."""
-    return state.keyring.jwks()
+    """The public keys that verify consent receipts, exports and locally issued tokens: the
+    active key first, then every retired one (what a retired key signed keeps verifying)."""
+    return await state.services.key_lifecycle.jwks()
 
 
 @get("/v1/vocabulary", operation_id="getVocabulary", opt=PUBLIC, tags=["public"])

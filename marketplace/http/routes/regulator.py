@@ -223,8 +223,23 @@ class DeletionMetricsController(Controller):
     media_type=TEXT,
 )
 async def audit_key(state: State) -> Response[str]:
-    """The checkpoint verifier key, "<name>+<key ID>+<base64 Ed25519 key>" (Go note format)."""
+    """The checkpoint verifier key, "<name>+<key ID>+<base64 Ed25519 key>" (Go note format),
+    of the key that signs checkpoints now; /v1/audit/keys lists retired ones too."""
     return Response(state.audit.verifier_key() + "\n", media_type=TEXT)
 
 
-ROUTES: list[ControllerRouterHandler] = [AuditController, DeletionMetricsController, audit_key]
+@get(
+    "/v1/audit/keys", operation_id="listAuditKeys", opt={"exclude_from_auth": True}, tags=["public"]
+)
+async def audit_keys(state: State) -> dict:
+    """Every checkpoint verifier key the log was ever signed with, the active one first: a
+    checkpoint signed before a key rotation verifies with its retired key."""
+    return {"keys": await state.services.key_lifecycle.verifier_keys()}
+
+
+ROUTES: list[ControllerRouterHandler] = [
+    AuditController,
+    DeletionMetricsController,
+    audit_key,
+    audit_keys,
+]

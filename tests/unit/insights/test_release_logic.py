@@ -19,7 +19,7 @@ from offers.insights import (
     PrivacyBudgetExhausted,
     budget_period,
 )
-from offers.insights.repository import InsightRepository
+from offers.insights.repository import CandidateRow, CellCount, InsightRepository, PartnerRow
 from policies import load_bundle
 from tests.fakes.unit_of_work import FakeUnitOfWorkFactory
 
@@ -78,7 +78,7 @@ class FakeInsights:
         self.seen[cid] = cell
 
     async def partner(self, partner_id):
-        return {"at": NOW, "status": self.status, "jurisdiction": "NL"}
+        return PartnerRow(at=NOW, status=self.status, jurisdiction="NL")
 
     async def spend_partner(self, partner_id, period, epsilon, limit):
         key = (partner_id, period)
@@ -88,7 +88,7 @@ class FakeInsights:
         return True
 
     async def candidates(self, partner_id, categories):
-        return [r for r in self.rows if r["status"] == "active"]
+        return [CandidateRow(**r) for r in self.rows if r["status"] == "active"]
 
     async def spend_customers(self, ids, period, epsilon, limit):
         out = set()
@@ -103,13 +103,7 @@ class FakeInsights:
         ids, bands, _since = counted
         people = Counter((self.seen[c], b) for c, b in zip(ids, bands) if c in self.seen)
         return [
-            {
-                "area_cell": h3.str_to_int(cell),
-                "bucket": start,
-                "band": band,
-                "people": n,
-                "total": 0,
-            }
+            CellCount(area_cell=h3.str_to_int(cell), bucket=start, band=band, people=n, total=0)
             for (cell, band), n in people.items()
         ]
 

@@ -3,13 +3,14 @@ completes. Services take a factory of these; repositories wrap its connection.""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar
 
 import asyncpg
 
-from .errors import database_fault
+from .errors import DatabaseUnavailable, database_fault
 from .health import DatabaseHealth
 
 R = TypeVar("R")
@@ -85,6 +86,8 @@ class PostgresUnitOfWork:
                 await self._tx.start()
         except BaseException as e:
             if self._conn is not None:
+                if isinstance(database_fault(e), DatabaseUnavailable):
+                    _discard(self._conn)
                 await self._pool.release(self._conn)
                 self._conn = self._tx = None
             self._raise_fault(e)
@@ -94,18 +97,22 @@ class PostgresUnitOfWork:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        broken = exc is not None and isinstance(database_fault(exc), DatabaseUnavailable)
         try:
-            if self._tx is not None:
+            if self._tx is not None and not broken:
                 if exc is None:
                     await self._tx.commit()
                 else:
                     await self._tx.rollback()
         except BaseException as e:  # a deferred check at commit, or the database went away
+            broken = isinstance(database_fault(e), DatabaseUnavailable)
             if isinstance(e, asyncpg.IntegrityConstraintViolationError):
                 self._translate(e)
             self._raise_fault(e)
             raise
         finally:
+            if broken:
+                _discard(self._conn)
             await self._pool.release(self._conn)
             self._conn = self._tx = None
             self._repositories.clear()
@@ -134,6 +141,13 @@ class PostgresUnitOfWork:
         if repo is None:
             repo = self._repositories[kind] = kind(self.connection)  # type: ignore[call-arg]
         return repo  # type: ignore[return-value]
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """A connection the database broke is never handed out again: closed here (the pool
+    opens a fresh one), even when asyncpg has not seen its socket close yet."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached
+        conn.terminate()
 
 
 def unit_of_work_factory(

@@ -101,7 +101,9 @@ def no_read_after_its_revoke(exchanges: list[Exchange]) -> list[str]:
     return [
         f"read allowed on {e.grant} {e.start - revoked[e.grant]:.3f} s after its revoke returned"
         for e in exchanges
-        if e.kind == "read" and e.status == 200 and e.grant in revoked
+        if e.kind == "read"
+        and e.status == 200
+        and e.grant in revoked
         and e.start > revoked[e.grant]
     ]
 

@@ -53,7 +53,7 @@ class Harness:
     def __init__(self, home: Path):
         self.home = home
         self.cluster = Cluster()
-        self.stripe = FakeStripe(delay=(0.01, 0.05)).start()
+        self.stripe = FakeStripe(delay=(0.05, 0.1)).start()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = home / "data"
@@ -132,10 +132,13 @@ class Harness:
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_the_tests,
             )
 
     def start_worker(self) -> None:
-        self._worker_starts = self.worker_log.read_text().count('"worker_started"') if self.worker_log.exists() else 0
+        self._worker_starts = (
+            self.worker_log.read_text().count('"worker_started"') if self.worker_log.exists() else 0
+        )
         with open(self.worker_log, "ab") as out:
             self.worker = subprocess.Popen(
                 [sys.executable, "-m", "marketplace.cli", "worker"],
@@ -143,6 +146,7 @@ class Harness:
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_the_tests,
             )
 
     async def wait_for_worker(self) -> None:
@@ -228,22 +232,18 @@ class Harness:
             await conn.close()
         return Window(f"lock {table} {seconds:g} s", start, back)
 
-    async def kill_api_worker(self) -> tuple[Window, int]:
-        """SIGKILL of one API worker; `back` once it is gone (the other serves on). Returns
-        the window and the pid of its replacement, once the supervisor started one."""
+    async def kill_api_worker(self) -> Window:
+        """SIGKILL of one API worker; the other serves on. `back` once the supervisor has
+        replaced it: until then the dead worker's keep-alive connections may still be handed
+        a request by a client that has not yet read their close."""
         before = await self.wait_for_api_workers()
         victim = before[0]
         start = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        while _is_api_worker(victim):  # until it is gone (a zombie has no command line)
+        while not [p for p in self.api_worker_pids() if p not in before]:
+            assert self.api is not None and self.api.poll() is None, "the API supervisor exited"
             await asyncio.sleep(0.01)
-        back = time.monotonic()
-        while True:
-            pids = await self.wait_for_api_workers()
-            new = [p for p in pids if p not in before]
-            if new:
-                return Window("SIGKILL API worker", start, back), new[0]
-            await asyncio.sleep(0.05)
+        return Window("SIGKILL API worker", start, time.monotonic())
 
     async def kill_job_worker(self) -> Window:
         """SIGKILL of the job worker, then a new one (as a process supervisor would)."""
@@ -260,7 +260,7 @@ class Harness:
         while True:
             try:
                 conn = await asyncpg.connect(self.cluster.url, timeout=2)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, asyncpg.PostgresError):
                 await asyncio.sleep(0.02)
                 continue
             await conn.close()
@@ -308,6 +308,13 @@ class Harness:
         assert self.pool is not None
         async with self.pool.acquire() as conn:
             await Queries(AsyncpgDriver(conn)).enqueue(["seal_audit_log_now"], [None], [0])
+
+
+def _die_with_the_tests() -> None:
+    """The servers get SIGTERM when the test process dies, however it dies."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _is_api_worker(pid: int) -> bool:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 CATEGORY, PURPOSE = "location", "research"
-CUSTOMER_TASKS = 16
-READER_TASKS = 8  # 24 concurrent callers in all
+READER_TASKS = 6  # with the customers (world.CUSTOMERS), 18 concurrent callers
 ACCEPT_ATTEMPTS = 12  # then the key is left to the check's replay
 
 
@@ -70,7 +69,9 @@ class Accept:
 
     @property
     def answered(self) -> bool:
-        return any(a.status is not None and a.status < 500 and not _pending(a) for a in self.attempts)
+        return any(
+            a.status is not None and a.status < 500 and not _pending(a) for a in self.attempts
+        )
 
 
 def _pending(e: Exchange) -> bool:

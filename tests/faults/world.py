@@ -14,7 +14,7 @@ from .harness import Harness
 from .load import CATEGORY
 
 OFFERS = 40
-CUSTOMERS = 16
+CUSTOMERS = 12
 
 
 async def _some_at_once(jobs, n: int = 4) -> list:
@@ -37,7 +37,8 @@ async def make_partner(harness: Harness, http: httpx.AsyncClient) -> tuple[dict,
     operator = harness.bearer("operator", "op_faults")
     partner = await _ok(
         await http.post(
-            "/v1/admin/partners", json={"name": "Fault Partner", "jurisdiction": "DE"},
+            "/v1/admin/partners",
+            json={"name": "Fault Partner", "jurisdiction": "DE"},
             headers=operator,
         ),
         201,
@@ -64,7 +65,9 @@ async def make_partner(harness: Harness, http: httpx.AsyncClient) -> tuple[dict,
             "jurisdictions": ["FR"],
             "max_grants": 10_000,
         }
-        o = await _ok(await http.post("/v1/partner/offers", json=body, headers=partner["auth"]), 201)
+        o = await _ok(
+            await http.post("/v1/partner/offers", json=body, headers=partner["auth"]), 201
+        )
         await _ok(
             await http.post(f"/v1/partner/offers/{o['id']}/publish", headers=partner["auth"]), 200
         )

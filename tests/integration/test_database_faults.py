@@ -102,7 +102,9 @@ def test_every_failure_of_the_server_itself_is_a_database_fault():
         asyncpg.TooManyConnectionsError("sorry, too many clients already"),
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         asyncpg.InterfaceError("connection is closed"),
-        asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress"),
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
         ConnectionRefusedError(111, "Connection refused"),
     ):
         assert isinstance(database_fault(exc), DatabaseUnavailable), exc

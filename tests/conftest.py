@@ -132,7 +132,11 @@ class Actors:
     def __init__(self, client, token):
         self.client = client
         self.token = token
-        self.operator = bearer(token("operator", "op_test"))
+
+    @property
+    def operator(self) -> dict[str, str]:
+        """A fresh operator token each time: the session outlives any one token's life."""
+        return bearer(self.token("operator", "op_test"))
 
     async def partner(
         self, name: str = "Test Partner", jurisdiction: str = "DE", fund: int = 10_000_000

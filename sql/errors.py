@@ -10,6 +10,7 @@ Neither is the caller's fault nor a bug: both answer 503 with `Retry-After`.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import asyncpg
 
@@ -62,10 +63,22 @@ _UNAVAILABLE = (
 )
 
 
+# asyncpg's words for a connection whose protocol the server broke: a message out of turn
+# (the FATAL a backend sends to an idle connection when the server shuts down or the backend
+# is terminated) leaves it consuming an error until a sync that never comes, and the socket's
+# close may not have been seen yet. Any other InternalClientError is a bug, and stays a 500.
+_BROKEN_PROTOCOL = re.compile(
+    r"another operation \(2\) is in progress|protocol is in the \"failed\" state"
+    r"|cannot process message .*unexpected state"
+)
+
+
 def database_fault(exc: BaseException) -> DatabaseError | None:
     """The domain error for a failure of the database itself; None for anything else."""
     if isinstance(exc, DatabaseError):
         return exc
+    if isinstance(exc, asyncpg.InternalClientError) and _BROKEN_PROTOCOL.search(str(exc)):
+        return DatabaseUnavailable("the database connection broke; retry shortly")
     if isinstance(exc, asyncpg.QueryCanceledError):  # statement_timeout (57014)
         return DatabaseTimeout("the database did not answer in time; retry shortly")
     if isinstance(exc, asyncio.TimeoutError | TimeoutError):

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, Self, TypeVar
 
 import asyncpg
 
-from .errors import database_fault
+from .errors import DatabaseUnavailable, database_fault
 from .health import DatabaseHealth
 
 R = TypeVar("R")
@@ -136,6 +136,8 @@ class RequestTransaction:
             await tx.commit()
         except BaseException as e:
             fault = database_fault(e)
+            if isinstance(fault, DatabaseUnavailable) and self._conn is not None:
+                _discard(self._conn)  # broken: never handed out again
             if fault is not None:
                 self._health.failed(fault)
                 raise fault from e
@@ -227,6 +229,8 @@ class PostgresUnitOfWork:
                 await self._tx.start()
         except BaseException as e:
             if self._conn is not None:
+                if isinstance(database_fault(e), DatabaseUnavailable):
+                    _discard(self._conn)
                 await self._pool.release(self._conn)
                 self._observer.released()
                 self._conn = self._tx = None
@@ -250,19 +254,23 @@ class PostgresUnitOfWork:
     ) -> None:
         if self._shared is not None and exc is not None:
             self._shared.failed = True
+        broken = exc is not None and isinstance(database_fault(exc), DatabaseUnavailable)
         try:
-            if self._tx is not None:
+            if self._tx is not None and not broken:
                 if exc is None:
                     await self._tx.commit()
                 else:
                     await self._tx.rollback()
         except BaseException as e:  # a deferred check at commit, or the database went away
+            broken = isinstance(database_fault(e), DatabaseUnavailable)
             if isinstance(e, asyncpg.IntegrityConstraintViolationError):
                 self._translate(e)
             self._raise_fault(e)
             raise
         finally:
             if self._shared is None:
+                if broken:
+                    _discard(self._conn)
                 await self._pool.release(self._conn)
                 self._observer.released()
             self._conn = self._tx = self._shared = None
@@ -292,6 +300,13 @@ class PostgresUnitOfWork:
         if repo is None:
             repo = self._repositories[kind] = kind(self.connection)  # type: ignore[call-arg]
         return repo  # type: ignore[return-value]
+
+
+def _discard(conn: asyncpg.Connection) -> None:
+    """A connection the database broke is never handed out again: closed here (the pool
+    opens a fresh one), even when asyncpg has not seen its socket close yet."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached
+        conn.terminate()
 
 
 class PostgresUnitOfWorkFactory:

@@ -69,6 +69,23 @@ class Cluster:
             "start",
         )
 
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart`: stops (`fast` cleanly, `immediate` as a crash) and starts again;
+        returns once the server accepts connections."""
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-m",
+            mode,
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k ''",
+            "restart",
+        )
+
     def stop(self, mode: str = "fast") -> None:
         """`fast` is a clean shutdown; `immediate` is a crash (recovery on the next start)."""
         self._run("pg_ctl", "-D", str(self.data), "-w", "-m", mode, "stop")

@@ -31,13 +31,19 @@ async def screen(page, name: str | None = None) -> None:
 
 async def tab_to(page, text: str, limit: int = 60) -> None:
     """Presses Tab until the focused element's text contains `text` (keyboard only)."""
+    seen = []
     for _ in range(limit):
         await page.keyboard.press("Tab")
-        focused = await page.evaluate("document.activeElement && document.activeElement.innerText || ''")
+        focused = await page.evaluate(
+            "['BODY', 'MAIN'].includes(document.activeElement.tagName) ? ''"
+            " : document.activeElement.innerText || document.activeElement.value || ''"
+        )
+        focused = " ".join(focused.split())
         label = await page.evaluate(
             "document.activeElement && (document.activeElement.labels && document.activeElement.labels[0]"
             " ? document.activeElement.labels[0].innerText : '') || ''"
         )
         if text in focused or text in label:
             return
-    raise AssertionError(f"Tab never reached {text!r}")
+        seen.append(focused or label)
+    raise AssertionError(f"Tab never reached {text!r}; it went through {seen}")

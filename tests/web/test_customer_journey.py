@@ -199,25 +199,29 @@ async def test_the_same_journey_in_german_by_keyboard_alone(web, browser, actors
         await page.wait_for_url(f"{web}/app/offers")
         assert "In Deutschland" in await page.locator("main").inner_text()
         await screen(page)
-        await tab_to(page, "Prüfen und annehmen")
+        await tab_to(page, "Prüfen und annehmen : Nutzungsforschung")
         await page.keyboard.press("Enter")
-        await tab_to(page, "location")  # its checkbox, by its label
+        await page.wait_for_url("**/app/offers/ofr_*")
+        await tab_to(page, "Standort")  # its checkbox, by its label
         await page.keyboard.press("Space")
         await tab_to(page, "Prüfen")
         await page.keyboard.press("Enter")
+        await page.wait_for_url("**/review")
         await screen(page)
         await tab_to(page, "Ich stimme zu")
         await page.keyboard.press("Enter")
+        await page.wait_for_url("**/app/consents/**")
         assert "Die Signatur ist gültig" in await page.locator("#receipt-check").inner_text()
         await screen(page)
 
         await tab_to(page, "Meine Daten")
         await page.keyboard.press("Enter")
+        await page.wait_for_url("**/app/data")
         await screen(page)
         # The switch: the same page in Spanish.
         await tab_to(page, "Español")
         await page.keyboard.press("Enter")
-        await page.wait_for_load_state()
+        await page.wait_for_url("**/app/data?lang=es")
         assert await page.locator("html").get_attribute("lang") == "es"
         assert "Mis datos" in await page.locator("h1").inner_text()
         await screen(page)

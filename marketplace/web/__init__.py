@@ -62,7 +62,7 @@ def _html_error(request: Request, exc: Exception) -> Response:
     elif isinstance(exc, ValidationException):
         status, message = 400, str(exc)
     elif hasattr(exc, "code") and hasattr(exc, "status"):  # a domain error: its own words
-        status, message = exc.status, getattr(exc, "detail", None) or str(exc)  # type: ignore[attr-defined]
+        status, message = exc.status, getattr(exc, "detail", None) or str(exc)
     else:
         log.exception("page_fault", path=request.url.path, error=type(exc).__name__)
         status, message = 500, "something went wrong on our side"

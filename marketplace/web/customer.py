@@ -147,9 +147,7 @@ def verify_receipt(request: Request, receipt: str) -> dict:
     try:
         kid = jwt.get_unverified_header(receipt).get("kid")
         key = keys.trusted.get(kid)
-        claims = jwt.decode(
-            receipt, key.key, algorithms=["EdDSA"], options={"verify_aud": False}
-        )
+        claims = jwt.decode(receipt, key.key, algorithms=["EdDSA"], options={"verify_aud": False})
     except (jwt.PyJWTError, AttributeError, TypeError) as e:
         return {"ok": False, "why": str(e)}
     return {"ok": True, "kid": kid, "issuer": claims.get("iss"), "claims": claims}
@@ -170,7 +168,9 @@ async def consent_page(request: Request, grant_id: str, consent: ConsentService)
 
 
 @get("/app/consents/{grant_id:str}/{action:str}")
-async def confirm_change(request: Request, grant_id: str, action: str, consent: ConsentService) -> Response:
+async def confirm_change(
+    request: Request, grant_id: str, action: str, consent: ConsentService
+) -> Response:
     sub = await _open(request)
     if action not in ACTIONS:
         return render(request, "error.html", status_code=404, message=t("No such action."))
@@ -188,9 +188,7 @@ async def change(request: Request, grant_id: str, action: str, consent: ConsentS
 
 
 @get("/app/access-log")
-async def access_log(
-    request: Request, audit: AuditService, consent: ConsentService
-) -> Response:
+async def access_log(request: Request, audit: AuditService, consent: ConsentService) -> Response:
     sub = await _open(request)
     page = await audit.access_log(sub, starting_after=None, limit=100)
     names = {

@@ -24,7 +24,11 @@ def catalog(language: str) -> dict[str, str]:
         return {}
     with path.open("rb") as f:
         po = read_po(f, locale=language)
-    return {m.id: m.string for m in po if m.id and isinstance(m.id, str) and m.string}
+    return {
+        m.id: m.string
+        for m in po
+        if isinstance(m.id, str) and isinstance(m.string, str) and m.string
+    }
 
 
 def gettext(message: str) -> str:

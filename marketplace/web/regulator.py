@@ -5,6 +5,7 @@ that verifies it all on the regulator's own machine. Same service calls as /v1/a
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
@@ -16,10 +17,26 @@ from ledger.audit import AuditError, AuditService
 
 from .common import render, signed_in, t
 
+SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 CHART_DAYS = 14
 ENTRIES_PAGE = 50
-KINDS = ("", "decision", "grant.created", "grant.paused", "grant.resumed", "grant.revoked",
-         "grant.expired", "data.erased", "data.exported", "account.closed")
+KINDS = (
+    "",
+    "access.decision",
+    "grant.accepted",
+    "grant.paused",
+    "grant.resumed",
+    "grant.revoked",
+    "grant.expired",
+    "offer.created",
+    "offer.published",
+    "ledger.transaction",
+    "data.erased",
+    "data.exported",
+    "account.closed",
+)
+# A payout's ledger transaction moves money into this account (ledger/books.py).
+PAYOUT_ACCOUNT = '"payouts_in_transit"'
 # High-contrast colours, legible on white (WCAG AA for the text pygal draws).
 STYLE = Style(
     background="white",
@@ -47,7 +64,8 @@ def _chart(title: str, days: list[str], series: dict[str, list[int]]) -> str:
     chart.x_labels = [d[5:] for d in days]
     for name, values in series.items():
         chart.add(name, values)
-    return chart.render(is_unicode=True)
+    # pygal always writes an inline <script> with its tooltip config: the chart needs none.
+    return SCRIPT.sub("", chart.render(is_unicode=True))
 
 
 def _window(now: datetime) -> tuple[datetime, datetime, list[str]]:
@@ -75,21 +93,36 @@ async def overview(request: Request, audit: AuditService) -> Response:
             by_rule.setdefault(reason, [0] * len(days))[i] += n
     # Erasures and exports per day: the sealed entries of those kinds in the window.
     counts: dict[str, Counter[str]] = {}
-    for kind in ("data.erased", "data.exported", "account.closed"):
+    for kind in ("data.erased", "data.exported", "account.closed", "ledger.transaction"):
         page = await audit.entries(
             jurisdictions, {"kind": kind, "from": start, "to": end}, limit=1000
         )
-        counts[kind] = Counter(e.at.date().isoformat() for e in page.data)
+        counts[kind] = Counter(
+            e.at.date().isoformat()
+            for e in page.data
+            if kind != "ledger.transaction" or PAYOUT_ACCOUNT in e.entry
+        )
     charts = [
-        _chart(t("Consents given and withdrawn"), days,
-               {t("given"): grants_given, t("withdrawn"): grants_withdrawn}),
-        _chart(t("Decisions: allowed, and denied by rule"), days,
-               {t("allowed"): allowed, **{t("denied") + f": {r}": v for r, v in by_rule.items()}}),
-        _chart(t("Erasures and exports"), days, {
-            t("erasures"): [counts["data.erased"][d] for d in days],
-            t("exports"): [counts["data.exported"][d] for d in days],
-            t("accounts closed"): [counts["account.closed"][d] for d in days],
-        }),
+        _chart(
+            t("Consents given and withdrawn"),
+            days,
+            {t("given"): grants_given, t("withdrawn"): grants_withdrawn},
+        ),
+        _chart(
+            t("Decisions: allowed, and denied by rule"),
+            days,
+            {t("allowed"): allowed, **{t("denied") + f": {r}": v for r, v in by_rule.items()}},
+        ),
+        _chart(
+            t("Erasures and exports"),
+            days,
+            {
+                t("erasures"): [counts["data.erased"][d] for d in days],
+                t("exports"): [counts["data.exported"][d] for d in days],
+                t("accounts closed"): [counts["account.closed"][d] for d in days],
+            },
+        ),
+        _chart(t("Payouts"), days, {t("payouts"): [counts["ledger.transaction"][d] for d in days]}),
     ]
     tree_size = checkpoint.tree_size if checkpoint else 0
     unsealed = await audit.unsealed_count()
@@ -115,10 +148,10 @@ async def entries(request: Request, audit: AuditService) -> Response:
     page = await audit.entries(list(me.jurisdictions), filters, limit=ENTRIES_PAGE * 4)
     rows = []
     for e in page.data:
+        if rule and rule.removeprefix("rule:") not in e.entry:
+            continue  # the rule's id is in the entry's text (its reasons, its rule ids)
         body = json.loads(e.entry)
-        reasons = body.get("reasons") or []
-        if rule and rule not in reasons:
-            continue
+        reasons = [*(body.get("reasons") or []), *(body.get("rule_ids") or [])]
         rows.append((e, reasons))
     return render(
         request,
@@ -147,8 +180,6 @@ async def proof(request: Request, index: int, audit: AuditService) -> Response:
         proof=json.dumps(body, indent=2, default=str),
         checkpoint=checkpoint,
     )
-
-
 
 
 ROUTES = [overview, entries, proof]

@@ -5,11 +5,10 @@ demo regulator. Signing out deletes the server-side session."""
 from __future__ import annotations
 
 import secrets
-from datetime import date
 
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 import httpx
 import jwt
+from authlib.integrations.httpx_client import AsyncOAuth2Client
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 
@@ -64,8 +63,6 @@ async def signin_demo(request: Request, consent: ConsentService) -> Response:
     # Idempotent: finds the demo customer `make run` made (or makes it, in an empty database).
     customer, _ = await consent.create_customer(as_who, jurisdiction, born)
     return _start_session(request, {"role": "customer", "sub": customer.id, "j": []})
-
-
 
 
 async def _discovery(settings: Settings) -> dict:

@@ -36,7 +36,6 @@ def web(settings, oidc_issuer):
             "OIDC_CLIENT_ID": CLIENT_ID,
             "OIDC_CLIENT_SECRET": "web-secret",
         },
-        stderr=open("/tmp/i16-web.log", "w"),
     )
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
@@ -112,7 +111,10 @@ async def test_a_customer_does_everything_in_the_browser(web, page, actors, clie
     grant_id = page.url.split("/app/consents/")[1].split("?")[0]
 
     # Pause, resume, each confirmed.
-    for action, confirm, status in (("Pause", "Yes, pause", "paused"), ("Resume", "Yes, resume", "active")):
+    for action, confirm, status in (
+        ("Pause", "Yes, pause", "paused"),
+        ("Resume", "Yes, resume", "active"),
+    ):
         await page.get_by_role("link", name=action, exact=True).click()
         await screen(page)
         await page.get_by_role("button", name=confirm).click()
@@ -182,7 +184,9 @@ async def test_the_same_journey_in_german_by_keyboard_alone(web, browser, actors
     partner = await actors.partner("Acme Ads")
     await actors.offer(partner, title="Nutzungsforschung", purposes=["research"])
     customer = await customer_with_data(actors, client)
-    context = await browser.new_context(locale="de-DE", extra_http_headers={"Accept-Language": "de-DE,de;q=0.9"})
+    context = await browser.new_context(
+        locale="de-DE", extra_http_headers={"Accept-Language": "de-DE,de;q=0.9"}
+    )
     page = await context.new_page()
     try:
         await page.goto(f"{web}/app")

@@ -75,7 +75,7 @@ async def sign_in(page, web, sub):
 
 async def test_a_customer_does_everything_in_the_browser(web, page, actors, client):
     partner = await actors.partner("Acme Ads")
-    offer = await actors.offer(partner, title="Usage research", purposes=["research"])
+    await actors.offer(partner, title="Usage research", purposes=["research"])
     customer = await customer_with_data(actors, client)
 
     await sign_in(page, web, customer["id"])

@@ -17,7 +17,6 @@ from litestar.exceptions import (
     NotFoundException,
     ValidationException,
 )
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.stores.file import FileStore
@@ -29,11 +28,10 @@ from . import customer, regulator, signin
 from .common import SignInNeeded, check_csrf, render, t
 from .formatting import FILTERS
 from .i18n import gettext, ngettext
+from .sessions import SESSION_COOKIE, SESSION_STORE, WebSessionConfig
 
 HERE = Path(__file__).parent
 log = structlog.get_logger("marketplace.web")
-SESSION_STORE = "web_sessions"
-SESSION_COOKIE = "mkt_session"
 # Paths the bearer-token middleware leaves alone: the pages authenticate by session.
 UNAUTHENTICATED_PATHS = ["^/app", "^/static/", "^/$"]
 
@@ -78,7 +76,7 @@ async def root() -> Response:
 
 def web_router(settings: Settings) -> Router:
     secure = settings.public_url.startswith("https://")
-    sessions = ServerSideSessionConfig(
+    sessions = WebSessionConfig(
         store=SESSION_STORE,
         key=SESSION_COOKIE,
         max_age=settings.web_session_seconds,

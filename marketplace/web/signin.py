@@ -17,6 +17,7 @@ from offers import ConsentService
 from ..config import Settings
 from ..demo import DEMO_CUSTOMERS
 from .common import redirect, render, session_of
+from .sessions import rotate
 
 DEMO_REGULATOR = {"role": "regulator", "sub": "reg_de_bfdi", "j": ["DE"]}
 ROLES = ("customer", "regulator")
@@ -26,10 +27,10 @@ def _home(who: dict) -> str:
     return "/app/regulator" if who["role"] == "regulator" else "/app"
 
 
-def _start_session(request: Request, who: dict) -> Response:
+async def _start_session(request: Request, who: dict) -> Response:
     # A new session id at sign-in (no fixation): the old one is deleted, a fresh CSRF token made.
     lang = session_of(request).get("lang")
-    request.clear_session()
+    await rotate(request)
     request.set_session({"who": who, "csrf": secrets.token_urlsafe(32), "lang": lang})
     return redirect(_home(who))
 
@@ -55,14 +56,14 @@ async def signin_demo(request: Request, consent: ConsentService) -> Response:
     form = await request.form()
     as_who = form.get("as")
     if as_who == "regulator":
-        return _start_session(request, dict(DEMO_REGULATOR))
+        return await _start_session(request, dict(DEMO_REGULATOR))
     known = {ref: (j, born) for ref, j, born in DEMO_CUSTOMERS}
     if as_who not in known:
         raise NotAuthorizedException("not a demo customer")
     jurisdiction, born = known[as_who]
     # Idempotent: finds the demo customer `make run` made (or makes it, in an empty database).
     customer, _ = await consent.create_customer(as_who, jurisdiction, born)
-    return _start_session(request, {"role": "customer", "sub": customer.id, "j": []})
+    return await _start_session(request, {"role": "customer", "sub": customer.id, "j": []})
 
 
 async def _discovery(settings: Settings) -> dict:
@@ -143,7 +144,9 @@ async def signin_callback(request: Request) -> Response:
     jurisdictions = claims.get("jurisdictions") or []
     if role == "regulator" and not jurisdictions:
         raise NotAuthorizedException("a regulator account needs jurisdictions")
-    return _start_session(request, {"role": role, "sub": claims["sub"], "j": list(jurisdictions)})
+    return await _start_session(
+        request, {"role": role, "sub": claims["sub"], "j": list(jurisdictions)}
+    )
 
 
 @post("/app/signout")

@@ -36,8 +36,16 @@ async def test_a_regulator_watches_their_jurisdiction(web, page, actors, client,
     await seal_everything(bootstrap(settings, pool).audit, pool)
 
     await page.goto(f"{web}/app/signin")
+    before = {c["name"]: c["value"] for c in await page.context.cookies()}["mkt_session"]
     await page.get_by_role("button", name="Regulator (Germany)").click()
     await page.wait_for_url(f"{web}/app/regulator")
+    # Signing in gives a new session id: one planted before (fixation) is worth nothing.
+    after = {c["name"]: c["value"] for c in await page.context.cookies()}["mkt_session"]
+    assert after != before
+    planted = httpx.get(f"{web}/app/regulator", cookies={"mkt_session": before})
+    assert planted.status_code == 303 and planted.headers["location"] == "/app/signin"
+    signed_in = httpx.get(f"{web}/app/regulator", cookies={"mkt_session": after})
+    assert signed_in.status_code == 200
     assert int(await page.locator("#tree-size").inner_text()) > 0
     assert await page.locator("figure.chart svg").count() == 4
     svg = await page.locator("figure.chart").first.inner_html()
@@ -69,6 +77,10 @@ async def test_a_regulator_watches_their_jurisdiction(web, page, actors, client,
     # A regulator is not a customer, and a forged form is refused.
     await page.goto(f"{web}/app/data")
     assert page.url.endswith("/app/signin")
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url(f"{web}/app/signin")
+    gone = httpx.get(f"{web}/app/regulator", cookies={"mkt_session": after})
+    assert gone.status_code == 303  # signing out deleted the session, not just the cookie
     refused = httpx.post(f"{web}/app/signin/demo", data={"as": "regulator", "_csrf": "forged"})
     assert refused.status_code == 403
 

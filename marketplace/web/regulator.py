@@ -19,6 +19,7 @@ from .common import render, signed_in, t
 
 SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 CHART_DAYS = 14
+GRANTED = "granted"
 ENTRIES_PAGE = 50
 KINDS = (
     "",
@@ -90,7 +91,8 @@ async def overview(request: Request, audit: AuditService) -> Response:
     by_rule: dict[str, list[int]] = {}
     for i, d in enumerate(days):
         for reason, n in (metrics[d].decisions.by_reason if d in metrics else {}).items():
-            by_rule.setdefault(reason, [0] * len(days))[i] += n
+            if reason != GRANTED:  # an allowed decision's reason: counted as allowed
+                by_rule.setdefault(reason, [0] * len(days))[i] += n
     # Erasures and exports per day: the sealed entries of those kinds in the window.
     counts: dict[str, Counter[str]] = {}
     for kind in ("data.erased", "data.exported", "account.closed", "ledger.transaction"):

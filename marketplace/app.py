@@ -42,6 +42,14 @@ from .http import (
 from .keys import KeyLifecycleError
 from .logs import configure_logging, request_log_middleware
 from .metrics import metrics_middleware
+from .web import (
+    UNAUTHENTICATED_PATHS,
+    root,
+    static_router,
+    template_config,
+    web_router,
+    web_stores,
+)
 
 API_DESCRIPTION = """Consent-gated personal-data marketplace.
 
@@ -103,16 +111,24 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             await pool.close()
 
     app = Litestar(
-        route_handlers=route_handlers(
-            max_ingest_body_bytes=settings.max_ingest_body_bytes,
-            bench_endpoints=settings.bench_endpoints,
-        ),
+        route_handlers=[
+            *route_handlers(
+                max_ingest_body_bytes=settings.max_ingest_body_bytes,
+                bench_endpoints=settings.bench_endpoints,
+            ),
+            # The pages: the customer's Personal Data Space and the regulator's view.
+            root,
+            web_router(settings),
+            static_router(),
+        ],
+        template_config=template_config(),
+        stores=web_stores(settings),
         lifespan=[lifespan],
         # Services built in the lifespan, injected by name into the handlers that ask for them.
         dependencies={name: _from_state(name) for name in SERVICE_NAMES},
         middleware=[
             contract_middleware,
-            DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"]),
+            DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema", *UNAUTHENTICATED_PATHS]),
             rate_limit_middleware(
                 RateLimits(
                     settings.rate_limit_reads_per_second,

@@ -75,6 +75,13 @@ class Settings:
     trusted_jwks_file: Path | None = None
     # Whether tokens signed with the service's own key are accepted (development and demos).
     accept_local_tokens: bool = True
+    # Browser sign-in: OpenID Connect (authorization code + PKCE) against the operator's
+    # identity provider. None: only the demo "sign in as" list (when local tokens are accepted).
+    oidc_issuer: str | None = None
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    # How long a browser session lasts without a new sign-in, in seconds.
+    web_session_seconds: int = 8 * 3600
     # The longest a bearer token may live (its exp - iat), in seconds.
     token_max_lifetime_seconds: int = 86_400
     max_body_bytes: int = 1_048_576
@@ -209,6 +216,10 @@ class Settings:
             signing_key_file=e.path("SIGNING_KEY_FILE"),
             trusted_jwks_file=e.path("TRUSTED_JWKS_FILE"),
             accept_local_tokens=e.flag("ACCEPT_LOCAL_TOKENS", True),
+            oidc_issuer=e.url("OIDC_ISSUER", None),
+            oidc_client_id=e.text("OIDC_CLIENT_ID", ""),
+            oidc_client_secret=e.text("OIDC_CLIENT_SECRET", ""),
+            web_session_seconds=e.integer("WEB_SESSION_SECONDS", 8 * 3600, 60, 7 * 86_400),
             token_max_lifetime_seconds=e.integer(
                 "TOKEN_MAX_LIFETIME_SECONDS", 86_400, 60, 30 * 86_400
             ),

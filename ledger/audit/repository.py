@@ -74,6 +74,9 @@ class AuditRepository:
     ) -> None:
         await self.conn.execute(Q["update_state"], size, frontier, watermark, last_txid, last_id)
 
+    async def unsealed_count(self) -> int:
+        return await self.conn.fetchval(Q["unsealed_count"])
+
     async def latest_checkpoint(self) -> StoredCheckpoint | None:
         r = await self.conn.fetchrow(Q["latest_checkpoint"])
         if r is None:

@@ -132,6 +132,11 @@ class AuditService:
     def verifier_key(self) -> str:
         return self.signer.verifier_key()
 
+    async def unsealed_count(self) -> int:
+        """How many committed entries the sealer has not yet put in the tree."""
+        async with self.uow(transaction=False) as uow:
+            return await uow.repository(AuditRepository).unsealed_count()
+
     async def latest_checkpoint(self) -> StoredCheckpoint:
         async with self.uow(transaction=False) as uow:
             checkpoint = await uow.repository(AuditRepository).latest_checkpoint()

@@ -36,6 +36,11 @@ SET tree_size = $1, frontier = $2, watermark = $3::text::xid8, last_txid = $4::t
 SELECT tree_size, root_hash, note, sealed_at FROM audit_checkpoints
 ORDER BY tree_size DESC LIMIT 1;
 
+-- name: unsealed_count
+-- Entries committed but not yet in the tree (the regulator's view shows how far sealing lags).
+SELECT count(*) FROM audit_entries e
+WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.entry_id = e.id);
+
 -- name: leaves
 -- Leaf hashes of [start, end) with whether each leaf's entry row still exists.
 SELECT l.leaf_index, l.leaf_hash, e.id IS NULL AS entry_missing

@@ -1,0 +1,314 @@
+"""The customer's Personal Data Space: every screen calls the same service method as the
+JSON endpoint that serves the same data (see marketplace/http/routes/customer.py)."""
+
+from __future__ import annotations
+
+import jwt
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.response import Stream
+
+from ledger import LedgerService
+from ledger.audit import AuditService
+from offers import ConsentService
+from offers.dataspace import MEDIA_TYPE, DataSpaceService
+
+from .common import redirect, render, signed_in, t
+from .reasons import sentences
+
+PAGE = 20
+GRANT_STATUSES = ("active", "paused", "revoked", "expired")
+ACTIONS = ("pause", "resume", "revoke")
+
+
+def _me(request: Request) -> str:
+    sub = signed_in(request, "customer").sub
+    return sub
+
+
+async def _open(request: Request) -> str:
+    """The signed-in customer, whose account must still be open (as the API's guard)."""
+    sub = _me(request)
+    await request.app.state.dataspace.ensure_open(sub)
+    return sub
+
+
+@get("/app")
+async def home(request: Request) -> Response:
+    await _open(request)
+    return render(request, "home.html")
+
+
+@get("/app/data")
+async def my_data(request: Request, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    return render(request, "data.html", overview=await dataspace.overview(sub))
+
+
+@get("/app/data/{category:str}")
+async def my_records(request: Request, category: str, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    after = request.query_params.get("after") or None
+    page = await dataspace.records(sub, category[:64], starting_after=after, limit=PAGE)
+    records = [(r, msgspec.json.decode(r.payload)) for r in page.data]
+    return render(request, "records.html", category=category, page=page, records=records)
+
+
+def _sentences(request: Request, reasons) -> list[str]:
+    """Each reason as its rule's sentence, in the page's language where a translation exists."""
+    return [t(r.message) for r in reasons]
+
+
+@get("/app/offers")
+async def offers_page(request: Request, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    page = await consent.offers_for_customer(sub, starting_after=None, limit=100)
+    return render(request, "offers.html", offers=page.data, sentences=_sentences)
+
+
+async def _offer(request: Request, consent: ConsentService, sub: str, offer_id: str):
+    page = await consent.offers_for_customer(sub, starting_after=None, limit=100)
+    for offer in page.data:
+        if offer.id == offer_id:
+            return offer
+    return None
+
+
+@get("/app/offers/{offer_id:str}")
+async def offer_page(request: Request, offer_id: str, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    offer = await _offer(request, consent, sub, offer_id)
+    if offer is None:
+        return render(request, "error.html", status_code=404, message=t("No such offer."))
+    return render(request, "offer.html", offer=offer, sentences=_sentences)
+
+
+def _narrowing(form, offer) -> tuple[list[str], list[str]]:
+    cats = [c for c in form.getall("category", []) if c in offer.terms.categories]
+    purposes = [p for p in form.getall("purpose", []) if p in offer.terms.purposes]
+    return cats, purposes
+
+
+@post("/app/offers/{offer_id:str}/review")
+async def review(request: Request, offer_id: str, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    offer = await _offer(request, consent, sub, offer_id)
+    if offer is None:
+        return render(request, "error.html", status_code=404, message=t("No such offer."))
+    cats, purposes = _narrowing(await request.form(), offer)
+    if not cats or not purposes:
+        return render(
+            request,
+            "offer.html",
+            status_code=400,
+            offer=offer,
+            sentences=_sentences,
+            error=t("Choose at least one category and one purpose."),
+        )
+    return render(request, "review.html", offer=offer, categories=cats, purposes=purposes)
+
+
+@post("/app/offers/{offer_id:str}/accept")
+async def accept(request: Request, offer_id: str, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    form = await request.form()
+    version = form.get("offer_version")
+    grant = await consent.accept_offer(
+        sub,
+        offer_id,
+        categories=tuple(form.getall("category", [])),
+        purposes=tuple(form.getall("purpose", [])),
+        offer_version=int(version) if version and str(version).isdigit() else None,
+    )
+    return redirect(f"/app/consents/{grant.id}?new=1")
+
+
+@get("/app/consents")
+async def consents(request: Request, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    page = await consent.list_customer_grants(sub, status=None, starting_after=None, limit=100)
+    groups = {
+        "active": [g for g in page.data if g.status == "active"],
+        "paused": [g for g in page.data if g.status == "paused"],
+        "ended": [g for g in page.data if g.status in ("revoked", "expired")],
+    }
+    return render(request, "consents.html", groups=groups, deletion_status=deletion_status)
+
+
+def deletion_status(grant) -> str | None:
+    """Hook: the partner's deletion confirmation for an ended grant, once grants carry one.
+    Today's grant model has no such field, so nothing is shown."""
+    return getattr(grant, "deletion_status", None)
+
+
+def verify_receipt(request: Request, receipt: str) -> dict:
+    """The receipt's signature checked against the service's published key, in plain words."""
+    keys = request.app.state.keyring
+    try:
+        kid = jwt.get_unverified_header(receipt).get("kid")
+        key = keys.trusted.get(kid)
+        claims = jwt.decode(receipt, key.key, algorithms=["EdDSA"], options={"verify_aud": False})
+    except (jwt.PyJWTError, AttributeError, TypeError) as e:
+        return {"ok": False, "why": str(e)}
+    return {"ok": True, "kid": kid, "issuer": claims.get("iss"), "claims": claims}
+
+
+@get("/app/consents/{grant_id:str}")
+async def consent_page(request: Request, grant_id: str, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    grant = await consent.get_customer_grant(sub, grant_id)
+    return render(
+        request,
+        "consent.html",
+        grant=grant,
+        receipt=verify_receipt(request, grant.receipt),
+        new=request.query_params.get("new") == "1",
+        deletion=deletion_status(grant),
+    )
+
+
+@get("/app/consents/{grant_id:str}/{action:str}")
+async def confirm_change(
+    request: Request, grant_id: str, action: str, consent: ConsentService
+) -> Response:
+    sub = await _open(request)
+    if action not in ACTIONS:
+        return render(request, "error.html", status_code=404, message=t("No such action."))
+    grant = await consent.get_customer_grant(sub, grant_id)
+    return render(request, "confirm_change.html", grant=grant, action=action)
+
+
+@post("/app/consents/{grant_id:str}/{action:str}")
+async def change(request: Request, grant_id: str, action: str, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    if action not in ACTIONS:
+        return render(request, "error.html", status_code=404, message=t("No such action."))
+    await consent.change_grant(sub, grant_id, action)
+    return redirect(f"/app/consents/{grant_id}")
+
+
+@get("/app/access-log")
+async def access_log(request: Request, audit: AuditService, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    page = await audit.access_log(sub, starting_after=None, limit=100)
+    names = {
+        o.partner_id: o.partner_name
+        for o in (await consent.offers_for_customer(sub, starting_after=None, limit=100)).data
+    }
+    partner = request.query_params.get("partner") or ""
+    outcome = request.query_params.get("outcome") or ""
+    items = [
+        i
+        for i in page.data
+        if (not partner or i.partner_id == partner) and (not outcome or i.outcome == outcome)
+    ]
+    return render(
+        request,
+        "access_log.html",
+        items=items,
+        names=names,
+        partners=sorted({i.partner_id for i in page.data if i.partner_id}),
+        partner=partner,
+        outcome=outcome,
+        reasons=lambda codes: sentences(request.app.state.rules, codes),
+    )
+
+
+@get("/app/earnings")
+async def earnings(request: Request, money: LedgerService, consent: ConsentService) -> Response:
+    sub = await _open(request)
+    grants = await consent.list_customer_grants(sub, status=None, starting_after=None, limit=100)
+    return render(
+        request,
+        "earnings.html",
+        earnings=await money.customer_earnings(sub),
+        grants=grants.data,
+    )
+
+
+@get("/app/exports")
+async def exports(request: Request, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    export_id = request.query_params.get("id")
+    export = await dataspace.get_export(sub, export_id) if export_id else None
+    return render(request, "exports.html", export=export)
+
+
+@post("/app/exports")
+async def start_export(request: Request, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    export = await dataspace.create_export(sub)
+    return redirect(f"/app/exports?id={export.id}")
+
+
+@get("/app/exports/{export_id:str}/download")
+async def download(request: Request, export_id: str, dataspace: DataSpaceService) -> Stream:
+    sub = await _open(request)
+    body = await dataspace.open_download(sub, export_id)
+    return Stream(
+        body,
+        media_type=MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{export_id}.jsonl"'},
+    )
+
+
+@get("/app/delete")
+async def delete_page(request: Request, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    return render(request, "delete.html", overview=await dataspace.overview(sub))
+
+
+@get("/app/delete/{category:str}")
+async def confirm_erase(request: Request, category: str, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    overview = await dataspace.overview(sub)
+    held = next((c for c in overview.categories if c.category == category), None)
+    if held is None:
+        return render(request, "error.html", status_code=404, message=t("No such category."))
+    return render(request, "confirm_erase.html", held=held)
+
+
+@post("/app/delete/{category:str}")
+async def erase(request: Request, category: str, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    erasure = await dataspace.erase(sub, category[:64])
+    return render(request, "erased.html", erasure=erasure)
+
+
+@get("/app/close")
+async def confirm_close(request: Request) -> Response:
+    await _open(request)
+    return render(request, "confirm_close.html")
+
+
+@post("/app/close")
+async def close(request: Request, dataspace: DataSpaceService) -> Response:
+    sub = await _open(request)
+    erasure = await dataspace.close_account(sub)
+    request.clear_session()
+    return render(request, "closed.html", erasure=erasure)
+
+
+ROUTES = [
+    home,
+    my_data,
+    my_records,
+    offers_page,
+    offer_page,
+    review,
+    accept,
+    consents,
+    consent_page,
+    confirm_change,
+    change,
+    access_log,
+    earnings,
+    exports,
+    start_export,
+    download,
+    delete_page,
+    confirm_erase,
+    erase,
+    confirm_close,
+    close,
+]

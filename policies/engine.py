@@ -66,53 +66,114 @@ def matching_rules(
     return tuple(sorted((*always, *young), key=order))
 
 
+class CustomerGrants:
+    """A customer's grants compiled once for the hot path of `decide`.
+
+    Per partner: its grants (for the reasons a request is not covered), and for each
+    (category, purpose) pair the active grants covering it, ordered so that the first one in
+    force at the decision instant is the one that decides (widest lookback, then lowest id).
+    Built from the grants alone, so it is as pure as they are; `compile_grants` builds it.
+    """
+
+    __slots__ = ("by_partner",)
+
+    def __init__(
+        self,
+        by_partner: dict[
+            str, tuple[tuple[GrantView, ...], dict[tuple[str, str], tuple[GrantView, ...]]]
+        ],
+    ):
+        self.by_partner = by_partner
+
+
+def _precedence(grant: GrantView) -> tuple[int, str]:
+    return (-grant.lookback_days, grant.grant_id)
+
+
+def compile_grants(grants: Iterable[GrantView]) -> CustomerGrants:
+    """Compile a customer's grants (any partner, any status) for repeated `decide` calls."""
+    mine: dict[str, list[GrantView]] = {}
+    for grant in grants:
+        mine.setdefault(grant.partner_id, []).append(grant)
+    by_partner = {}
+    for partner_id, held in mine.items():
+        pairs: dict[tuple[str, str], list[GrantView]] = {}
+        for grant in sorted(held, key=_precedence):
+            if grant.status != "active":
+                continue
+            for category in grant.categories:
+                for purpose in grant.purposes:
+                    if (category, purpose) not in grant.excluded:
+                        pairs.setdefault((category, purpose), []).append(grant)
+        by_partner[partner_id] = (tuple(held), {k: tuple(v) for k, v in pairs.items()})
+    return CustomerGrants(by_partner)
+
+
 def decide(
     request: AccessRequest,
     subject: Subject,
-    grants: Sequence[GrantView],
+    grants: Sequence[GrantView] | CustomerGrants,
     bundle: RuleBundle,
 ) -> Decision:
     """Decide one access request against the customer's grants and the rules in force.
 
-    `grants` are the customer's grants (any partner, any status); `request.at` must be tz-aware.
+    `grants` are the customer's grants (any partner, any status), as given or compiled once
+    by `compile_grants` for many decisions; `request.at` must be tz-aware.
     A partner holding no grant of this customer, in any state, learns `no_grant` and nothing
     else: not which rules would apply (they would tell the customer's country or age), exactly
     what an unknown customer id gets.
     """
     partner_id = request.partner_id
-    mine = [grant for grant in grants if grant.partner_id == partner_id]
-    if not mine:
-        return Decision(
-            allowed=False,
-            reasons=_NO_GRANT,
-            grant_id=None,
-            rule_ids=(),
-            rules_version=bundle.version,
-        )
     at = request.at
     category = request.category
     purpose = request.purpose
-    rules = matching_rules(bundle, subject, category, purpose, at)
     covering: GrantView | None = None
-    for grant in mine:
-        if (
-            grant.status == "active"
-            and category in grant.categories
-            and purpose in grant.purposes
-            and (not grant.excluded or (category, purpose) not in grant.excluded)
-            and grant.granted_at <= at < grant.expires_at
-            # Of several covering grants, the one reaching furthest back decides the window;
-            # the grant id breaks ties so the order grants come in never changes the decision.
-            and (
-                covering is None
-                or grant.lookback_days > covering.lookback_days
-                or (
-                    grant.lookback_days == covering.lookback_days
-                    and grant.grant_id < covering.grant_id
-                )
+    mine: Sequence[GrantView]
+    if type(grants) is CustomerGrants:
+        held = grants.by_partner.get(partner_id)
+        if held is None:
+            return Decision(
+                allowed=False,
+                reasons=_NO_GRANT,
+                grant_id=None,
+                rule_ids=(),
+                rules_version=bundle.version,
             )
-        ):
-            covering = grant
+        mine = held[0]
+        for grant in held[1].get((category, purpose), ()):
+            if grant.granted_at <= at < grant.expires_at:
+                covering = grant  # the first in force: candidates are in precedence order
+                break
+    else:
+        mine = [grant for grant in grants if grant.partner_id == partner_id]  # type: ignore[union-attr]
+        if not mine:
+            return Decision(
+                allowed=False,
+                reasons=_NO_GRANT,
+                grant_id=None,
+                rule_ids=(),
+                rules_version=bundle.version,
+            )
+        for grant in mine:
+            if (
+                grant.status == "active"
+                and category in grant.categories
+                and purpose in grant.purposes
+                and (not grant.excluded or (category, purpose) not in grant.excluded)
+                and grant.granted_at <= at < grant.expires_at
+                # Of several covering grants, the one reaching furthest back decides the
+                # window; the grant id breaks ties so the order grants come in never matters.
+                and (
+                    covering is None
+                    or grant.lookback_days > covering.lookback_days
+                    or (
+                        grant.lookback_days == covering.lookback_days
+                        and grant.grant_id < covering.grant_id
+                    )
+                )
+            ):
+                covering = grant
+    rules = matching_rules(bundle, subject, category, purpose, at)
 
     window_start = None
     lookback_ok = True
@@ -157,7 +218,7 @@ def decide(
         allowed=allowed,
         reasons=_GRANTED if allowed else tuple(reasons),
         grant_id=covering.grant_id if covering is not None else None,
-        rule_ids=tuple(rule.id for rule in rules),
+        rule_ids=tuple([rule.id for rule in rules]),
         rules_version=bundle.version,
         obligations=tuple(obligations),
         window_start=window_start,

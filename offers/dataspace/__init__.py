@@ -2,7 +2,12 @@
 through the policy engine (with its group-committed decisions), and what the customer does
 with their data: see it, erase it, take it along to another operator."""
 
-from .access import MAX_RECORDS_PER_BATCH, DataAccessService, validate_record
+from .access import (
+    MAX_RECORDS_PER_BATCH,
+    DataAccessService,
+    decode_record_line,
+    validate_record,
+)
 from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
 from .access_models import Record as ReleasedRecord
 from .errors import (
@@ -52,5 +57,6 @@ __all__ = [
     "Record",
     "RecordsPage",
     "ReleasedRecord",
+    "decode_record_line",
     "validate_record",
 ]

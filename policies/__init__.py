@@ -1,6 +1,13 @@
 """Consent policy engine: pure decisions over grants and jurisdiction rules (no I/O)."""
 
-from policies.engine import decide, matching_rules, offer_eligibility, rule_descriptions
+from policies.engine import (
+    CustomerGrants,
+    compile_grants,
+    decide,
+    matching_rules,
+    offer_eligibility,
+    rule_descriptions,
+)
 from policies.errors import PolicyError, RuleBundleInvalid
 from policies.models import (
     AccessRequest,
@@ -27,6 +34,7 @@ __all__ = [
     "JURISDICTIONS",
     "PURPOSES",
     "AccessRequest",
+    "CustomerGrants",
     "Decision",
     "Eligibility",
     "Exclusion",
@@ -37,6 +45,7 @@ __all__ = [
     "RuleBundleInvalid",
     "Subject",
     "Term",
+    "compile_grants",
     "decide",
     "is_category",
     "is_purpose",

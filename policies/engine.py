@@ -66,53 +66,119 @@ def matching_rules(
     return tuple(sorted((*always, *young), key=order))
 
 
+Pair = tuple[str, str]
+# A partner's grants, the covering candidates of each pair, the memo of uncovered reason bits.
+_PartnerGrants = tuple[
+    tuple[GrantView, ...], dict[Pair, tuple[GrantView, ...]], dict[Pair, tuple[int, int]]
+]
+
+
+class CustomerGrants:
+    """A customer's grants compiled once for the hot path of `decide`.
+
+    Per partner: its grants (for the reasons a request is not covered), and for each
+    (category, purpose) pair the active grants covering it, ordered so that the first one in
+    force at the decision instant is the one that decides (widest lookback, then lowest id).
+    Per partner too, a memo of the time-independent part of the reasons a pair is not covered,
+    filled on first use: a decision's outcome still depends only on the arguments.
+    Built from the grants alone, so it is as pure as they are; `compile_grants` builds it.
+    """
+
+    __slots__ = ("by_partner",)
+
+    def __init__(self, by_partner: dict[str, _PartnerGrants]):
+        self.by_partner = by_partner
+
+
+def _precedence(grant: GrantView) -> tuple[int, str]:
+    return (-grant.lookback_days, grant.grant_id)
+
+
+def compile_grants(grants: Iterable[GrantView]) -> CustomerGrants:
+    """Compile a customer's grants (any partner, any status) for repeated `decide` calls."""
+    mine: dict[str, list[GrantView]] = {}
+    for grant in grants:
+        mine.setdefault(grant.partner_id, []).append(grant)
+    by_partner: dict[str, _PartnerGrants] = {}
+    for partner_id, held in mine.items():
+        pairs: dict[tuple[str, str], list[GrantView]] = {}
+        for grant in sorted(held, key=_precedence):
+            if grant.status != "active":
+                continue
+            for category in grant.categories:
+                for purpose in grant.purposes:
+                    if (category, purpose) not in grant.excluded:
+                        pairs.setdefault((category, purpose), []).append(grant)
+        by_partner[partner_id] = (tuple(held), {k: tuple(v) for k, v in pairs.items()}, {})
+    return CustomerGrants(by_partner)
+
+
 def decide(
     request: AccessRequest,
     subject: Subject,
-    grants: Sequence[GrantView],
+    grants: Sequence[GrantView] | CustomerGrants,
     bundle: RuleBundle,
 ) -> Decision:
     """Decide one access request against the customer's grants and the rules in force.
 
-    `grants` are the customer's grants (any partner, any status); `request.at` must be tz-aware.
+    `grants` are the customer's grants (any partner, any status), as given or compiled once
+    by `compile_grants` for many decisions; `request.at` must be tz-aware.
     A partner holding no grant of this customer, in any state, learns `no_grant` and nothing
     else: not which rules would apply (they would tell the customer's country or age), exactly
     what an unknown customer id gets.
     """
     partner_id = request.partner_id
-    mine = [grant for grant in grants if grant.partner_id == partner_id]
-    if not mine:
-        return Decision(
-            allowed=False,
-            reasons=_NO_GRANT,
-            grant_id=None,
-            rule_ids=(),
-            rules_version=bundle.version,
-        )
     at = request.at
     category = request.category
     purpose = request.purpose
-    rules = matching_rules(bundle, subject, category, purpose, at)
     covering: GrantView | None = None
-    for grant in mine:
-        if (
-            grant.status == "active"
-            and category in grant.categories
-            and purpose in grant.purposes
-            and (not grant.excluded or (category, purpose) not in grant.excluded)
-            and grant.granted_at <= at < grant.expires_at
-            # Of several covering grants, the one reaching furthest back decides the window;
-            # the grant id breaks ties so the order grants come in never changes the decision.
-            and (
-                covering is None
-                or grant.lookback_days > covering.lookback_days
-                or (
-                    grant.lookback_days == covering.lookback_days
-                    and grant.grant_id < covering.grant_id
-                )
+    mine: Sequence[GrantView]
+    held: _PartnerGrants | None = None
+    if type(grants) is CustomerGrants:
+        held = grants.by_partner.get(partner_id)
+        if held is None:
+            return Decision(
+                allowed=False,
+                reasons=_NO_GRANT,
+                grant_id=None,
+                rule_ids=(),
+                rules_version=bundle.version,
             )
-        ):
-            covering = grant
+        mine = held[0]
+        for grant in held[1].get((category, purpose), ()):
+            if grant.granted_at <= at < grant.expires_at:
+                covering = grant  # the first in force: candidates are in precedence order
+                break
+    else:
+        mine = [grant for grant in grants if grant.partner_id == partner_id]  # type: ignore[union-attr]
+        if not mine:
+            return Decision(
+                allowed=False,
+                reasons=_NO_GRANT,
+                grant_id=None,
+                rule_ids=(),
+                rules_version=bundle.version,
+            )
+        for grant in mine:
+            if (
+                grant.status == "active"
+                and category in grant.categories
+                and purpose in grant.purposes
+                and (not grant.excluded or (category, purpose) not in grant.excluded)
+                and grant.granted_at <= at < grant.expires_at
+                # Of several covering grants, the one reaching furthest back decides the
+                # window; the grant id breaks ties so the order grants come in never matters.
+                and (
+                    covering is None
+                    or grant.lookback_days > covering.lookback_days
+                    or (
+                        grant.lookback_days == covering.lookback_days
+                        and grant.grant_id < covering.grant_id
+                    )
+                )
+            ):
+                covering = grant
+    rules = matching_rules(bundle, subject, category, purpose, at)
 
     window_start = None
     lookback_ok = True
@@ -133,7 +199,7 @@ def decide(
     elif not rules and not request.partner_suspended:
         return Decision(  # denied by the grants alone
             allowed=False,
-            reasons=_why_not_covered(request, mine),
+            reasons=_uncovered(request, mine, held),
             grant_id=None,
             rule_ids=(),
             rules_version=bundle.version,
@@ -149,7 +215,7 @@ def decide(
         elif rule.effect not in obligations:
             obligations.append(rule.effect)
     if covering is None:
-        reasons.extend(_why_not_covered(request, mine))
+        reasons.extend(_uncovered(request, mine, held))
     elif not lookback_ok:
         reasons.append(OUTSIDE_LOOKBACK)
     allowed = not reasons
@@ -157,7 +223,7 @@ def decide(
         allowed=allowed,
         reasons=_GRANTED if allowed else tuple(reasons),
         grant_id=covering.grant_id if covering is not None else None,
-        rule_ids=tuple(rule.id for rule in rules),
+        rule_ids=tuple([rule.id for rule in rules]),
         rules_version=bundle.version,
         obligations=tuple(obligations),
         window_start=window_start,
@@ -206,6 +272,46 @@ def _why_not_covered(request: AccessRequest, grants: Iterable[GrantView]) -> tup
                 0 if purpose_ok else _NO_PURPOSE
             )
     return _REASONS_BY_BITS[in_scope or out_of_scope]
+
+
+def _uncovered(
+    request: AccessRequest, mine: Sequence[GrantView], held: _PartnerGrants | None
+) -> tuple[str, ...]:
+    """`_why_not_covered`, from the compiled grants when there are: the bits that do not depend
+    on the instant are worked out once per pair; only the in-scope active grants (all out of
+    their time, since none covers) are looked at again."""
+    if held is None:
+        return _why_not_covered(request, mine)
+    pair = (request.category, request.purpose)
+    memo = held[2]
+    bits = memo.get(pair)
+    if bits is None:
+        bits = memo[pair] = _static_bits(pair, held[0])
+    in_scope, out_of_scope = bits
+    at = request.at
+    for grant in held[1].get(pair, ()):
+        in_scope |= _EXPIRED if at >= grant.expires_at else _NOT_STARTED
+    return _REASONS_BY_BITS[in_scope or out_of_scope]
+
+
+def _static_bits(pair: Pair, grants: Iterable[GrantView]) -> tuple[int, int]:
+    """(in-scope, out-of-scope) bits of `_why_not_covered` that do not depend on the instant:
+    all but those of the active in-scope grants (the pair's covering candidates)."""
+    category, purpose = pair
+    in_scope = out_of_scope = 0
+    for grant in grants:
+        category_ok = category in grant.categories
+        purpose_ok = purpose in grant.purposes
+        if category_ok and purpose_ok and pair in grant.excluded:
+            out_of_scope |= _EXCLUDED
+        elif category_ok and purpose_ok:
+            if grant.status != "active":
+                in_scope |= _STATUS_BIT[grant.status]
+        else:
+            out_of_scope |= (0 if category_ok else _NO_CATEGORY) | (
+                0 if purpose_ok else _NO_PURPOSE
+            )
+    return in_scope, out_of_scope
 
 
 def offer_eligibility(

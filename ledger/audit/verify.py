@@ -1,6 +1,7 @@
 """The pure core of the regulator's independent audit-log verifier: entries + checkpoint → report."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from hashlib import sha256
 from typing import Any
 
 import msgspec
@@ -102,7 +103,7 @@ def _check_earlier(
 
 
 def verify_log(
-    entries: Sequence[dict[str, Any]],
+    entries: Iterable[dict[str, Any]],
     checkpoint_text: str,
     verifier_key: str | Sequence[str],
     *,
@@ -149,6 +150,10 @@ def verify_log(
         if failure is not None:
             return failure
 
+    # One pass: each entry's index is checked and its leaf hashed as it comes.
+    hashes: list[bytes] = []
+    append = hashes.append
+    count = 0
     for position, entry in enumerate(entries):
         if entry.get("index") != position:
             return _fail(
@@ -158,9 +163,10 @@ def verify_log(
                 INDEX_OUT_OF_ORDER,
                 f"entry at position {position} has index {entry.get('index')!r}",
             )
-
-    covered = min(len(entries), n)
-    hashes = [leaf_hash(entry_bytes(e)) for e in entries[:covered]]
+        if position < n:
+            append(sha256(b"\x00" + entry_bytes(entry)).digest())  # leaf_hash, inlined
+        count = position + 1
+    covered = len(hashes)
     claimed = None
     if leaf_hashes_claimed is not None and len(leaf_hashes_claimed) >= n:
         claimed = MerkleTree(leaf_hashes_claimed[:n])
@@ -201,8 +207,8 @@ def verify_log(
             INCONSISTENT_WITH_EARLIER,
             f"the first {earlier.size} entries no longer hash to the earlier checkpoint's root",
         )
-    if len(entries) > n:
-        return _fail(n, n, n, UNSEALED_ENTRIES, f"{len(entries) - n} entries after size {n}")
+    if count > n:
+        return _fail(n, n, n, UNSEALED_ENTRIES, f"{count - n} entries after size {n}")
     return VerificationReport(True, n, n, None, None)
 
 

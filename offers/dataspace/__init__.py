@@ -6,6 +6,7 @@ from .access import (
     DEFAULT_CELL_RESOLUTION,
     MAX_RECORDS_PER_BATCH,
     DataAccessService,
+    decode_record_line,
     validate_record,
 )
 from .access_models import AccessDecision, IngestResult, NewRecord, RecordsPage
@@ -58,5 +59,6 @@ __all__ = [
     "Record",
     "RecordsPage",
     "ReleasedRecord",
+    "decode_record_line",
     "validate_record",
 ]

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -120,6 +120,58 @@ def validate_record(raw: Mapping[str, Any], where: str, *, now: datetime) -> New
         position=position_of(category, payload, where),
         measure=measure_of(category, payload, where),
     )
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True):
+    """One ingest line of the common, clean shape, decoded and typed in one C pass."""
+
+    customer_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    category: str
+    recorded_at: str
+    source: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SOURCE_LENGTH)]
+    payload: dict[str, Any]
+
+
+_decode_line = msgspec.json.Decoder(_Line).decode
+
+
+def decode_record_line(line: str | bytes, *, now: datetime) -> tuple[str, NewRecord] | None:
+    """(customer id, record) of one JSON-lines ingest line when it is plainly valid, else None:
+    the caller then checks it with `validate_record`, which names what is wrong. Accepts
+    exactly what that path accepts and builds the same record, only faster (typed decoding).
+    """
+    # NUL and lone surrogates can only reach a JSON string as \u escapes: a line without any
+    # needs no search of its strings (a line with one takes the careful path).
+    if isinstance(line, bytes) and b"\\u" in line or isinstance(line, str) and "\\u" in line:
+        return None
+    try:
+        raw = _decode_line(line)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError):  # (a lone surrogate)
+        return None
+    if not is_category(raw.category):
+        return None
+    try:
+        recorded_at = datetime.fromisoformat(raw.recorded_at)
+    except ValueError:
+        return None
+    if recorded_at.tzinfo is None or recorded_at > now + MAX_FUTURE_SKEW:
+        return None
+    try:
+        payload = _json_encode(raw.payload).decode()
+        # A position or a measure that is there but unusable: the careful path names it.
+        position = position_of(raw.category, raw.payload, "")
+        measure = measure_of(raw.category, raw.payload, "")
+    except (TypeError, ValueError, OverflowError, InvalidInput):
+        return None
+    record = NewRecord(
+        category=raw.category,
+        recorded_at=recorded_at,
+        source=raw.source,
+        payload=payload,
+        position=position,
+        measure=measure,
+    )
+    return raw.customer_id, record
 
 
 def validate_request(category: str, purpose: str) -> None:

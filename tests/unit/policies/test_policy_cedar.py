@@ -9,7 +9,7 @@ import cedarpy
 from policy_cases import NOW
 
 from bench import cedar_model
-from policies import AccessRequest, GrantView, Subject, decide, load_bundle
+from policies import AccessRequest, GrantView, Subject, compile_grants, decide, load_bundle
 from policies.vocabulary import CATEGORY_CODES, PURPOSE_CODES
 
 BUNDLE = load_bundle()
@@ -116,3 +116,12 @@ def test_cedar_forbid_policies_carry_the_rule_ids():
     ids = set(result.diagnostics.id_annotations_by_reason.values())
     assert ids == {"rule:de-location-trading"}
     assert decide(request, subject, grants, BUNDLE).reasons == ("rule:de-location-trading",)
+
+
+def test_compiled_grants_decide_exactly_as_the_grants_given():
+    rnd = random.Random(7)
+    for _ in range(CASES):
+        request, subject, grants = random_case(rnd)
+        plain = decide(request, subject, grants, BUNDLE)
+        assert decide(request, subject, compile_grants(grants), BUNDLE) == plain, request
+        assert plain.allowed == cedar_allows(request, subject, grants)

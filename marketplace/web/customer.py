@@ -12,6 +12,7 @@ from ledger import LedgerService
 from ledger.audit import AuditService
 from offers import ConsentService
 from offers.dataspace import MEDIA_TYPE, DataSpaceService
+from offers.obligations import ObligationService
 
 from .common import redirect, render, signed_in, t
 from .reasons import sentences
@@ -136,9 +137,17 @@ async def consents(request: Request, consent: ConsentService) -> Response:
 
 
 def deletion_status(grant) -> str | None:
-    """Hook: the partner's deletion confirmation for an ended grant, once grants carry one.
-    Today's grant model has no such field, so nothing is shown."""
-    return getattr(grant, "deletion_status", None)
+    """Whether the partner confirmed deleting what it received under an ended or narrowed
+    grant (None while nothing is owed, or for a grant of a list, which carries no obligations:
+    its page says)."""
+    owed = getattr(grant, "deletion", ())
+    if not owed:
+        return None
+    if all(d.state == "not_required" for d in owed):
+        return "nothing was shared, nothing to delete"
+    if all(d.confirmed or d.state == "not_required" for d in owed):
+        return "the partner confirmed the deletion"
+    return "waiting for the partner to confirm the deletion"
 
 
 def verify_receipt(request: Request, receipt: str) -> dict:
@@ -154,9 +163,9 @@ def verify_receipt(request: Request, receipt: str) -> dict:
 
 
 @get("/app/consents/{grant_id:str}")
-async def consent_page(request: Request, grant_id: str, consent: ConsentService) -> Response:
+async def consent_page(request: Request, grant_id: str, obligations: ObligationService) -> Response:
     sub = await _open(request)
-    grant = await consent.get_customer_grant(sub, grant_id)
+    grant = await obligations.customer_grant(sub, grant_id)  # with what the partner owes
     return render(
         request,
         "consent.html",

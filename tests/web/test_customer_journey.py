@@ -130,6 +130,26 @@ async def test_a_customer_does_everything_in_the_browser(web, page, actors, clie
     await page.get_by_role("button", name="Yes, withdraw").click()
     assert (await page.locator("#status").inner_text()) == "revoked"
     assert httpx.get(url, params=q, headers=api).status_code == 403
+    # The partner read data before the revoke: it owes a deletion, and the customer sees when
+    # it confirms.
+    main = page.locator("main")
+    assert "waiting for the partner to confirm the deletion" in await main.inner_text()
+    owed = httpx.get(
+        f"{web}/v1/partner/deletion-obligations", params={"state": "open"}, headers=api
+    ).json()["data"]
+    [obligation] = [o for o in owed if o["grant_id"] == grant_id]
+    confirmed = httpx.post(
+        f"{web}/v1/partner/deletion-obligations/{obligation['id']}/confirm",
+        json={
+            "method": "deleted",
+            "statement": "Deleted from every system, derived data included.",
+            "completed_at": datetime.now(UTC).isoformat(),
+        },
+        headers=api,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    await page.reload()
+    assert "the partner confirmed the deletion" in await main.inner_text()
     await page.get_by_role("link", name="My consents").first.click()
     ended = page.locator("section", has=page.get_by_role("heading", name="Ended"))
     assert await ended.get_by_role("link").count() == 1

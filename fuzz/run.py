@@ -134,7 +134,10 @@ def wait_ready(proc, base: str, log: Path) -> dict[str, str]:
     tokens: dict[str, str] = {}
     customers = []
     for line in log.read_text().splitlines():
-        m = re.match(r"^  (operator|partner|customer \S+|regulator \(\w+\))\s+(ey\S+)$", line)
+        # "  <who>  [<id>]  <token>", as `make run` prints them (an id beside all but the operator)
+        m = re.match(
+            r"^  (operator|partner|customer \S+|regulator \(\w+\))\s+(?:\S+_\S+\s+)?(ey\S+)$", line
+        )
         if not m:
             continue
         who, token = m.groups()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import offer_body
+from tests.conftest import offer_body, partner_body
 
 
 async def _count(pool, table: str) -> int:
@@ -238,7 +238,7 @@ async def test_a_body_not_sent_as_its_published_media_type_is_415(
     before = await _count(pool, "partners")
     r = await client.post(
         "/v1/admin/partners",
-        content=json.dumps({"name": "P", "jurisdiction": "DE"}).encode(),
+        content=json.dumps(partner_body(name="P")).encode(),
         headers={**actors.operator, **headers},
     )
     assert r.status_code == 415, r.text
@@ -247,7 +247,7 @@ async def test_a_body_not_sent_as_its_published_media_type_is_415(
     assert await _count(pool, "partners") == before
     r = await client.post(
         "/v1/admin/partners",
-        content=json.dumps({"name": "P", "jurisdiction": "DE"}).encode(),
+        content=json.dumps(partner_body(name="P")).encode(),
         headers={**actors.operator, "content-type": "Application/JSON; charset=UTF-8"},
     )
     assert r.status_code == 201, r.text

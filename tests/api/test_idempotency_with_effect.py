@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import offer_body
+from tests.conftest import offer_body, partner_body
 
 
 async def key_row(pool, key: str):
@@ -41,7 +41,7 @@ async def test_every_creating_post_writes_its_key_in_the_transaction_of_its_effe
     made = [
         (
             "partners",
-            *await create("/v1/admin/partners", {"name": "P", "jurisdiction": "DE"}, operator),
+            *await create("/v1/admin/partners", partner_body(name="P"), operator),
         ),
         (
             "customers",

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client.parser import text_string_to_metric_families
 
 from marketplace.keys import public_jwk
-from tests.conftest import ROOT, free_port, scratch_database, wait_until_ready
+from tests.conftest import ROOT, free_port, partner_body, scratch_database, wait_until_ready
 
 IDP_ISSUER = "https://idp.example.test"
 
@@ -123,7 +123,7 @@ async def test_serve_runs_api_processes_and_the_worker_on_a_real_configuration(
             # No demo data: the database holds no partner until the operator onboards one.
             r = httpx.post(
                 f"{base}/v1/admin/partners",
-                json={"name": "Real Partner", "jurisdiction": "DE"},
+                json=partner_body(name="Real Partner"),
                 headers=operator,
             )
             assert r.status_code == 201, r.text

@@ -335,7 +335,9 @@ class PartnerWebhooksController(Controller):
         request: Request,
         endpoint_id: str,
         webhooks: WebhookService,
-        overlap_seconds: int = SECRET_OVERLAP_SECONDS,
+        overlap_seconds: Annotated[
+            int, Parameter(ge=0, le=7 * 86_400, description="how long the old secret still signs")
+        ] = SECRET_OVERLAP_SECONDS,
     ) -> WebhookEndpoint:
         """A new signing `secret` (shown only here). Until `previous_secret_expires_at`
         (`overlap_seconds` from now, default a day) each delivery carries two `v1=`

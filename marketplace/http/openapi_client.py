@@ -198,8 +198,9 @@ def declare_headers(app: Litestar, public_paths: set[str]) -> None:
             created.headers = {
                 "Location": OpenAPIHeader(
                     schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.URI_REFERENCE),
-                    description=f"Where the new object is read: {LOCATIONS[operation.operation_id]}",
-                    required=True,
+                    description=f"Where the new object is read: {LOCATIONS[operation.operation_id]}"
+                    " (not repeated when an Idempotency-Key replays the answer)",
+                    required=False,
                 )
             }
 

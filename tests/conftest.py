@@ -16,6 +16,7 @@ from marketplace.app import create_app
 from marketplace.config import Settings
 from marketplace.db import migrate
 from marketplace.http.auth import issue_token
+from tests.dataspace_helpers import clear_deliveries
 
 pytest_plugins = ["tests.browser"]
 
@@ -100,6 +101,12 @@ async def pool(database_url: str):
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def own_queue(database_url: str):
+    """A webhook test starts with no other test's deliveries on the queue."""
+    await clear_deliveries(database_url)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
 from marketplace.worker import register_webhook_jobs
 from offers import SIGNATURE_HEADER
+from offers.events import DELIVER_ENTRYPOINT
 
 
 async def insert_records(pool, customer_id: str, category: str, n: int, source="network"):
@@ -96,8 +97,28 @@ class Receiver:
         await self._runner.cleanup()
 
 
+async def no_names(host: str, port: int) -> list[str]:
+    """The tests' DNS: no name resolves (a test that needs one passes its own resolver), so no
+    delivery waits on the machine's resolver."""
+    return []
+
+
+async def clear_deliveries(database_url: str) -> None:
+    """Takes every earlier test's pending webhook attempts off the shared queue, so a test's
+    drain delivers its own events and nothing else."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("DELETE FROM pgqueuer WHERE entrypoint = $1", DELIVER_ENTRYPOINT)
+            await conn.execute(
+                "UPDATE webhook_deliveries SET status = 'failed' WHERE status = 'pending'"
+            )
+    finally:
+        await conn.close()
+
+
 async def drain_jobs(
-    settings, database_url: str, *, base_delay=0.05, max_attempts=4, resolver=None, timeout=2.0
+    settings, database_url: str, *, base_delay=0.05, max_attempts=4, resolver=no_names, timeout=2.0
 ) -> None:
     """Runs the webhook jobs in process with pgqueuer's QueueManager until the queue is empty;
     `resolver` (host, port) -> addresses stands in for DNS."""

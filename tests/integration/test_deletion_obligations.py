@@ -21,6 +21,8 @@ from offers import verify_webhook
 from tests.conftest import Actors, bearer, scratch_database
 from tests.dataspace_helpers import Receiver, drain_jobs, insert_records
 
+pytestmark = pytest.mark.usefixtures("own_queue")
+
 
 class TravelClock:
     """The real time plus an offset the test moves forward."""

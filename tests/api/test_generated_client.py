@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 
@@ -90,6 +91,9 @@ def test_the_document_reads_well_for_a_client(document):
     }
     assert {"listOffers", "acceptOffer", "readRecords", "revokeGrant"} <= set(ops)
     assert all(op["summary"] and op["description"] for _, _, op in ops.values())
+    # Each name is chosen, not derived from the path (a client's method names must not change
+    # when a path does): verb first, lowerCamelCase.
+    assert [i for i in ops if not re.fullmatch(r"[a-z]+[A-Z][A-Za-z]*", i)] == []
     for op_id, (method, _path, op) in ops.items():
         if method == "post" and op.get("security"):
             names = [p["name"] for p in op.get("parameters", []) if p["in"] == "header"]

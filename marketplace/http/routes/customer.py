@@ -117,7 +117,7 @@ class MeController(Controller):
         chain = await consent.customer_receipts(request.user.sub, grant_id)
         return Response(chain.data[-1].receipt, media_type="application/jose")
 
-    @get("/grants/{grant_id:str}/receipts")
+    @get("/grants/{grant_id:str}/receipts", operation_id="listMyReceipts")
     async def receipts(
         self, request: Request, grant_id: str, consent: ConsentService
     ) -> GrantReceipts:

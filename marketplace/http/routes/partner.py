@@ -158,7 +158,7 @@ class PartnerGrantsController(Controller):
         """One grant on my offers."""
         return await consent.get_partner_grant(request.user.sub, grant_id)
 
-    @get("/{grant_id:str}/receipts")
+    @get("/{grant_id:str}/receipts", operation_id="listGrantReceipts")
     async def receipts(
         self, request: Request, grant_id: str, consent: ConsentService
     ) -> GrantReceipts:

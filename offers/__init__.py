@@ -39,7 +39,7 @@ from .models import (
     Reason,
 )
 from .receipt_chain import ReceiptChain
-from .receipts import ReceiptSigner, terms_hash
+from .receipts import ReceiptSigner, receipt_hash, terms_hash
 from .service import ConsentService
 from .webhook_signature import SIGNATURE_HEADER, WebhookSignatureError, sign_webhook, verify_webhook
 from .webhooks import (
@@ -102,6 +102,7 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookService",
     "WebhookSignatureError",
+    "receipt_hash",
     "terms_hash",
     "sign_webhook",
     "verify_webhook",

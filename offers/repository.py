@@ -392,6 +392,10 @@ class OffersRepository:
         )
         return [grant_from_row(r) for r in rows]
 
+    async def customer_partners(self, customer_id: str, limit: int) -> dict[str, str]:
+        rows = await self.conn.fetch(Q["customer_partners"], customer_id, limit)
+        return {r["id"]: r["name"] for r in rows}
+
     async def get_partner_grant(self, grant_id: str, partner_id: str) -> Grant | None:
         r = await self.conn.fetchrow(Q["get_partner_grant"], grant_id, partner_id)
         return grant_from_row(r) if r else None

@@ -506,6 +506,11 @@ class ConsentService:
             )
         return Page(data=rows[:limit], has_more=len(rows) > limit)
 
+    async def customer_partners(self, customer_id: str, limit: int = 100) -> dict[str, str]:
+        """Partner id -> name, for every partner the customer has held a grant to."""
+        async with self.uow(transaction=False) as uow:
+            return await uow.repository(OffersRepository).customer_partners(customer_id, limit)
+
     async def change_grant(self, customer_id: str, grant_id: str, action: str) -> Grant:
         """Revoke, pause or resume; once this returns, no later request is allowed on it."""
         async with self.uow() as uow:

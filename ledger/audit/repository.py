@@ -116,8 +116,15 @@ class AuditRepository:
         async for r in self.conn.cursor(Q["entries"], *args, prefetch=1000):
             yield _sealed(r)
 
-    async def access_log(self, subject: str, before: int | None, limit: int) -> list[AccessLogItem]:
-        rows = await self.conn.fetch(Q["access_log"], subject, before, limit)
+    async def access_log(
+        self,
+        subject: str,
+        before: int | None,
+        limit: int,
+        partner_id: str | None = None,
+        outcome: str | None = None,
+    ) -> list[AccessLogItem]:
+        rows = await self.conn.fetch(Q["access_log"], subject, before, limit, partner_id, outcome)
         return [_access_item(r) for r in rows]
 
     async def grant_metrics(

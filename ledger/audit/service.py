@@ -231,9 +231,16 @@ class AuditService:
                 yield entry
 
     async def access_log(
-        self, customer_id: str, *, starting_after: int | None = None, limit: int = 20
+        self,
+        customer_id: str,
+        *,
+        starting_after: int | None = None,
+        limit: int = 20,
+        partner_id: str | None = None,
+        outcome: str | None = None,
     ) -> AuditPage[AccessLogItem]:
-        """A customer's own history (who read or asked for what, and why), newest first.
+        """A customer's own history (who read or asked for what, and why), newest first;
+        optionally only one partner's entries, or one outcome's (`allowed`, `denied`).
 
         Found through the customer's pseudonym; once their key is destroyed (erasure) the
         entries stay in the log but nothing links them to the customer any more.
@@ -243,7 +250,7 @@ class AuditService:
             if subject is None:
                 return AuditPage(data=[], has_more=False)
             rows = await uow.repository(AuditRepository).access_log(
-                subject, starting_after, limit + 1
+                subject, starting_after, limit + 1, partner_id, outcome
             )
         return AuditPage(data=rows[:limit], has_more=len(rows) > limit)
 

@@ -3,6 +3,9 @@ JSON endpoint that serves the same data (see marketplace/http/routes/customer.py
 
 from __future__ import annotations
 
+from datetime import date
+from urllib.parse import urlencode
+
 import jwt
 import msgspec
 from litestar import Request, Response, get, post
@@ -10,16 +13,19 @@ from litestar.response import Stream
 
 from ledger import LedgerService
 from ledger.audit import AuditService
-from offers import ConsentService
+from offers import ConsentService, GrantReceipt, GrantReceipts, receipt_hash
 from offers.dataspace import MEDIA_TYPE, DataSpaceService
+from offers.insights import InsightService
 from offers.obligations import ObligationService
 
-from .common import redirect, render, signed_in, t
+from .common import choose_language, redirect, render, signed_in, t
 from .reasons import sentences
 
 PAGE = 20
 GRANT_STATUSES = ("active", "paused", "revoked", "expired")
 ACTIONS = ("pause", "resume", "revoke")
+OUTCOMES = ("allowed", "denied")
+JOSE = "application/jose"  # a compact JWS, as the API serves it
 
 
 def _me(request: Request) -> str:
@@ -32,6 +38,23 @@ async def _open(request: Request) -> str:
     sub = _me(request)
     await request.app.state.dataspace.ensure_open(sub)
     return sub
+
+
+def _after(request: Request) -> str | None:
+    """The `after` cursor of a paged list: the last id of the page before (as the API's
+    `starting_after`)."""
+    return (request.query_params.get("after") or "")[:64] or None
+
+
+def _pager(request: Request, page, **filters: str) -> dict:
+    """What `_pager.html` links to: the next page (its cursor and the filters), if there is
+    one, and the first page's query when this is a later one."""
+    kept = {k: v for k, v in filters.items() if v}
+    return {
+        "older": urlencode({**kept, "after": page.data[-1].id}) if page.has_more else None,
+        "paged": bool(request.query_params.get("after")),
+        "newest": urlencode(kept),
+    }
 
 
 @get("/app")
@@ -49,10 +72,16 @@ async def my_data(request: Request, dataspace: DataSpaceService) -> Response:
 @get("/app/data/{category:str}")
 async def my_records(request: Request, category: str, dataspace: DataSpaceService) -> Response:
     sub = await _open(request)
-    after = request.query_params.get("after") or None
-    page = await dataspace.records(sub, category[:64], starting_after=after, limit=PAGE)
+    page = await dataspace.records(sub, category[:64], starting_after=_after(request), limit=PAGE)
     records = [(r, msgspec.json.decode(r.payload)) for r in page.data]
-    return render(request, "records.html", category=category, page=page, records=records)
+    return render(
+        request,
+        "records.html",
+        category=category,
+        page=page,
+        records=records,
+        **_pager(request, page),
+    )
 
 
 def _sentences(request: Request, reasons) -> list[str]:
@@ -125,7 +154,9 @@ async def accept(request: Request, offer_id: str, consent: ConsentService) -> Re
 
 
 @get("/app/consents")
-async def consents(request: Request, consent: ConsentService) -> Response:
+async def consents(
+    request: Request, consent: ConsentService, dataspace: DataSpaceService
+) -> Response:
     sub = await _open(request)
     page = await consent.list_customer_grants(sub, status=None, starting_after=None, limit=100)
     groups = {
@@ -133,7 +164,22 @@ async def consents(request: Request, consent: ConsentService) -> Response:
         "paused": [g for g in page.data if g.status == "paused"],
         "ended": [g for g in page.data if g.status in ("revoked", "expired")],
     }
-    return render(request, "consents.html", groups=groups, deletion_status=deletion_status)
+    return render(
+        request,
+        "consents.html",
+        groups=groups,
+        deletion_status=deletion_status,
+        imported=await dataspace.imported_consents(sub, starting_after=None, limit=PAGE),
+    )
+
+
+@get("/app/imported-consents")
+async def imported_consents(request: Request, dataspace: DataSpaceService) -> Response:
+    """The consents brought from a former operator, a page at a time (the first page is on
+    "My consents")."""
+    sub = await _open(request)
+    page = await dataspace.imported_consents(sub, starting_after=_after(request), limit=PAGE)
+    return render(request, "imported_consents.html", imported=page, **_pager(request, page))
 
 
 def deletion_status(grant) -> str | None:
@@ -162,17 +208,56 @@ def verify_receipt(request: Request, receipt: str) -> dict:
     return {"ok": True, "kid": kid, "issuer": claims.get("iss"), "claims": claims}
 
 
+def verify_chain(request: Request, chain: GrantReceipts) -> list[tuple[GrantReceipt, bool]]:
+    """Each receipt of the chain with whether it holds: its signature verifies (as the
+    acceptance's does), it names this grant and its place, and the hash of the one before."""
+    out: list[tuple[GrantReceipt, bool]] = []
+    previous: str | None = None
+    for r in chain.data:
+        check = verify_receipt(request, r.receipt)
+        claims = check.get("claims", {})
+        linked = (
+            claims.get("consentReceiptID") == chain.grant_id
+            and claims.get("receiptIndex", 0) == r.index
+            and claims.get("previousReceiptHash") == (receipt_hash(previous) if previous else None)
+        )
+        out.append((r, bool(check["ok"] and linked)))
+        previous = r.receipt
+    return out
+
+
 @get("/app/consents/{grant_id:str}")
-async def consent_page(request: Request, grant_id: str, obligations: ObligationService) -> Response:
+async def consent_page(
+    request: Request, grant_id: str, obligations: ObligationService, consent: ConsentService
+) -> Response:
     sub = await _open(request)
     grant = await obligations.customer_grant(sub, grant_id)  # with what the partner owes
+    chain = await consent.customer_receipts(sub, grant_id)
     return render(
         request,
         "consent.html",
         grant=grant,
         receipt=verify_receipt(request, grant.receipt),
+        history=verify_chain(request, chain),
         new=request.query_params.get("new") == "1",
         deletion=deletion_status(grant),
+    )
+
+
+@get("/app/deletion-confirmations/{obligation_id:str}")
+async def deletion_confirmation(
+    request: Request, obligation_id: str, obligations: ObligationService
+) -> Response:
+    """The partner's signed deletion confirmation: the same JWS the API serves."""
+    sub = await _open(request)
+    receipt = await obligations.confirmation_receipt(sub, obligation_id[:64])
+    return Response(
+        receipt,
+        media_type=JOSE,
+        headers={  # the id is one the service found: a plain `dlo_…`
+            "Content-Disposition": f'attachment; filename="{obligation_id}.jws"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -198,28 +283,66 @@ async def change(request: Request, grant_id: str, action: str, consent: ConsentS
 
 @get("/app/access-log")
 async def access_log(request: Request, audit: AuditService, consent: ConsentService) -> Response:
+    """The log a page at a time, filtered by partner and outcome in the service, so every
+    entry is reachable, however old."""
     sub = await _open(request)
-    page = await audit.access_log(sub, starting_after=None, limit=100)
-    names = {
-        o.partner_id: o.partner_name
-        for o in (await consent.offers_for_customer(sub, starting_after=None, limit=100)).data
-    }
-    partner = request.query_params.get("partner") or ""
-    outcome = request.query_params.get("outcome") or ""
-    items = [
-        i
-        for i in page.data
-        if (not partner or i.partner_id == partner) and (not outcome or i.outcome == outcome)
-    ]
+    q = request.query_params
+    partner = (q.get("partner") or "")[:64]
+    outcome = q.get("outcome") or ""
+    outcome = outcome if outcome in OUTCOMES else ""
+    after = q.get("after") or ""
+    page = await audit.access_log(
+        sub,
+        # The log's cursor is an entry id; anything else (or past bigint) is the first page.
+        starting_after=int(after)
+        if after.isascii() and after.isdigit() and len(after) <= 18
+        else None,
+        limit=PAGE,
+        partner_id=partner or None,
+        outcome=outcome or None,
+    )
+    # The filter offers every partner the customer granted to, and any other on this page.
+    names = await consent.customer_partners(sub)
+    partners = {*names, *(i.partner_id for i in page.data if i.partner_id)}
+    if partner:
+        partners.add(partner)
     return render(
         request,
         "access_log.html",
-        items=items,
+        items=page.data,
         names=names,
-        partners=sorted({i.partner_id for i in page.data if i.partner_id}),
+        partners=sorted(partners, key=lambda p: (names.get(p, p), p)),
         partner=partner,
         outcome=outcome,
         reasons=lambda codes: sentences(request.app.state.rules, codes),
+        **_pager(request, page, partner=partner, outcome=outcome),
+    )
+
+
+@get("/app/notifications")
+async def notifications(request: Request, obligations: ObligationService) -> Response:
+    """What the customer should be told, newest first, in the page's language."""
+    sub = await _open(request)
+    page = await obligations.notifications(
+        sub,
+        accept_language=choose_language(request),
+        starting_after=_after(request),
+        limit=PAGE,
+    )
+    return render(request, "notifications.html", page=page, **_pager(request, page))
+
+
+@get("/app/insights")
+async def insights_page(request: Request, insights: InsightService) -> Response:
+    """The aggregate releases that counted the customer, and their privacy budget."""
+    sub = await _open(request)
+    view = await insights.for_customer(sub)
+    return render(
+        request,
+        "insights.html",
+        insights=view,
+        period_start=date.fromisoformat(view.budget_period_start),
+        renews=date.fromisoformat(view.budget_period_end),
     )
 
 
@@ -307,10 +430,14 @@ ROUTES = [
     review,
     accept,
     consents,
+    imported_consents,
     consent_page,
+    deletion_confirmation,
     confirm_change,
     change,
     access_log,
+    notifications,
+    insights_page,
     earnings,
     exports,
     start_export,

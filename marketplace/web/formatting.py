@@ -1,21 +1,26 @@
-"""Dates and money in the page's language (Babel's CLDR data)."""
+"""Dates, figures and money in the page's language (Babel's CLDR data)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 from .i18n import current_language, gettext
 
 
-def day(value: datetime | None) -> str:
+def day(value: date | None) -> str:
     return format_date(value, "medium", locale=current_language.get()) if value else "—"
 
 
 def moment(value: datetime | None) -> str:
     return format_datetime(value, "medium", locale=current_language.get()) if value else "—"
+
+
+def number(value: float) -> str:
+    """A figure such as an epsilon, to two decimals at most."""
+    return format_decimal(value, "#,##0.##", locale=current_language.get())
 
 
 def cents(amount: int, currency: str) -> str:
@@ -26,4 +31,11 @@ def money(compensation) -> str:
     return cents(compensation.amount, compensation.currency)
 
 
-FILTERS = {"day": day, "moment": moment, "cents": cents, "money": money, "gettext": gettext}
+FILTERS = {
+    "day": day,
+    "moment": moment,
+    "number": number,
+    "cents": cents,
+    "money": money,
+    "gettext": gettext,
+}

@@ -70,12 +70,15 @@ ORDER BY l.leaf_index
 LIMIT $11;
 
 -- name: access_log
--- A customer's own history, newest first, sealed or not yet.
+-- A customer's own history, newest first, sealed or not yet; optionally one partner's ($4)
+-- and one outcome ($5).
 SELECT e.id, e.kind, e.at, e.partner_id, e.category, e.outcome, e.entry
 FROM audit_entries e
 WHERE e.subject = $1
   AND (e.kind = 'access.decision' OR e.kind LIKE 'grant.%')
   AND ($2::bigint IS NULL OR e.id < $2)
+  AND ($4::text IS NULL OR e.partner_id = $4)
+  AND ($5::text IS NULL OR e.outcome = $5)
 ORDER BY e.id DESC
 LIMIT $3;
 

@@ -130,6 +130,14 @@ WHERE customer_id = $1
 ORDER BY id DESC
 LIMIT $4;
 
+-- name: customer_partners
+-- The partners a customer has held a grant to, ever, by name (at most $2).
+SELECT p.id, p.name
+FROM partners p
+WHERE p.id IN (SELECT g.partner_id FROM grants g WHERE g.customer_id = $1)
+ORDER BY p.name, p.id
+LIMIT $2;
+
 -- name: get_partner_grant
 SELECT id, customer_id, partner_id, offer_id, offer_version, categories, purposes,
        grant_status(status, expires_at) AS status, granted_at, expires_at, updated_at,

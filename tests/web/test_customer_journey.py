@@ -6,71 +6,11 @@ axe-core checks every screen."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
-import pytest
 
-from tests.conftest import free_port, start_server
-from tests.web.pages import screen, tab_to
-
-CLIENT_ID = "marketplace-web"
-
-
-@pytest.fixture(scope="module")
-def oidc_issuer():
-    import oidc_provider_mock
-
-    with oidc_provider_mock.run_server_in_thread(require_nonce=True) as server:
-        yield f"http://127.0.0.1:{server.server_port}"
-
-
-@pytest.fixture(scope="module")
-def web(settings, oidc_issuer):
-    port = free_port()
-    proc = start_server(
-        settings,
-        port,
-        {
-            "OIDC_ISSUER": oidc_issuer,
-            "OIDC_CLIENT_ID": CLIENT_ID,
-            "OIDC_CLIENT_SECRET": "web-secret",
-        },
-    )
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
-async def customer_with_data(actors, client, jurisdiction="DE"):
-    customer = await actors.customer(jurisdiction)
-    now = datetime.now(UTC)
-    records = [
-        {
-            "category": category,
-            "recorded_at": (now - timedelta(hours=i + 1)).isoformat(),
-            "source": "network",
-            "payload": {"n": i},
-        }
-        for category in ("location", "data_usage")
-        for i in range(3)
-    ]
-    r = await client.post(
-        f"/v1/admin/customers/{customer['id']}/records",
-        json={"records": records},
-        headers=actors.operator,
-    )
-    assert r.status_code in (200, 201), r.text
-    return customer
-
-
-async def sign_in(page, web, sub):
-    await page.goto(f"{web}/app")
-    assert page.url.endswith("/app/signin")
-    await page.get_by_role("link", name="Sign in with your operator account").click()
-    await page.locator("input[name=sub]").first.fill(sub)
-    await page.get_by_role("button", name="Authorize").click()
-    await page.wait_for_url(f"{web}/app")
+from tests.web.pages import customer_with_data, screen, sign_in, tab_to
 
 
 async def test_a_customer_does_everything_in_the_browser(web, page, actors, client):

@@ -13,10 +13,22 @@ from pathlib import Path
 import h3
 import httpx
 import jwt
+import pytest
 
 from tests.web.pages import customer_with_data, screen, sign_in
 
 PARIS = (48.8566, 2.3522)
+
+
+@pytest.fixture
+async def closing(client):
+    """`closing(partner, offer)`: the offer is closed when the test ends, so the other page
+    tests' offers screen (and its screenshot) shows only their own offers."""
+    opened: list[tuple[dict, dict]] = []
+    yield lambda partner, offer: opened.append((partner, offer))
+    for partner, offer in opened:
+        r = await client.post(f"/v1/partner/offers/{offer['id']}/close", headers=partner["auth"])
+        assert r.status_code == 200, r.text
 
 
 async def _read(client, partner, customer, category="data_usage", purpose="research"):
@@ -38,10 +50,11 @@ def _verified(web: str, token: str) -> dict:
 
 
 async def test_what_the_customer_is_told_and_the_signed_proof_of_deletion(
-    web, page, browser, actors, client
+    web, page, browser, actors, client, closing
 ):
     partner = await actors.partner("Acme Ads")
-    offer = await actors.offer(partner, title="Usage research", purposes=["research"])
+    offer = await actors.offer(partner, title="Feed research", purposes=["research"])
+    closing(partner, offer)
     customer = await customer_with_data(actors, client)
     grant = await actors.accept(customer, offer)
     # Each change of the offer tells the customer (20 of them: one page), then the grant's
@@ -49,7 +62,7 @@ async def test_what_the_customer_is_told_and_the_signed_proof_of_deletion(
     for edition in range(2, 22):
         r = await client.patch(
             f"/v1/partner/offers/{offer['id']}",
-            json={"title": f"Usage research, edition {edition}"},
+            json={"title": f"Feed research, edition {edition}"},
             headers=partner["auth"],
         )
         assert r.status_code == 200, r.text
@@ -145,10 +158,13 @@ async def test_what_the_customer_is_told_and_the_signed_proof_of_deletion(
         await context.close()
 
 
-async def test_who_read_what_pages_and_filters_over_the_whole_log(web, page, actors, client):
+async def test_who_read_what_pages_and_filters_over_the_whole_log(
+    web, page, actors, client, closing
+):
     partner = await actors.partner("Acme Ads")
     stranger = await actors.partner("Beta Research")
-    offer = await actors.offer(partner, title="Usage research", purposes=["research"])
+    offer = await actors.offer(partner, title="Log research", purposes=["research"])
+    closing(partner, offer)
     customer = await customer_with_data(actors, client)
     await actors.accept(customer, offer)
     # The oldest reads are refused (no consent; German law on location), then 25 are allowed:
@@ -193,11 +209,12 @@ async def test_who_read_what_pages_and_filters_over_the_whole_log(web, page, act
     assert await log.count() == 20
 
 
-async def test_the_statistics_a_customer_was_counted_in(web, page, actors, client):
+async def test_the_statistics_a_customer_was_counted_in(web, page, actors, client, closing):
     partner = await actors.partner("Footfall Analytics", jurisdiction="FR")
     offer = await actors.offer(
-        partner, title="Footfall", categories=["location"], purposes=["aggregated_analytics"]
+        partner, title="Area statistics", categories=["location"], purposes=["aggregated_analytics"]
     )
+    closing(partner, offer)
     customer = await actors.customer("FR")
     await actors.accept(customer, offer)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
@@ -246,9 +263,10 @@ async def test_the_statistics_a_customer_was_counted_in(web, page, actors, clien
     await screen(page, "insights")
 
 
-async def test_consents_brought_from_a_former_operator(web, page, actors, client):
+async def test_consents_brought_from_a_former_operator(web, page, actors, client, closing):
     partner = await actors.partner("Roaming Ads", jurisdiction="FR")
     offer = await actors.offer(partner, title="Roaming research", purposes=["research"])
+    closing(partner, offer)
     customer = await customer_with_data(actors, client, "FR")
     await actors.accept(customer, offer, categories=["data_usage"])
     # The customer's package, made by this server and imported into a new account as another

@@ -121,8 +121,8 @@ class AuditRepository:
         subject: str,
         before: int | None,
         limit: int,
-        partner_id: str | None = None,
-        outcome: str | None = None,
+        partner_id: str | None,
+        outcome: str | None,
     ) -> list[AccessLogItem]:
         rows = await self.conn.fetch(Q["access_log"], subject, before, limit, partner_id, outcome)
         return [_access_item(r) for r in rows]

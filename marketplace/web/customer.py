@@ -250,7 +250,8 @@ async def deletion_confirmation(
 ) -> Response:
     """The partner's signed deletion confirmation: the same JWS the API serves."""
     sub = await _open(request)
-    receipt = await obligations.confirmation_receipt(sub, obligation_id[:64])
+    obligation_id = obligation_id[:64]
+    receipt = await obligations.confirmation_receipt(sub, obligation_id)
     return Response(
         receipt,
         media_type=JOSE,

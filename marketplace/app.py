@@ -154,6 +154,9 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             ),
         ),
         debug=False,
+        # Our own configure_logging (above) renders every library's records as JSON lines;
+        # Litestar's default would put its plain-text formatter back on the root logger.
+        logging_config=None,
     )
     app.state.settings = settings
     app.state.keyring = keys

@@ -52,6 +52,11 @@ def _json_line(event: dict, **_) -> str:
     return _encode_line(event).decode()
 
 
+def _add_pid(_logger: object, _name: str, event: dict) -> dict:
+    event["pid"] = os.getpid()
+    return event
+
+
 def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
     """Our lines and every library's (stdlib logging: asyncpg, uvicorn, pgqueuer, and Python
     warnings) as one stream of whole JSON lines on stderr."""
@@ -61,6 +66,7 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
         else structlog.dev.ConsoleRenderer()
     )
     shared: list[Any] = [
+        _add_pid,  # several processes share one stream: which one said it
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -75,7 +81,12 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
     handler = _LineHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            # ExtraAdder: a record's `extra` fields become the line's fields.
+            foreign_pre_chain=[
+                *shared,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(),
+            ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
@@ -83,6 +94,7 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
             ],
         )
     )
+    handler.addFilter(_without_reconnect_tracebacks)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(level, logging.WARNING))  # libraries speak up for warnings and worse
@@ -90,6 +102,16 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.captureWarnings(True)
+
+
+def _without_reconnect_tracebacks(record: logging.LogRecord) -> bool:
+    """asyncpg's pool logs each failed attempt to reconnect with its traceback; the outage
+    itself is said once by sql.health, so the attempt keeps one line naming its error."""
+    if record.name == "asyncpg.pool" and record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        record.error = f"{type(error).__name__}: {error}"[:300]
+        record.exc_info = record.exc_text = None
+    return True
 
 
 class _LineHandler(logging.Handler):

@@ -1,23 +1,34 @@
 """Whether the database answers, as this process last saw it: an outage is said once when it
-begins and once when it ends, never once per failed request."""
+begins and once when it ends, never once per failed request.
+
+Only work that began after the last change of state can change it again: a request that was
+already running when the database went away may still succeed, and one that began during the
+outage may fail after the database is back; neither is news, and neither is logged."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 log = logging.getLogger("sql.health")
 
 
 class DatabaseHealth:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.available = True
+        self.clock = clock
+        self._changed = float("-inf")  # on `clock`, when `available` last changed
 
-    def failed(self, fault: Exception) -> None:
-        if self.available:
-            self.available = False
+    def failed(self, fault: BaseException, began: float) -> None:
+        """Work that began at `began` (on `clock`) failed because of the database (`fault`:
+        the driver's or the network's own error)."""
+        if self.available and began >= self._changed:
+            self.available, self._changed = False, self.clock()
             log.warning("database_unavailable", extra={"error": type(fault).__name__})
 
-    def succeeded(self) -> None:
-        if not self.available:
-            self.available = True
+    def succeeded(self, began: float) -> None:
+        """Work that began at `began` (on `clock`) was answered by the database."""
+        if not self.available and began >= self._changed:
+            self.available, self._changed = True, self.clock()
             log.warning("database_back")

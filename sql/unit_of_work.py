@@ -96,6 +96,7 @@ class RequestTransaction:
         self._conn: Any = None
         self._tx: Any = None
         self._task: asyncio.Task | None = None
+        self._began = health.clock()
         self.failed = False  # a unit of work of the request raised: nothing may commit
 
     @contextmanager
@@ -136,13 +137,14 @@ class RequestTransaction:
             await tx.commit()
         except BaseException as e:
             fault = database_fault(e)
-            if isinstance(fault, DatabaseUnavailable) and self._conn is not None:
-                _discard(self._conn)  # broken: never handed out again
+            if isinstance(fault, DatabaseUnavailable):
+                if self._conn is not None:
+                    _discard(self._conn)  # broken: never handed out again
+                self._health.failed(e, self._began)
             if fault is not None:
-                self._health.failed(fault)
                 raise fault from e
             raise
-        self._health.succeeded()
+        self._health.succeeded(self._began)
 
     async def close(self) -> None:
         """Rolls back whatever was not committed and gives the connection back."""
@@ -203,6 +205,7 @@ class PostgresUnitOfWork:
         self._tx: Any = None
         self._shared: RequestTransaction | None = None
         self._repositories: dict[type, object] = {}
+        self._began = 0.0
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -211,6 +214,7 @@ class PostgresUnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
+        self._began = self._health.clock()
         shared = _REQUEST.get()
         if shared is not None and shared.joins():
             return await self._join(shared)
@@ -279,13 +283,15 @@ class PostgresUnitOfWork:
             self._translate(exc)
         if exc is not None:
             self._raise_fault(exc)
-        self._health.succeeded()  # the database answered (a domain error is not its fault)
+        # The database answered (a domain error is not its fault).
+        self._health.succeeded(self._began)
 
     def _raise_fault(self, e: BaseException) -> None:
         """Raises the domain error for a failure of the database itself, if `e` is one."""
         fault = database_fault(e)
         if fault is not None:
-            self._health.failed(fault)
+            if isinstance(fault, DatabaseUnavailable):  # a slow statement is not an outage
+                self._health.failed(e, self._began)
             if fault is not e:
                 raise fault from e
             raise fault

@@ -22,6 +22,9 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP or scope["method"] not in RETRIED_METHODS:
             await app(scope, receive, send)
             return
+        # The retry is a new run of the request: the scope as it arrived, since the first run
+        # left its marks on it (the framework's "response started", the user, the fault).
+        arrived = {**scope, "state": dict(scope.get("state", {}))}
         dropped = False
 
         async def send_unless_lost(message: Message) -> None:
@@ -33,8 +36,7 @@ def retry_middleware(app: ASGIApp) -> ASGIApp:
 
         await app(scope, receive, send_unless_lost)
         if dropped:
-            scope.pop("database_fault", None)  # type: ignore[typeddict-item]
-            await app(scope, _empty_body_then(receive), send)
+            await app(arrived, _empty_body_then(receive), send)  # type: ignore[arg-type]
 
     return middleware
 

@@ -31,9 +31,12 @@ async def waiting_backends(
     return []
 
 
-async def kill_under_lock(pool, table: str, mode: str, query_prefix: str, request, *, twice=False):
+async def kill_under_lock(
+    pool, table: str, mode: str, query_prefix: str, request, *, twice=False, kill_retry=False
+):
     """Runs `request` while `table` is locked; terminates the backend it waits on; if
-    `twice`, waits for the retry to wait too, then lets it through."""
+    `twice`, waits for the retry to wait too, then lets it through (or, with `kill_retry`,
+    terminates the retry's backend as well)."""
     conn = await pool.acquire()
     try:
         await conn.execute("BEGIN")
@@ -42,7 +45,11 @@ async def kill_under_lock(pool, table: str, mode: str, query_prefix: str, reques
         first = await waiting_backends(pool, query_prefix, task)
         await pool.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", first)
         if twice:
-            await waiting_backends(pool, query_prefix, task, besides=frozenset(first))
+            second = await waiting_backends(pool, query_prefix, task, besides=frozenset(first))
+            if kill_retry:
+                await pool.execute(
+                    "SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid", second
+                )
         await conn.execute("ROLLBACK")
         return await task
     finally:
@@ -67,6 +74,30 @@ async def test_a_read_whose_backend_is_terminated_is_retried_on_a_fresh_connecti
         )
     assert r.status_code == 200, r.text
     assert r.json()["id"] == offer["id"]
+
+
+async def test_a_read_whose_retry_loses_its_connection_too_is_unavailable_not_an_error(
+    live_server, actors, pool
+):
+    """The retry is a new run of the request: its failure is answered like any other."""
+    partner = await actors.partner()
+    offer = await actors.offer(partner, publish=False)
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
+        r = await kill_under_lock(
+            pool,
+            "offers",
+            "ACCESS EXCLUSIVE",
+            "%FROM offers%",
+            http.get(f"/v1/partner/offers/{offer['id']}", headers=partner["auth"]),
+            twice=True,
+            kill_retry=True,
+        )
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == "database_unavailable" and int(r.headers["retry-after"]) >= 1
+        # And the next read, on a fresh connection, is served.
+        again = await http.get(f"/v1/partner/offers/{offer['id']}", headers=partner["auth"])
+    assert again.status_code == 200, again.text
 
 
 async def test_a_keyed_write_whose_backend_is_terminated_is_retried_and_commits_once(

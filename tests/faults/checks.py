@@ -8,6 +8,7 @@ IDEMPOTENCY_IN_EFFECT.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -274,3 +275,38 @@ async def sealing_caught_up(harness: Harness) -> list[str]:
 async def audit_verifies(harness: Harness) -> list[str]:
     done = await harness.audit_verify()
     return [] if done.returncode == 0 else [f"audit verify: {done.stdout}{done.stderr}"[-2000:]]
+
+
+# -- what the operator reads -------------------------------------------------------------
+
+
+def logs_an_operator_can_use(harness: Harness, since: dict[str, int]) -> list[str]:
+    """Since the fault began (`since`: each log's size then): every line is whole JSON, from
+    every process and library; no request left a traceback; and each API process said at
+    most once that the database went away, and once that it came back."""
+    bad: list[str] = []
+    said: Counter = Counter()  # (event, pid) -> lines
+    for path in (harness.api_log, harness.worker_log):
+        with open(path, "rb") as f:
+            f.seek(since[path.name])
+            lines = f.read().decode(errors="replace").splitlines()
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                bad.append(f"{path.name}: not JSON: {line[:160]}")
+                continue
+            if path == harness.api_log:
+                said[event.get("event"), event.get("pid")] += 1
+            if event.get("exception") and path == harness.api_log:
+                bad.append(f"{path.name}: a traceback: {event.get('event')}")
+    bad += [
+        f"pid {pid} said {event} {n} times"
+        for (event, pid), n in said.items()
+        if event in ("database_unavailable", "database_back") and n > 1
+    ]
+    return bad
+
+
+def log_sizes(harness: Harness) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in (harness.api_log, harness.worker_log)}

@@ -50,6 +50,7 @@ async def run_fault(
         async with load:
             await load.until_completed(WARM_UP)
             await _settle(harness)
+            logs_before = checks.log_sizes(harness)
             window = await inject(load)
             await load.until_completed(checks.RECOVERY_REQUESTS + 20, started_after=window.back)
         assert harness.pool is not None
@@ -86,6 +87,10 @@ async def run_fault(
     outcome.held("payouts exactly once at Stripe", await checks.payouts_exactly_once(harness))
     outcome.held("sealing caught up", await checks.sealing_caught_up(harness))
     outcome.held("audit verify", await checks.audit_verifies(harness))
+    outcome.held(
+        "logs: whole JSON, an outage said once",
+        checks.logs_an_operator_can_use(harness, logs_before),
+    )
     fault_table(outcome.row())
     print("\n" + checks.TABLE_HEADER + "\n" + outcome.row())
     assert not outcome.broken, _explain(outcome)

@@ -23,6 +23,11 @@ try:
     1 / 0
 except ZeroDivisionError:
     logging.getLogger("pgqueuer").exception("job failed")
+try:
+    raise ConnectionRefusedError(111, "Connection refused")
+except ConnectionRefusedError:
+    logging.getLogger("asyncpg.pool").warning("floor; retrying", exc_info=True)
+logging.getLogger("sql.health").warning("database_unavailable", extra={"error": "OSError"})
 """
 
 
@@ -43,3 +48,9 @@ def test_foreign_records_and_warnings_are_json_lines_too():
     assert any("something is deprecated" in line["event"] for line in lines)
     failed = events["job failed"]
     assert failed["level"] == "error" and "ZeroDivisionError" in failed["exception"]
+    # asyncpg's reconnect loop: one line per attempt naming its error, no traceback (the
+    # outage is said once, by sql.health, with its error as a field).
+    retrying = events["floor; retrying"]
+    assert "exception" not in retrying
+    assert retrying["error"] == "ConnectionRefusedError: [Errno 111] Connection refused"
+    assert events["database_unavailable"]["error"] == "OSError"

@@ -122,7 +122,7 @@ class AuditService:
         root = tree.root()
         if not verify_consistency(old_size, tree.size, previous.root_hash, root, proof):
             raise SealRefused(f"checkpoint {tree.size} would not extend checkpoint {old_size}")
-        await repo.insert_leaves(old_size, [r.id for r in rows], hashes)
+        await repo.insert_leaves(old_size, rows, hashes)
         await repo.insert_checkpoint(tree.size, root, self.signer.sign(tree.size, root))
         last_id, last_txid = rows[-1].id, rows[-1].txid
         # A full batch may have stopped inside a transaction's entries: the watermark is then

@@ -201,7 +201,7 @@ def verify_receipt(request: Request, receipt: str) -> dict:
     keys = request.app.state.keyring
     try:
         kid = jwt.get_unverified_header(receipt).get("kid")
-        key = keys.trusted.get(kid)
+        key = keys.signing_key(kid)
         claims = jwt.decode(receipt, key.key, algorithms=["EdDSA"], options={"verify_aud": False})
     except (jwt.PyJWTError, AttributeError, TypeError) as e:
         return {"ok": False, "why": str(e)}

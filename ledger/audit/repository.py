@@ -189,6 +189,7 @@ def _args(jurisdictions: list[str], f: dict[str, Any], limit: int | None) -> lis
         f.get("outcome"),
         f.get("subject"),
         limit,
+        f.get("rule"),
     ]
 
 

@@ -15,7 +15,7 @@ from pygal.style import Style
 
 from ledger.audit import AuditError, AuditService
 
-from .common import render, signed_in, t
+from .common import pager, render, signed_in, t
 
 SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 CHART_DAYS = 14
@@ -145,25 +145,36 @@ async def entries(request: Request, audit: AuditService) -> Response:
     me = signed_in(request, "regulator")
     q = request.query_params
     kind, partner, outcome, rule = (q.get(n) or "" for n in ("kind", "partner", "outcome", "rule"))
-    filters = {"kind": kind, "partner_id": partner, "outcome": outcome}
+    rule = rule.removeprefix("rule:")
+    filters = {"kind": kind, "partner_id": partner, "outcome": outcome, "rule": rule}
     filters = {k: v[:100] for k, v in filters.items() if v}
-    page = await audit.entries(list(me.jurisdictions), filters, limit=ENTRIES_PAGE * 4)
+    after = q.get("after") or ""
+    if after.isascii() and after.isdigit() and len(after) <= 18:  # a leaf index
+        filters["starting_after"] = int(after)
+    page = await audit.entries(list(me.jurisdictions), filters, limit=ENTRIES_PAGE)
     rows = []
     for e in page.data:
-        if rule and rule.removeprefix("rule:") not in e.entry:
-            continue  # the rule's id is in the entry's text (its reasons, its rule ids)
         body = json.loads(e.entry)
-        reasons = [*(body.get("reasons") or []), *(body.get("rule_ids") or [])]
-        rows.append((e, reasons))
+        rows.append((e, [*(body.get("reasons") or []), *(body.get("rule_ids") or [])]))
     return render(
         request,
         "regulator_entries.html",
-        rows=rows[:ENTRIES_PAGE],
+        rows=rows,
         kinds=KINDS,
         kind=kind,
         partner=partner,
         outcome=outcome,
         rule=rule,
+        ascending=True,
+        **pager(
+            request,
+            page,
+            cursor=lambda e: e.leaf_index,
+            kind=kind,
+            partner=partner,
+            outcome=outcome,
+            rule=rule,
+        ),
     )
 
 

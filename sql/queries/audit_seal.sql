@@ -66,6 +66,8 @@ WHERE e.jurisdictions && $1::text[]
   AND ($8::text IS NULL OR e.category = $8)
   AND ($9::text IS NULL OR e.outcome = $9)
   AND ($10::text IS NULL OR e.subject = $10)
+  -- A rule's decisions: parsed only when asked, and only for rows the other filters kept.
+  AND ($12::text IS NULL OR (e.entry::jsonb -> 'rule_ids') ? $12)
 ORDER BY l.leaf_index
 LIMIT $11;
 

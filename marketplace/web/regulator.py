@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
 import pygal
 from litestar import Request, Response, get
 from pygal.style import Style
 
-from ledger.audit import AuditError, AuditService
+from ledger.audit import AuditError, AuditService, DayActivity
 
 from .common import pager, render, signed_in, t
 
@@ -36,8 +35,6 @@ KINDS = (
     "data.exported",
     "account.closed",
 )
-# A payout's ledger transaction moves money into this account (ledger/books.py).
-PAYOUT_ACCOUNT = '"payouts_in_transit"'
 # High-contrast colours, legible on white (WCAG AA for the text pygal draws).
 STYLE = Style(
     background="white",
@@ -93,17 +90,7 @@ async def overview(request: Request, audit: AuditService) -> Response:
         for reason, n in (metrics[d].decisions.by_reason if d in metrics else {}).items():
             if reason != GRANTED:  # an allowed decision's reason: counted as allowed
                 by_rule.setdefault(reason, [0] * len(days))[i] += n
-    # Erasures and exports per day: the sealed entries of those kinds in the window.
-    counts: dict[str, Counter[str]] = {}
-    for kind in ("data.erased", "data.exported", "account.closed", "ledger.transaction"):
-        page = await audit.entries(
-            jurisdictions, {"kind": kind, "from": start, "to": end}, limit=1000
-        )
-        counts[kind] = Counter(
-            e.at.date().isoformat()
-            for e in page.data
-            if kind != "ledger.transaction" or PAYOUT_ACCOUNT in e.entry
-        )
+    activity = [metrics[d].activity if d in metrics else DayActivity() for d in days]
     charts = [
         _chart(
             t("Consents given and withdrawn"),
@@ -119,12 +106,12 @@ async def overview(request: Request, audit: AuditService) -> Response:
             t("Erasures and exports"),
             days,
             {
-                t("erasures"): [counts["data.erased"][d] for d in days],
-                t("exports"): [counts["data.exported"][d] for d in days],
-                t("accounts closed"): [counts["account.closed"][d] for d in days],
+                t("erasures"): [a.erasures for a in activity],
+                t("exports"): [a.exports for a in activity],
+                t("accounts closed"): [a.accounts_closed for a in activity],
             },
         ),
-        _chart(t("Payouts"), days, {t("payouts"): [counts["ledger.transaction"][d] for d in days]}),
+        _chart(t("Payouts"), days, {t("payouts"): [a.payouts for a in activity]}),
     ]
     tree_size = checkpoint.tree_size if checkpoint else 0
     unsealed = await audit.unsealed_count()

@@ -80,16 +80,17 @@ def _sentences(request: Request, reasons) -> list[str]:
 @get("/app/offers")
 async def offers_page(request: Request, consent: ConsentService) -> Response:
     sub = await _open(request)
-    page = await consent.offers_for_customer(sub, starting_after=None, limit=100)
-    return render(request, "offers.html", offers=page.data, sentences=_sentences)
+    page = await consent.offers_for_customer(sub, starting_after=_after(request), limit=PAGE)
+    return render(
+        request, "offers.html", offers=page.data, sentences=_sentences, **pager(request, page)
+    )
 
 
 async def _offer(request: Request, consent: ConsentService, sub: str, offer_id: str):
-    page = await consent.offers_for_customer(sub, starting_after=None, limit=100)
-    for offer in page.data:
-        if offer.id == offer_id:
-            return offer
-    return None
+    page = await consent.offers_for_customer(
+        sub, starting_after=None, limit=1, offer_id=offer_id[:64]
+    )
+    return page.data[0] if page.data else None
 
 
 @get("/app/offers/{offer_id:str}")

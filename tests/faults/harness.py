@@ -301,7 +301,12 @@ class Harness:
 
     @asynccontextmanager
     async def client(self, connections: int = 40):
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        # Idle connections are let go before the server's keep-alive timeout (uvicorn: 5 s),
+        # as a well-behaved client does: a request sent on a connection the server is closing
+        # at that moment fails with no answer, a race of keep-alive, not of the fault.
+        limits = httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2
+        )
         async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=30) as http:
             yield http
 

@@ -147,6 +147,13 @@ class KeyRing:
     def jwks(self) -> dict:
         return {"keys": list(self.published)}
 
+    def signing_key(self, kid: str | None) -> PyJWK | None:
+        """A key this service signs or signed with (its JWKS), for checking what it signed:
+        receipts and confirmations. Never an identity provider's key, which `trusted` holds
+        for bearer tokens only."""
+        jwk = next((k for k in self.published if k.get("kid") == kid), None)
+        return PyJWK(jwk) if jwk is not None else None
+
     def adopt_history(self, keys: list[SigningKey]) -> None:
         """Publishes every registered key; locally issued tokens signed with a retired key
         stay valid until they expire (at most TOKEN_MAX_LIFETIME_SECONDS after a rotation)."""

@@ -52,8 +52,9 @@ def _json_line(event: dict, **_) -> str:
     return _encode_line(event).decode()
 
 
-def _add_pid(_logger: object, _name: str, event: dict) -> dict:
-    event["pid"] = os.getpid()
+def _add_process(_logger: object, _name: str, event: dict) -> dict:
+    """The writing process's id (`pid` stays free for the process an event is about)."""
+    event["process"] = os.getpid()
     return event
 
 
@@ -66,7 +67,7 @@ def configure_logging(json: bool = True, level: int = logging.INFO) -> None:
         else structlog.dev.ConsoleRenderer()
     )
     shared: list[Any] = [
-        _add_pid,  # several processes share one stream: which one said it
+        _add_process,  # several processes share one stream: which one said it
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -309,9 +309,11 @@ class OffersRepository:
         await self.conn.execute(Q["set_offer_status"], offer_id, partner_id, status)
 
     async def list_customer_offers(
-        self, customer_id: str, starting_after: str | None, limit: int
+        self, customer_id: str, starting_after: str | None, limit: int, offer_id: str | None
     ) -> list[OfferListing]:
-        rows = await self.conn.fetch(Q["list_customer_offers"], customer_id, starting_after, limit)
+        rows = await self.conn.fetch(
+            Q["list_customer_offers"], customer_id, starting_after, limit, offer_id
+        )
         return [
             OfferListing(
                 id=r["id"],

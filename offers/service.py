@@ -304,14 +304,16 @@ class ConsentService:
         starting_after: str | None,
         limit: int,
         accept_language: str | None = None,
+        offer_id: str | None = None,
     ) -> Page[CustomerOffer]:
-        """Open offers with the customer's eligibility; the rules' sentences in the first of
-        ES, DE, EN that `accept_language` names, else English: the language of the grant's
-        exclusions and its signed receipt, which the listing must match when nothing is asked."""
+        """Open offers with the customer's eligibility (with `offer_id`, that one only); the
+        rules' sentences in the first of ES, DE, EN that `accept_language` names, else
+        English: the language of the grant's exclusions and its signed receipt, which the
+        listing must match when nothing is asked."""
         async with self.uow(transaction=False) as uow:
             customer = await _customer(uow.repository(CustomersRepository), customer_id)
             rows = await uow.repository(OffersRepository).list_customer_offers(
-                customer_id, starting_after, limit + 1
+                customer_id, starting_after, limit + 1, offer_id
             )
         now = datetime.now(UTC)
         language = pick_language(accept_language, "")

@@ -96,10 +96,20 @@ class DayInsights(msgspec.Struct, frozen=True, kw_only=True):
     suppressed_cells: int
 
 
+class DayActivity(msgspec.Struct, frozen=True, kw_only=True):
+    """A day's erasures, exports, account closures and payouts."""
+
+    erasures: int = 0
+    exports: int = 0
+    accounts_closed: int = 0
+    payouts: int = 0
+
+
 class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
     date: str
     grants: DayGrants
     decisions: DayDecisions
+    activity: DayActivity = msgspec.field(default_factory=DayActivity)
     insights: tuple[DayInsights, ...] = ()
 
 

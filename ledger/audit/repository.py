@@ -14,6 +14,7 @@ from sql import load_queries
 
 from .models import (
     AccessLogItem,
+    DayActivity,
     DayGrantCounts,
     DayInsights,
     DecisionCount,
@@ -149,6 +150,21 @@ class AuditRepository:
             for r in rows
         ]
 
+    async def activity_metrics(
+        self, start: datetime, end: datetime, jurisdictions: list[str]
+    ) -> dict[str, DayActivity]:
+        """Per UTC date (ISO), the day's erasures, exports, closures and payouts."""
+        rows = await self.conn.fetch(Q["activity_metrics"], start, end, jurisdictions)
+        return {
+            r["day_start"].date().isoformat(): DayActivity(
+                erasures=r["erasures"],
+                exports=r["exports"],
+                accounts_closed=r["accounts_closed"],
+                payouts=r["payouts"],
+            )
+            for r in rows
+        }
+
     async def decision_metrics(
         self, start: datetime, end: datetime, jurisdictions: list[str]
     ) -> list[DecisionCount]:
@@ -196,6 +212,7 @@ def _args(jurisdictions: list[str], f: dict[str, Any], limit: int | None) -> lis
         f.get("outcome"),
         f.get("subject"),
         limit,
+        f.get("rule"),
     ]
 
 

@@ -33,6 +33,7 @@ from .models import (
     AccessLogItem,
     AuditPage,
     CheckpointSigner,
+    DayActivity,
     DayDecisions,
     DayGrants,
     DayInsights,
@@ -281,7 +282,8 @@ class AuditService:
     async def metrics(
         self, jurisdictions: list[str], start: datetime, end: datetime
     ) -> list[DayMetrics]:
-        """Grants (active at day end, new, revoked, expired) and decisions by reason per day."""
+        """Grants (active at day end, new, revoked, expired), decisions by reason, activity
+        (erasures, exports, closures, payouts) and aggregate releases, per day."""
         if end <= start:
             return []  # an empty range has no days
         # A longer range is cut to its first MAX_METRIC_DAYS days; callers page by date.
@@ -290,6 +292,7 @@ class AuditService:
             repo = uow.repository(AuditRepository)
             grants = await repo.grant_metrics(start, end, jurisdictions)
             decisions = await repo.decision_metrics(start, end, jurisdictions)
+            activity = await repo.activity_metrics(start, end, jurisdictions)
             releases = await repo.insight_metrics(start, end, jurisdictions)
         by_day = _decisions_by_day(decisions)
         insights_by_day: dict[str, list[DayInsights]] = {}
@@ -305,6 +308,7 @@ class AuditService:
                         active=g.active, new=g.new, revoked=g.revoked, expired=g.expired
                     ),
                     decisions=by_day.get(date) or DayDecisions(allowed=0, denied=0, by_reason={}),
+                    activity=activity.get(date) or DayActivity(),
                     insights=tuple(insights_by_day.get(date, ())),
                 )
             )

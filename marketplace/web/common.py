@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Request, Response
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -81,6 +82,17 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         },
         headers={"Cache-Control": "no-store"},
     )
+
+
+def pager(request: Request, page, *, cursor=lambda item: item.id, **filters: str) -> dict:
+    """What `_pager.html` links to: the next page (the last item's `cursor` and the
+    filters), if there is one, and the first page's query when this is a later one."""
+    kept = {k: v for k, v in filters.items() if v}
+    return {
+        "older": urlencode({**kept, "after": cursor(page.data[-1])}) if page.has_more else None,
+        "paged": bool(request.query_params.get("after")),
+        "newest": urlencode(kept),
+    }
 
 
 def redirect(path: str) -> Response:

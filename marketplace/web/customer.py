@@ -4,7 +4,6 @@ JSON endpoint that serves the same data (see marketplace/http/routes/customer.py
 from __future__ import annotations
 
 from datetime import date
-from urllib.parse import urlencode
 
 import jwt
 import msgspec
@@ -18,7 +17,7 @@ from offers.dataspace import MEDIA_TYPE, DataSpaceService
 from offers.insights import InsightService
 from offers.obligations import ObligationService
 
-from .common import choose_language, redirect, render, signed_in, t
+from .common import choose_language, pager, redirect, render, signed_in, t
 from .reasons import sentences
 
 PAGE = 20
@@ -46,17 +45,6 @@ def _after(request: Request) -> str | None:
     return (request.query_params.get("after") or "")[:64] or None
 
 
-def _pager(request: Request, page, **filters: str) -> dict:
-    """What `_pager.html` links to: the next page (its cursor and the filters), if there is
-    one, and the first page's query when this is a later one."""
-    kept = {k: v for k, v in filters.items() if v}
-    return {
-        "older": urlencode({**kept, "after": page.data[-1].id}) if page.has_more else None,
-        "paged": bool(request.query_params.get("after")),
-        "newest": urlencode(kept),
-    }
-
-
 @get("/app")
 async def home(request: Request) -> Response:
     await _open(request)
@@ -80,7 +68,7 @@ async def my_records(request: Request, category: str, dataspace: DataSpaceServic
         category=category,
         page=page,
         records=records,
-        **_pager(request, page),
+        **pager(request, page),
     )
 
 
@@ -92,16 +80,17 @@ def _sentences(request: Request, reasons) -> list[str]:
 @get("/app/offers")
 async def offers_page(request: Request, consent: ConsentService) -> Response:
     sub = await _open(request)
-    page = await consent.offers_for_customer(sub, starting_after=None, limit=100)
-    return render(request, "offers.html", offers=page.data, sentences=_sentences)
+    page = await consent.offers_for_customer(sub, starting_after=_after(request), limit=PAGE)
+    return render(
+        request, "offers.html", offers=page.data, sentences=_sentences, **pager(request, page)
+    )
 
 
 async def _offer(request: Request, consent: ConsentService, sub: str, offer_id: str):
-    page = await consent.offers_for_customer(sub, starting_after=None, limit=100)
-    for offer in page.data:
-        if offer.id == offer_id:
-            return offer
-    return None
+    page = await consent.offers_for_customer(
+        sub, starting_after=None, limit=1, offer_id=offer_id[:64]
+    )
+    return page.data[0] if page.data else None
 
 
 @get("/app/offers/{offer_id:str}")
@@ -179,7 +168,7 @@ async def imported_consents(request: Request, dataspace: DataSpaceService) -> Re
     "My consents")."""
     sub = await _open(request)
     page = await dataspace.imported_consents(sub, starting_after=_after(request), limit=PAGE)
-    return render(request, "imported_consents.html", imported=page, **_pager(request, page))
+    return render(request, "imported_consents.html", imported=page, **pager(request, page))
 
 
 def deletion_status(grant) -> str | None:
@@ -201,7 +190,7 @@ def verify_receipt(request: Request, receipt: str) -> dict:
     keys = request.app.state.keyring
     try:
         kid = jwt.get_unverified_header(receipt).get("kid")
-        key = keys.trusted.get(kid)
+        key = keys.signing_key(kid)
         claims = jwt.decode(receipt, key.key, algorithms=["EdDSA"], options={"verify_aud": False})
     except (jwt.PyJWTError, AttributeError, TypeError) as e:
         return {"ok": False, "why": str(e)}
@@ -316,7 +305,7 @@ async def access_log(request: Request, audit: AuditService, consent: ConsentServ
         partner=partner,
         outcome=outcome,
         reasons=lambda codes: sentences(request.app.state.rules, codes),
-        **_pager(request, page, partner=partner, outcome=outcome),
+        **pager(request, page, partner=partner, outcome=outcome),
     )
 
 
@@ -330,7 +319,7 @@ async def notifications(request: Request, obligations: ObligationService) -> Res
         starting_after=_after(request),
         limit=PAGE,
     )
-    return render(request, "notifications.html", page=page, **_pager(request, page))
+    return render(request, "notifications.html", page=page, **pager(request, page))
 
 
 @get("/app/insights")

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 
 import pygal
 from litestar import Request, Response, get
 from pygal.style import Style
 
-from ledger.audit import AuditError, AuditService
+from ledger.audit import AuditError, AuditService, DayActivity
 
-from .common import render, signed_in, t
+from .common import pager, render, signed_in, t
 
 SCRIPT = re.compile(r"<script\b.*?</script>", re.S)
 CHART_DAYS = 14
@@ -36,8 +35,6 @@ KINDS = (
     "data.exported",
     "account.closed",
 )
-# A payout's ledger transaction moves money into this account (ledger/books.py).
-PAYOUT_ACCOUNT = '"payouts_in_transit"'
 # High-contrast colours, legible on white (WCAG AA for the text pygal draws).
 STYLE = Style(
     background="white",
@@ -93,17 +90,7 @@ async def overview(request: Request, audit: AuditService) -> Response:
         for reason, n in (metrics[d].decisions.by_reason if d in metrics else {}).items():
             if reason != GRANTED:  # an allowed decision's reason: counted as allowed
                 by_rule.setdefault(reason, [0] * len(days))[i] += n
-    # Erasures and exports per day: the sealed entries of those kinds in the window.
-    counts: dict[str, Counter[str]] = {}
-    for kind in ("data.erased", "data.exported", "account.closed", "ledger.transaction"):
-        page = await audit.entries(
-            jurisdictions, {"kind": kind, "from": start, "to": end}, limit=1000
-        )
-        counts[kind] = Counter(
-            e.at.date().isoformat()
-            for e in page.data
-            if kind != "ledger.transaction" or PAYOUT_ACCOUNT in e.entry
-        )
+    activity = [metrics[d].activity if d in metrics else DayActivity() for d in days]
     charts = [
         _chart(
             t("Consents given and withdrawn"),
@@ -119,12 +106,12 @@ async def overview(request: Request, audit: AuditService) -> Response:
             t("Erasures and exports"),
             days,
             {
-                t("erasures"): [counts["data.erased"][d] for d in days],
-                t("exports"): [counts["data.exported"][d] for d in days],
-                t("accounts closed"): [counts["account.closed"][d] for d in days],
+                t("erasures"): [a.erasures for a in activity],
+                t("exports"): [a.exports for a in activity],
+                t("accounts closed"): [a.accounts_closed for a in activity],
             },
         ),
-        _chart(t("Payouts"), days, {t("payouts"): [counts["ledger.transaction"][d] for d in days]}),
+        _chart(t("Payouts"), days, {t("payouts"): [a.payouts for a in activity]}),
     ]
     tree_size = checkpoint.tree_size if checkpoint else 0
     unsealed = await audit.unsealed_count()
@@ -145,25 +132,36 @@ async def entries(request: Request, audit: AuditService) -> Response:
     me = signed_in(request, "regulator")
     q = request.query_params
     kind, partner, outcome, rule = (q.get(n) or "" for n in ("kind", "partner", "outcome", "rule"))
-    filters = {"kind": kind, "partner_id": partner, "outcome": outcome}
+    rule = rule.removeprefix("rule:")
+    filters = {"kind": kind, "partner_id": partner, "outcome": outcome, "rule": rule}
     filters = {k: v[:100] for k, v in filters.items() if v}
-    page = await audit.entries(list(me.jurisdictions), filters, limit=ENTRIES_PAGE * 4)
+    after = q.get("after") or ""
+    if after.isascii() and after.isdigit() and len(after) <= 18:  # a leaf index
+        filters["starting_after"] = int(after)
+    page = await audit.entries(list(me.jurisdictions), filters, limit=ENTRIES_PAGE)
     rows = []
     for e in page.data:
-        if rule and rule.removeprefix("rule:") not in e.entry:
-            continue  # the rule's id is in the entry's text (its reasons, its rule ids)
         body = json.loads(e.entry)
-        reasons = [*(body.get("reasons") or []), *(body.get("rule_ids") or [])]
-        rows.append((e, reasons))
+        rows.append((e, [*(body.get("reasons") or []), *(body.get("rule_ids") or [])]))
     return render(
         request,
         "regulator_entries.html",
-        rows=rows[:ENTRIES_PAGE],
+        rows=rows,
         kinds=KINDS,
         kind=kind,
         partner=partner,
         outcome=outcome,
         rule=rule,
+        ascending=True,
+        **pager(
+            request,
+            page,
+            cursor=lambda e: e.leaf_index,
+            kind=kind,
+            partner=partner,
+            outcome=outcome,
+            rule=rule,
+        ),
     )
 
 

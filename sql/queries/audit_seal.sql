@@ -67,6 +67,8 @@ WHERE e.jurisdictions && $1::text[]
   AND ($8::text IS NULL OR e.category = $8)
   AND ($9::text IS NULL OR e.outcome = $9)
   AND ($10::text IS NULL OR e.subject = $10)
+  -- A rule's decisions: parsed only when asked, and only for rows the other filters kept.
+  AND ($12::text IS NULL OR (e.entry::jsonb -> 'rule_ids') ? $12)
 ORDER BY l.leaf_index
 LIMIT $11;
 
@@ -130,6 +132,23 @@ FROM (
 ) s
 GROUP BY GROUPING SETS ((day_start, outcome), (day_start, outcome, reason))
 ORDER BY 1, 2, 3;
+
+-- name: activity_metrics
+-- Erasures, exports, account closures and payouts per UTC day (each a sealed entry of its
+-- kind; a payout is the ledger transaction of kind 'payout'); clamped as grant_metrics.
+SELECT date_trunc('day', e.at, 'UTC') AS day_start,
+       count(*) FILTER (WHERE e.kind = 'data.erased')::int AS erasures,
+       count(*) FILTER (WHERE e.kind = 'data.exported')::int AS exports,
+       count(*) FILTER (WHERE e.kind = 'account.closed')::int AS accounts_closed,
+       count(*) FILTER (WHERE e.kind = 'ledger.transaction'
+                          AND e.entry::jsonb ->> 'txn_kind' = 'payout')::int AS payouts
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+WHERE e.kind IN ('data.erased', 'data.exported', 'account.closed', 'ledger.transaction')
+  AND e.jurisdictions && $3::text[] AND isfinite($1::timestamptz)
+  AND e.at >= $1::timestamptz
+  AND e.at < least($2::timestamptz, $1::timestamptz + interval '366 days')
+GROUP BY 1
+ORDER BY 1;
 
 -- name: insight_metrics
 -- Aggregate releases per UTC day and jurisdiction (of the regulator's): how many, the epsilon

@@ -115,6 +115,7 @@ JOIN offer_versions v ON v.offer_id = o.id AND v.version = o.current_version
 JOIN partners p ON p.id = o.partner_id
 WHERE o.status = 'active' AND p.status = 'active'
   AND ($2::text IS NULL OR o.id < $2)
+  AND ($4::text IS NULL OR o.id = $4)  -- one offer, as the customer sees it
 ORDER BY o.id DESC
 LIMIT $3;
 

@@ -237,3 +237,39 @@ async def test_only_regulators_read_the_audit_api(client, world):
 async def test_an_empty_metrics_range_has_no_days(client, world):
     r = await client.get("/v1/audit/metrics?from=2024-02-01&to=2024-01-01", headers=world["de_reg"])
     assert r.status_code == 200 and r.json()["days"] == []
+
+
+async def test_metrics_count_erasures_exports_closures_and_payouts_per_day(
+    client, pool, sealer, token
+):
+    """Counted in the database, however many there are (the regulator's charts draw them)."""
+    today = datetime.now(UTC).date().isoformat()
+    nl_reg = bearer(token("regulator", "reg_nl", ["NL"]))
+
+    async def activity() -> dict:
+        r = await client.get(
+            "/v1/audit/metrics", params={"from": today, "to": today}, headers=nl_reg
+        )
+        assert r.status_code == 200, r.text
+        return r.json()["days"][0]["activity"]
+
+    before = await activity()
+    async with pool.acquire() as conn, conn.transaction():
+        audit = AuditLog(conn)
+        for kind, fields in (
+            ("data.erased", {"category": "location"}),
+            ("data.erased", {"category": "call_records"}),
+            ("data.exported", {}),
+            ("account.closed", {}),
+            ("ledger.transaction", {"txn_kind": "payout"}),
+            ("ledger.transaction", {"txn_kind": "acceptance"}),  # money moved, not paid out
+        ):
+            await audit.append(kind, jurisdictions=["NL"], **fields)
+    await seal_everything(sealer, pool)
+    after = await activity()
+    assert {k: after[k] - before[k] for k in after} == {
+        "erasures": 2,
+        "exports": 1,
+        "accounts_closed": 1,
+        "payouts": 1,
+    }

@@ -285,7 +285,7 @@ def logs_an_operator_can_use(harness: Harness, since: dict[str, int]) -> list[st
     every process and library; no request left a traceback; and each API process said at
     most once that the database went away, and once that it came back."""
     bad: list[str] = []
-    said: Counter = Counter()  # (event, pid) -> lines
+    said: Counter = Counter()  # (event, writing process) -> lines
     for path in (harness.api_log, harness.worker_log):
         with open(path, "rb") as f:
             f.seek(since[path.name])
@@ -297,12 +297,12 @@ def logs_an_operator_can_use(harness: Harness, since: dict[str, int]) -> list[st
                 bad.append(f"{path.name}: not JSON: {line[:160]}")
                 continue
             if path == harness.api_log:
-                said[event.get("event"), event.get("pid")] += 1
+                said[event.get("event"), event.get("process")] += 1
             if event.get("exception") and path == harness.api_log:
                 bad.append(f"{path.name}: a traceback: {event.get('event')}")
     bad += [
-        f"pid {pid} said {event} {n} times"
-        for (event, pid), n in said.items()
+        f"process {process} said {event} {n} times"
+        for (event, process), n in said.items()
         if event in ("database_unavailable", "database_back") and n > 1
     ]
     return bad

@@ -257,6 +257,22 @@ class Harness:
         await self.wait_for_worker()
         return Window("SIGKILL job worker", start, back)
 
+    async def second_job_worker(self, load_done) -> Window:
+        """Another job worker beside the first, as two replicas of a deployment run, while
+        `load_done()` (payouts and seals to share) completes; then it stops."""
+        first = self.worker
+        start = time.monotonic()
+        self.start_worker()
+        await self.wait_for_worker()
+        second, self.worker = self.worker, first
+        try:
+            await load_done()
+        finally:
+            assert second is not None
+            second.terminate()
+            await asyncio.to_thread(second.wait, 20)
+        return Window("two job workers at once", start, time.monotonic())
+
     async def _until_database_answers(self) -> None:
         while True:
             try:
@@ -285,7 +301,12 @@ class Harness:
 
     @asynccontextmanager
     async def client(self, connections: int = 40):
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        # Idle connections are let go before the server's keep-alive timeout (uvicorn: 5 s),
+        # as a well-behaved client does: a request sent on a connection the server is closing
+        # at that moment fails with no answer, a race of keep-alive, not of the fault.
+        limits = httpx.Limits(
+            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2
+        )
         async with httpx.AsyncClient(base_url=self.url, limits=limits, timeout=30) as http:
             yield http
 

@@ -6,6 +6,7 @@ holds in the database (see checks.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
@@ -159,3 +160,31 @@ async def test_the_job_worker_killed_during_payouts(harness, fault_table):
 async def _pending_payouts(harness: Harness) -> int:
     assert harness.pool is not None
     return await harness.pool.fetchval("SELECT count(*) FROM payouts WHERE status = 'pending'")
+
+
+async def test_two_job_workers_at_once(harness, fault_table):
+    """Each job runs once and sealing has one leader, with both workers taking jobs: payouts
+    reach Stripe once each, and the log both sealed verifies (the checks after every fault)."""
+    since = harness.worker_log.stat().st_size
+
+    async def inject(load):
+        async def share_the_work():
+            for _ in range(2):
+                await load.until_completed(len(load.exchanges) + 40)  # more earnings
+                await _settle(harness)
+                await harness.ask_to_seal()
+                await harness.ask_to_seal()
+                while await _pending_payouts(harness):
+                    await asyncio.sleep(0.05)
+
+        return await harness.second_job_worker(share_the_work)
+
+    await run_fault(harness, fault_table, inject)
+    paying = {e.get("process") for e in _worker_events(harness, since) if e["event"] == "payout"}
+    assert len(paying) == 2, paying
+
+
+def _worker_events(harness: Harness, since: int) -> list[dict]:
+    with open(harness.worker_log, "rb") as f:
+        f.seek(since)
+        return [json.loads(line) for line in f.read().splitlines() if line.strip()]

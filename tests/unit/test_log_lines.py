@@ -15,7 +15,7 @@ import structlog
 from marketplace.logs import configure_logging
 
 configure_logging(json=True)
-structlog.get_logger("marketplace.test").info("ours", n=1)
+structlog.get_logger("marketplace.test").info("ours", n=1, pid=7)
 logging.getLogger("asyncpg.pool").warning("connection %s lost", "c1")
 logging.getLogger("uvicorn.error").error("worker died")
 warnings.warn("something is deprecated", DeprecationWarning, stacklevel=1)
@@ -42,6 +42,9 @@ def test_foreign_records_and_warnings_are_json_lines_too():
     lines = [json.loads(line) for line in run.stderr.splitlines()]  # each a whole JSON value
     events = {line["event"]: line for line in lines}
     assert events["ours"]["n"] == 1
+    # Which process wrote each line; an event's own `pid` (a worker it is about) is kept.
+    assert events["ours"]["pid"] == 7
+    assert len({line["process"] for line in lines}) == 1
     assert events["connection c1 lost"]["logger"] == "asyncpg.pool"
     assert events["connection c1 lost"]["level"] == "warning"
     assert events["worker died"]["logger"] == "uvicorn.error"

@@ -4,12 +4,13 @@ left out, reordered or signed by another key shows as not verified."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from marketplace.keys import KeyRing
+from marketplace.keys import KeyRing, public_jwk
 from marketplace.web.customer import verify_chain
 from offers import GrantReceipt, GrantReceipts, ReceiptSigner, receipt_hash
 
@@ -56,3 +57,18 @@ def test_a_whole_chain_verifies_and_a_broken_one_shows_where(tmp_path):
     forged = _chain(other)  # the same claims, another key under the service's kid
     assert _checked(keys, [first, forged[1], withdrawn]) == [True, False, False]
     assert _checked(keys, [first, paused, forged[2]]) == [True, True, False]
+
+
+def test_only_the_service_own_keys_make_a_receipt_verified(tmp_path):
+    """An identity provider's key is trusted for sign-in tokens, never for what the service
+    signs; and with local tokens refused (production), the service's receipts still verify."""
+    idp = Ed25519PrivateKey.generate()
+    idp_jwk = {**public_jwk(idp), "kid": "idp-key"}
+    jwks = tmp_path / "idp.json"
+    jwks.write_text(json.dumps({"keys": [idp_jwk]}))
+    keys = KeyRing.load(tmp_path / "key.pem", jwks, False, create=True)
+    assert "idp-key" in keys.trusted and keys.kid not in keys.trusted
+    ours = _chain(ReceiptSigner(keys.private_key, keys.kid, "marketplace"))
+    assert _checked(keys, ours) == [True, True, True]
+    by_the_idp = _chain(ReceiptSigner(idp, "idp-key", "marketplace"))
+    assert _checked(keys, by_the_idp) == [False, False, False]

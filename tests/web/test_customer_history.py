@@ -304,3 +304,29 @@ async def test_consents_brought_from_a_former_operator(web, page, actors, client
     await page.goto(f"{web}/app/imported-consents")
     assert await page.get_by_role("row", name="Roaming Ads").count() == 1
     await screen(page)
+
+
+async def test_every_open_offer_is_listed_page_by_page_and_opens(
+    web, page, actors, client, closing
+):
+    """Past the first page of offers, and past the first hundred: each is reachable."""
+    partner = await actors.partner("Many Offers")
+    oldest = await actors.offer(partner, title="The first of many", purposes=["research"])
+    closing(partner, oldest)
+    for i in range(100):
+        newer = await actors.offer(partner, title=f"Many {i}", purposes=["research"])
+        closing(partner, newer)
+    customer = await customer_with_data(actors, client)
+    await sign_in(page, web, customer["id"])
+
+    await page.goto(f"{web}/app/offers")
+    assert await page.locator("article.offer").count() == 20
+    assert await page.get_by_role("heading", name="Many 99").count() == 1  # newest first
+    await page.get_by_role("link", name="Older").click()
+    assert await page.get_by_role("heading", name="Many 79").count() == 1
+    await screen(page)
+    # The 101st of this partner's offers opens by its address, ready to review.
+    await page.goto(f"{web}/app/offers/{oldest['id']}")
+    assert await page.get_by_role("heading", name="The first of many").count() == 1
+    missing = await page.goto(f"{web}/app/offers/ofr_{'0' * 28}")
+    assert missing is not None and missing.status == 404

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from marketplace.bootstrap import bootstrap
+from marketplace.web.regulator import ENTRIES_PAGE
 from tests.conftest import free_port, seal_everything, start_server
 from tests.web.pages import screen
 
@@ -97,3 +98,55 @@ def test_no_demo_list_when_local_tokens_are_refused(settings):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_entries_are_filtered_by_rule_and_paged_in_the_database(
+    web, page, actors, client, pool, settings, token
+):
+    """More matching entries than one page: the rule filter and the paging both reach past
+    the first page, in the browser and in the API it stands on."""
+    partner = await actors.partner("Pager Ads")
+    offer = await actors.offer(partner)
+    customer = await actors.customer("DE")
+    await actors.accept(customer, offer)
+    for _ in range(ENTRIES_PAGE + 5):
+        r = await client.get(
+            f"/v1/partner/customers/{customer['id']}/records",
+            params={"category": "location", "purpose": "research"},
+            headers=partner["auth"],
+        )
+        assert r.status_code == 403
+    allowed = await client.get(
+        f"/v1/partner/customers/{customer['id']}/records",
+        params={"category": "data_usage", "purpose": "research"},
+        headers=partner["auth"],
+    )
+    assert allowed.status_code == 200
+    await seal_everything(bootstrap(settings, pool).audit, pool)
+    regulator = {"Authorization": f"Bearer {token('regulator', 'reg_de', ['DE'])}"}
+    api = await client.get(
+        "/v1/audit/entries",
+        params={"partner_id": partner["id"], "rule": "de-location-trading", "limit": 100},
+        headers=regulator,
+    )
+    assert api.status_code == 200
+    assert len(api.json()["data"]) == ENTRIES_PAGE + 5
+    assert all("de-location-trading" in e["entry"] for e in api.json()["data"])
+
+    await page.goto(f"{web}/app/signin")
+    await page.get_by_role("button", name="Regulator (Germany)").click()
+    await page.wait_for_url(f"{web}/app/regulator")
+    await page.goto(f"{web}/app/regulator/entries")
+    await page.get_by_label("Partner").fill(partner["id"])
+    await page.get_by_label("Rule").fill("de-location-trading")
+    await page.get_by_role("button", name="Filter").click()
+    rows = page.locator("#entries tbody tr")
+    assert await rows.count() == ENTRIES_PAGE
+    first_page = await rows.first.inner_text()
+    await page.get_by_role("link", name="Later").click()
+    assert await rows.count() == 5
+    assert all("de-location-trading" in text for text in await rows.all_inner_texts())
+    assert await rows.first.inner_text() != first_page
+    assert await page.get_by_role("link", name="Later").count() == 0
+    await page.get_by_role("link", name="Back to the first").click()
+    assert await rows.first.inner_text() == first_page

@@ -37,7 +37,7 @@ To = Annotated[datetime | None, Parameter(query="to", description="before (RFC 3
 _encoder = msgspec.json.Encoder()
 
 
-def _filters(start, end, kind, partner_id, category, outcome, subject, **extra) -> dict:
+def _filters(start, end, kind, partner_id, category, outcome, subject, rule, **extra) -> dict:
     for name, value in (("from", start), ("to", end)):
         if value is not None and value.tzinfo is None:
             raise AuditQueryInvalid(f"{name} needs a UTC offset", field=name)
@@ -49,6 +49,7 @@ def _filters(start, end, kind, partner_id, category, outcome, subject, **extra) 
         "category": category,
         "outcome": outcome,
         "subject": subject,
+        "rule": rule,
         **extra,
     }
     return {k: v for k, v in f.items() if v is not None}
@@ -75,14 +76,16 @@ class AuditController(Controller):
         category: Text = None,
         outcome: Text = None,
         subject: Text = None,
+        rule: Text = None,
         starting_after: LeafIndex = None,
         limit: Limit = 20,
     ) -> AuditPage[SealedEntry]:
         """Sealed entries of the token's jurisdictions, ascending by `leaf_index`.
 
         `entry` is the exact canonical JSON text the leaf hashes: SHA-256(0x00 ‖ UTF-8 bytes).
+        `rule` keeps the decisions one rule of the bundle took part in (its id in `rule_ids`).
         """
-        f = _filters(start, end, kind, partner_id, category, outcome, subject)
+        f = _filters(start, end, kind, partner_id, category, outcome, subject, rule)
         if starting_after is not None:
             f["starting_after"] = starting_after
         return await audit.entries(list(request.user.jurisdictions), f, limit=limit)
@@ -99,6 +102,7 @@ class AuditController(Controller):
         category: Text = None,
         outcome: Text = None,
         subject: Text = None,
+        rule: Text = None,
         starting_after: LeafIndex = None,
         tree_size: Annotated[int | None, Parameter(ge=0)] = None,
     ) -> Stream:
@@ -106,7 +110,7 @@ class AuditController(Controller):
 
         `tree_size` limits the export to the leaves of that checkpoint.
         """
-        f = _filters(start, end, kind, partner_id, category, outcome, subject)
+        f = _filters(start, end, kind, partner_id, category, outcome, subject, rule)
         if starting_after is not None:
             f["starting_after"] = starting_after
         if tree_size is not None:

@@ -142,7 +142,7 @@ SELECT date_trunc('day', e.at, 'UTC') AS day_start,
        count(*) FILTER (WHERE e.kind = 'account.closed')::int AS accounts_closed,
        count(*) FILTER (WHERE e.kind = 'ledger.transaction'
                           AND e.entry::jsonb ->> 'txn_kind' = 'payout')::int AS payouts
-FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at
 WHERE e.kind IN ('data.erased', 'data.exported', 'account.closed', 'ledger.transaction')
   AND e.jurisdictions && $3::text[] AND isfinite($1::timestamptz)
   AND e.at >= $1::timestamptz

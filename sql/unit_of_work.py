@@ -226,11 +226,6 @@ class PostgresUnitOfWork:
             raise RuntimeError("the unit of work is not open (use `async with`)")
         return self._conn
 
-    @property
-    def on_replica(self) -> bool:
-        """Whether the replica serves this unit of work (else the primary does)."""
-        return self._on_replica
-
     async def __aenter__(self) -> Self:
         self._began = self._health.clock()
         shared = _REQUEST.get()
@@ -348,6 +343,12 @@ class PostgresUnitOfWork:
             broken = True
         finally:
             await replica.release(conn, broken=broken)
+        if isinstance(exc, asyncpg.SerializationError):
+            # On a standby a read fails so only when replay cancels it (a conflict with
+            # recovery): the replica's fault, not the read's, and a retry may well succeed.
+            raise DatabaseUnavailable(
+                "the replica cancelled the read; retry shortly", connection_lost=True
+            ) from exc
         if exc is not None:
             fault = database_fault(exc)
             if fault is not None and fault is not exc:

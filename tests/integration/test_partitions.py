@@ -16,7 +16,7 @@ from marketplace.bootstrap import bootstrap
 from marketplace.db import PARTITION_MONTHS_AHEAD, create_partitions, create_pool
 from tests.conftest import scratch_database, seal_everything
 
-PARTITIONED = {"records": "recorded_at", "decisions": "at", "audit_entries": "at"}
+PARTITIONED = ("records", "decisions", "audit_entries")
 
 
 def month_start(months_from_now: int) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -107,7 +107,7 @@ async def world(urls, settings):
         settings,
         database_url=primary_url,
         database_replica_url=replica_url,
-        replica_max_lag_seconds=30.0,
+        replica_max_lag_seconds=120.0,  # the position sampled stays usable for 60 s
         replica_wait_ms=200,
     )
     pool = await create_pool(primary_url, min_size=1, max_size=4)
@@ -123,12 +123,14 @@ def routed(server: str) -> float:
     return REGISTRY.get_sample_value("marketplace_db_replica_routed_total", {"server": server}) or 0
 
 
+@dataclass(frozen=True)
 class Granted:
     """A partner's offer, a customer with one location record, and the customer's grant."""
 
-    def __init__(self, partner_id: str, offer_id: str, customer_id: str, grant_id: str):
-        self.partner_id, self.offer_id = partner_id, offer_id
-        self.customer_id, self.grant_id = customer_id, grant_id
+    partner_id: str
+    offer_id: str
+    customer_id: str
+    grant_id: str
 
 
 async def granted(services: Services) -> Granted:
@@ -171,7 +173,7 @@ async def test_a_regulator_read_within_its_lag_is_answered_by_the_replica(world,
         on_primary = await pool.fetchval("SELECT max(tree_size) FROM audit_checkpoints")
         assert on_primary > before.tree_size
         served = routed("replica")
-        # Within the 30 s tolerance of the position taken above: the replica answers, with
+        # Within the tolerance of the position taken above: the replica answers, with
         # the checkpoint it has (the newer one exists on the primary only).
         assert (await services.audit.latest_checkpoint()).tree_size == before.tree_size
         assert routed("replica") == served + 1

@@ -169,7 +169,10 @@ class Books:
             earnings = Account(kind=EARNINGS_KIND[kind], owner_id=customer_id, currency=currency)
             postings.append(Posting(account=earnings, amount=share))
         if fee:
-            fees = Account(kind="platform_fees", currency=currency)
+            # The platform's fee revenue is kept per paying partner (the sum of its
+            # platform_fees accounts): an acceptance locks only rows of its own partner and
+            # customer, so acceptances of different partners never wait on one fee row.
+            fees = Account(kind="platform_fees", owner_id=partner_id, currency=currency)
             postings.append(Posting(account=fees, amount=fee))
         txn, _ = await self.post(
             "acceptance",

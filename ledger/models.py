@@ -32,7 +32,9 @@ class Account(msgspec.Struct, frozen=True, kw_only=True, order=True):
     """An account is named by what it is, whose it is, and its currency."""
 
     kind: AccountKind
-    owner_id: str = ""  # a partner or customer id; "" for the platform's own accounts
+    # A partner or customer id; "" for the platform's own accounts, except that the platform's
+    # fees are kept per partner who paid them (platform_fees, owner_id = that partner).
+    owner_id: str = ""
     currency: str
 
 

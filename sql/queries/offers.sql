@@ -235,16 +235,30 @@ LEFT JOIN customer c ON true
 LEFT JOIN offer o ON true;
 
 -- name: claim_slot_and_grant
--- A first acceptance ($20 true) takes one of the offer's max_grants slots (the row lock
+-- The acceptance's writes in ONE statement (with no transaction block around it, it is its
+-- own transaction: one round trip after the read). The customer is locked FOR SHARE (the
+-- lock erasure and account closure take FOR UPDATE) and must still be open with the
+-- jurisdiction ($23) and birth date ($24) the eligibility was decided on, else nothing is
+-- written (customer_unchanged false: the caller decides again under the lock). A first
+-- acceptance ($20 true) then takes one of the offer's max_grants slots (the row lock
 -- serialises concurrent accepts) and records the (customer, offer) pair as compensated (its
 -- primary key refuses a second: a stale read fails here instead of paying twice); a returning
 -- customer ($20 false) takes no slot, so grant_count counts customers. Only with the offer
--- row updated is the grant inserted, with its audit entry. No row: the offer is full (or
--- changed since it was read). A second live grant fails on grants_one_live.
-WITH slot AS (
+-- row updated is the grant inserted, with its audit entry, and then its compensation posted
+-- through the ledger's one writer, ledger_post ($25..$41, null when nothing is paid; an
+-- escrow that cannot pay raises ledger_escrow_not_overdrawn and nothing is kept). Locks in
+-- the order customer, offer, ledger accounts. No grant: the offer is full (or changed since
+-- it was read). A second live grant fails on grants_one_live.
+WITH customer AS (
+  SELECT c.id FROM customers c
+  WHERE c.id = $2 AND c.closed_at IS NULL AND c.jurisdiction = $23
+    AND c.birth_date IS NOT DISTINCT FROM $24::date
+  FOR SHARE
+), slot AS (
   UPDATE offers SET grant_count = grant_count + $20::boolean::integer
   WHERE id = $4 AND status = 'active' AND current_version = $5
     AND (NOT $20 OR grant_count < max_grants)
+    AND EXISTS (SELECT 1 FROM customer)
   RETURNING id
 ), granted AS (
   INSERT INTO grants (id, customer_id, partner_id, offer_id, offer_version, categories,
@@ -263,11 +277,19 @@ WITH slot AS (
   SELECT append_audit_entries(ARRAY[$12::text], ARRAY[$13::timestamptz],
                               ARRAY[array_to_json($14::text[])::text], ARRAY[$15::text],
                               ARRAY[$16::text], ARRAY[$17::text], ARRAY[$18::text],
-                              ARRAY[$19::text])
+                              ARRAY[$19::text]) AS appended
   FROM granted
+), money AS (
+  -- In the select list, so it is called once per row of audited: after the grant, never
+  -- without one.
+  SELECT ledger_post($25, $26, $27, $28, $29, $30::text[], $31::text[], $32::text[],
+                     $33::bigint[], $34, $35, $36::text[], $37, $38, $39, $40, $41) AS posted
+  FROM audited WHERE $25::text IS NOT NULL
 )
--- Referenced here, so the entry is written (at most one row on each side).
-SELECT granted.* FROM granted CROSS JOIN audited;
+-- audited and money are referenced here, so both run (at most one row on each side).
+SELECT granted.*, EXISTS (SELECT 1 FROM customer) AS customer_unchanged
+FROM (SELECT) AS one
+LEFT JOIN (granted CROSS JOIN audited LEFT JOIN money ON true) ON true;
 
 -- name: current_txid
 -- This transaction's id, as the audit entries of grant changes record it: a decision's

@@ -12,7 +12,15 @@ import pytest
 
 from ledger import InsufficientEscrow
 from marketplace.bootstrap import bootstrap
-from offers import AlreadyGranted, Compensation, OfferFull, OfferTerms
+from offers import (
+    AlreadyGranted,
+    Compensation,
+    CustomerNotFound,
+    NotEligible,
+    OfferFull,
+    OfferTerms,
+)
+from offers.repository import OffersRepository
 from tests.conftest import backdate_grant
 
 
@@ -245,3 +253,43 @@ async def test_concurrent_re_acceptances_pay_nothing_and_one_wins(
     results = await asyncio.gather(*(accept() for _ in range(6)))
     assert sorted(map(str, results)) == ["False"] + ["already_granted"] * 5
     assert [b.amount for b in await money.partner_balance(partner.id)] == [0]
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ("jurisdiction = 'DE'", NotEligible),  # the offer is for FR only
+        ("closed_at = now()", CustomerNotFound),
+    ],
+)
+async def test_a_customer_changed_after_the_read_gets_nothing_written_and_is_decided_again(
+    consent_service, big_pool, settings, monkeypatch, change, refusal
+):
+    """The acceptance's one statement re-checks, under the customer's share lock, that the
+    customer is still open and as the eligibility was decided; when not, it writes nothing
+    (no slot, grant, money or audit entry) and the acceptance runs again under the lock."""
+    money = bootstrap(settings, big_pool).ledger
+    partner, offer = await setup_offer(consent_service, money, escrow=5000, amount=1000)
+    customer = await new_customer(consent_service)
+    read = OffersRepository.start_acceptance
+    reads = 0
+
+    async def read_then_change(self, customer_id, offer_id):
+        nonlocal reads
+        start = await read(self, customer_id, offer_id)
+        reads += 1
+        if reads == 1:
+            await big_pool.execute(f"UPDATE customers SET {change} WHERE id = $1", customer_id)
+        return start
+
+    monkeypatch.setattr(OffersRepository, "start_acceptance", read_then_change)
+    async with big_pool.acquire() as conn:
+        audit_before = await conn.fetchval("SELECT count(*) FROM audit_entries")
+    with pytest.raises(refusal):
+        await consent_service.accept_offer(customer.id, offer.id)
+    assert reads == 2
+    async with big_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM grants WHERE offer_id = $1", offer.id) == 0
+        assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == 0
+        assert await conn.fetchval("SELECT count(*) FROM audit_entries") == audit_before
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [5000]

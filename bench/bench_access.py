@@ -17,6 +17,8 @@ Figures are printed, never asserted. BENCH_PARTS=http (or scale) runs one part o
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import random
 import re
@@ -113,7 +115,9 @@ async def copy_customers(conn, start: int, count: int, keys: bool) -> list[str]:
     return ids
 
 
-async def copy_grants(conn, customers: list[str], partners: list[tuple[str, str]]) -> int:
+async def copy_grants(
+    conn, customers: list[str], partners: list[tuple[str, str]], receipt: str = "receipt"
+) -> int:
     now = datetime.now(UTC)
     rows = []
     for cid in customers:
@@ -132,7 +136,7 @@ async def copy_grants(conn, customers: list[str], partners: list[tuple[str, str]
                     now + timedelta(days=300),
                     now,
                     "h",
-                    "receipt",
+                    receipt,
                 )
             )
     await conn.copy_records_to_table(
@@ -200,9 +204,10 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     }
 
 
-def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
+def serve_and_measure(
+    url: str, data_dir: Path, keys: KeyRing, partner_id: str, customers: list[str]
+) -> dict:
     """Starts the server as `make run` would (1 worker), measures each endpoint with wrk."""
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-access-"))
     port = free_port()
     env = {
         **os.environ,
@@ -246,7 +251,6 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        keys = KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
         token = issue_token(
             keys,
             issuer="marketplace-local",
@@ -285,11 +289,16 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str]) -> dict:
 
 
 async def http_bench(url: str) -> None:
+    # The server's key exists before it starts, and the seeded grants' receipts name it: a
+    # server refuses to start on a database whose receipts another key signed.
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-access-"))
+    keys = KeyRing.load(data_dir / "signing-key.pem", None, True, create=True)
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "EdDSA", "kid": keys.kid}).encode())
     conn = await asyncpg.connect(url)
     try:
         [(partner_id, _offer)] = partners = await seed_partners(conn, 1)
         customers = await copy_customers(conn, 0, HTTP_CUSTOMERS, keys=True)
-        await copy_grants(conn, customers, partners)
+        await copy_grants(conn, customers, partners, f"{header.decode().rstrip('=')}.e30.sig")
         now = datetime.now(UTC)
         await conn.copy_records_to_table(
             "records",
@@ -310,7 +319,7 @@ async def http_bench(url: str) -> None:
     finally:
         await conn.close()
 
-    results = await asyncio.to_thread(serve_and_measure, url, partner_id, customers)
+    results = await asyncio.to_thread(serve_and_measure, url, data_dir, keys, partner_id, customers)
     conn = await asyncpg.connect(url)
     decisions = await conn.fetchval("SELECT count(*) FROM decisions")
     audits = await conn.fetchval(

@@ -336,6 +336,9 @@ class OffersRepository:
         rows = await self.conn.fetch(Q["expire_stale_grants"], customer_id, offer_id)
         return [grant_from_row(r) for r in rows]
 
+    async def share_lock_customer(self, customer_id: str) -> None:
+        await self.conn.execute(Q["share_lock_customer"], customer_id)
+
     async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
         r = await self.conn.fetchrow(Q["start_acceptance"], customer_id, offer_id)
         assert r is not None  # the query always returns one row

@@ -357,14 +357,14 @@ class ConsentService:
     ) -> Grant:
         """Grants consent to an offer's current terms, possibly narrowed; signs the receipt.
 
-        Two round trips and no transaction block: one read (customer, offer, partner,
-        pseudonym key, whether compensated before), then one statement that is its own
-        transaction, writing the slot, the grant, its audit entry and its compensation with
+        Two round trips and no transaction block: one read without a lock (customer, offer,
+        partner, pseudonym key, whether compensated before), then one statement that is its
+        own transaction, writing the slot, the grant, its audit entry and its compensation with
         the ledger's entry, under the customer's share lock and only if the customer is still
         as read (`claim_slot_and_grant`). When there is more to do (a stale grant to expire, a
         partner webhook event) or the customer changed in between, the acceptance runs again
-        as one transaction whose read holds that lock. A customer compensated for this offer
-        before takes no slot and is not paid again. A second live grant fails on
+        as one transaction that takes that lock before its read. A customer compensated for
+        this offer before takes no slot and is not paid again. A second live grant fails on
         `grants_one_live`, a second compensation on `offer_compensations_once`
         (CONSTRAINT_ERRORS: AlreadyGranted).
 
@@ -394,8 +394,10 @@ class ConsentService:
         locked: bool,
     ) -> Grant | None:
         """One acceptance on `uow`; None (nothing written) when it must run `locked`: in a
-        transaction, the customer held by the read."""
+        transaction that holds the customer from before its read."""
         repo = uow.repository(OffersRepository)
+        if locked:
+            await repo.share_lock_customer(customer_id)
         start = await repo.start_acceptance(customer_id, offer_id)
         customer, offer, partner, now = start.customer, start.offer, start.partner, start.now
         if customer is None:

@@ -20,7 +20,8 @@ SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
 WHERE id = $1 AND closed_at IS NULL;
 
 -- name: lock_open_customer
--- Erasure and account closure: acceptances (start_acceptance, FOR SHARE) wait for them.
+-- Erasure and account closure: acceptances (claim_slot_and_grant, share_lock_customer: FOR
+-- SHARE) wait for them.
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
 WHERE id = $1 AND closed_at IS NULL
 FOR UPDATE;
@@ -192,21 +193,27 @@ RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.cate
           g.receipt, g.compensated, g.not_compensated_reason, g.exclusions,
           c.jurisdiction;
 
+-- name: share_lock_customer
+-- An acceptance that runs as one transaction takes the customer first, under the row lock
+-- erasure and account closure take FOR UPDATE (FOR SHARE: an acceptance and an erasure never
+-- interleave; a closed account cannot consent), so its locks come in the order customer,
+-- offer, ledger accounts.
+SELECT 1 FROM customers WHERE id = $1 AND closed_at IS NULL FOR SHARE;
+
 -- name: start_acceptance
--- What an acceptance reads, in one statement (always one row; null columns for what is not
--- there): the customer under the row lock that erasure and account closure take FOR UPDATE
--- (FOR SHARE: an acceptance and an erasure never interleave; a closed account cannot consent)
--- with their audit pseudonym key; the offer's current version and its partner, read without
--- a lock (claim_slot_and_grant takes the offer row next, so the lock order stays customer,
--- offer, ledger accounts); whether a live grant past its expiry must be flipped first;
--- whether the partner has an endpoint for grant.created; whether this customer was compensated
--- for this offer already (claim_slot_and_grant's insert into offer_compensations, under its
--- primary key, is what holds); a fresh grant id and the time.
+-- What an acceptance reads, in one statement and without a lock (always one row; null columns
+-- for what is not there): the open customer with their audit pseudonym key; the offer's
+-- current version and its partner (claim_slot_and_grant takes the offer row next); whether a
+-- live grant past its expiry must be flipped first; whether the partner has an endpoint for
+-- grant.created; whether this customer was compensated for this offer already
+-- (claim_slot_and_grant's insert into offer_compensations, under its primary key, is what
+-- holds); a fresh grant id and the time. No row lock: a locking read would make this read a
+-- writing transaction with a commit to flush of its own; claim_slot_and_grant locks the
+-- customer and checks it is still as read (or share_lock_customer came first).
 WITH customer AS (
   SELECT c.id, c.external_ref, c.jurisdiction, c.birth_date, c.created_at, k.secret
   FROM customers c LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
   WHERE c.id = $1 AND c.closed_at IS NULL
-  FOR SHARE OF c
 ), offer AS (
   SELECT o.id, o.partner_id, o.status, o.current_version AS version, v.title, v.description,
          v.categories, v.purposes, v.duration_days, v.lookback_days, v.compensation_kind,

@@ -174,6 +174,9 @@ class FakeOffers(_Snapshots):
     async def set_offer_status(self, offer_id: str, partner_id: str, status: str) -> None:
         self.heads[offer_id]["status"] = status
 
+    async def share_lock_customer(self, customer_id: str) -> None:
+        pass  # one test at a time: nothing to wait for
+
     async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
         customer = self._customers.customers.get(customer_id)
         h = self.heads.get(offer_id)

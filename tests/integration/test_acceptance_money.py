@@ -70,7 +70,7 @@ async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction
             "SELECT id, kind FROM ledger_transactions WHERE reference = $1", grant.id
         )
         postings = await conn.fetch(
-            "SELECT a.kind, p.amount FROM ledger_postings p JOIN ledger_accounts a "
+            "SELECT a.kind, a.owner_id, p.amount FROM ledger_postings p JOIN ledger_accounts a "
             "ON a.id = p.account_id WHERE p.txn_id = $1",
             txn["id"],
         )
@@ -84,10 +84,12 @@ async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction
             )
         ]
     # 10% fee of 1999 is 199.9, rounded down in the customer's favour.
-    assert sorted((r["kind"], r["amount"]) for r in postings) == [
-        ("customer_earnings_cash", 1800),
-        ("partner_escrow", -1999),
-        ("platform_fees", 199),
+    # The fee is the platform's, kept in the paying partner's platform_fees account: no row
+    # is locked by every acceptance.
+    assert sorted((r["kind"], r["owner_id"], r["amount"]) for r in postings) == [
+        ("customer_earnings_cash", customer.id, 1800),
+        ("partner_escrow", partner.id, -1999),
+        ("platform_fees", partner.id, 199),
     ]
     assert kinds == ["grant.accepted", "ledger.transaction"]
 
@@ -149,6 +151,27 @@ async def test_concurrent_acceptances_never_overdraw_the_escrow(
     assert [b.amount for b in await money.partner_balance(partner.id)] == [0]
     async with big_pool.acquire() as conn:
         assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == n
+
+
+async def test_one_customer_accepting_many_offers_at_once_gets_one_earnings_account(
+    consent_service, big_pool, settings
+):
+    """A new customer's earnings account is opened inside ledger_post by whichever acceptance
+    comes first; the others, concurrent, wait on its unique key and then find it (a fresh
+    snapshot per statement), so every acceptance is paid into the one account."""
+    money = bootstrap(settings, big_pool).ledger
+    offers = [
+        (await setup_offer(consent_service, money, escrow=1000, amount=100))[1] for _ in range(6)
+    ]
+    customer = await new_customer(consent_service)
+    await asyncio.gather(*(consent_service.accept_offer(customer.id, o.id) for o in offers))
+    async with big_pool.acquire() as conn:
+        accounts = await conn.fetch(
+            "SELECT balance FROM ledger_accounts WHERE owner_id = $1 AND kind = $2",
+            customer.id,
+            "customer_earnings_cash",
+        )
+    assert [a["balance"] for a in accounts] == [6 * 90]
 
 
 def receipt_grant(grant) -> dict:

@@ -12,11 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from .audit import AuditLog, entry_row
-from .errors import (
-    InvalidAmount,
-    LedgerError,
-    UnbalancedTransaction,
-)
+from .errors import InvalidAmount, LedgerError, UnbalancedTransaction
 from .models import EARNINGS_KIND, Account, Posting, PreparedTransaction, Transaction
 from .repository import Connection, LedgerRepository
 
@@ -184,6 +180,7 @@ class Books:
         return await self.post_prepared(txn)
 
     async def post_prepared(self, txn: PreparedTransaction) -> tuple[Transaction, bool]:
+        """Posts a transaction `prepare_transaction` (or `grant_compensation`) built."""
         posted = await self.repo.post(txn)
         if not posted.created:
             existing = await self.repo.get_transaction_by_key(txn.idempotency_key)
@@ -199,11 +196,3 @@ class Books:
             created_at=posted.created_at,
             postings=txn.postings,
         ), True
-
-    async def record_grant_compensation(self, **compensation: Any) -> Transaction | None:
-        """Posts `grant_compensation(**compensation)` (None when there is nothing to pay)."""
-        txn = grant_compensation(**compensation)
-        if txn is None:
-            return None
-        posted, _ = await self.post_prepared(txn)
-        return posted

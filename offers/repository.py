@@ -36,7 +36,8 @@ Q = load_queries("offers.sql")
 _exclusions = msgspec.json.Decoder(tuple[Exclusion, ...]).decode
 _encode = msgspec.json.Encoder().encode
 _decode_profile = msgspec.json.Decoder(ControllerProfile).decode
-# claim_slot_and_grant's ledger_post arguments when nothing is paid.
+# claim_slot_and_grant's ledger_post arguments ($25..$41, PreparedTransaction.arguments) when
+# nothing is paid.
 _NO_POSTING = (None,) * 17
 
 

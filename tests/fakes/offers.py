@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from ledger import Books, PreparedTransaction
+from ledger import PreparedTransaction
 from ledger.audit import AuditLog
 from offers.models import (
     AcceptStart,
@@ -342,7 +342,6 @@ def consent_fakes() -> ConsentFakes:
     fakes.uow.register(CustomersRepository, fakes.customers)
     fakes.uow.register(OffersRepository, fakes.offers)
     fakes.uow.register(AuditLog, fakes.audit)
-    fakes.uow.register(Books, fakes.books)
     fakes.uow.register(WebhookRepository, fakes.webhooks)
     fakes.uow.register(ObligationsRepository, fakes.obligations)
     return fakes

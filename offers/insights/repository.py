@@ -12,6 +12,12 @@ from sql import load_queries
 
 from .models import Metric
 
+# The records each metric counts, and whether it sums their measure (footfall counts people).
+RECORDS_COUNTED: dict[str, tuple[str, bool]] = {
+    "footfall": ("location", False),
+    "data_usage": ("data_usage", True),
+}
+
 Q = load_queries("insights.sql")
 
 
@@ -118,8 +124,9 @@ class InsightRepository:
         clip: int,
     ) -> list[CellCount]:
         """(area_cell, bucket, band, people, total) of every non-empty cell, bounded."""
-        query = Q["footfall_counts"] if metric == "footfall" else Q["data_usage_sums"]
-        args: list = [
+        category, measured = RECORDS_COUNTED[metric]
+        rows = await self.conn.fetch(
+            Q["cell_counts"],
             start,
             end,
             *cells,
@@ -128,10 +135,10 @@ class InsightRepository:
             buckets_per_release,
             seed,
             step,
-        ]
-        if metric != "footfall":
-            args.append(clip)
-        return _rows(CellCount, await self.conn.fetch(query, *args))
+            clip if measured else None,
+            category,
+        )
+        return _rows(CellCount, rows)
 
     async def insert_release(
         self,

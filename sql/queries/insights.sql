@@ -34,8 +34,10 @@ ON CONFLICT (customer_id, period_start) DO UPDATE SET spent = s.spent + EXCLUDED
   WHERE s.spent + EXCLUDED.spent <= $4
 RETURNING customer_id;
 
--- name: footfall_counts
--- Distinct counted customers per area cell, time bucket and band. $3/$4: child cell at the
+-- name: cell_counts
+-- Distinct counted customers per area cell, time bucket and band, from the records of category
+-- $13 that carry their cell; with a clip $12, each customer's measure per (cell, bucket) summed
+-- and clipped there too (records without a measure left out), else a total of 0. $3/$4: child cell at the
 -- stored resolution -> area cell; $5..$7: counted customers, their band and the start of their
 -- grant's window. Contribution bounds, applied here before anything is counted: $8 cells per
 -- bucket and $9 buckets per release per customer, kept in a pseudo-random order drawn from
@@ -51,45 +53,13 @@ WITH area AS (
     WITH ORDINALITY AS c (customer_id, band, since, n)
 ), seen AS (
   SELECT c.n, c.band, c.h, a.area_cell,
-         date_bin($11::interval, r.recorded_at, $1) AS bucket, 0::bigint AS total
-  FROM records r
-  JOIN area a ON a.cell = r.h3_cell
-  JOIN counted c ON c.customer_id = r.customer_id AND r.recorded_at >= c.since
-  WHERE r.category = 'location' AND r.h3_cell IS NOT NULL
-    AND r.recorded_at >= $1 AND r.recorded_at < $2
-  GROUP BY 1, 2, 3, 4, 5
-), ranked AS (
-  SELECT area_cell, bucket, band, total,
-         row_number() OVER (PARTITION BY n, bh, bucket ORDER BY ch, area_cell)
-           AS nth_cell,
-         dense_rank() OVER (PARTITION BY n ORDER BY bh, bucket) AS nth_bucket
-  FROM (
-    SELECT *, (extract(epoch FROM bucket)::bigint # h) AS bh, (area_cell # h) AS ch
-    FROM seen
-  ) s
-)
-SELECT area_cell, bucket, band, count(*)::bigint AS people, sum(total)::bigint AS total
-FROM ranked
-WHERE nth_cell <= $8 AND nth_bucket <= $9
-GROUP BY 1, 2, 3;
-
--- name: data_usage_sums
--- Megabytes per area cell and day from data-usage records that carry their serving cell: each
--- customer's total per (cell, bucket) clipped at $12, and the same contribution bounds.
-WITH area AS (
-  SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS a (cell, area_cell)
-), counted AS (
-  SELECT customer_id, n, band, since, hashtextextended(customer_id, $10::bigint) AS h
-  FROM unnest($5::text[], $6::int[], $7::timestamptz[])
-    WITH ORDINALITY AS c (customer_id, band, since, n)
-), seen AS (
-  SELECT c.n, c.band, c.h, a.area_cell,
          date_bin($11::interval, r.recorded_at, $1) AS bucket,
-         least(sum(r.measure), $12)::bigint AS total
+         coalesce(least(sum(r.measure), $12::bigint), 0)::bigint AS total
   FROM records r
   JOIN area a ON a.cell = r.h3_cell
   JOIN counted c ON c.customer_id = r.customer_id AND r.recorded_at >= c.since
-  WHERE r.category = 'data_usage' AND r.h3_cell IS NOT NULL AND r.measure IS NOT NULL
+  WHERE r.category = $13::text AND r.h3_cell IS NOT NULL
+    AND ($12::bigint IS NULL OR r.measure IS NOT NULL)
     AND r.recorded_at >= $1 AND r.recorded_at < $2
   GROUP BY 1, 2, 3, 4, 5
 ), ranked AS (

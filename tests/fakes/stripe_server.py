@@ -10,7 +10,8 @@ Like Stripe: the same key with the same parameters returns the first response; t
 with other parameters is a 400 idempotency_error. It records every call and every effect, can
 add random delays (so a client killed mid-call leaves an effect it never saw), and can be told
 to fail the next N calls with a 503 that, like a request Stripe never began executing, is not
-saved against the key.
+saved against the key. It can also hold the answer to the next payout call after carrying it
+out, so a test can kill the caller while Stripe has done what it never heard back about.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class FakeStripe:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self._fail_next = 0
+        self._hold_armed = False
+        self.holding = threading.Event()  # a payout call was carried out; its answer waits
+        self._released = threading.Event()
         self._saved: dict[str, tuple[str, int, dict]] = {}  # key -> (params hash, status, body)
         self._key_locks: dict[str, asyncio.Lock] = {}
         self._sending: set[asyncio.Task] = set()
@@ -113,6 +117,17 @@ class FakeStripe:
         with self._lock:
             self._fail_next = n
 
+    def hold_next_payout(self) -> None:
+        """The next payout call (a transfer or a balance transaction) is carried out, then
+        its answer waits until `release()`; `holding` is set once it waits."""
+        with self._lock:
+            self._hold_armed = True
+        self.holding.clear()
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
     def effects_by_payout(self) -> dict[str, list[dict]]:
         with self._lock:
             out: dict[str, list[dict]] = {}
@@ -143,6 +158,8 @@ class FakeStripe:
         return self
 
     def stop(self) -> None:
+        self.release()
+
         async def shutdown():
             await self._runner.cleanup()
 
@@ -191,7 +208,17 @@ class FakeStripe:
             response = await self._execute(path, params, key)
             self._saved[key] = (digest, response.status, json.loads(response.body))
             self._save()
+            if self._take_hold(path):
+                self.holding.set()
+                while not self._released.is_set():
+                    await asyncio.sleep(0.01)
             return response
+
+    def _take_hold(self, path: str) -> bool:
+        with self._lock:
+            payout = path == "/v1/transfers" or path.endswith("/balance_transactions")
+            taken, self._hold_armed = self._hold_armed and payout, self._hold_armed and not payout
+            return taken
 
     async def _execute(self, path: str, params: dict, key: str | None) -> web.Response:
         lo, hi = self.delay

@@ -91,6 +91,7 @@ class MixedLoad:
         self._tasks: list[asyncio.Task] = []
         self._rng = random.Random(13)
         self._progress = asyncio.Condition()
+        self._finished = 0  # customers through every offer
 
     # -- control --------------------------------------------------------------------------
 
@@ -104,7 +105,9 @@ class MixedLoad:
         await asyncio.gather(*self._tasks)
 
     async def until_completed(self, n: int, *, started_after: float | None = None) -> None:
-        """Waits until `n` requests (started after the given moment) have their outcome."""
+        """Waits until `n` requests (started after the given moment) have their outcome;
+        fails at once if the load runs out first (it is bounded: each customer accepts each
+        offer once), rather than waiting for requests that will never come."""
 
         def done() -> bool:
             if started_after is None:
@@ -112,11 +115,23 @@ class MixedLoad:
             return sum(e.start >= started_after for e in self.exchanges) >= n
 
         async with self._progress:
-            await self._progress.wait_for(done)
+            await self._progress.wait_for(lambda: done() or self._ran_out())
+        assert done(), f"the load ran out after {len(self.exchanges)} requests, {n} awaited"
+
+    def _ran_out(self) -> bool:
+        return self._finished == len(self.customers) and not self.live
 
     # -- callers --------------------------------------------------------------------------
 
     async def _customer(self, customer: dict) -> None:
+        try:
+            await self._accept_each_offer(customer)
+        finally:
+            self._finished += 1
+            async with self._progress:
+                self._progress.notify_all()  # a waiter learns if the load has run out
+
+    async def _accept_each_offer(self, customer: dict) -> None:
         for offer in self.offers:
             if self._stop.is_set():
                 return

@@ -142,19 +142,25 @@ async def test_an_api_worker_killed(harness, fault_table):
 
 
 async def test_the_job_worker_killed_during_payouts(harness, fault_table):
+    """Killed after Stripe carried out a payout but before the worker heard back: the next
+    worker pays it again with the same key, and Stripe holds it once (payouts_exactly_once)."""
+
+    replays_before = sum(c.replayed for c in harness.stripe.calls)
+
     async def inject(load):
-        assert harness.pool is not None
-        while True:  # until a payout is on its way to Stripe (pytest-timeout bounds this)
-            seen = len(harness.stripe.calls)
+        harness.stripe.hold_next_payout()
+        while not harness.stripe.holding.is_set():
             if not await _pending_payouts(harness) and not await _settle(harness):
                 await load.until_completed(len(load.exchanges) + 20)  # more earnings first
-                continue
-            while len(harness.stripe.calls) == seen and await _pending_payouts(harness):
-                await asyncio.sleep(0.01)
-            if len(harness.stripe.calls) > seen and await _pending_payouts(harness):
-                return await harness.kill_job_worker()
+            await asyncio.sleep(0.01)
+        try:
+            return await harness.kill_job_worker()
+        finally:
+            harness.stripe.release()
 
     await run_fault(harness, fault_table, inject)
+    replays = sum(c.replayed for c in harness.stripe.calls) - replays_before
+    assert replays >= 1, "the payout whose answer was lost was not retried with its key"
 
 
 async def _pending_payouts(harness: Harness) -> int:

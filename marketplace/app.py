@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from offers.obligations import Clock, system_clock
 from policies import load_bundle
 
-from .bootstrap import bootstrap, database_url, load_keys
+from .bootstrap import bootstrap, create_replica_pool, database_url, load_keys
 from .config import Settings
 from .db import create_pool, migrate
 from .http import (
@@ -90,12 +90,31 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
             max_size=settings.db_pool_max,
             statement_timeout_ms=settings.statement_timeout_ms,
         )
-        services = bootstrap(settings, pool, keys=keys, rules=rules, metrics=True, clock=clock)
+        replica_pool = await create_replica_pool(
+            settings,
+            max_size=settings.db_pool_max,
+            statement_timeout_ms=settings.statement_timeout_ms,
+        )
+        services = bootstrap(
+            settings,
+            pool,
+            replica_pool=replica_pool,
+            keys=keys,
+            rules=rules,
+            metrics=True,
+            clock=clock,
+        )
+
+        async def close_pools() -> None:
+            if replica_pool is not None:
+                await replica_pool.close()
+            await pool.close()
+
         try:
             await services.key_lifecycle.settle()
         except KeyLifecycleError as e:  # one clear line, not only uvicorn's traceback
             log.error("signing_key_refused", extra={"detail": str(e)})
-            await pool.close()
+            await close_pools()
             raise
         app.state.pool = pool
         app.state.services = services
@@ -108,7 +127,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> Litestar:
         try:
             yield
         finally:
-            await pool.close()
+            await close_pools()
 
     app = Litestar(
         route_handlers=[

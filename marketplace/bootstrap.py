@@ -27,7 +27,7 @@ from offers.dataspace import DataAccessService, DataSpaceService
 from offers.insights import InsightService
 from offers.obligations import Afterlife, Clock, DeletionPolicy, ObligationService, system_clock
 from policies import RuleBundle, load_bundle
-from sql import UnitOfWorkFactory, unit_of_work_factory
+from sql import Replica, UnitOfWorkFactory, unit_of_work_factory
 
 from .config import Settings
 from .db import Pool, create_pool, embedded_database_url, migrate
@@ -39,6 +39,7 @@ class Services:
     """Every service of one process, over one pool."""
 
     pool: Pool | None  # None when built over a unit-of-work factory of the caller's
+    replica: Replica | None  # the streaming replica for reads that may lag, if configured
     uow: UnitOfWorkFactory  # what the services run in; the edge's Idempotency-Key store too
     keys: KeyRing
     key_lifecycle: KeyLifecycle  # the signing keys' registry: start check, JWKS, rotation
@@ -85,6 +86,7 @@ def bootstrap(
     settings: Settings,
     pool: Pool | None = None,
     *,
+    replica_pool: Pool | None = None,
     uow: UnitOfWorkFactory | None = None,
     keys: KeyRing | None = None,
     rules: RuleBundle | None = None,
@@ -95,14 +97,24 @@ def bootstrap(
     clock: Clock = system_clock,
 ) -> Services:
     """Builds every service from the settings, over `pool` (or over `uow`, a unit-of-work
-    factory of the caller's: unit tests pass a fake one). `keys`, `rules` and `stripe`
+    factory of the caller's: unit tests pass a fake one) and `replica_pool`, a streaming
+    replica's, for the reads that may lag (docs/scale.md). `keys`, `rules` and `stripe`
     default to what the settings name; `audit_decisions=False` is the benchmark's audit-off
     baseline only; `webhook_resolver` replaces the system's resolver for webhook targets
     (tests: a name that resolves elsewhere at delivery); `metrics` counts the pool's waits
     and every decision in the Prometheus series (the API processes); `clock` is the time of
     deletion obligations, expiry and notifications (tests travel through it)."""
-    from .metrics import DecisionCounter, PoolObserver
+    from .metrics import DecisionCounter, PoolObserver, ReplicaRoutes
 
+    replica = None
+    if replica_pool is not None and pool is not None:
+        replica = Replica(
+            replica_pool,
+            pool,
+            wait=settings.replica_wait_ms / 1000,
+            acquire_timeout=settings.db_acquire_timeout_seconds,
+            observer=ReplicaRoutes() if metrics else None,
+        )
     if uow is None:
         if pool is None:
             raise ValueError("bootstrap needs a pool or a unit-of-work factory")
@@ -111,6 +123,8 @@ def bootstrap(
             constraint_errors(),
             acquire_timeout=settings.db_acquire_timeout_seconds,
             observer=PoolObserver() if metrics else None,
+            replica=replica,
+            replica_max_lag=settings.replica_max_lag_seconds,
         )
     keys = keys or load_keys(settings)
     rules = rules or load_bundle()
@@ -121,6 +135,7 @@ def bootstrap(
     afterlife = Afterlife(clock, deletion_policy(settings))
     return Services(
         pool=pool,
+        replica=replica,
         uow=uow,
         keys=keys,
         key_lifecycle=KeyLifecycle(uow, keys, checkpoint_origin=settings.checkpoint_origin),
@@ -183,6 +198,21 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or embedded_database_url(settings.data_dir)
 
 
+async def create_replica_pool(
+    settings: Settings, *, max_size: int, statement_timeout_ms: int
+) -> Pool | None:
+    """The replica's pool when DATABASE_REPLICA_URL is set. It opens connections only when a
+    read asks, so a replica that is down delays no start: its reads go to the primary."""
+    if settings.database_replica_url is None:
+        return None
+    return await create_pool(
+        settings.database_replica_url,
+        min_size=0,
+        max_size=max_size,
+        statement_timeout_ms=statement_timeout_ms,
+    )
+
+
 @asynccontextmanager
 async def open_services(
     settings: Settings, *, min_size: int = 1, max_size: int | None = None, **overrides
@@ -198,9 +228,17 @@ async def open_services(
         max_size=max_size or settings.db_pool_max,
         statement_timeout_ms=settings.job_statement_timeout_ms,
     )
+    replica_pool = None
     try:
-        services = bootstrap(settings, pool, **overrides)
+        replica_pool = await create_replica_pool(
+            settings,
+            max_size=max_size or settings.db_pool_max,
+            statement_timeout_ms=settings.job_statement_timeout_ms,
+        )
+        services = bootstrap(settings, pool, replica_pool=replica_pool, **overrides)
         await services.key_lifecycle.settle()
         yield services
     finally:
+        if replica_pool is not None:
+            await replica_pool.close()
         await pool.close()

@@ -62,6 +62,13 @@ class Settings:
     """
 
     database_url: str | None = None
+    # A streaming replica of that database for the reads that may lag (docs/scale.md lists
+    # them); None: the primary serves every read. `replica_max_lag_seconds` bounds how far
+    # behind it may be for the reads that tolerate lag; a read that must see every write that
+    # returned before it waits up to `replica_wait_ms` for the replica, then asks the primary.
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: float = 10.0
+    replica_wait_ms: int = 100
     data_dir: Path = Path(".data")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -207,6 +214,9 @@ class Settings:
         port = e.integer("PORT", 8000, 1, 65535)
         return cls(
             database_url=e.postgres_url("DATABASE_URL"),
+            database_replica_url=e.postgres_url("DATABASE_REPLICA_URL"),
+            replica_max_lag_seconds=e.number("REPLICA_MAX_LAG_SECONDS", 10.0, 0.0, 3600.0),
+            replica_wait_ms=e.integer("REPLICA_WAIT_MS", 100, 0, 10_000),
             data_dir=e.path("DATA_DIR") or Path(".data"),
             host=host,
             port=port,

@@ -8,7 +8,7 @@ from typing import TypeAlias
 import asyncpg
 import structlog
 
-from sql import MIGRATIONS_DIR
+from sql import MIGRATIONS_DIR, load_queries
 
 log = structlog.get_logger(__name__)
 
@@ -17,6 +17,11 @@ Pool: TypeAlias = asyncpg.Pool
 
 # Any constant works; it only has to be the same for every process that migrates.
 _MIGRATION_LOCK = 727_401_2026
+# Monthly partitions exist this many months past the current one (the job worker renews them
+# daily, every start renews them too): a month's partition is there a month before its first
+# row at the least.
+PARTITION_MONTHS_AHEAD = 2
+_PARTITIONS = load_queries("partitions.sql")
 
 
 def embedded_database_url(data_dir: Path) -> str:
@@ -122,11 +127,23 @@ async def migrate(url: str) -> list[str]:
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem)
             applied.append(path.stem)
             log.info("migration_applied", version=path.stem)
+        await create_partitions(conn)
         await _install_job_queue(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
         await conn.close()
     return applied
+
+
+async def create_partitions(
+    db: asyncpg.Connection | asyncpg.Pool, months_ahead: int = PARTITION_MONTHS_AHEAD
+) -> list[str]:
+    """Makes the monthly partitions missing up to `months_ahead` months from now (by the
+    schema owner's rights, sql/migrations/0063); returns the names of those it made."""
+    made = [r["name"] for r in await db.fetch(_PARTITIONS["create_month_partitions"], months_ahead)]
+    if made:
+        log.info("partitions_created", partitions=made)
+    return made
 
 
 async def _install_job_queue(conn: asyncpg.Connection) -> None:

@@ -27,7 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from sql import load_queries
+from sql import Replica, database_fault, load_queries
 
 from .db import Pool
 
@@ -37,6 +37,7 @@ __all__ = [
     "CONTENT_TYPE_LATEST",
     "DecisionCounter",
     "PoolObserver",
+    "ReplicaRoutes",
     "metrics_middleware",
     "read_database",
     "render",
@@ -73,6 +74,13 @@ POOL_TIMEOUTS = Counter(
     "Waits for a pooled connection that gave up after DB_ACQUIRE_TIMEOUT_SECONDS",
 )
 
+REPLICA_ROUTES = Counter(
+    "marketplace_db_replica_routed_total",
+    "Reads the streaming replica could serve, by the server that served them: `primary` when "
+    "the replica was behind their tolerance or unreachable",
+    ["server"],
+)
+
 UNMATCHED = "<unmatched>"  # a path no route serves: one label, not one per path tried
 
 
@@ -93,6 +101,13 @@ class PoolObserver:
 
     def released(self) -> None:
         POOL_IN_USE.dec()
+
+
+class ReplicaRoutes:
+    """Counts where each read that could use the replica went (sql.replica.RouteObserver)."""
+
+    def routed(self, server: str) -> None:
+        REPLICA_ROUTES.labels(server).inc()
 
 
 class DecisionCounter:
@@ -140,11 +155,30 @@ class _Snapshot(Collector):
         return self.families
 
 
-async def read_database(pool: Pool, *, timeout: float) -> list[Metric]:
-    """The database-read series now, on one pooled connection."""
+async def read_database(
+    pool: Pool, *, timeout: float, replica: Replica | None = None, max_lag: float = 0.0
+) -> list[Metric]:
+    """The database-read series now, on one pooled connection: the replica's while it is at
+    most `max_lag` seconds behind (a gauge a scrape apart tolerates that), else the primary's."""
+    conn = await replica.acquire(max_lag) if replica is not None else None
+    if conn is not None:
+        assert replica is not None
+        try:
+            return database_families(await _read(conn))
+        except Exception as e:
+            if database_fault(e) is None:
+                raise
+            await replica.release(conn, broken=True)
+            conn = None
+        finally:
+            if conn is not None:
+                await replica.release(conn)
     async with pool.acquire(timeout=timeout) as conn:
-        rows = {name: [dict(r) for r in await conn.fetch(q)] for name, q in _QUERIES.items()}
-    return database_families(rows)
+        return database_families(await _read(conn))
+
+
+async def _read(conn: Any) -> dict[str, list[dict]]:
+    return {name: [dict(r) for r in await conn.fetch(q)] for name, q in _QUERIES.items()}
 
 
 def database_families(rows: dict[str, list[dict]]) -> list[Metric]:

@@ -22,7 +22,7 @@ from sql import database_fault
 
 from .bootstrap import Services, database_url, open_services
 from .config import Settings
-from .db import connect_listener
+from .db import connect_listener, create_partitions
 from .worker_health import WorkerHealth, serve_health, watch
 
 log = structlog.get_logger("marketplace.worker")
@@ -76,6 +76,12 @@ def register_jobs(pgq: PgQueuer, services: Services) -> None:
         counts = await services.obligations.sweep()
         if any(counts.values()):
             log.info("deletion_sweep", **counts)
+
+    @pgq.schedule("create_partitions", "17 3 * * *")
+    async def make_partitions(schedule: Schedule) -> None:
+        """The monthly partitions of records, decisions and the audit log, months ahead."""
+        assert services.pool is not None
+        await create_partitions(services.pool)
 
     register_webhook_jobs(pgq, services)
 

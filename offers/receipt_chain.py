@@ -22,7 +22,7 @@ class ReceiptChain:
         grant row is locked by that change, so one chain never forks)."""
         repo = uow.repository(OffersRepository)
         event_type = EVENT_OF_STATUS[grant.status]
-        index, previous = await repo.last_receipt(grant.id)
+        index, previous = await repo.last_receipt(grant.customer_id, grant.id)
         previous_hash = receipt_hash(previous)
         at = grant.updated_at
         receipt = self.signer.sign(
@@ -42,5 +42,12 @@ class ReceiptChain:
             )
         )
         await repo.append_receipt(
-            grant.id, index + 1, event_type, EVENTS[event_type][0], previous_hash, receipt, at
+            grant.customer_id,
+            grant.id,
+            index + 1,
+            event_type,
+            EVENTS[event_type][0],
+            previous_hash,
+            receipt,
+            at,
         )

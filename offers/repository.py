@@ -206,13 +206,14 @@ class OffersRepository:
 
     # -- the receipt chain ------------------------------------------------------------------
 
-    async def last_receipt(self, grant_id: str) -> tuple[int, str]:
-        r = await self.conn.fetchrow(Q["last_receipt"], grant_id)
+    async def last_receipt(self, customer_id: str, grant_id: str) -> tuple[int, str]:
+        r = await self.conn.fetchrow(Q["last_receipt"], customer_id, grant_id)
         assert r is not None  # the grant exists: the caller just changed it
         return r["seq"], r["receipt"]
 
     async def append_receipt(
         self,
+        customer_id: str,
         grant_id: str,
         index: int,
         event_type: str,
@@ -222,11 +223,11 @@ class OffersRepository:
         at: datetime,
     ) -> None:
         await self.conn.execute(
-            Q["append_receipt"], grant_id, index, event_type, event_state, previous_hash,
-            receipt, at,
+            Q["append_receipt"], customer_id, grant_id, index, event_type, event_state,
+            previous_hash, receipt, at,
         )  # fmt: skip
 
-    async def receipt_chain(self, grant_id: str) -> list[GrantReceipt]:
+    async def receipt_chain(self, customer_id: str, grant_id: str) -> list[GrantReceipt]:
         return [
             GrantReceipt(
                 index=r["seq"],
@@ -236,7 +237,7 @@ class OffersRepository:
                 created_at=r["created_at"],
                 receipt=r["receipt"],
             )
-            for r in await self.conn.fetch(Q["receipt_chain"], grant_id)
+            for r in await self.conn.fetch(Q["receipt_chain"], customer_id, grant_id)
         ]
 
     async def insert_partner(

@@ -556,15 +556,18 @@ class ConsentService:
             repo = uow.repository(OffersRepository)
             if await repo.get_customer_grant(grant_id, customer_id) is None:
                 raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
-            return GrantReceipts(grant_id=grant_id, data=await repo.receipt_chain(grant_id))
+            chain = await repo.receipt_chain(customer_id, grant_id)
+            return GrantReceipts(grant_id=grant_id, data=chain)
 
     async def partner_receipts(self, partner_id: str, grant_id: str) -> GrantReceipts:
         """The same chain, for the partner the grant is to."""
         async with self.uow(transaction=False) as uow:
             repo = uow.repository(OffersRepository)
-            if await repo.get_partner_grant(grant_id, partner_id) is None:
+            grant = await repo.get_partner_grant(grant_id, partner_id)
+            if grant is None:
                 raise GrantNotFound(f"no grant {grant_id}", field="grant_id")
-            return GrantReceipts(grant_id=grant_id, data=await repo.receipt_chain(grant_id))
+            chain = await repo.receipt_chain(grant.customer_id, grant_id)
+            return GrantReceipts(grant_id=grant_id, data=chain)
 
     # -- grants (partner) -----------------------------------------------------------------
 

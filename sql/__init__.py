@@ -3,11 +3,13 @@ loader, and the unit of work every service runs its transactions in."""
 
 from .errors import DatabaseError, DatabaseTimeout, DatabaseUnavailable, database_fault
 from .loader import MIGRATIONS_DIR, QUERIES_DIR, load_queries
+from .replica import Replica, RouteObserver
 from .unit_of_work import (
     AcquireObserver,
     ConstraintErrors,
     PostgresUnitOfWork,
     PostgresUnitOfWorkFactory,
+    ReplicaRead,
     RequestTransaction,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -26,7 +28,10 @@ __all__ = [
     "database_fault",
     "PostgresUnitOfWork",
     "PostgresUnitOfWorkFactory",
+    "Replica",
+    "ReplicaRead",
     "RequestTransaction",
+    "RouteObserver",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "in_request_transaction",

@@ -15,9 +15,15 @@ import asyncpg
 
 from .errors import DatabaseUnavailable, database_fault
 from .health import DatabaseHealth
+from .replica import Replica
 
 R = TypeVar("R")
 Isolation = Literal["read_committed", "repeatable_read", "serializable"]
+# A read the streaming replica may serve (docs/scale.md lists which reads may, and why):
+# `caught_up` once the replica has replayed everything the primary had when the read began
+# (the read sees every write that returned before it); `within_lag` when the replica is at most
+# the configured REPLICA_MAX_LAG_SECONDS behind. Either way the primary serves it otherwise.
+ReplicaRead = Literal["caught_up", "within_lag"]
 # A constraint's name -> the domain error its violation means (each package declares its own).
 ConstraintErrors = Mapping[str, Callable[[], Exception]]
 
@@ -66,6 +72,7 @@ class UnitOfWorkFactory(Protocol):
         transaction: bool = True,
         isolation: Isolation | None = None,
         readonly: bool = False,
+        replica: ReplicaRead | None = None,
     ) -> UnitOfWork: ...
 
 
@@ -192,6 +199,8 @@ class PostgresUnitOfWork:
         acquire_timeout: float | None = None,
         health: DatabaseHealth | None = None,
         observer: AcquireObserver | None = None,
+        replica: Replica | None = None,
+        max_lag: float | None = None,
     ):
         self._pool = pool
         self._observer = observer or _Unobserved()
@@ -201,6 +210,10 @@ class PostgresUnitOfWork:
         self._transactional = transaction
         self._isolation = isolation
         self._readonly = readonly
+        # With both: a read the replica serves while it is at most `max_lag` seconds behind.
+        self._replica = replica
+        self._max_lag = max_lag
+        self._on_replica = False
         self._conn: Any = None
         self._tx: Any = None
         self._shared: RequestTransaction | None = None
@@ -217,7 +230,11 @@ class PostgresUnitOfWork:
         self._began = self._health.clock()
         shared = _REQUEST.get()
         if shared is not None and shared.joins():
-            return await self._join(shared)
+            return await self._join(shared)  # inside a write: it reads its own writes
+        if self._replica is not None and self._max_lag is not None:
+            conn = await self._replica_connection(self._replica, self._max_lag)
+            if conn is not None:
+                return self
         try:
             self._observer.acquiring()
             try:
@@ -242,6 +259,28 @@ class PostgresUnitOfWork:
             raise
         return self
 
+    async def _replica_connection(self, replica: Replica, max_lag: float) -> Any:
+        """The replica's connection in its read-only transaction, or None (the primary's turn).
+        A failure of the primary while checking the replica's freshness is this read's own."""
+        try:
+            conn = await replica.acquire(max_lag)
+        except BaseException as e:
+            self._raise_fault(e)
+            raise
+        if conn is None:
+            return None
+        try:
+            if self._transactional:
+                # A standby runs read-only transactions only.
+                self._tx = conn.transaction(isolation=self._isolation, readonly=True)
+                await self._tx.start()
+        except Exception:
+            await replica.release(conn, broken=True)
+            self._tx = None
+            return None
+        self._conn, self._on_replica = conn, True
+        return conn
+
     async def _join(self, shared: RequestTransaction) -> Self:
         """Inside the request's transaction, which its owner commits or rolls back."""
         try:
@@ -259,6 +298,9 @@ class PostgresUnitOfWork:
         if self._shared is not None and exc is not None:
             self._shared.failed = True
         broken = exc is not None and isinstance(database_fault(exc), DatabaseUnavailable)
+        if self._on_replica:
+            await self._leave_replica(exc, broken)
+            return
         try:
             if self._tx is not None and not broken:
                 if exc is None:
@@ -285,6 +327,32 @@ class PostgresUnitOfWork:
             self._raise_fault(exc)
         # The database answered (a domain error is not its fault).
         self._health.succeeded(self._began)
+
+    async def _leave_replica(self, exc: BaseException | None, broken: bool) -> None:
+        """Ends a unit of work the replica served: nothing to commit (it only read). A broken
+        replica is said once, by the replica, never as the primary's outage."""
+        replica, conn, tx = self._replica, self._conn, self._tx
+        self._conn = self._tx = None
+        self._on_replica = False
+        self._repositories.clear()
+        assert replica is not None
+        try:
+            if tx is not None and not broken:
+                await tx.rollback()
+        except Exception:
+            broken = True
+        finally:
+            await replica.release(conn, broken=broken)
+        if isinstance(exc, asyncpg.SerializationError):
+            # On a standby a read fails so only when replay cancels it (a conflict with
+            # recovery): the replica's fault, not the read's, and a retry may well succeed.
+            raise DatabaseUnavailable(
+                "the replica cancelled the read; retry shortly", connection_lost=True
+            ) from exc
+        if exc is not None:
+            fault = database_fault(exc)
+            if fault is not None and fault is not exc:
+                raise fault from exc
 
     def _raise_fault(self, e: BaseException) -> None:
         """Raises the domain error for a failure of the database itself, if `e` is one."""
@@ -326,12 +394,16 @@ class PostgresUnitOfWorkFactory:
         *,
         acquire_timeout: float | None = None,
         observer: AcquireObserver | None = None,
+        replica: Replica | None = None,
+        replica_max_lag: float = 10.0,
     ):
         self._pool = pool
         self._errors = dict(constraint_errors)
         self._acquire_timeout = acquire_timeout
         self._observer = observer or _Unobserved()
         self._health = DatabaseHealth()  # one per process: an outage is logged once
+        self._replica = replica
+        self._lags: dict[ReplicaRead, float] = {"caught_up": 0.0, "within_lag": replica_max_lag}
 
     def __call__(
         self,
@@ -339,6 +411,7 @@ class PostgresUnitOfWorkFactory:
         transaction: bool = True,
         isolation: Isolation | None = None,
         readonly: bool = False,
+        replica: ReplicaRead | None = None,
     ) -> UnitOfWork:
         return PostgresUnitOfWork(
             self._pool,
@@ -349,6 +422,8 @@ class PostgresUnitOfWorkFactory:
             acquire_timeout=self._acquire_timeout,
             health=self._health,
             observer=self._observer,
+            replica=self._replica if replica is not None else None,
+            max_lag=self._lags[replica] if replica is not None else None,
         )
 
     def request_transaction(self) -> RequestTransaction:
@@ -366,10 +441,18 @@ def unit_of_work_factory(
     *,
     acquire_timeout: float | None = None,
     observer: AcquireObserver | None = None,
+    replica: Replica | None = None,
+    replica_max_lag: float = 10.0,
 ) -> PostgresUnitOfWorkFactory:
     """The factory services are built with (in the composition root). `acquire_timeout`
     bounds the wait for a free connection: a hung database never hangs every caller;
-    `observer` sees every acquire and release (the pool metrics)."""
+    `observer` sees every acquire and release (the pool metrics); `replica` serves the reads
+    that ask for it (`replica_max_lag`: the `within_lag` reads' bound, in seconds)."""
     return PostgresUnitOfWorkFactory(
-        pool, constraint_errors or {}, acquire_timeout=acquire_timeout, observer=observer
+        pool,
+        constraint_errors or {},
+        acquire_timeout=acquire_timeout,
+        observer=observer,
+        replica=replica,
+        replica_max_lag=replica_max_lag,
     )

@@ -127,6 +127,7 @@ class UnsealedEntry(msgspec.Struct, frozen=True, kw_only=True):
     """An entry waiting to be sealed, in (txid, id) order."""
 
     id: int
+    at: datetime  # its month: the partition key, which each leaf names with the id
     txid: str
     entry: str
 

@@ -61,11 +61,18 @@ class AuditRepository:
             Q["next_to_seal"], state.watermark, state.last_txid, state.last_entry_id, limit
         )
         horizon: str = rows[0]["xmin"] if rows else await self.conn.fetchval(Q["horizon"])
-        return [UnsealedEntry(id=r["id"], txid=r["txid"], entry=r["entry"]) for r in rows], horizon
+        entries = [
+            UnsealedEntry(id=r["id"], at=r["at"], txid=r["txid"], entry=r["entry"]) for r in rows
+        ]
+        return entries, horizon
 
-    async def insert_leaves(self, first: int, entry_ids: list[int], hashes: list[bytes]) -> None:
-        indices = list(range(first, first + len(entry_ids)))
-        await self.conn.execute(Q["insert_leaves"], indices, entry_ids, hashes)
+    async def insert_leaves(
+        self, first: int, entries: list[UnsealedEntry], hashes: list[bytes]
+    ) -> None:
+        indices = list(range(first, first + len(entries)))
+        await self.conn.execute(
+            Q["insert_leaves"], indices, [e.id for e in entries], [e.at for e in entries], hashes
+        )
 
     async def insert_checkpoint(self, size: int, root: bytes, note: str) -> None:
         await self.conn.execute(Q["insert_checkpoint"], size, root, note)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sql import UnitOfWorkFactory
+from sql import ReplicaRead, UnitOfWorkFactory
 
 from .entries import AuditLog
 from .errors import (
@@ -48,6 +48,10 @@ from .repository import AuditRepository
 
 MAX_LEAVES_PER_REQUEST = 65_536
 MAX_METRIC_DAYS = 366
+# Regulators read sealed history, which a streaming replica serves while it is within the
+# configured lag (docs/scale.md); a read naming a tree larger than the replica has yet seen is
+# the primary's.
+REGULATOR_READ: ReplicaRead = "within_lag"
 
 
 class AuditService:
@@ -119,7 +123,7 @@ class AuditService:
         root = tree.root()
         if not verify_consistency(old_size, tree.size, previous.root_hash, root, proof):
             raise SealRefused(f"checkpoint {tree.size} would not extend checkpoint {old_size}")
-        await repo.insert_leaves(old_size, [r.id for r in rows], hashes)
+        await repo.insert_leaves(old_size, rows, hashes)
         await repo.insert_checkpoint(tree.size, root, self.signer.sign(tree.size, root))
         last_id, last_txid = rows[-1].id, rows[-1].txid
         # A full batch may have stopped inside a transaction's entries: the watermark is then
@@ -135,19 +139,24 @@ class AuditService:
 
     async def unsealed_count(self) -> int:
         """How many committed entries the sealer has not yet put in the tree."""
-        async with self.uow(transaction=False) as uow:
+        async with self.uow(transaction=False, replica=REGULATOR_READ) as uow:
             return await uow.repository(AuditRepository).unsealed_count()
 
-    async def latest_checkpoint(self) -> StoredCheckpoint:
-        async with self.uow(transaction=False) as uow:
+    async def latest_checkpoint(self, *, at_least: int = 0) -> StoredCheckpoint:
+        """The newest checkpoint; one of at least `at_least` leaves when one exists (a read
+        the replica answered with an older one is asked of the primary)."""
+        async with self.uow(transaction=False, replica=REGULATOR_READ) as uow:
             checkpoint = await uow.repository(AuditRepository).latest_checkpoint()
+        if checkpoint is None or checkpoint.tree_size < at_least:
+            async with self.uow(transaction=False) as uow:
+                checkpoint = await uow.repository(AuditRepository).latest_checkpoint()
         if checkpoint is None:
             raise ProofInvalid("nothing has been sealed yet")
         return checkpoint
 
     async def leaves(self, start: int, end: int | None) -> LeafRange:
         """Stored leaf hashes of [start, end) (at most 65,536), for verifying the whole tree."""
-        latest = await self.latest_checkpoint()
+        latest = await self.latest_checkpoint(at_least=end or 0)
         end = latest.tree_size if end is None else end
         end = min(end, start + MAX_LEAVES_PER_REQUEST)
         if start < 0:
@@ -156,31 +165,46 @@ class AuditService:
             raise AuditRangeNotFound(
                 f"end must be in [start, {latest.tree_size}] (the latest tree size)", field="end"
             )
-        async with self.uow(transaction=False) as uow:
+        async with self.uow(transaction=False, replica=REGULATOR_READ) as uow:
             hashes, missing = await uow.repository(AuditRepository).leaves(start, end)
+        if len(hashes) < end - start:  # the replica has not replayed the newest leaves yet
+            async with self.uow(transaction=False) as uow:
+                hashes, missing = await uow.repository(AuditRepository).leaves(start, end)
         return LeafRange(start=start, end=end, hashes=hashes, missing_entries=missing)
 
-    async def _current_tree(self) -> tuple[MerkleTree, StoredCheckpoint]:
-        async with self._tree_lock, self.uow(transaction=False) as uow:
-            repo = uow.repository(AuditRepository)
-            latest = await repo.latest_checkpoint()
-            if latest is None:
-                raise ProofInvalid("nothing has been sealed yet")
-            if self._tree.size > latest.tree_size or (
-                self._tree.size == latest.tree_size and self._tree.root() != latest.root_hash
-            ):
-                self._tree = MerkleTree([])  # the stored log changed under us: start over
-            if self._tree.size < latest.tree_size:
-                rows = await repo.leaf_hashes_from(self._tree.size)
-                self._tree.extend(
-                    [h for i, h in rows if i < latest.tree_size][
-                        : latest.tree_size - self._tree.size
-                    ]
+    async def _current_tree(self, at_least: int) -> tuple[MerkleTree, StoredCheckpoint]:
+        """The tree as of the newest checkpoint, read from the replica unless it has not yet
+        seen a checkpoint of `at_least` leaves (the size a regulator names)."""
+        async with self._tree_lock:
+            async with self.uow(transaction=False, replica=REGULATOR_READ) as uow:
+                latest = await uow.repository(AuditRepository).latest_checkpoint()
+                if latest is not None and latest.tree_size >= at_least:
+                    return await self._tree_up_to(uow, latest)
+            async with self.uow(transaction=False) as uow:
+                return await self._tree_up_to(
+                    uow, await uow.repository(AuditRepository).latest_checkpoint()
                 )
-            return self._tree, latest
+
+    async def _tree_up_to(
+        self, uow: Any, latest: StoredCheckpoint | None
+    ) -> tuple[MerkleTree, StoredCheckpoint]:
+        """The in-memory tree, extended from the stored leaves to `latest` if it is shorter.
+        A longer one (built from a read the replica had not yet caught up with) serves as it
+        is: its prefix of `latest`'s size must have `latest`'s root."""
+        if latest is None:
+            raise ProofInvalid("nothing has been sealed yet")
+        if self._tree.size >= latest.tree_size:
+            if self._tree.root(latest.tree_size) == latest.root_hash:
+                return self._tree, latest
+            self._tree = MerkleTree([])  # the stored log changed under us: start over
+        rows = await uow.repository(AuditRepository).leaf_hashes_from(self._tree.size)
+        self._tree.extend(
+            [h for i, h in rows if i < latest.tree_size][: latest.tree_size - self._tree.size]
+        )
+        return self._tree, latest
 
     async def inclusion_proof(self, index: int, tree_size: int) -> dict[str, Any]:
-        tree, latest = await self._current_tree()
+        tree, latest = await self._current_tree(tree_size)
         if not 0 < tree_size <= min(tree.size, latest.tree_size):
             raise AuditRangeNotFound(
                 f"tree_size must be in 1..{latest.tree_size}", field="tree_size"
@@ -196,7 +220,7 @@ class AuditService:
         }
 
     async def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
-        tree, latest = await self._current_tree()
+        tree, latest = await self._current_tree(second)
         top = min(tree.size, latest.tree_size)
         if not 0 <= second <= top:
             raise AuditRangeNotFound(f"second must be in 0..{top}", field="second")
@@ -216,7 +240,7 @@ class AuditService:
         self, jurisdictions: list[str], filters: dict[str, Any], *, limit: int = 20
     ) -> AuditPage[SealedEntry]:
         """Sealed entries of these jurisdictions, ascending by leaf index."""
-        async with self.uow(transaction=False) as uow:
+        async with self.uow(transaction=False, replica=REGULATOR_READ) as uow:
             rows = await uow.repository(AuditRepository).entries(jurisdictions, filters, limit + 1)
         return AuditPage(data=rows[:limit], has_more=len(rows) > limit)
 
@@ -225,7 +249,7 @@ class AuditService:
     ) -> AsyncIterator[SealedEntry]:
         """Every matching sealed entry, streamed from a server-side cursor: the unit of work
         (its connection and read-only transaction) stays open while the caller iterates."""
-        async with self.uow(readonly=True) as uow:
+        async with self.uow(readonly=True, replica=REGULATOR_READ) as uow:
             async for entry in uow.repository(AuditRepository).entries_cursor(
                 jurisdictions, filters
             ):
@@ -264,7 +288,7 @@ class AuditService:
             return []  # an empty range has no days
         # A longer range is cut to its first MAX_METRIC_DAYS days; callers page by date.
         end = min(end, start + timedelta(days=MAX_METRIC_DAYS))
-        async with self.uow(readonly=True) as uow:
+        async with self.uow(readonly=True, replica=REGULATOR_READ) as uow:
             repo = uow.repository(AuditRepository)
             grants = await repo.grant_metrics(start, end, jurisdictions)
             decisions = await repo.decision_metrics(start, end, jurisdictions)

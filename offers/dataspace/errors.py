@@ -173,7 +173,7 @@ class ExportAlreadyImported(ImportRefused):
 # translates them once, at the data layer's boundary.
 CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {
     # imports UNIQUE (issuer, export_id): the same package a second time.
-    "imports_issuer_export_id_key": lambda: ExportAlreadyImported(
+    "import_claims_pkey": lambda: ExportAlreadyImported(
         "this export of this issuer was already imported", field="header.export_id"
     ),
 }

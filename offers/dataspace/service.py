@@ -154,8 +154,10 @@ class DataSpaceService:
             await _open_customer(uow, customer_id)
 
     async def overview(self, customer_id: str) -> DataOverview:
-        """Every category held, with counts, dates, sources, and who may read it now."""
-        async with self.uow(isolation="repeatable_read") as uow:
+        """Every category held, with counts, dates, sources, and who may read it now. The
+        replica serves it once it has caught up with the moment the read began, so a revoke
+        or erasure that returned before is always reflected."""
+        async with self.uow(isolation="repeatable_read", replica="caught_up") as uow:
             await _open_customer(uow, customer_id)
             summaries = {
                 s.category: s
@@ -405,7 +407,9 @@ class DataSpaceService:
         manifest (a refusal can still be a clean 409), then to stream them. The unit of work
         stays open after this returns, until the stream ends (`_stream` closes it).
         """
-        uow = self.uow(isolation="repeatable_read", readonly=True)
+        # Caught up with the read's start: an export just made is there, an erasure's
+        # invalidation too.
+        uow = self.uow(isolation="repeatable_read", readonly=True, replica="caught_up")
         await uow.__aenter__()
         try:
             await _open_customer(uow, customer_id)

@@ -365,5 +365,6 @@ class ObligationService:
     # -- regulator ----------------------------------------------------------------------------
 
     async def metrics(self, jurisdictions: list[str]) -> list[PartnerDeletionMetrics]:
-        async with self.uow(transaction=False) as uow:
+        """The regulator's figures per partner: the replica serves them within its lag."""
+        async with self.uow(transaction=False, replica="within_lag") as uow:
             return await uow.repository(ObligationsRepository).metrics(jurisdictions, self.now())

@@ -9,7 +9,7 @@ FROM audit_sealer_state FOR UPDATE;
 -- In one statement, so the snapshot that gives xmin is the one that reads the entries: every
 -- transaction with an xid below xmin has finished, and the committed ones are visible here.
 WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
-SELECT e.id, e.txid::text AS txid, e.entry, (SELECT xmin FROM horizon)::text AS xmin
+SELECT e.id, e.at, e.txid::text AS txid, e.entry, (SELECT xmin FROM horizon)::text AS xmin
 FROM audit_entries e
 WHERE e.txid >= $1::text::xid8
   AND e.txid < (SELECT xmin FROM horizon)
@@ -21,8 +21,9 @@ LIMIT $4;
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text;
 
 -- name: insert_leaves
-INSERT INTO audit_leaves (leaf_index, entry_id, leaf_hash)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[]);
+-- Each leaf names its entry by id and month (the partitioned table's key).
+INSERT INTO audit_leaves (leaf_index, entry_id, entry_at, leaf_hash)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[]);
 
 -- name: insert_checkpoint
 INSERT INTO audit_checkpoints (tree_size, root_hash, note) VALUES ($1, $2, $3);
@@ -44,7 +45,7 @@ WHERE NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.entry_id = e.id);
 -- name: leaves
 -- Leaf hashes of [start, end) with whether each leaf's entry row still exists.
 SELECT l.leaf_index, l.leaf_hash, e.id IS NULL AS entry_missing
-FROM audit_leaves l LEFT JOIN audit_entries e ON e.id = l.entry_id
+FROM audit_leaves l LEFT JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at
 WHERE l.leaf_index >= $1 AND l.leaf_index < $2
 ORDER BY l.leaf_index;
 
@@ -55,7 +56,7 @@ SELECT leaf_index, leaf_hash FROM audit_leaves WHERE leaf_index >= $1 ORDER BY l
 -- Sealed entries of the caller's jurisdictions, ascending by leaf index; NULL filters match all.
 SELECT l.leaf_index, e.id, e.kind, e.at, e.jurisdictions, e.partner_id, e.subject, e.category,
        e.outcome, e.entry
-FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at
 WHERE e.jurisdictions && $1::text[]
   AND l.leaf_index > $2
   AND l.leaf_index < coalesce($3, (SELECT max(tree_size) FROM audit_checkpoints), 0)
@@ -98,7 +99,7 @@ WITH bounds AS (
 ), events AS (
   SELECT e.id, e.kind, e.at, e.entry::jsonb ->> 'grant_id' AS grant_id,
          (e.entry::jsonb ->> 'expires_at')::timestamptz AS expires_at
-  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id, bounds b
+  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at, bounds b
   WHERE e.kind LIKE 'grant.%' AND e.jurisdictions && $3::text[] AND e.at < b.hi
 )
 SELECT d.day_start,
@@ -121,7 +122,7 @@ FROM days d ORDER BY d.day_start;
 SELECT day_start, outcome, reason, grouping(reason) AS is_total, count(DISTINCT id) AS n
 FROM (
   SELECT e.id, date_trunc('day', e.at, 'UTC') AS day_start, e.outcome, r.reason
-  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+  FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at
   LEFT JOIN LATERAL jsonb_array_elements_text(
     CASE WHEN jsonb_typeof(e.entry::jsonb -> 'reasons') = 'array'
          THEN e.entry::jsonb -> 'reasons' ELSE '[]'::jsonb END) AS r(reason) ON true
@@ -141,7 +142,7 @@ SELECT date_trunc('day', e.at, 'UTC') AS day_start,
        count(*) FILTER (WHERE e.kind = 'account.closed')::int AS accounts_closed,
        count(*) FILTER (WHERE e.kind = 'ledger.transaction'
                           AND e.entry::jsonb ->> 'txn_kind' = 'payout')::int AS payouts
-FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at
 WHERE e.kind IN ('data.erased', 'data.exported', 'account.closed', 'ledger.transaction')
   AND e.jurisdictions && $3::text[] AND isfinite($1::timestamptz)
   AND e.at >= $1::timestamptz
@@ -156,7 +157,7 @@ SELECT date_trunc('day', e.at, 'UTC') AS day_start, j.jurisdiction, count(*)::in
        sum((e.entry::jsonb ->> 'epsilon')::float8) AS epsilon,
        sum((e.entry::jsonb ->> 'suppressed_cells')::int)::int AS suppressed_cells,
        sum((e.entry::jsonb ->> 'cells')::int)::int AS cells
-FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id
+FROM audit_leaves l JOIN audit_entries e ON e.id = l.entry_id AND e.at = l.entry_at
 CROSS JOIN LATERAL unnest(e.jurisdictions) AS j (jurisdiction)
 WHERE e.kind = 'insight.released' AND j.jurisdiction = ANY ($3::text[])
   AND isfinite($1::timestamptz) AND e.at >= $1::timestamptz

@@ -60,7 +60,8 @@ SELECT g.id, g.partner_id, p.name AS partner_name, p.jurisdiction AS partner_jur
        grant_status(g.status, g.expires_at) AS status, g.granted_at, g.expires_at,
        g.updated_at, g.terms_hash, g.receipt, v.title, v.compensation_kind,
        v.compensation_amount, v.compensation_currency, g.compensated,
-       ARRAY(SELECT r.receipt FROM grant_receipts r WHERE r.grant_id = g.id ORDER BY r.seq)
+       ARRAY(SELECT r.receipt FROM grant_receipts r
+             WHERE r.customer_id = g.customer_id AND r.grant_id = g.id ORDER BY r.seq)
          AS later_receipts
 FROM grants g
 JOIN partners p ON p.id = g.partner_id
@@ -81,8 +82,15 @@ SELECT id, status, format, issuer, signature, record_count, consent_count, creat
 FROM exports WHERE id = $1 AND customer_id = $2;
 
 -- name: insert_import
-INSERT INTO imports (customer_id, issuer, export_id, manifest, record_count, consent_count)
-VALUES ($1, $2, $3, $4::jsonb, $5, $6)
+-- The package is claimed first: a second import of it, into any account, violates
+-- import_claims_pkey (ExportAlreadyImported) and rolls the whole import back.
+WITH claim AS (
+  INSERT INTO import_claims (issuer, export_id, customer_id, import_id)
+  VALUES ($2, $3, $1, new_id('imp'))
+  RETURNING import_id
+)
+INSERT INTO imports (id, customer_id, issuer, export_id, manifest, record_count, consent_count)
+SELECT import_id, $1, $2, $3, $4::jsonb, $5, $6 FROM claim
 RETURNING id, imported_at;
 
 -- name: insert_records
@@ -107,4 +115,6 @@ ORDER BY c.id DESC
 LIMIT $3;
 
 -- name: delete_imports
+-- With their claims: a closed account's package may be imported again.
+WITH unclaimed AS (DELETE FROM import_claims WHERE customer_id = $1)
 DELETE FROM imports WHERE customer_id = $1;

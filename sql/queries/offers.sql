@@ -8,8 +8,15 @@ RETURNING id, name, jurisdiction, status, created_at, profile::text;
 SELECT id, name, jurisdiction, status, created_at, profile::text FROM partners WHERE id = $1;
 
 -- name: insert_customer
-INSERT INTO customers (external_ref, jurisdiction, birth_date) VALUES ($1, $2, $3)
-ON CONFLICT (external_ref) DO NOTHING
+-- The reference is claimed first (unique over all customers, customer_refs' primary key); a
+-- reference already claimed, by a committed or a concurrent onboarding, creates nothing.
+WITH claimed AS (
+  INSERT INTO customer_refs (external_ref, customer_id) VALUES ($1, new_id('cus'))
+  ON CONFLICT (external_ref) DO NOTHING
+  RETURNING customer_id
+)
+INSERT INTO customers (id, external_ref, jurisdiction, birth_date)
+SELECT customer_id, $1, $2, $3 FROM claimed
 RETURNING id, external_ref, jurisdiction, birth_date, created_at;
 
 -- name: get_customer
@@ -26,7 +33,12 @@ WHERE id = $1 AND closed_at IS NULL
 FOR UPDATE;
 
 -- name: tombstone_customer
--- Kept for the ledger's history, with no personal data left on it.
+-- Kept for the ledger's history, with no personal data left on it; its reference is free for
+-- a new onboarding.
+WITH freed AS (
+  DELETE FROM customer_refs r USING customers c
+  WHERE c.id = $1 AND r.external_ref = c.external_ref AND r.customer_id = c.id
+)
 UPDATE customers
 SET external_ref = 'closed_' || replace(gen_random_uuid()::text, '-', ''), birth_date = NULL,
     closed_at = now()
@@ -34,8 +46,9 @@ WHERE id = $1
 RETURNING closed_at;
 
 -- name: get_customer_by_ref
-SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
-WHERE external_ref = $1;
+SELECT c.id, c.external_ref, c.jurisdiction, c.birth_date, c.created_at
+FROM customer_refs r JOIN customers c ON c.id = r.customer_id
+WHERE r.external_ref = $1;
 
 -- name: insert_offer
 INSERT INTO offers (partner_id, max_grants) VALUES ($1, $2)
@@ -276,26 +289,28 @@ SELECT granted.* FROM granted CROSS JOIN audited;
 SELECT pg_current_xact_id()::text;
 
 -- name: last_receipt
--- The newest receipt of a grant's chain: a state change's, else the acceptance's (index 0).
+-- The newest receipt of customer $1's grant $2: a state change's, else the acceptance's
+-- (index 0).
 SELECT seq, receipt FROM (
-  SELECT r.seq, r.receipt FROM grant_receipts r WHERE r.grant_id = $1
+  SELECT r.seq, r.receipt FROM grant_receipts r WHERE r.customer_id = $1 AND r.grant_id = $2
   UNION ALL
-  SELECT 0, g.receipt FROM grants g WHERE g.id = $1
+  SELECT 0, g.receipt FROM grants g WHERE g.customer_id = $1 AND g.id = $2
 ) chain
 ORDER BY seq DESC
 LIMIT 1;
 
 -- name: append_receipt
-INSERT INTO grant_receipts (grant_id, seq, event_type, event_state, previous_hash, receipt,
-                            created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+INSERT INTO grant_receipts (customer_id, grant_id, seq, event_type, event_state, previous_hash,
+                            receipt, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: receipt_chain
--- Every receipt of a grant, oldest first: the acceptance's, then one per state change.
+-- Every receipt of customer $1's grant $2, oldest first: the acceptance's, then one per state
+-- change.
 SELECT 0 AS seq, 'given' AS event_type, 'active' AS event_state, NULL AS previous_hash,
        g.receipt, g.granted_at AS created_at
-FROM grants g WHERE g.id = $1
+FROM grants g WHERE g.customer_id = $1 AND g.id = $2
 UNION ALL
 SELECT r.seq, r.event_type, r.event_state, r.previous_hash, r.receipt, r.created_at
-FROM grant_receipts r WHERE r.grant_id = $1
+FROM grant_receipts r WHERE r.customer_id = $1 AND r.grant_id = $2
 ORDER BY seq;

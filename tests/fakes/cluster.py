@@ -1,6 +1,7 @@
 """A PostgreSQL cluster of a test's own, which the test may stop, crash and restart: built with
 the embedded server's own `initdb` and `pg_ctl`, listening on a fixed local TCP port so its
-URL stays the same across restarts."""
+URL stays the same across restarts; and a hot standby of it (`standby`), made with the same
+binaries' `pg_basebackup` and kept up to date by streaming replication."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 
 class Cluster:
-    def __init__(self) -> None:
+    def __init__(self, *, initdb: bool = True) -> None:
         # Not under pytest's tmp_path: pytest keeps that tree private to root (0700), and the
         # server runs as another user when the tests run as root.
         home = Path(tempfile.mkdtemp(prefix="mkt-cluster-"))
@@ -39,7 +40,37 @@ class Cluster:
         self.data = home / "pgdata"
         self.log = home / "postgres.log"
         self.port = _free_port()
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.options = ""  # extra server settings for pg_ctl -o
+        if initdb:
+            # initdb's pg_hba.conf already trusts local replication connections (a standby's).
+            self._run(
+                "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+            )
+
+    def standby(self) -> Cluster:
+        """A hot standby of this running cluster, not yet started: a base backup taken with
+        `pg_basebackup -R` (standby.signal and primary_conninfo written), streaming WAL from
+        here once started. It reports what its queries need to the primary
+        (hot_standby_feedback), so a long read is not cancelled by vacuum's cleanup."""
+        other = Cluster(initdb=False)
+        other._run(
+            "pg_basebackup",
+            "-D",
+            str(other.data),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-R",
+        )
+        other.options = "-c hot_standby_feedback=on"
+        return other
 
     @property
     def url(self) -> str:
@@ -65,7 +96,7 @@ class Cluster:
             str(self.log),
             "-w",
             "-o",
-            f"-p {self.port} -h 127.0.0.1 -k ''",
+            f"-p {self.port} -h 127.0.0.1 -k '' {self.options}",
             "start",
         )
 
@@ -82,7 +113,7 @@ class Cluster:
             "-m",
             mode,
             "-o",
-            f"-p {self.port} -h 127.0.0.1 -k ''",
+            f"-p {self.port} -h 127.0.0.1 -k '' {self.options}",
             "restart",
         )
 

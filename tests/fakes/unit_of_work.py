@@ -58,10 +58,19 @@ class FakeUnitOfWorkFactory:
         self.fakes[kind] = fake
 
     def __call__(
-        self, *, transaction: bool = True, isolation: str | None = None, readonly: bool = False
+        self,
+        *,
+        transaction: bool = True,
+        isolation: str | None = None,
+        readonly: bool = False,
+        replica: str | None = None,
     ) -> FakeUnitOfWork:
         unit = FakeUnitOfWork(
-            self.fakes, transaction=transaction, isolation=isolation, readonly=readonly
+            self.fakes,
+            transaction=transaction,
+            isolation=isolation,
+            readonly=readonly,
+            replica=replica,
         )
         self.units.append(unit)
         return unit

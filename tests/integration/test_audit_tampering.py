@@ -272,7 +272,10 @@ async def test_deleted_leaf_row_is_named(server, db, layout, de_token):
         report, _, _ = verify(server, de_token)
         assert (report.problem, report.first_bad_index) == ("leaf_missing", leaf)
     finally:
-        await as_superuser(db, ("INSERT INTO audit_leaves VALUES ($1, $2, $3)", *row.values()))
+        cols = ", ".join(row.keys())
+        await as_superuser(
+            db, (f"INSERT INTO audit_leaves ({cols}) VALUES ($1, $2, $3, $4)", *row.values())
+        )
     assert verify(server, de_token)[0].ok
 
 

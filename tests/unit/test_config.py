@@ -10,6 +10,7 @@ from marketplace.config import SettingInvalid, Settings
 def test_defaults_use_the_embedded_database():
     s = Settings.from_env({})
     assert s.database_url is None and s.port == 8000
+    assert s.database_replica_url is None  # the primary serves every read
     assert s.key_file == Path(".data") / "signing-key.pem"
     assert s.jwt_issuers == ("marketplace-local",) and s.accept_local_tokens
 
@@ -18,6 +19,8 @@ def test_environment_overrides():
     s = Settings.from_env(
         {
             "DATABASE_URL": "postgresql://u@h/db",
+            "DATABASE_REPLICA_URL": "postgresql://u@replica/db",
+            "REPLICA_MAX_LAG_SECONDS": "2.5",
             "PORT": "9000",
             "JWT_ISSUERS": "https://idp.example, marketplace-local",
             "ACCEPT_LOCAL_TOKENS": "0",
@@ -25,6 +28,8 @@ def test_environment_overrides():
         }
     )
     assert s.database_url == "postgresql://u@h/db" and s.port == 9000
+    assert s.database_replica_url == "postgresql://u@replica/db"
+    assert s.replica_max_lag_seconds == 2.5
     assert s.public_url == "http://127.0.0.1:9000"
     assert s.jwt_issuers == ("https://idp.example", "marketplace-local")
     assert not s.accept_local_tokens
@@ -65,6 +70,8 @@ def test_local_tokens_can_be_turned_off_in_any_spelling(value):
         ("STRIPE_API_BASE", "http://[::1"),
         ("PUBLIC_URL", "ftp://example.com"),
         ("DATABASE_URL", "mysql://root@localhost/db"),
+        ("DATABASE_REPLICA_URL", "mysql://root@replica/db"),
+        ("REPLICA_MAX_LAG_SECONDS", "-1"),
         ("JWT_ISSUERS", " , "),
         # GDPR Art. 12(3): a deletion deadline beyond one month is refused.
         ("DELETION_DEADLINE_DAYS", "31"),

@@ -17,7 +17,12 @@ from ..auth import requires
 async def metrics(state: State) -> Response[bytes]:
     """Every series, the database's read now."""
     settings = state.settings
-    database = await read_database(state.pool, timeout=settings.db_acquire_timeout_seconds)
+    database = await read_database(
+        state.pool,
+        timeout=settings.db_acquire_timeout_seconds,
+        replica=state.services.replica,
+        max_lag=settings.replica_max_lag_seconds,
+    )
     return Response(render(database), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -1,7 +1,8 @@
 """Grant acceptances with money (grant + postings + audit, through the service) and ledger
 postings per second, side by side with pgbench's tpcb-like rate on the same PostgreSQL.
 
-Target (DESIGN §8): acceptances ≥ 40% of pgbench's rate. Prints figures; never asserts.
+Target (DESIGN §8, issue 17): acceptances ≥ 50% of pgbench's rate. Prints figures; never
+asserts.
 """
 
 from __future__ import annotations
@@ -173,11 +174,12 @@ async def main() -> None:
         await admin.close()
     print(f"clients: {CLIENTS}, {SECONDS} s each")
     print(f"pgbench tpcb-like:              {tps:10.0f} tps")
-    print(
-        f"grant acceptances with money:   {accepts:10.0f} /s  "
-        f"({accepts / tps:.0%} of pgbench; target >= 40%)"
-    )
+    print(f"grant acceptances with money:   {accepts:10.0f} /s")
     print(f"ledger postings (2-leg txns):   {postings:10.0f} /s  ({postings / tps:.0%} of pgbench)")
+    print(
+        f"grant acceptance with money and audit ÷ pgbench tpcb-like, same PostgreSQL, {CLIENTS} "
+        f"clients: {accepts / tps:.0%} (target >= 50%)"
+    )
 
 
 if __name__ == "__main__":

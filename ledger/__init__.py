@@ -1,7 +1,7 @@
 """The money ledger: double-entry books, partner escrow, customers' earnings and their payouts
 through Stripe. The audit log is its own subpackage, `ledger.audit`."""
 
-from .books import Books, split_fee
+from .books import Books, grant_compensation, split_fee
 from .errors import (
     CONSTRAINT_ERRORS,
     InsufficientEscrow,
@@ -25,6 +25,7 @@ from .models import (
     PaymentAccounts,
     Payout,
     Posting,
+    PreparedTransaction,
     StatementLine,
     Transaction,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "Payout",
     "PayoutService",
     "Posting",
+    "PreparedTransaction",
     "StatementLine",
     "StripeGateway",
     "Transaction",
@@ -60,5 +62,6 @@ __all__ = [
     "UnknownParty",
     "StripeEventInvalid",
     "WebhookSignatureInvalid",
+    "grant_compensation",
     "split_fee",
 ]

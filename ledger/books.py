@@ -6,18 +6,14 @@ compensation moves in the same database transaction as the grant): `Books(conn)`
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections import defaultdict
 from typing import Any
 
 from .audit import AuditLog, entry_row
-from .errors import (
-    InsufficientEscrow,
-    InsufficientFunds,
-    InvalidAmount,
-    LedgerError,
-    UnbalancedTransaction,
-)
-from .models import EARNINGS_KIND, Account, Posting, Transaction
+from .errors import InvalidAmount, LedgerError, UnbalancedTransaction
+from .models import EARNINGS_KIND, Account, Posting, PreparedTransaction, Transaction
 from .repository import Connection, LedgerRepository
 
 MAX_AMOUNT = 10**15  # far above any real transaction; keeps sums well inside bigint
@@ -53,6 +49,101 @@ def split_fee(amount: int, fee_bps: int) -> tuple[int, int]:
     return amount - fee, fee
 
 
+def new_txn_id() -> str:
+    """A transaction id as the database's new_id('txn') makes them: milliseconds since the
+    epoch (12 hex digits), then 16 random hex digits."""
+    return f"txn_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
+
+
+def prepare_transaction(
+    kind: str,
+    idempotency_key: str,
+    postings: list[Posting],
+    *,
+    reference: str | None = None,
+    reverses: str | None = None,
+    audit: dict[str, Any] | None = None,
+) -> PreparedTransaction:
+    """Checks the postings and builds the transaction's audit entry (`audit`: its extra
+    fields, the customer only as `subject`); no I/O."""
+    check_postings(postings)
+    txn_id = new_txn_id()
+    entry = entry_row(
+        "ledger.transaction",
+        txn_id=txn_id,
+        txn_kind=kind,
+        reference=reference,
+        reverses=reverses,
+        postings=[
+            # Partners by id; a customer only through the entry's pseudonymous subject.
+            {
+                "account": p.account.kind,
+                "owner": p.account.owner_id if p.account.kind == "partner_escrow" else None,
+                "amount": p.amount,
+                "currency": p.account.currency,
+            }
+            for p in postings
+        ],
+        **(audit or {}),
+    )
+    return PreparedTransaction(
+        id=txn_id,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        reverses=reverses,
+        postings=tuple(postings),
+        audit_entry=entry,
+    )
+
+
+def grant_compensation(
+    *,
+    grant_id: str,
+    partner_id: str,
+    customer_id: str,
+    kind: str,
+    amount: int,
+    currency: str,
+    fee_bps: int,
+    jurisdictions: list[str] | tuple[str, ...] = (),
+    subject: str | None = None,
+) -> PreparedTransaction | None:
+    """A grant's compensation: the partner's escrow to the customer's earnings, less the
+    platform fee; None when there is nothing to pay. Posted, it raises InsufficientEscrow
+    when the escrow cannot cover it."""
+    if amount == 0:
+        return None
+    share, fee = split_fee(amount, fee_bps)
+    postings = [
+        Posting(
+            account=Account(kind="partner_escrow", owner_id=partner_id, currency=currency),
+            amount=-amount,
+        )
+    ]
+    if share:
+        earnings = Account(kind=EARNINGS_KIND[kind], owner_id=customer_id, currency=currency)
+        postings.append(Posting(account=earnings, amount=share))
+    if fee:
+        # The platform's fee revenue is kept per paying partner (the sum of its platform_fees
+        # accounts): an acceptance locks only rows of its own partner and customer, so
+        # acceptances of different partners never wait on one fee row.
+        fees = Account(kind="platform_fees", owner_id=partner_id, currency=currency)
+        postings.append(Posting(account=fees, amount=fee))
+    return prepare_transaction(
+        "acceptance",
+        f"grant:{grant_id}",
+        postings,
+        reference=grant_id,
+        audit={
+            "jurisdictions": list(jurisdictions),
+            "partner_id": partner_id,
+            "subject": subject,
+            "outcome": "posted",
+        },
+    )
+
+
 class Books:
     """The ledger on one connection; the caller owns the transaction (a unit of work builds
     it as `uow.repository(Books)`)."""
@@ -74,115 +165,34 @@ class Books:
         """Posts one balanced transaction; returns it and whether it is new.
 
         The same idempotency key returns the transaction already posted and changes nothing.
-        Two statements: the transaction row with its accounts (opening missing ones), then
-        the accounts locked in id order (no deadlocks), the postings and the audit entry;
-        the hot rows are held only for that last statement and the commit.
+        One statement (`ledger_post`): the transaction, its accounts (opened if missing, then
+        locked in id order: no deadlocks), the postings and the audit entry. An overdraft
+        raises InsufficientEscrow (a partner's escrow) or InsufficientFunds, naming what the
+        account holds; nothing of the transaction is kept (the caller's rolls back).
         """
-        check_postings(postings)
-        opened = await self.repo.open_transaction(
-            kind, idempotency_key, reference, reverses, sorted({p.account for p in postings})
-        )
-        if opened is None:
-            existing = await self.repo.get_transaction_by_key(idempotency_key)
-            if existing is None:  # ledger rows are never deleted: a fault, not a request's
-                raise LedgerError(f"transaction {idempotency_key!r} was posted but is gone")
-            return existing, False
-        txn_id, ids = opened.id, opened.account_ids
         audit = dict(audit or {})
         customer_id = audit.pop("customer_id", None)
         if customer_id is not None and "subject" not in audit:
             audit["subject"] = await self.audit.subject(customer_id)
-        entry = entry_row(
-            "ledger.transaction",
-            txn_id=txn_id,
-            txn_kind=kind,
-            reference=reference,
-            reverses=reverses,
-            postings=[
-                # Partners by id; a customer only through the entry's pseudonymous subject.
-                {
-                    "account": p.account.kind,
-                    "owner": p.account.owner_id if p.account.kind == "partner_escrow" else None,
-                    "amount": p.amount,
-                    "currency": p.account.currency,
-                }
-                for p in postings
-            ],
-            **audit,
+        txn = prepare_transaction(
+            kind, idempotency_key, postings, reference=reference, reverses=reverses, audit=audit
         )
-        # Should the statement's own check ever be passed, the balance CHECK refuses it and
-        # the unit of work names it InsufficientFunds (CONSTRAINT_ERRORS).
-        locked = await self.repo.post_locked(
-            txn_id,
-            [ids[p.account] for p in postings],
-            [p.amount for p in postings],
-            [p.account.currency for p in postings],
-            entry,
-        )
-        for p in postings:
-            balance, may_go_negative = locked[ids[p.account]]
-            if not may_go_negative and balance + p.amount < 0:
-                # Nothing was posted (the statement refused it); the caller's transaction
-                # rolls back with this error, so nothing of this transaction is kept.
-                error = (
-                    InsufficientEscrow if p.account.kind == "partner_escrow" else InsufficientFunds
-                )
-                raise error(
-                    f"{p.account.kind} holds {balance} {p.account.currency}, {-p.amount} needed",
-                    field="amount",
-                )
-        return Transaction(
-            id=txn_id,
-            kind=kind,
-            idempotency_key=idempotency_key,
-            reference=reference,
-            reverses=reverses,
-            created_at=opened.created_at,
-            postings=tuple(postings),
-        ), True
+        return await self.post_prepared(txn)
 
-    async def record_grant_compensation(
-        self,
-        *,
-        grant_id: str,
-        partner_id: str,
-        customer_id: str,
-        kind: str,
-        amount: int,
-        currency: str,
-        fee_bps: int,
-        jurisdictions: list[str] | tuple[str, ...] = (),
-        subject: str | None = None,
-    ) -> Transaction | None:
-        """Moves a grant's compensation from the partner's escrow to the customer's earnings,
-        less the platform fee. Raises InsufficientEscrow when the escrow cannot cover it."""
-        if amount == 0:
-            return None
-        share, fee = split_fee(amount, fee_bps)
-        postings = [
-            Posting(
-                account=Account(kind="partner_escrow", owner_id=partner_id, currency=currency),
-                amount=-amount,
-            )
-        ]
-        if share:
-            earnings = Account(kind=EARNINGS_KIND[kind], owner_id=customer_id, currency=currency)
-            postings.append(Posting(account=earnings, amount=share))
-        if fee:
-            fees = Account(kind="platform_fees", currency=currency)
-            postings.append(Posting(account=fees, amount=fee))
-        txn, _ = await self.post(
-            "acceptance",
-            f"grant:{grant_id}",
-            postings,
-            reference=grant_id,
-            audit={
-                "jurisdictions": list(jurisdictions),
-                "partner_id": partner_id,
-                "customer_id": customer_id,
-                "outcome": "posted",
-                # The customer's pseudonym when the caller has it (saves looking the key up).
-                **({"subject": subject} if subject is not None else {}),
-            },
-        )
-        return txn
+    async def post_prepared(self, txn: PreparedTransaction) -> tuple[Transaction, bool]:
+        """Posts a transaction `prepare_transaction` (or `grant_compensation`) built."""
+        posted = await self.repo.post(txn)
+        if not posted.created:
+            existing = await self.repo.get_transaction_by_key(txn.idempotency_key)
+            if existing is None:  # ledger rows are never deleted: a fault, not a request's
+                raise LedgerError(f"transaction {txn.idempotency_key!r} was posted but is gone")
+            return existing, False
+        return Transaction(
+            id=posted.id,
+            kind=txn.kind,
+            idempotency_key=txn.idempotency_key,
+            reference=txn.reference,
+            reverses=txn.reverses,
+            created_at=posted.created_at,
+            postings=txn.postings,
+        ), True

@@ -107,8 +107,12 @@ CONSTRAINT_ERRORS: dict[str, Callable[[], Exception]] = {
     "customer_payment_accounts_customer_id_fkey": lambda: UnknownParty(
         "no such customer", field="customer_id"
     ),
-    # An overdraft the posting statement's own check let through (concurrency, if ever).
+    # An overdraft refused by ledger_post (migration 0081) inside another statement (an
+    # acceptance's), or one the balance CHECK refused past it.
     "ledger_account_not_overdrawn": lambda: InsufficientFunds(
         "an account that may not go negative would be overdrawn", field="amount"
+    ),
+    "ledger_escrow_not_overdrawn": lambda: InsufficientEscrow(
+        "the partner's escrow cannot pay this compensation", field="amount"
     ),
 }

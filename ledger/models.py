@@ -4,7 +4,7 @@ units plus an ISO 4217 currency code, never a float."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -32,7 +32,9 @@ class Account(msgspec.Struct, frozen=True, kw_only=True, order=True):
     """An account is named by what it is, whose it is, and its currency."""
 
     kind: AccountKind
-    owner_id: str = ""  # a partner or customer id; "" for the platform's own accounts
+    # A partner or customer id; "" for the platform's own accounts, except that the platform's
+    # fees are kept per partner who paid them (platform_fees, owner_id = that partner).
+    owner_id: str = ""
     currency: str
 
 
@@ -133,12 +135,41 @@ class LockedAccount(msgspec.Struct, frozen=True, kw_only=True):
     may_go_negative: bool
 
 
-class OpenedTransaction(msgspec.Struct, frozen=True, kw_only=True):
-    """A transaction row just inserted, with the ids of its (possibly new) accounts."""
+class PreparedTransaction(msgspec.Struct, frozen=True, kw_only=True):
+    """A checked, balanced transaction with its audit entry, ready for the database's
+    `ledger_post` (migration 0081): posted by Books, or by another package's own statement
+    (an acceptance posts its compensation in the statement that makes the grant)."""
+
+    id: str  # chosen here, so the audit entry can name it
+    kind: str
+    idempotency_key: str
+    reference: str | None
+    reverses: str | None
+    postings: tuple[Posting, ...]
+    audit_entry: tuple[Any, ...]  # ledger.audit.entry_row
+
+    def arguments(self) -> tuple[Any, ...]:
+        """`ledger_post`'s arguments, in its order."""
+        return (
+            self.id,
+            self.kind,
+            self.idempotency_key,
+            self.reference,
+            self.reverses,
+            [p.account.kind for p in self.postings],
+            [p.account.owner_id for p in self.postings],
+            [p.account.currency for p in self.postings],
+            [p.amount for p in self.postings],
+            *self.audit_entry,
+        )
+
+
+class PostedTransaction(msgspec.Struct, frozen=True, kw_only=True):
+    """What `ledger_post` answered: the transaction, and whether this call posted it."""
 
     id: str
     created_at: datetime
-    account_ids: dict[Account, str]
+    created: bool  # False: its idempotency key was posted before, nothing changed
 
 
 class EarnedTotal(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,6 @@ Every method returns Structs (or scalars) of `models.py`."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from pgqueuer.db import AsyncpgDriver
@@ -12,17 +11,19 @@ from pgqueuer.queries import Queries
 
 from sql import load_queries
 
+from .errors import InsufficientEscrow, InsufficientFunds
 from .models import (
     Account,
     Difference,
     EarnedTotal,
     EarningsToSettle,
     LockedAccount,
-    OpenedTransaction,
     PaymentAccounts,
     Payout,
     PayoutTotal,
+    PostedTransaction,
     Posting,
+    PreparedTransaction,
     StatementLine,
     StoredPayout,
     Transaction,
@@ -35,6 +36,12 @@ Q = load_queries("ledger.sql")
 Connection = asyncpg.Connection
 
 PAY_OUT_JOB = "pay_out"
+
+# ledger_post's refusals of an overdraft (migration 0081), by the constraint name it raises.
+OVERDRAFTS: dict[str, type[InsufficientFunds]] = {
+    "ledger_escrow_not_overdrawn": InsufficientEscrow,
+    "ledger_account_not_overdrawn": InsufficientFunds,
+}
 
 _PAYOUT_FIELDS = (
     "id",
@@ -91,48 +98,17 @@ class LedgerRepository:
             found.update({_account(r): r["id"] for r in rows})
         return found
 
-    async def open_transaction(
-        self,
-        kind: str,
-        key: str,
-        reference: str | None,
-        reverses: str | None,
-        accounts: list[Account],
-    ) -> OpenedTransaction | None:
-        """Inserts the transaction and opens its accounts; None if the key was posted before."""
-        rows = await self.conn.fetch(
-            Q["open_transaction"],
-            kind,
-            key,
-            reference,
-            reverses,
-            [a.kind for a in accounts],
-            [a.owner_id for a in accounts],
-            [a.currency for a in accounts],
-        )
-        if not rows:
-            return None
-        ids = {_account(r): r["id"] for r in rows if r["id"] is not None}
-        if len(ids) < len(accounts):  # opened concurrently, not yet visible to that statement
-            ids.update(await self.ensure_accounts([a for a in accounts if a not in ids]))
-        return OpenedTransaction(
-            id=rows[0]["txn_id"], created_at=rows[0]["created_at"], account_ids=ids
-        )
-
-    async def post_locked(
-        self,
-        txn_id: str,
-        account_ids: list[str],
-        amounts: list[int],
-        currencies: list[str],
-        audit_entry: tuple[Any, ...],
-    ) -> dict[str, tuple[int, bool]]:
-        """Locks the accounts, posts unless one would be overdrawn, appends the audit entry;
-        returns {account id: (balance before, may go negative)}."""
-        rows = await self.conn.fetch(
-            Q["post_locked"], txn_id, account_ids, amounts, currencies, *audit_entry
-        )
-        return {r["id"]: (r["balance"], r["may_go_negative"]) for r in rows}
+    async def post(self, txn: PreparedTransaction) -> PostedTransaction:
+        """Posts in one call (`ledger_post`); an overdraft it refuses leaves as the domain
+        error, with the database's words (which account holds what)."""
+        try:
+            r = await self.conn.fetchrow(Q["post"], *txn.arguments())
+        except asyncpg.CheckViolationError as e:
+            refused = OVERDRAFTS.get(e.constraint_name or "")
+            if refused is None:
+                raise
+            raise refused(e.args[0] if e.args else str(e), field="amount") from None
+        return PostedTransaction(id=r["txn_id"], created_at=r["created_at"], created=r["created"])
 
     async def lock_accounts(self, account_ids: list[str]) -> list[LockedAccount]:
         rows = await self.conn.fetch(Q["lock_accounts"], account_ids)

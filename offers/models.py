@@ -226,6 +226,15 @@ class AcceptStart(msgspec.Struct, frozen=True, kw_only=True):
     now: datetime
 
 
+class Claimed(msgspec.Struct, frozen=True, kw_only=True):
+    """What the acceptance's one statement did (`claim_slot_and_grant`)."""
+
+    grant: Grant | None  # None: the offer is full (or changed since it was read)
+    # False: the customer closed, or changed jurisdiction or birth date, since the read;
+    # nothing was written.
+    customer_unchanged: bool
+
+
 class WebhookEndpoint(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     partner_id: str | None  # None: the operator's own endpoint

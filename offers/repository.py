@@ -12,10 +12,12 @@ from datetime import date, datetime
 import asyncpg
 import msgspec
 
+from ledger import PreparedTransaction
 from sql import load_queries
 
 from .models import (
     AcceptStart,
+    Claimed,
     Compensation,
     ControllerProfile,
     Customer,
@@ -34,6 +36,9 @@ Q = load_queries("offers.sql")
 _exclusions = msgspec.json.Decoder(tuple[Exclusion, ...]).decode
 _encode = msgspec.json.Encoder().encode
 _decode_profile = msgspec.json.Decoder(ControllerProfile).decode
+# claim_slot_and_grant's ledger_post arguments ($25..$41, PreparedTransaction.arguments) when
+# nothing is paid.
+_NO_POSTING = (None,) * 17
 
 
 def _terms(r: asyncpg.Record) -> OfferTerms:
@@ -335,6 +340,9 @@ class OffersRepository:
         rows = await self.conn.fetch(Q["expire_stale_grants"], customer_id, offer_id)
         return [grant_from_row(r) for r in rows]
 
+    async def share_lock_customer(self, customer_id: str) -> None:
+        await self.conn.execute(Q["share_lock_customer"], customer_id)
+
     async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
         r = await self.conn.fetchrow(Q["start_acceptance"], customer_id, offer_id)
         assert r is not None  # the query always returns one row
@@ -355,11 +363,16 @@ class OffersRepository:
         terms_hash: str,
         receipt: str,
         audit_entry: tuple,
+        jurisdiction: str,
+        birth_date: date | None,
+        compensation: PreparedTransaction | None = None,
         compensated: bool = True,
         not_compensated_reason: str | None = None,
         exclusions: Sequence[Exclusion] = (),
-    ) -> Grant | None:
-        """The grant with its audit entry, or None when the offer has no place left.
+    ) -> Claimed:
+        """The acceptance's writes in one statement: the grant with its audit entry and its
+        `compensation` posted (ledger_post), if the customer is as read (`jurisdiction`,
+        `birth_date`, open) and the offer has a place.
 
         `compensated`: a first acceptance, which takes a slot and records the (customer,
         offer) pair as compensated (its primary key refuses a second); else neither."""
@@ -380,8 +393,14 @@ class OffersRepository:
             compensated,
             not_compensated_reason,
             _encode(tuple(exclusions)).decode(),
+            jurisdiction,
+            birth_date,
+            *(compensation.arguments() if compensation else _NO_POSTING),
         )
-        return grant_from_row(r) if r else None
+        return Claimed(
+            grant=grant_from_row(r) if r["id"] is not None else None,
+            customer_unchanged=r["customer_unchanged"],
+        )
 
     async def get_customer_grant(self, grant_id: str, customer_id: str) -> Grant | None:
         r = await self.conn.fetchrow(Q["get_customer_grant"], grant_id, customer_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from ledger import Books
+from ledger import grant_compensation
 from ledger.audit import AuditLog, entry_row, pseudonym
 from policies import (
     Eligibility,
@@ -359,11 +359,14 @@ class ConsentService:
     ) -> Grant:
         """Grants consent to an offer's current terms, possibly narrowed; signs the receipt.
 
-        Six round trips: BEGIN, one read (customer lock, offer, partner, pseudonym key,
-        whether compensated before), the slot + grant + audit entry, the ledger's two
-        statements, COMMIT; a stale grant to expire and a partner webhook event add theirs only
-        when there is one, and a customer compensated for this offer before takes no slot and
-        is not paid again (no ledger statements). A second live grant fails on
+        Two round trips and no transaction block: one read without a lock (customer, offer,
+        partner, pseudonym key, whether compensated before), then one statement that is its
+        own transaction, writing the slot, the grant, its audit entry and its compensation with
+        the ledger's entry, under the customer's share lock and only if the customer is still
+        as read (`claim_slot_and_grant`). When there is more to do (a stale grant to expire, a
+        partner webhook event) or the customer changed in between, the acceptance runs again
+        as one transaction that takes that lock before its read. A customer compensated for
+        this offer before takes no slot and is not paid again. A second live grant fails on
         `grants_one_live`, a second compensation on `offer_compensations_once`
         (CONSTRAINT_ERRORS: AlreadyGranted).
 
@@ -371,126 +374,160 @@ class ConsentService:
         (DESIGN §3.9): see `policies.Eligibility` for how the grant's categories, purposes and
         `exclusions` represent what is left.
         """
+        chosen = (categories, purposes, offer_version)
+        async with self.uow(transaction=False) as uow:
+            grant = await self._accept(uow, customer_id, offer_id, *chosen, locked=False)
+        if grant is not None:
+            return grant
         async with self.uow() as uow:
-            repo = uow.repository(OffersRepository)
-            start = await repo.start_acceptance(customer_id, offer_id)
-            customer, offer, partner, now = start.customer, start.offer, start.partner, start.now
-            if customer is None:
-                raise CustomerNotFound("the customer in this token does not exist")
-            if offer is None or partner is None or not offer.partner_active:
-                raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
-            if offer.status != "active":
-                raise OfferNotOpen(f"offer {offer_id} is {offer.status}", field="offer_id")
-            if offer_version is not None and offer_version != offer.version:
-                raise OfferVersionChanged(
-                    f"the offer is now at version {offer.version}", field="offer_version"
-                )
-            terms = offer.terms
-            categories = _narrow(categories, terms.categories, "categories")
-            purposes = _narrow(purposes, terms.purposes, "purposes")
-            narrowed = msgspec.structs.replace(terms, categories=categories, purposes=purposes)
-            reasons, verdict = self._eligibility(customer, offer.partner_id, narrowed, now)
-            if reasons:
-                raise NotEligible(
-                    "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
-                )
-            categories, purposes = verdict.categories, verdict.purposes
-            exclusions = self._exclusions(verdict)
-            compensated = not start.compensated_before
-            not_compensated_reason = None if compensated else ALREADY_COMPENSATED
-            jurisdictions = [customer.jurisdiction]
-            subject = None
-            if start.audit_secret is not None:
-                subject = pseudonym(start.audit_secret, customer_id)
-            if start.has_stale:
-                audit = uow.repository(AuditLog)
-                for stale in await repo.expire_stale_grants(customer_id, offer_id):
-                    await audit.append("grant.expired", **grant_entry(stale, jurisdictions))
-                    await self.afterlife.grant_ended(
-                        uow,
-                        stale,
-                        customer.jurisdiction,
-                        event="grant.expired",
-                        cause="expired",
-                    )
-                    await self.receipts.record(uow, stale)
-            grant_id = start.grant_id
-            expires_at = now + timedelta(days=terms.duration_days)
-            receipt = self.signer.sign(
-                receipt_claims(
-                    grant_id=grant_id,
-                    issuer=self.signer.issuer,
-                    customer=customer,
-                    partner=partner,
-                    offer_id=offer_id,
-                    offer_version=offer.version,
-                    terms=terms,
-                    terms_hash=offer.terms_hash,
-                    categories=categories,
-                    purposes=purposes,
-                    granted_at=now,
-                    expires_at=expires_at,
-                    exclusions=exclusions,
-                    compensated=compensated,
-                    not_compensated_reason=not_compensated_reason,
-                    operator=self.operator,
-                    service_url=self.signer.service_url,
-                )
+            grant = await self._accept(uow, customer_id, offer_id, *chosen, locked=True)
+            assert grant is not None  # under the lock the customer cannot change
+            return grant
+
+    async def _accept(
+        self,
+        uow: UnitOfWork,
+        customer_id: str,
+        offer_id: str,
+        categories: tuple[str, ...] | None,
+        purposes: tuple[str, ...] | None,
+        offer_version: int | None,
+        *,
+        locked: bool,
+    ) -> Grant | None:
+        """One acceptance on `uow`; None (nothing written) when it must run `locked`: in a
+        transaction that holds the customer from before its read."""
+        repo = uow.repository(OffersRepository)
+        if locked:
+            await repo.share_lock_customer(customer_id)
+        start = await repo.start_acceptance(customer_id, offer_id)
+        customer, offer, partner, now = start.customer, start.offer, start.partner, start.now
+        if customer is None:
+            raise CustomerNotFound("the customer in this token does not exist")
+        if offer is None or partner is None or not offer.partner_active:
+            raise OfferNotFound(f"no offer {offer_id}", field="offer_id")
+        if offer.status != "active":
+            raise OfferNotOpen(f"offer {offer_id} is {offer.status}", field="offer_id")
+        if offer_version is not None and offer_version != offer.version:
+            raise OfferVersionChanged(
+                f"the offer is now at version {offer.version}", field="offer_version"
             )
-            entry = entry_row(
-                "grant.accepted",
-                jurisdictions=jurisdictions,
-                partner_id=offer.partner_id,
-                subject=subject,
-                **grant_details(
-                    grant_id=grant_id,
-                    offer_id=offer_id,
-                    offer_version=offer.version,
-                    categories=categories,
-                    purposes=purposes,
-                    expires_at=expires_at,
-                    terms_hash=offer.terms_hash,
-                ),
+        terms = offer.terms
+        categories = _narrow(categories, terms.categories, "categories")
+        purposes = _narrow(purposes, terms.purposes, "purposes")
+        narrowed = msgspec.structs.replace(terms, categories=categories, purposes=purposes)
+        reasons, verdict = self._eligibility(customer, offer.partner_id, narrowed, now)
+        if reasons:
+            raise NotEligible(
+                "; ".join(r.message for r in reasons), field="offer_id", reasons=reasons
             )
-            grant = await repo.claim_slot_and_grant(
+        if not locked and (start.has_stale or start.wants_event):
+            return None
+        categories, purposes = verdict.categories, verdict.purposes
+        exclusions = self._exclusions(verdict)
+        compensated = not start.compensated_before
+        not_compensated_reason = None if compensated else ALREADY_COMPENSATED
+        jurisdictions = [customer.jurisdiction]
+        subject = None
+        if start.audit_secret is not None:
+            subject = pseudonym(start.audit_secret, customer_id)
+        if start.has_stale:
+            audit = uow.repository(AuditLog)
+            for stale in await repo.expire_stale_grants(customer_id, offer_id):
+                await audit.append("grant.expired", **grant_entry(stale, jurisdictions))
+                await self.afterlife.grant_ended(
+                    uow,
+                    stale,
+                    customer.jurisdiction,
+                    event="grant.expired",
+                    cause="expired",
+                )
+                await self.receipts.record(uow, stale)
+        grant_id = start.grant_id
+        expires_at = now + timedelta(days=terms.duration_days)
+        receipt = self.signer.sign(
+            receipt_claims(
                 grant_id=grant_id,
-                customer_id=customer_id,
-                partner_id=offer.partner_id,
+                issuer=self.signer.issuer,
+                customer=customer,
+                partner=partner,
                 offer_id=offer_id,
                 offer_version=offer.version,
+                terms=terms,
+                terms_hash=offer.terms_hash,
                 categories=categories,
                 purposes=purposes,
                 granted_at=now,
                 expires_at=expires_at,
-                terms_hash=offer.terms_hash,
-                receipt=receipt,
-                audit_entry=entry,
+                exclusions=exclusions,
                 compensated=compensated,
                 not_compensated_reason=not_compensated_reason,
-                exclusions=exclusions,
+                operator=self.operator,
+                service_url=self.signer.service_url,
             )
-            if grant is None:
-                raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
-            if compensated:
-                # The compensation moves now, in this transaction: escrow → earnings (+ fee).
-                # Locks: the offer row (claim_slot_and_grant) first, then the ledger accounts.
-                c = terms.compensation
-                await uow.repository(Books).record_grant_compensation(
-                    grant_id=grant.id,
-                    partner_id=offer.partner_id,
-                    customer_id=customer_id,
-                    kind=c.kind,
-                    amount=c.amount,
-                    currency=c.currency,
-                    fee_bps=self.platform_fee_bps,
-                    jurisdictions=jurisdictions,
-                    subject=subject,
-                )
-            if start.wants_event:  # no endpoint for grant.created: nothing to store
-                await uow.repository(WebhookRepository).grant_event(
-                    "grant.created", grant, required_action="nothing"
-                )
-            return grant
+        )
+        entry = entry_row(
+            "grant.accepted",
+            jurisdictions=jurisdictions,
+            partner_id=offer.partner_id,
+            subject=subject,
+            **grant_details(
+                grant_id=grant_id,
+                offer_id=offer_id,
+                offer_version=offer.version,
+                categories=categories,
+                purposes=purposes,
+                expires_at=expires_at,
+                terms_hash=offer.terms_hash,
+            ),
+        )
+        # The compensation moves in the same statement: escrow → earnings (+ fee).
+        c = terms.compensation
+        money = None
+        if compensated:
+            money = grant_compensation(
+                grant_id=grant_id,
+                partner_id=offer.partner_id,
+                customer_id=customer_id,
+                kind=c.kind,
+                amount=c.amount,
+                currency=c.currency,
+                fee_bps=self.platform_fee_bps,
+                jurisdictions=jurisdictions,
+                subject=subject,
+            )
+        claimed = await repo.claim_slot_and_grant(
+            grant_id=grant_id,
+            customer_id=customer_id,
+            partner_id=offer.partner_id,
+            offer_id=offer_id,
+            offer_version=offer.version,
+            categories=categories,
+            purposes=purposes,
+            granted_at=now,
+            expires_at=expires_at,
+            terms_hash=offer.terms_hash,
+            receipt=receipt,
+            audit_entry=entry,
+            jurisdiction=customer.jurisdiction,
+            birth_date=customer.birth_date,
+            compensation=money,
+            compensated=compensated,
+            not_compensated_reason=not_compensated_reason,
+            exclusions=exclusions,
+        )
+        if not claimed.customer_unchanged:
+            if not locked:
+                return None
+            raise CustomerNotFound("the customer in this token does not exist")
+        grant = claimed.grant
+        if grant is None:
+            raise OfferFull(f"offer {offer_id} has no places left", field="offer_id")
+        if start.wants_event:  # no endpoint for grant.created: nothing to store
+            await uow.repository(WebhookRepository).grant_event(
+                "grant.created", grant, required_action="nothing"
+            )
+        return grant
 
     async def get_customer_grant(self, customer_id: str, grant_id: str) -> Grant:
         async with self.uow(transaction=False) as uow:

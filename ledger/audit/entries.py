@@ -30,7 +30,7 @@ class AuditLog:
     customer only as a pseudonym. Its canonical JSON is stored as written and is what the
     Merkle leaf hashes. Every entry reaches the table through the database's one writer,
     `append_audit_entries` (migration 0008), as do the statements that append entries
-    together with their action (`post_locked`, `claim_slot_and_grant`, `record_decisions`).
+    together with their action (`ledger_post`, `claim_slot_and_grant`, `record_decisions`).
     """
 
     def __init__(self, conn: Connection):

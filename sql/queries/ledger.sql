@@ -172,57 +172,8 @@ SELECT id, customer_id, kind, amount, currency, status, attempts, stripe_object_
        created_at, updated_at
 FROM payouts ORDER BY id;
 
--- name: open_transaction
--- A new transaction and the ids of its accounts, opening the missing ones, in one statement.
--- A replayed idempotency key inserts nothing and returns no row. An account opened
--- concurrently by another transaction may be invisible here (null id): the caller asks again.
-WITH txn AS (
-  INSERT INTO ledger_transactions (kind, idempotency_key, reference, reverses)
-  VALUES ($1, $2, $3, $4)
-  ON CONFLICT (idempotency_key) DO NOTHING
-  RETURNING id, created_at
-), wanted AS (
-  SELECT * FROM unnest($5::text[], $6::text[], $7::text[]) AS w (kind, owner_id, currency)
-), opened AS (
-  INSERT INTO ledger_accounts (kind, owner_id, currency, may_go_negative)
-  SELECT kind, owner_id, currency, kind IN ('stripe_clearing', 'funding_adjustments')
-  FROM wanted WHERE EXISTS (SELECT 1 FROM txn)
-  ON CONFLICT (kind, owner_id, currency) DO NOTHING
-  RETURNING id, kind, owner_id, currency
-), accounts AS (
-  SELECT id, kind, owner_id, currency FROM opened
-  UNION ALL
-  SELECT a.id, a.kind, a.owner_id, a.currency
-  FROM ledger_accounts a JOIN wanted w USING (kind, owner_id, currency)
-)
-SELECT txn.id AS txn_id, txn.created_at, a.id, a.kind, a.owner_id, a.currency
-FROM txn LEFT JOIN accounts a ON true;
-
--- name: post_locked
--- Locks the accounts in one fixed order (by id, so concurrent postings cannot deadlock) and,
--- unless one of them would be overdrawn, inserts the postings (their trigger moves the
--- balances) and the transaction's audit entry. Returns each account's balance before.
-WITH locked AS (
-  SELECT id, balance, may_go_negative FROM ledger_accounts
-  WHERE id = ANY($2::text[])
-  ORDER BY id
-  FOR UPDATE
-), wanted AS (
-  SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[]) AS p (account_id, amount, currency)
-), short AS (
-  SELECT 1 FROM locked l JOIN wanted w ON w.account_id = l.id
-  WHERE NOT l.may_go_negative AND l.balance + w.amount < 0
-), posted AS (
-  INSERT INTO ledger_postings (txn_id, account_id, amount, currency)
-  SELECT $1, account_id, amount, currency FROM wanted
-  WHERE NOT EXISTS (SELECT 1 FROM short)
-  ORDER BY account_id
-), audited AS (
-  SELECT append_audit_entries(ARRAY[$5::text], ARRAY[$6::timestamptz],
-                              ARRAY[array_to_json($7::text[])::text], ARRAY[$8::text],
-                              ARRAY[$9::text], ARRAY[$10::text], ARRAY[$11::text],
-                              ARRAY[$12::text])
-  WHERE NOT EXISTS (SELECT 1 FROM short)
-)
--- A plain SELECT CTE runs only when referenced: the join writes the entry (or nothing).
-SELECT l.id, l.balance, l.may_go_negative FROM locked l LEFT JOIN audited ON true;
+-- name: post
+-- One balanced transaction with its audit entry, in one call (migration 0081).
+SELECT txn_id, created_at, created
+FROM ledger_post($1, $2, $3, $4, $5, $6::text[], $7::text[], $8::text[], $9::bigint[],
+                 $10, $11, $12::text[], $13, $14, $15, $16, $17);

@@ -27,7 +27,8 @@ SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
 WHERE id = $1 AND closed_at IS NULL;
 
 -- name: lock_open_customer
--- Erasure and account closure: acceptances (start_acceptance, FOR SHARE) wait for them.
+-- Erasure and account closure: acceptances (claim_slot_and_grant, share_lock_customer: FOR
+-- SHARE) wait for them.
 SELECT id, external_ref, jurisdiction, birth_date, created_at FROM customers
 WHERE id = $1 AND closed_at IS NULL
 FOR UPDATE;
@@ -206,21 +207,27 @@ RETURNING g.id, g.customer_id, g.partner_id, g.offer_id, g.offer_version, g.cate
           g.receipt, g.compensated, g.not_compensated_reason, g.exclusions,
           c.jurisdiction;
 
+-- name: share_lock_customer
+-- An acceptance that runs as one transaction takes the customer first, under the row lock
+-- erasure and account closure take FOR UPDATE (FOR SHARE: an acceptance and an erasure never
+-- interleave; a closed account cannot consent), so its locks come in the order customer,
+-- offer, ledger accounts.
+SELECT 1 FROM customers WHERE id = $1 AND closed_at IS NULL FOR SHARE;
+
 -- name: start_acceptance
--- What an acceptance reads, in one statement (always one row; null columns for what is not
--- there): the customer under the row lock that erasure and account closure take FOR UPDATE
--- (FOR SHARE: an acceptance and an erasure never interleave; a closed account cannot consent)
--- with their audit pseudonym key; the offer's current version and its partner, read without
--- a lock (claim_slot_and_grant takes the offer row next, so the lock order stays customer,
--- offer, ledger accounts); whether a live grant past its expiry must be flipped first;
--- whether the partner has an endpoint for grant.created; whether this customer was compensated
--- for this offer already (claim_slot_and_grant's insert into offer_compensations, under its
--- primary key, is what holds); a fresh grant id and the time.
+-- What an acceptance reads, in one statement and without a lock (always one row; null columns
+-- for what is not there): the open customer with their audit pseudonym key; the offer's
+-- current version and its partner (claim_slot_and_grant takes the offer row next); whether a
+-- live grant past its expiry must be flipped first; whether the partner has an endpoint for
+-- grant.created; whether this customer was compensated for this offer already
+-- (claim_slot_and_grant's insert into offer_compensations, under its primary key, is what
+-- holds); a fresh grant id and the time. No row lock: a locking read would make this read a
+-- writing transaction with a commit to flush of its own; claim_slot_and_grant locks the
+-- customer and checks it is still as read (or share_lock_customer came first).
 WITH customer AS (
   SELECT c.id, c.external_ref, c.jurisdiction, c.birth_date, c.created_at, k.secret
   FROM customers c LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
   WHERE c.id = $1 AND c.closed_at IS NULL
-  FOR SHARE OF c
 ), offer AS (
   SELECT o.id, o.partner_id, o.status, o.current_version AS version, v.title, v.description,
          v.categories, v.purposes, v.duration_days, v.lookback_days, v.compensation_kind,
@@ -249,16 +256,30 @@ LEFT JOIN customer c ON true
 LEFT JOIN offer o ON true;
 
 -- name: claim_slot_and_grant
--- A first acceptance ($20 true) takes one of the offer's max_grants slots (the row lock
+-- The acceptance's writes in ONE statement (with no transaction block around it, it is its
+-- own transaction: one round trip after the read). The customer is locked FOR SHARE (the
+-- lock erasure and account closure take FOR UPDATE) and must still be open with the
+-- jurisdiction ($23) and birth date ($24) the eligibility was decided on, else nothing is
+-- written (customer_unchanged false: the caller decides again under the lock). A first
+-- acceptance ($20 true) then takes one of the offer's max_grants slots (the row lock
 -- serialises concurrent accepts) and records the (customer, offer) pair as compensated (its
 -- primary key refuses a second: a stale read fails here instead of paying twice); a returning
 -- customer ($20 false) takes no slot, so grant_count counts customers. Only with the offer
--- row updated is the grant inserted, with its audit entry. No row: the offer is full (or
--- changed since it was read). A second live grant fails on grants_one_live.
-WITH slot AS (
+-- row updated is the grant inserted, with its audit entry, and then its compensation posted
+-- through the ledger's one writer, ledger_post ($25..$41, null when nothing is paid; an
+-- escrow that cannot pay raises ledger_escrow_not_overdrawn and nothing is kept). Locks in
+-- the order customer, offer, ledger accounts. No grant: the offer is full (or changed since
+-- it was read). A second live grant fails on grants_one_live.
+WITH customer AS (
+  SELECT c.id FROM customers c
+  WHERE c.id = $2 AND c.closed_at IS NULL AND c.jurisdiction = $23
+    AND c.birth_date IS NOT DISTINCT FROM $24::date
+  FOR SHARE
+), slot AS (
   UPDATE offers SET grant_count = grant_count + $20::boolean::integer
   WHERE id = $4 AND status = 'active' AND current_version = $5
     AND (NOT $20 OR grant_count < max_grants)
+    AND EXISTS (SELECT 1 FROM customer)
   RETURNING id
 ), granted AS (
   INSERT INTO grants (id, customer_id, partner_id, offer_id, offer_version, categories,
@@ -277,11 +298,19 @@ WITH slot AS (
   SELECT append_audit_entries(ARRAY[$12::text], ARRAY[$13::timestamptz],
                               ARRAY[array_to_json($14::text[])::text], ARRAY[$15::text],
                               ARRAY[$16::text], ARRAY[$17::text], ARRAY[$18::text],
-                              ARRAY[$19::text])
+                              ARRAY[$19::text]) AS appended
   FROM granted
+), money AS (
+  -- In the select list, so it is called once per row of audited: after the grant, never
+  -- without one.
+  SELECT ledger_post($25, $26, $27, $28, $29, $30::text[], $31::text[], $32::text[],
+                     $33::bigint[], $34, $35, $36::text[], $37, $38, $39, $40, $41) AS posted
+  FROM audited WHERE $25::text IS NOT NULL
 )
--- Referenced here, so the entry is written (at most one row on each side).
-SELECT granted.* FROM granted CROSS JOIN audited;
+-- audited and money are referenced here, so both run (at most one row on each side).
+SELECT granted.*, EXISTS (SELECT 1 FROM customer) AS customer_unchanged
+FROM (SELECT) AS one
+LEFT JOIN (granted CROSS JOIN audited LEFT JOIN money ON true) ON true;
 
 -- name: current_txid
 -- This transaction's id, as the audit entries of grant changes record it: a decision's

@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 
-from ledger import Books
+from ledger import PreparedTransaction
 from ledger.audit import AuditLog
 from offers.models import (
     AcceptStart,
+    Claimed,
     Customer,
     Grant,
     Offer,
@@ -86,8 +87,9 @@ class FakeCustomers(_Snapshots):
 class FakeOffers(_Snapshots):
     """Partners, offers (a head and its versions) and grants."""
 
-    def __init__(self, customers: FakeCustomers) -> None:
+    def __init__(self, customers: FakeCustomers, books: FakeBooks) -> None:
         self._customers = customers
+        self._books = books
         self.partners: dict[str, Partner] = {}
         self.heads: dict[str, dict[str, Any]] = {}  # offer id -> status, version, max, count
         self.versions: dict[tuple[str, int], tuple[OfferTerms, str]] = {}
@@ -97,10 +99,8 @@ class FakeOffers(_Snapshots):
 
     def snapshot(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        customers = state.pop("_customers")
-        snapshot = copy.deepcopy(state)
-        snapshot["_customers"] = customers
-        return snapshot
+        shared = {k: state.pop(k) for k in ("_customers", "_books")}  # their own snapshots
+        return {**copy.deepcopy(state), **shared}
 
     def add_partner(self, status: str = "active") -> Partner:
         partner = Partner(
@@ -174,6 +174,9 @@ class FakeOffers(_Snapshots):
     async def set_offer_status(self, offer_id: str, partner_id: str, status: str) -> None:
         self.heads[offer_id]["status"] = status
 
+    async def share_lock_customer(self, customer_id: str) -> None:
+        pass  # one test at a time: nothing to wait for
+
     async def start_acceptance(self, customer_id: str, offer_id: str) -> AcceptStart:
         customer = self._customers.customers.get(customer_id)
         h = self.heads.get(offer_id)
@@ -217,16 +220,25 @@ class FakeOffers(_Snapshots):
         terms_hash: str,
         receipt: str,
         audit_entry: tuple,
+        jurisdiction: str,
+        birth_date: date | None,
+        compensation: PreparedTransaction | None = None,
         compensated: bool = True,
         not_compensated_reason: str | None = None,
         exclusions=(),
-    ) -> Grant | None:
+    ) -> Claimed:
+        customer = self._customers.customers.get(customer_id)
+        if customer is None or (customer.jurisdiction, customer.birth_date) != (
+            jurisdiction,
+            birth_date,
+        ):
+            return Claimed(grant=None, customer_unchanged=False)
         h = self.heads[offer_id]
         if h["status"] != "active" or h["version"] != offer_version:
-            return None
+            return Claimed(grant=None, customer_unchanged=True)
         if compensated:
             if h["grant_count"] >= h["max_grants"]:
-                return None
+                return Claimed(grant=None, customer_unchanged=True)
             if (customer_id, offer_id) in self.compensated:
                 raise AssertionError("offer_compensations_once")
             self.compensated.add((customer_id, offer_id))
@@ -250,7 +262,9 @@ class FakeOffers(_Snapshots):
             exclusions=tuple(exclusions),
         )
         self.grants[grant.id] = grant
-        return grant
+        if compensation is not None:  # posted in the same statement, after the grant
+            await self._books.post_prepared(compensation)
+        return Claimed(grant=grant, customer_unchanged=True)
 
 
 class FakeAuditLog(_Snapshots):
@@ -269,11 +283,13 @@ class FakeAuditLog(_Snapshots):
 
 
 class FakeBooks(_Snapshots):
-    def __init__(self) -> None:
-        self.compensations: list[dict[str, Any]] = []
+    """The ledger as the acceptance statement posts to it (FakeOffers.claim_slot_and_grant)."""
 
-    async def record_grant_compensation(self, **posting: Any) -> None:
-        self.compensations.append(posting)
+    def __init__(self) -> None:
+        self.compensations: list[PreparedTransaction] = []
+
+    async def post_prepared(self, txn: PreparedTransaction) -> None:
+        self.compensations.append(txn)
 
 
 class FakeWebhooks(_Snapshots):
@@ -313,20 +329,19 @@ class ConsentFakes(msgspec.Struct, kw_only=True):
 
 
 def consent_fakes() -> ConsentFakes:
-    customers = FakeCustomers()
+    customers, books = FakeCustomers(), FakeBooks()
     fakes = ConsentFakes(
         uow=FakeUnitOfWorkFactory(),
         customers=customers,
-        offers=FakeOffers(customers),
+        offers=FakeOffers(customers, books),
         audit=FakeAuditLog(),
-        books=FakeBooks(),
+        books=books,
         webhooks=FakeWebhooks(),
         obligations=FakeObligations(),
     )
     fakes.uow.register(CustomersRepository, fakes.customers)
     fakes.uow.register(OffersRepository, fakes.offers)
     fakes.uow.register(AuditLog, fakes.audit)
-    fakes.uow.register(Books, fakes.books)
     fakes.uow.register(WebhookRepository, fakes.webhooks)
     fakes.uow.register(ObligationsRepository, fakes.obligations)
     return fakes

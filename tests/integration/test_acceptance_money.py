@@ -12,7 +12,15 @@ import pytest
 
 from ledger import InsufficientEscrow
 from marketplace.bootstrap import bootstrap
-from offers import AlreadyGranted, Compensation, OfferFull, OfferTerms
+from offers import (
+    AlreadyGranted,
+    Compensation,
+    CustomerNotFound,
+    NotEligible,
+    OfferFull,
+    OfferTerms,
+)
+from offers.repository import OffersRepository
 from tests.conftest import backdate_grant
 
 
@@ -62,7 +70,7 @@ async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction
             "SELECT id, kind FROM ledger_transactions WHERE reference = $1", grant.id
         )
         postings = await conn.fetch(
-            "SELECT a.kind, p.amount FROM ledger_postings p JOIN ledger_accounts a "
+            "SELECT a.kind, a.owner_id, p.amount FROM ledger_postings p JOIN ledger_accounts a "
             "ON a.id = p.account_id WHERE p.txn_id = $1",
             txn["id"],
         )
@@ -76,10 +84,12 @@ async def test_acceptance_pays_the_customer_less_the_fee_in_the_same_transaction
             )
         ]
     # 10% fee of 1999 is 199.9, rounded down in the customer's favour.
-    assert sorted((r["kind"], r["amount"]) for r in postings) == [
-        ("customer_earnings_cash", 1800),
-        ("partner_escrow", -1999),
-        ("platform_fees", 199),
+    # The fee is the platform's, kept in the paying partner's platform_fees account: no row
+    # is locked by every acceptance.
+    assert sorted((r["kind"], r["owner_id"], r["amount"]) for r in postings) == [
+        ("customer_earnings_cash", customer.id, 1800),
+        ("partner_escrow", partner.id, -1999),
+        ("platform_fees", partner.id, 199),
     ]
     assert kinds == ["grant.accepted", "ledger.transaction"]
 
@@ -141,6 +151,27 @@ async def test_concurrent_acceptances_never_overdraw_the_escrow(
     assert [b.amount for b in await money.partner_balance(partner.id)] == [0]
     async with big_pool.acquire() as conn:
         assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == n
+
+
+async def test_one_customer_accepting_many_offers_at_once_gets_one_earnings_account(
+    consent_service, big_pool, settings
+):
+    """A new customer's earnings account is opened inside ledger_post by whichever acceptance
+    comes first; the others, concurrent, wait on its unique key and then find it (a fresh
+    snapshot per statement), so every acceptance is paid into the one account."""
+    money = bootstrap(settings, big_pool).ledger
+    offers = [
+        (await setup_offer(consent_service, money, escrow=1000, amount=100))[1] for _ in range(6)
+    ]
+    customer = await new_customer(consent_service)
+    await asyncio.gather(*(consent_service.accept_offer(customer.id, o.id) for o in offers))
+    async with big_pool.acquire() as conn:
+        accounts = await conn.fetch(
+            "SELECT balance FROM ledger_accounts WHERE owner_id = $1 AND kind = $2",
+            customer.id,
+            "customer_earnings_cash",
+        )
+    assert [a["balance"] for a in accounts] == [6 * 90]
 
 
 def receipt_grant(grant) -> dict:
@@ -245,3 +276,43 @@ async def test_concurrent_re_acceptances_pay_nothing_and_one_wins(
     results = await asyncio.gather(*(accept() for _ in range(6)))
     assert sorted(map(str, results)) == ["False"] + ["already_granted"] * 5
     assert [b.amount for b in await money.partner_balance(partner.id)] == [0]
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ("jurisdiction = 'DE'", NotEligible),  # the offer is for FR only
+        ("closed_at = now()", CustomerNotFound),
+    ],
+)
+async def test_a_customer_changed_after_the_read_gets_nothing_written_and_is_decided_again(
+    consent_service, big_pool, settings, monkeypatch, change, refusal
+):
+    """The acceptance's one statement re-checks, under the customer's share lock, that the
+    customer is still open and as the eligibility was decided; when not, it writes nothing
+    (no slot, grant, money or audit entry) and the acceptance runs again under the lock."""
+    money = bootstrap(settings, big_pool).ledger
+    partner, offer = await setup_offer(consent_service, money, escrow=5000, amount=1000)
+    customer = await new_customer(consent_service)
+    read = OffersRepository.start_acceptance
+    reads = 0
+
+    async def read_then_change(self, customer_id, offer_id):
+        nonlocal reads
+        start = await read(self, customer_id, offer_id)
+        reads += 1
+        if reads == 1:
+            await big_pool.execute(f"UPDATE customers SET {change} WHERE id = $1", customer_id)
+        return start
+
+    monkeypatch.setattr(OffersRepository, "start_acceptance", read_then_change)
+    async with big_pool.acquire() as conn:
+        audit_before = await conn.fetchval("SELECT count(*) FROM audit_entries")
+    with pytest.raises(refusal):
+        await consent_service.accept_offer(customer.id, offer.id)
+    assert reads == 2
+    async with big_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM grants WHERE offer_id = $1", offer.id) == 0
+        assert await conn.fetchval("SELECT grant_count FROM offers WHERE id = $1", offer.id) == 0
+        assert await conn.fetchval("SELECT count(*) FROM audit_entries") == audit_before
+    assert [b.amount for b in await money.partner_balance(partner.id)] == [5000]

@@ -20,6 +20,7 @@ from ledger import (
     InsufficientFunds,
     Posting,
     UnbalancedTransaction,
+    grant_compensation,
 )
 from marketplace.bootstrap import constraint_errors
 from marketplace.db import _init_connection
@@ -267,16 +268,19 @@ class LedgerMachine(RuleBasedStateMachine):
         source = escrow(self.partners[p], cur)
 
         async def go():
+            compensation = grant_compensation(
+                grant_id=f"gnt_{uuid.uuid4().hex}",
+                partner_id=self.partners[p],
+                customer_id=self.customers[c],
+                kind="cash",
+                amount=amount,
+                currency=cur,
+                fee_bps=fee_bps,
+            )
+            assert compensation is not None  # amount >= 1
             async with self.conn.transaction():
-                return await Books(self.conn).record_grant_compensation(
-                    grant_id=f"gnt_{uuid.uuid4().hex}",
-                    partner_id=self.partners[p],
-                    customer_id=self.customers[c],
-                    kind="cash",
-                    amount=amount,
-                    currency=cur,
-                    fee_bps=fee_bps,
-                )
+                txn, _ = await Books(self.conn).post_prepared(compensation)
+                return txn
 
         if self.model[source] < amount:
             with pytest.raises(InsufficientEscrow):

@@ -18,6 +18,7 @@ from offers import (
     ConsentService,
     InvalidTerms,
     InvalidTransition,
+    NotEligible,
     OfferFull,
     OfferNotFound,
     OfferNotOpen,
@@ -204,7 +205,7 @@ async def test_a_customer_may_narrow_to_a_subset_kept_in_the_offers_order(fakes,
     assert grant.purposes == ("research",)
     assert grant.expires_at == NOW + timedelta(days=TERMS.duration_days)
     assert fakes.offers.head(offer.id)["grant_count"] == 1
-    assert [c["grant_id"] for c in fakes.books.compensations] == [grant.id]
+    assert [c.reference for c in fakes.books.compensations] == [grant.id]
     assert fakes.uow.last.committed
 
 
@@ -260,13 +261,40 @@ async def test_a_failure_after_the_grant_was_written_rolls_all_of_it_back(fakes,
     class EscrowShort(Exception):
         pass
 
-    async def refuse(**posting):
+    async def refuse(txn):
         raise EscrowShort("the offer's funds cannot cover it")
 
-    fakes.books.record_grant_compensation = refuse
+    fakes.books.post_prepared = refuse
     with pytest.raises(EscrowShort):
         await service.accept_offer(customer.id, offer.id)
     # The slot and the grant were written before the ledger refused: both are undone.
     assert fakes.offers.grants == {}
     assert fakes.offers.head(offer.id)["grant_count"] == 0
     assert fakes.uow.last.rolled_back and not fakes.uow.last.committed
+
+
+async def test_a_customer_who_changed_between_read_and_write_is_decided_again_under_the_lock(
+    fakes, service
+):
+    """An acceptance first reads without a lock and writes one statement that holds only if
+    the customer is still as read; when not, it writes nothing and runs again as one
+    transaction whose read holds the customer, deciding on what it now reads."""
+    _, offer = await _offer(fakes, service, "active")
+    customer = fakes.customers.add("FR")
+    read = fakes.offers.start_acceptance
+
+    async def read_then_the_customer_moves(customer_id: str, offer_id: str):
+        start = await read(customer_id, offer_id)
+        if len(fakes.uow.units) == 2:  # the acceptance's first unit (the offer made one)
+            fakes.customers.customers[customer_id] = msgspec.structs.replace(
+                customer, jurisdiction="DE"
+            )
+        return start
+
+    fakes.offers.start_acceptance = read_then_the_customer_moves
+    with pytest.raises(NotEligible) as refused:
+        await service.accept_offer(customer.id, offer.id)
+    assert [r.code for r in refused.value.reasons] == ["not_offered_in_jurisdiction"]
+    assert fakes.offers.grants == {} and fakes.books.compensations == []
+    first, second = fakes.uow.units[-2:]
+    assert not first.transaction and second.transaction and second.rolled_back

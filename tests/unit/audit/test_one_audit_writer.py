@@ -31,5 +31,9 @@ def test_no_module_of_the_packages_inserts_into_audit_entries():
 def test_the_one_writer_is_the_migrations_function():
     writer = MIGRATIONS_DIR / "0008_audit_writer.sql"
     assert _writers([writer]) == ["sql/migrations/0008_audit_writer.sql"]
-    for name in ("audit.sql", "ledger.sql", "offers.sql", "access.sql"):
+    for name in ("audit.sql", "offers.sql", "access.sql"):
         assert "append_audit_entries(" in (QUERIES_DIR / name).read_text(), name
+    # The ledger's entries go through its own one writer, ledger_post, which calls it.
+    assert "ledger_post(" in (QUERIES_DIR / "ledger.sql").read_text()
+    ledger_post = (MIGRATIONS_DIR / "0081_ledger_post.sql").read_text()
+    assert "PERFORM append_audit_entries(" in ledger_post and not INSERT.search(ledger_post)

@@ -314,22 +314,25 @@ class DataAccessService:
         """The records of one category inside the grant's lookback window, newest first.
 
         Raises AccessDenied (carrying the recorded decision) when the engine denies. The
-        context and the records are read (each statement sees every commit before it, as in a
-        READ COMMITTED transaction); the decision and its audit entry are then committed
-        together, batched with concurrent requests' (DecisionWriter), before this returns.
+        context and the records are read in one statement, so on one snapshot; the decision
+        and its audit entry are then committed together, batched with concurrent requests'
+        (DecisionWriter), before this returns.
         """
         validate_request(category, purpose)
-        # One unit of work without a transaction, so no BEGIN/COMMIT round trips.
+        # One statement without a transaction block: no BEGIN/COMMIT round trips.
         async with self.uow(transaction=False) as uow:
-            repo = uow.repository(AccessRepository)
-            ctx = await self._context(repo, partner_id, customer_id)
-            d = self._decide(ctx, partner_id, customer_id, category, purpose)
-            rows: list[Record] = []
-            if d.allowed and d.window_start is not None:
-                rows = await repo.records(
-                    customer_id, category, d.window_start, starting_after, limit + 1
-                )
+            read = await uow.repository(AccessRepository).read(
+                partner_id, customer_id, category, purpose, starting_after, limit + 1
+            )
         # The connection is back in the pool before waiting: the writer needs one too.
+        if read is None:
+            raise PartnerNotFound("the partner in this token does not exist")
+        ctx, candidates = read
+        d = self._decide(ctx, partner_id, customer_id, category, purpose)
+        rows: list[Record] = []
+        if d.allowed and d.window_start is not None:
+            start = d.window_start
+            rows = [r for r in candidates if r.recorded_at >= start]
         page = rows[:limit]
         await self.writer.write(*self._rows(ctx, d, len(page)))
         self.on_decision(d.allowed, d.reasons)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import asyncpg
 import msgspec
@@ -83,18 +82,36 @@ class AccessRepository:
         rows = await self.conn.fetch(Q["access_context"], partner_id, customer_id)
         return _context(rows, partner_id) if rows else None
 
-    async def records(
+    async def read(
         self,
+        partner_id: str,
         customer_id: str,
         category: str,
-        since: datetime,
+        purpose: str,
         starting_after: str | None,
         limit: int,
-    ) -> list[Record]:
+    ) -> tuple[AccessContext, list[Record]] | None:
+        """The decision's context and, when a grant of this partner could cover the read, the
+        newest `limit` records of the category as far back as any such grant reaches (the
+        caller narrows them to the decided window); None when the partner does not exist."""
         rows = await self.conn.fetch(
-            Q["partner_records"], customer_id, category, since, starting_after, limit
+            Q["partner_read"], partner_id, customer_id, category, purpose, starting_after, limit
         )
-        return [_record(r) for r in rows]
+        context = [r for r in rows if r["decision_id"] is not None]
+        if not context:
+            return None
+        records = [
+            Record(
+                id=r["record_id"],
+                category=category,
+                recorded_at=r["recorded_at"],
+                source=r["source"],
+                payload=msgspec.Raw(r["payload"].encode()),
+            )
+            for r in rows
+            if r["record_id"] is not None
+        ]
+        return _context(context, partner_id), records
 
     async def record_decisions(
         self, decisions: Sequence[tuple], entries: Sequence[tuple], *, audit: bool = True

@@ -18,20 +18,49 @@ LEFT JOIN grants g ON g.customer_id = c.id AND g.partner_id = p.id
 LEFT JOIN offer_versions v ON v.offer_id = g.offer_id AND v.version = g.offer_version
 WHERE p.id = $1;
 
--- name: partner_records
--- Newest first along the index (customer_id, category, recorded_at DESC, id); the cursor $4 is
--- the last record of the previous page (an unknown cursor gives an empty page).
-WITH cursor AS (
-  SELECT recorded_at FROM records WHERE id = $4 AND customer_id = $1 AND category = $2
+-- name: partner_read
+-- A partner's read in one round trip and one snapshot: the rows of access_context (those with
+-- a decision_id), then the newest records of the category ($3) that this partner's grants
+-- in force on ($3, $4) could reach back to at most (those with a record_id; none when no
+-- grant covers). The engine then decides on the context, and its own window (never wider
+-- than this one) is applied to the records in Python: a denied read's records are dropped
+-- unseen. The cursor $5 is the last record of the previous page (an unknown cursor gives an
+-- empty page); $6 is the page size plus one.
+WITH ctx AS (
+  SELECT now() AS at, new_id('dec') AS decision_id, pg_current_snapshot()::text AS snapshot,
+         p.status AS partner_status,
+         c.id AS customer_id, c.jurisdiction, c.birth_date, k.secret,
+         g.id AS grant_id, g.status, g.categories, g.purposes, g.granted_at, g.expires_at,
+         g.exclusions, v.lookback_days
+  FROM partners p
+  LEFT JOIN customers c ON c.id = $2
+  LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
+  LEFT JOIN grants g ON g.customer_id = c.id AND g.partner_id = p.id
+  LEFT JOIN offer_versions v ON v.offer_id = g.offer_id AND v.version = g.offer_version
+  WHERE p.id = $1
+),
+reach AS (
+  -- 24-hour days, as the engine's timedelta(days=n): exact whatever the session's time zone
+  SELECT min(at - lookback_days * interval '24 hours') AS since FROM ctx
+  WHERE status = 'active' AND $3 = ANY (categories) AND $4 = ANY (purposes)
+    AND granted_at <= at AND at < expires_at
+),
+cursor AS (
+  SELECT recorded_at FROM records WHERE id = $5 AND customer_id = $2 AND category = $3
 )
-SELECT r.id, r.category, r.recorded_at, r.source, r.payload
-FROM records r
-WHERE r.customer_id = $1 AND r.category = $2 AND r.recorded_at >= $3
-  AND ($4::text IS NULL
-       OR r.recorded_at < (SELECT recorded_at FROM cursor)
-       OR (r.recorded_at = (SELECT recorded_at FROM cursor) AND r.id > $4))
-ORDER BY r.recorded_at DESC, r.id
-LIMIT $5;
+SELECT ctx.*, NULL::text AS record_id, NULL::timestamptz AS recorded_at, NULL::text AS source,
+       NULL::json AS payload
+FROM ctx
+UNION ALL
+(SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL, r.id, r.recorded_at, r.source, r.payload
+ FROM reach JOIN records r ON r.recorded_at >= reach.since
+ WHERE r.customer_id = $2 AND r.category = $3
+   AND ($5::text IS NULL
+        OR r.recorded_at < (SELECT recorded_at FROM cursor)
+        OR (r.recorded_at = (SELECT recorded_at FROM cursor) AND r.id > $5))
+ ORDER BY r.recorded_at DESC, r.id
+ LIMIT $6);
 
 -- name: existing_customers
 SELECT c.id, c.jurisdiction, k.secret

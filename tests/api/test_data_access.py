@@ -119,6 +119,27 @@ async def test_pagination_newest_first(client, actors):
     assert seen == [1, 2, 3, 4, 5, 6, 7]
 
 
+async def test_the_window_is_the_deciding_grants_even_when_another_reaches_further(
+    client, actors, pool
+):
+    """Records are fetched as far back as any of the partner's grants could reach, then cut to
+    the window of the grant the engine chose: here the wider grant left the pair out."""
+    partner, customer, _narrow = await setup(actors, client, lookback_days=5)
+    wide = await actors.accept(customer, await actors.offer(partner, lookback_days=30))
+    await pool.execute(
+        "UPDATE grants SET exclusions = $2 WHERE id = $1",
+        wide["id"],
+        '[{"category": "data_usage", "purpose": "research"}]',
+    )
+    await ingest(client, actors, customer["id"], [_rec("data_usage", d, n=d) for d in range(1, 9)])
+    r = await read(client, partner, customer["id"], "data_usage", "research", limit=3)
+    assert r.status_code == 200, r.text
+    assert [x["payload"]["n"] for x in r.json()["data"]] == [1, 2, 3] and r.json()["has_more"]
+    r = await read(client, partner, customer["id"], "data_usage", "research", limit=10)
+    assert [x["payload"]["n"] for x in r.json()["data"]] == [1, 2, 3, 4]
+    assert r.json()["has_more"] is False and r.json()["decision"]["grant_id"] == _narrow["id"]
+
+
 async def test_de_location_is_never_released_whatever_the_grants(client, actors, pool):
     partner = await actors.partner()
     customer = await actors.customer("DE")

@@ -1,10 +1,14 @@
 """Partner record read over HTTP vs two baselines in the same app; decision latency at scale.
 
-HTTP: the server is started as `make run` starts it (`marketplace.app:app_from_env` under
-uvicorn, 1 worker) on a bench database, with BENCH_ENDPOINTS=1 mounting two baselines in the
-same app: a bare JSON endpoint and one indexed SELECT through the same pool (all three behind the
-same middleware and bearer authentication). `wrk` (64 connections, 10 s each) drives it from a
-separate process. Every partner read records its decision and audit entry before responding.
+HTTP: the app is served as `make run` serves it (`marketplace.app:app_from_env`, 1 worker)
+on a bench database, with BENCH_ENDPOINTS=1 mounting two baselines in the same app: a bare JSON
+endpoint and one indexed SELECT through the same pool (all three behind the same middleware and
+bearer authentication). `wrk` (64 connections, 10 s each) drives it from a separate process.
+Every partner read records its decision and audit entry before responding. The same cases run
+under two servers, one after the other, on the same database and data: uvicorn (httptools and
+uvloop when installed, as `make run`'s uvicorn picks them) and granian (ASGI, its uvloop loop
+when installed; `pip install -e '.[bench]'`), skipped if granian is not installed. Each server's
+partner read is read against its own one-SELECT, then granian against uvicorn per endpoint.
 
 Scale: the facade's fetch + decide (no writes) with 10,000 grants, then with 1,000,000 grants
 over 100,000 customers (COPY), in one database, customers and partners sampled uniformly at
@@ -17,6 +21,7 @@ Figures are printed, never asserted. BENCH_PARTS=http (or scale) runs one part o
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import random
 import re
@@ -200,8 +205,27 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     }
 
 
-def serve_and_measure(url: str, partner_id: str, customers: list[str], data_dir: Path) -> dict:
-    """Starts the server as `make run` would (1 worker), measures each endpoint with wrk."""
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def server_command(server: str, port: int) -> list[str]:
+    """The command line serving the app under `server`: 1 worker, no access log."""
+    app = ["marketplace.app:app_from_env", "--factory", "--host", "127.0.0.1", "--port", str(port)]
+    quiet = ["--log-level", "warning", "--no-access-log"]
+    loop = "uvloop" if installed("uvloop") else "auto"
+    if server == "uvicorn":  # what its "auto" picks when installed, said explicitly
+        http = "httptools" if installed("httptools") else "auto"
+        server_opts = ["--http", http, "--loop", loop]
+    else:  # granian: its own uvloop loop if installed; HTTP/1.1, as uvicorn speaks
+        server_opts = ["--interface", "asgi", "--http", "1", "--loop", loop]
+    return [sys.executable, "-m", server, *app, "--workers", "1", *server_opts, *quiet]
+
+
+def serve_and_measure(
+    server_name: str, url: str, partner_id: str, customers: list[str], data_dir: Path
+) -> dict:
+    """Starts the app under `server_name` (1 worker), measures each endpoint with wrk."""
     keys = KeyRing.load(data_dir / "signing-key.pem", None, True)
     port = free_port()
     env = {
@@ -215,26 +239,11 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str], data_dir:
         "PORT": str(port),
     }
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "marketplace.app:app_from_env",
-            "--factory",
-            "--workers",
-            "1",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
+        server_command(server_name, port),
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(errors := tempfile.TemporaryFile()),  # said only if it exits before ready
     )
     try:
         import httpx
@@ -248,7 +257,11 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str], data_dir:
             except httpx.TransportError:
                 time.sleep(0.1)
         else:
-            raise RuntimeError(f"the server exited with {server.returncode} before it was ready")
+            errors.seek(0)
+            raise RuntimeError(
+                f"{server_name} exited with {server.returncode} before it was ready:\n"
+                + errors.read().decode(errors="replace")[-4000:]
+            )
         token = issue_token(
             keys,
             issuer="marketplace-local",
@@ -282,7 +295,7 @@ def serve_and_measure(url: str, partner_id: str, customers: list[str], data_dir:
     finally:
         server.terminate()  # graceful: requests still in flight when wrk stopped complete first
         server.wait(timeout=15)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        errors.close()
     return results
 
 
@@ -320,15 +333,49 @@ async def http_bench(url: str) -> None:
     finally:
         await conn.close()
 
-    results = await asyncio.to_thread(serve_and_measure, url, partner_id, customers, data_dir)
-    conn = await asyncpg.connect(url)
-    decisions = await conn.fetchval("SELECT count(*) FROM decisions")
-    audits = await conn.fetchval(
-        "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
-    )
-    await conn.close()
+    servers = ["uvicorn"] + (["granian"] if installed("granian") else [])
+    if len(servers) == 1:
+        print("granian not installed (pip install -e '.[bench]'); measuring uvicorn only")
+    runs = {}
+    stored = await stored_decisions(url)
+    try:
+        for name in servers:
+            results = await asyncio.to_thread(
+                serve_and_measure, name, url, partner_id, customers, data_dir
+            )
+            before, stored = stored, await stored_decisions(url)
+            print_run(name, results, stored[0] - before[0], stored[1] - before[1])
+            runs[name] = results
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    if len(runs) == 2:
+        print_comparison(runs)
 
-    print(f"HTTP, wrk 1 thread, {CONNECTIONS} connections, {DURATION_S} s each, uvicorn 1 worker:")
+
+async def stored_decisions(url: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return (
+            await conn.fetchval("SELECT count(*) FROM decisions"),
+            await conn.fetchval(
+                "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
+            ),
+        )
+    finally:
+        await conn.close()
+
+
+def describe(server: str) -> str:
+    cmd = server_command(server, 0)
+    opts = {"--http": "HTTP", "--loop": "loop", "--interface": "interface"}
+    return ", ".join(f"{opts[a]} {b}" for a, b in zip(cmd, cmd[1:]) if a in opts)
+
+
+def print_run(server: str, results: dict, decisions: int, audits: int) -> None:
+    print(
+        f"HTTP, wrk 1 thread, {CONNECTIONS} connections, {DURATION_S} s each, {server} 1 worker"
+        f" ({describe(server)}):"
+    )
     print(f"  {'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
     for name, r in results.items():
         print(
@@ -350,6 +397,24 @@ async def http_bench(url: str) -> None:
         f"  decisions stored: {decisions} (partner reads incl. warm-up and checks); "
         f"access.decision audit entries: {audits}"
     )
+
+
+def print_comparison(runs: dict[str, dict]) -> None:
+    print("\nServers compared (same database, data and wrk settings, one after the other):")
+    print(f"  {'server':<10}{'read / SELECT req/s':>21}{'read p99 / SELECT p99':>23}")
+    for server, results in runs.items():
+        read, select = results["partner record read"], results["one indexed SELECT"]
+        rate, tail = read["rps"] / select["rps"], read["p99"] / select["p99"]
+        print(f"  {server:<10}{rate:>20.0%} {tail:>21.2f}x")
+    print("  (targets: read / SELECT >= 75%, read p99 <= 1.5x the SELECT's)")
+    print(f"  {'granian / uvicorn':<22}{'req/s':>9}{'p50':>9}{'p99':>9}")
+    uv, gr = runs["uvicorn"], runs["granian"]
+    for name in uv:
+        a, b = uv[name], gr[name]
+        print(
+            f"  {name:<22}{b['rps'] / a['rps']:>8.2f}x{b['p50'] / a['p50']:>8.2f}x"
+            f"{b['p99'] / a['p99']:>8.2f}x"
+        )
 
 
 # -- scale ------------------------------------------------------------------------------------

@@ -147,7 +147,9 @@ async def consents(
     request: Request, consent: ConsentService, dataspace: DataSpaceService
 ) -> Response:
     sub = await _open(request)
-    page = await consent.list_customer_grants(sub, status=None, starting_after=None, limit=100)
+    page = await consent.list_customer_grants(
+        sub, status=None, starting_after=_after(request), limit=PAGE
+    )
     groups = {
         "active": [g for g in page.data if g.status == "active"],
         "paused": [g for g in page.data if g.status == "paused"],
@@ -159,6 +161,7 @@ async def consents(
         groups=groups,
         deletion_status=deletion_status,
         imported=await dataspace.imported_consents(sub, starting_after=None, limit=PAGE),
+        **pager(request, page),
     )
 
 
@@ -339,12 +342,15 @@ async def insights_page(request: Request, insights: InsightService) -> Response:
 @get("/app/earnings")
 async def earnings(request: Request, money: LedgerService, consent: ConsentService) -> Response:
     sub = await _open(request)
-    grants = await consent.list_customer_grants(sub, status=None, starting_after=None, limit=100)
+    grants = await consent.list_customer_grants(
+        sub, status=None, starting_after=_after(request), limit=PAGE
+    )
     return render(
         request,
         "earnings.html",
         earnings=await money.customer_earnings(sub),
         grants=grants.data,
+        **pager(request, grants),
     )
 
 

@@ -330,3 +330,26 @@ async def test_every_open_offer_is_listed_page_by_page_and_opens(
     assert await page.get_by_role("heading", name="The first of many").count() == 1
     missing = await page.goto(f"{web}/app/offers/ofr_{'0' * 28}")
     assert missing is not None and missing.status == 404
+
+
+async def test_every_consent_is_listed_a_page_at_a_time(web, page, actors, client, closing):
+    """My consents and the earnings per consent page through all of a customer's grants
+    (they used to show the newest 100 and stop)."""
+    partner = await actors.partner("Many Offers")
+    customer = await actors.customer("FR")
+    for i in range(21):
+        offer = await actors.offer(partner, title=f"Offer {i}", purposes=["research"])
+        closing(partner, offer)
+        await actors.accept(customer, offer)
+
+    await sign_in(page, web, customer["id"])
+    consents = page.locator("main a[href^='/app/consents/gnt_']")
+    for screen_name in ("My consents", "Earnings"):
+        await page.get_by_role("link", name=screen_name).first.click()
+        first = set(await consents.evaluate_all("links => links.map(a => a.href)"))
+        await page.get_by_role("navigation", name="Pages").get_by_role("link", name="Older").click()
+        rest = set(await consents.evaluate_all("links => links.map(a => a.href)"))
+        assert (len(first), len(rest), first & rest) == (20, 1, set()), screen_name
+        await screen(page)
+        await page.get_by_role("link", name="Back to the newest").click()
+        assert await consents.count() == 20

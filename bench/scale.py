@@ -15,7 +15,7 @@ next, …), so one customer's records sit on different heap pages as arriving re
 each batch's index insertions stay within that batch's customers. All of them fall in the
 months `records_legacy` covers (0063: a new database's first partition runs to the start of
 next month; create_month_partitions made the months after it); the partitions holding rows
-are printed, and none is the default partition.
+are printed (only records_legacy in the runs here, never records_default).
 
 The small size first: 1,000 customers (SCALE_SMALL_CUSTOMERS) with the same grants and
 records each (10,000 grants, 100,000 records at the defaults). Then VACUUM ANALYZE of the
@@ -39,17 +39,24 @@ Then the database is grown to SCALE_CUSTOMERS customers (1,000,000: 10,000,000 g
 It prints each measure's p50 and p99 (the slowest for the exports, a few samples) at both
 sizes and the ratios large ÷ small, the load time and rows/s per table, the settle time, and
 the tables' sizes on disk at the large size. Figures are printed, never asserted: the script
-never passes or fails on a time. It stops before growing when the disk is too small for the
-large size (estimated from the small size's bytes per row). The database is dropped at the
-end.
+never passes or fails on a time. It stops after the small load, before any measure, when the
+disk is too small for the large size (estimated from the small size's bytes per row). The
+database is dropped at the end.
 
-Records are not pre-warmed at either size (100M of them, ~30 GB, fit no cache here): a
-partner read at the large size finds what the operating system's cache holds after the load.
+Records are not pre-warmed at either size (100M of them, ~45 GB with their indexes, fit no
+cache here): a partner read or an export at the large size finds what the operating system's
+cache holds after the load. The loaded grants carry a placeholder receipt, as bench_access's:
+a real one is ~4 KB stored out of line (0082), which no decision reads, so the grants' size
+printed leaves out ~40 GB of receipts at 10M grants.
 
-How long: at the defaults, about 1 h 20 min on this 2-core machine (most of it the 100M
-records' COPY, ~25,000 rows/s with another job running, then ~5 min of VACUUM), estimated
-from the small run's rates; it needs ~45 GB of disk. Try it small first:
-SCALE_CUSTOMERS=2000 SCALE_GRANTS_EACH=2 SCALE_RECORDS_EACH=5 (well under a minute).
+How long, here (2 cores, another job running): at SCALE_CUSTOMERS=3000 with the default
+grants and records each, COPY ran at ~25,000 records/s, ~16,000 grants/s and ~38,000
+customers/s (the server is the limit: generating a record takes the client ~5 µs of the
+~40 µs each costs), so at the defaults the load alone is ~80 min (records ~68, grants ~10),
+and the settles, pre-warm and measures add perhaps 10 to 20: about 1.5 h, longer if the rates
+fall as the indexes outgrow the cache. It needs ~55 GB of disk (the check asks for ~65 GB
+free). Try it small first: SCALE_CUSTOMERS=2000 SCALE_GRANTS_EACH=2 SCALE_RECORDS_EACH=5
+(about 30 s).
 """
 
 from __future__ import annotations
@@ -448,7 +455,10 @@ async def main() -> None:
         print()
         print_load("small load (COPY, rows generated in Python)", small_load, small_settle)
         print_load("growth load (COPY, rows generated in Python)", large_load, large_settle)
-        print(f"\nsizes at {CUSTOMERS:,} customers (pg_total_relation_size: heap, TOAST, indexes):")
+        print(
+            f"\nsizes at {CUSTOMERS:,} customers (pg_total_relation_size: heap, TOAST, indexes;"
+            " the loaded grants' receipts are placeholders):"
+        )
         for t, b in sizes.items():
             n = counts[t] or 1
             print(f"  {t:<20}{b / 2**30:>9.2f} GB {b / n:>9,.0f} bytes/row (~{n:,} rows)")

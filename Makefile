@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser run test lint bench fuzz clean
+.PHONY: install browser run test lint bench bench-scale fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ lint: install
 ## Benchmarks: figures printed as ratios against baselines measured in the same run.
 bench: install
 	$(PY) bench/run.py
+
+## The long one, not in `make bench`: decision latency, the partner read, an acceptance and an
+## export at 10M grants over 1M customers and 100M records (loaded with COPY) against the same
+## at 10k grants, on its own embedded server (.data/bench-scale-pg). Over an hour and ~45 GB
+## of disk at the defaults; SCALE_CUSTOMERS, SCALE_GRANTS_EACH, SCALE_RECORDS_EACH set the size.
+bench-scale: install
+	$(PY) bench/scale.py
 
 ## Stops the demo's embedded PostgreSQL first (a crashed run may have left it running).
 clean:

@@ -27,7 +27,6 @@ import random
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,12 +34,22 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import (
+    SAMPLES,
+    copy_customers,
+    copy_grants,
+    decision_latency,
+    seed_partners,
+    server_url,
+    settle,
+    with_database,
+)
 
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
@@ -53,113 +62,6 @@ DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
 HTTP_CUSTOMERS = 1000
 RECORDS_EACH = 20
 PARTNERS = 10  # scale test: every customer holds one grant from each partner
-SAMPLES = 3000
-# 1M grants with their indexes are ~820 MB: a server holding that many is given the memory to
-# cache them (128 MB, PostgreSQL's default, measured the disk cache's copy-in, not a decision).
-BENCH_SHARED_BUFFERS = "1GB"
-
-
-def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    import pgserver
-
-    (ROOT / ".data").mkdir(exist_ok=True)
-    path = ROOT / ".data" / "bench-pg"
-    server = pgserver.get_server(path, cleanup_mode="stop")
-    if BENCH_SHARED_BUFFERS not in server.psql("SHOW shared_buffers;"):
-        # The bench's own server only (make run's keeps PostgreSQL's default 128 MB).
-        server.psql(f"ALTER SYSTEM SET shared_buffers = '{BENCH_SHARED_BUFFERS}';")
-        server.cleanup()  # stops it; started again with the setting
-        server = pgserver.get_server(path, cleanup_mode="stop")
-    return server.get_uri()
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-async def seed_partners(conn, n: int) -> list[tuple[str, str]]:
-    """n partners with one published offer each (data_usage+location, research, 30 days back)."""
-    out = []
-    for i in range(n):
-        pid = await conn.fetchval(
-            "INSERT INTO partners (name, jurisdiction) VALUES ($1, 'DE') RETURNING id", f"P{i}"
-        )
-        oid = await conn.fetchval(
-            "INSERT INTO offers (partner_id, max_grants, status) VALUES ($1, 10000000, 'active')"
-            " RETURNING id",
-            pid,
-        )
-        await conn.execute(
-            "INSERT INTO offer_versions (offer_id, version, title, description, categories,"
-            " purposes, duration_days, lookback_days, compensation_kind, compensation_amount,"
-            " compensation_currency, jurisdictions, terms_hash) VALUES ($1, 1, 't', 'd',"
-            " '{data_usage,location}', '{research}', 365, 30, 'cash', 1, 'EUR', '{DE,FR}', 'h')",
-            oid,
-        )
-        out.append((pid, oid))
-    return out
-
-
-async def copy_customers(conn, start: int, count: int, keys: bool) -> list[str]:
-    ids = [f"cus_bench{i:09d}" for i in range(start, start + count)]
-    await conn.copy_records_to_table(
-        "customers",
-        columns=("id", "external_ref", "jurisdiction"),
-        records=[(cid, cid, "FR" if i % 2 else "DE") for i, cid in enumerate(ids, start)],
-    )
-    if keys:
-        await conn.copy_records_to_table(
-            "customer_audit_keys",
-            columns=("customer_id", "secret"),
-            records=[(cid, os.urandom(32)) for cid in ids],
-        )
-    return ids
-
-
-async def copy_grants(conn, customers: list[str], partners: list[tuple[str, str]]) -> int:
-    now = datetime.now(UTC)
-    rows = []
-    for cid in customers:
-        for pid, oid in partners:
-            rows.append(
-                (
-                    f"gnt_{uuid.uuid4().hex}",
-                    cid,
-                    pid,
-                    oid,
-                    1,
-                    ["data_usage", "location"],
-                    ["research"],
-                    "active",
-                    now - timedelta(days=1),
-                    now + timedelta(days=300),
-                    now,
-                    "h",
-                    "receipt",
-                )
-            )
-    await conn.copy_records_to_table(
-        "grants",
-        columns=(
-            "id",
-            "customer_id",
-            "partner_id",
-            "offer_id",
-            "offer_version",
-            "categories",
-            "purposes",
-            "status",
-            "granted_at",
-            "expires_at",
-            "updated_at",
-            "terms_hash",
-            "receipt",
-        ),
-        records=rows,
-    )
-    return len(rows)
 
 
 # -- HTTP -------------------------------------------------------------------------------------
@@ -418,48 +320,6 @@ def print_comparison(runs: dict[str, dict]) -> None:
 
 
 # -- scale ------------------------------------------------------------------------------------
-
-
-async def decision_latency(url: str, customers: list[str], partners, rng) -> tuple[float, float]:
-    pool = await create_pool(url, min_size=1, max_size=1)
-    access = bootstrap(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), pool).access
-    try:
-        times = []
-        for i in range(SAMPLES + 200):
-            cid = rng.choice(customers)
-            pid = rng.choice(partners)[0]
-            t = time.perf_counter()
-            await access.explain(pid, cid, "data_usage", "research")
-            if i >= 200:  # warm-up excluded
-                times.append(time.perf_counter() - t)
-    finally:
-        await pool.close()
-    times.sort()
-    return statistics.median(times) * 1e6, times[int(len(times) * 0.99)] * 1e6
-
-
-async def settle(conn) -> None:
-    """What autovacuum and the checkpointer would have done long before a steady state:
-    measure decisions, not the write-back of the bulk load."""
-    await conn.execute("VACUUM ANALYZE grants")
-    await conn.execute("VACUUM ANALYZE customers")
-    await conn.execute("CHECKPOINT")
-    await prewarm(conn)
-    await asyncio.sleep(2)
-
-
-async def prewarm(conn) -> None:
-    """What a server in a steady state has in its buffers: the tables and indexes a decision
-    reads (COPY and VACUUM go through small ring buffers and leave them cold; pgserver has no
-    pg_prewarm). Index scans over every row read each index and heap page into shared_buffers."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
-        for sql in (
-            "SELECT count(g.status) FROM grants g WHERE g.customer_id >= ''",
-            "SELECT count(c.jurisdiction) FROM customers c WHERE c.id >= ''",
-            "SELECT count(k.secret) FROM customer_audit_keys k WHERE k.customer_id >= ''",
-        ):
-            await conn.fetchval(sql)
 
 
 async def scale_bench(url: str) -> None:

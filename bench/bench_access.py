@@ -27,6 +27,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,8 @@ from marketplace.http.auth import issue_token
 from marketplace.keys import KeyRing
 
 CONNECTIONS = 64
-DURATION_S = int(os.environ.get("BENCH_SECONDS", "10"))
+DURATION_S = int(os.environ.get("BENCH_SECONDS", "12"))  # per case, over its rounds
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 HTTP_CUSTOMERS = 1000
 RECORDS_EACH = 20
 PARTNERS = 10  # scale test: every customer holds one grant from each partner
@@ -109,6 +111,19 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
 
 def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def _median_round(runs: list[dict]) -> dict:
+    """One case's figures over its rounds: medians of the rates and latencies, sums of the
+    counts."""
+    return {
+        "rps": statistics.median(r["rps"] for r in runs),
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": statistics.median(r["p99"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "non2xx": sum(r["non2xx"] for r in runs),
+        "socket_errors": "; ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
+    }
 
 
 def server_command(server: str, port: int) -> list[str]:
@@ -190,10 +205,15 @@ def serve_and_measure(
         for paths in cases.values():
             r = httpx.get(base + paths[0], headers=h)
             assert r.status_code == 200, r.text
-        results = {}
-        for name, paths in cases.items():
+        for paths in cases.values():
             wrk(base, token, paths, 2)  # warm-up
-            results[name] = wrk(base, token, paths, DURATION_S)
+        # The cases take turns, ROUNDS times, so a machine that slows down during the run
+        # slows every case alike; each figure is the median of its rounds.
+        rounds: dict[str, list[dict]] = {name: [] for name in cases}
+        for _ in range(ROUNDS):
+            for name, paths in cases.items():
+                rounds[name].append(wrk(base, token, paths, DURATION_S // ROUNDS))
+        results = {name: _median_round(runs) for name, runs in rounds.items()}
     finally:
         server.terminate()  # graceful: requests still in flight when wrk stopped complete first
         server.wait(timeout=15)
@@ -235,9 +255,10 @@ async def http_bench(url: str) -> None:
     finally:
         await conn.close()
 
-    servers = ["uvicorn"] + (["granian"] if installed("granian") else [])
-    if len(servers) == 1:
-        print("granian not installed (pip install -e '.[bench]'); measuring uvicorn only")
+    servers = [s for s in os.environ.get("BENCH_SERVERS", "uvicorn,granian").split(",") if s]
+    servers = [s for s in servers if s == "uvicorn" or installed(s)]
+    if "granian" not in servers:
+        print("granian not measured (BENCH_SERVERS, or pip install -e '.[bench]')")
     runs = {}
     stored = await stored_decisions(url)
     try:
@@ -250,7 +271,7 @@ async def http_bench(url: str) -> None:
             runs[name] = results
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    if len(runs) == 2:
+    if set(runs) == {"uvicorn", "granian"}:
         print_comparison(runs)
 
 
@@ -275,7 +296,8 @@ def describe(server: str) -> str:
 
 def print_run(server: str, results: dict, decisions: int, audits: int) -> None:
     print(
-        f"HTTP, wrk 1 thread, {CONNECTIONS} connections, {DURATION_S} s each, {server} 1 worker"
+        f"HTTP, wrk 1 thread, {CONNECTIONS} connections, {DURATION_S} s each in {ROUNDS} rounds"
+        f" taking turns, {server} 1 worker"
         f" ({describe(server)}):"
     )
     print(f"  {'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")

@@ -240,13 +240,24 @@ class DataAccessService:
             window_start=d.window_start,
         )
 
-    async def _context(
-        self, repo: AccessRepository, partner_id: str, customer_id: str
-    ) -> AccessContext:
-        ctx = await repo.context(partner_id, customer_id)
-        if ctx is None:
+    async def _read(
+        self,
+        partner_id: str,
+        customer_id: str,
+        category: str,
+        purpose: str,
+        starting_after: str | None = None,
+        limit: int = 0,
+    ) -> tuple[AccessContext, list[Record]]:
+        """The decision's context and, with a `limit`, the records it may release (one
+        statement without a transaction block: no BEGIN/COMMIT round trips)."""
+        async with self.uow(transaction=False) as uow:
+            read = await uow.repository(AccessRepository).read(
+                partner_id, customer_id, category, purpose, starting_after, limit
+            )
+        if read is None:
             raise PartnerNotFound("the partner in this token does not exist")
-        return ctx
+        return read
 
     def _rows(
         self, ctx: AccessContext, d: AccessDecision, returned: int
@@ -319,15 +330,10 @@ class DataAccessService:
         (DecisionWriter), before this returns.
         """
         validate_request(category, purpose)
-        # One statement without a transaction block: no BEGIN/COMMIT round trips.
-        async with self.uow(transaction=False) as uow:
-            read = await uow.repository(AccessRepository).read(
-                partner_id, customer_id, category, purpose, starting_after, limit + 1
-            )
-        # The connection is back in the pool before waiting: the writer needs one too.
-        if read is None:
-            raise PartnerNotFound("the partner in this token does not exist")
-        ctx, candidates = read
+        # The connection is back in the pool before the writer waits: it needs one too.
+        ctx, candidates = await self._read(
+            partner_id, customer_id, category, purpose, starting_after, limit + 1
+        )
         d = self._decide(ctx, partner_id, customer_id, category, purpose)
         rows: list[Record] = []
         if d.allowed and d.window_start is not None:
@@ -345,8 +351,7 @@ class DataAccessService:
     ) -> AccessDecision:
         """The decision a read would get now, recorded like any other; no data."""
         validate_request(category, purpose)
-        async with self.uow(transaction=False) as uow:
-            ctx = await self._context(uow.repository(AccessRepository), partner_id, customer_id)
+        ctx, _ = await self._read(partner_id, customer_id, category, purpose)
         d = self._decide(ctx, partner_id, customer_id, category, purpose)
         await self.writer.write(*self._rows(ctx, d, 0))
         self.on_decision(d.allowed, d.reasons)
@@ -357,8 +362,7 @@ class DataAccessService:
     ) -> AccessDecision:
         """The operator's what-if (`marketplace rules explain`): decided, not recorded."""
         validate_request(category, purpose)
-        async with self.uow(transaction=False) as uow:
-            ctx = await self._context(uow.repository(AccessRepository), partner_id, customer_id)
+        ctx, _ = await self._read(partner_id, customer_id, category, purpose)
         return self._decide(ctx, partner_id, customer_id, category, purpose)
 
     # -- the Personal Data Space: ingestion -----------------------------------------------

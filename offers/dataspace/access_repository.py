@@ -77,11 +77,6 @@ class AccessRepository:
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
-    async def context(self, partner_id: str, customer_id: str) -> AccessContext | None:
-        """None when the partner does not exist."""
-        rows = await self.conn.fetch(Q["access_context"], partner_id, customer_id)
-        return _context(rows, partner_id) if rows else None
-
     async def read(
         self,
         partner_id: str,

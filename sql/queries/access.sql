@@ -1,31 +1,18 @@
 -- Queries of the data-access path: the decision context, the records released, the decisions.
 
--- name: access_context
--- One round trip: the decision instant and id, the partner's status, the customer (if any),
--- the customer's pseudonym key, and this partner's grants on this customer (index
--- grants_by_customer_partner). One row per grant; a single row with NULL grant columns if none.
--- `snapshot` is this statement's own snapshot: which transactions' effects (a revoke's) the
--- decision was made on, recorded in its audit entry so the order is provable (docs/audit.md).
-SELECT now() AS at, new_id('dec') AS decision_id, pg_current_snapshot()::text AS snapshot,
-       p.status AS partner_status,
-       c.id AS customer_id, c.jurisdiction, c.birth_date, k.secret,
-       g.id AS grant_id, g.status, g.categories, g.purposes, g.granted_at, g.expires_at,
-       g.exclusions, v.lookback_days
-FROM partners p
-LEFT JOIN customers c ON c.id = $2
-LEFT JOIN customer_audit_keys k ON k.customer_id = c.id
-LEFT JOIN grants g ON g.customer_id = c.id AND g.partner_id = p.id
-LEFT JOIN offer_versions v ON v.offer_id = g.offer_id AND v.version = g.offer_version
-WHERE p.id = $1;
-
 -- name: partner_read
--- A partner's read in one round trip and one snapshot: the rows of access_context (those with
--- a decision_id), then the newest records of the category ($3) that this partner's grants
--- in force on ($3, $4) could reach back to at most (those with a record_id; none when no
--- grant covers). The engine then decides on the context, and its own window (never wider
--- than this one) is applied to the records in Python: a denied read's records are dropped
--- unseen. The cursor $5 is the last record of the previous page (an unknown cursor gives an
--- empty page); $6 is the page size plus one.
+-- A partner's read in one round trip and one snapshot. First the decision's context, one row
+-- per grant (those rows have a decision_id): the decision instant and id, the partner's
+-- status, the customer (if any), the customer's pseudonym key, and this partner's grants on
+-- this customer (index grants_by_customer_partner; a single row with NULL grant columns if
+-- none). `snapshot` is this statement's own snapshot: which transactions' effects (a
+-- revoke's) the decision was made on, recorded in its audit entry so the order is provable
+-- (docs/audit.md). Then (rows with a record_id) the newest records of the category ($3) as
+-- far back as this partner's grants in force on ($3, $4) could reach; none when no grant
+-- covers. The engine decides on the context, and its own window (never wider than this one)
+-- is applied to the records in Python: a denied read's records are dropped unseen. The cursor
+-- $5 is the last record of the previous page (an unknown cursor gives an empty page); $6 is
+-- the page size plus one, 0 for the decision alone.
 WITH ctx AS (
   SELECT now() AS at, new_id('dec') AS decision_id, pg_current_snapshot()::text AS snapshot,
          p.status AS partner_status,

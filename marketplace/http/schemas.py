@@ -124,6 +124,12 @@ class UpdateOffer(Strict, kw_only=True):
     max_grants: MaxGrants | UnsetType = UNSET
 
 
+class MarkNotificationsRead(Strict, kw_only=True):
+    """The newest notification to mark read: it and every earlier one are marked."""
+
+    up_to: ObjectId
+
+
 class AcceptOffer(Strict, kw_only=True):
     offer_id: ObjectId
     categories: Categories | None = None

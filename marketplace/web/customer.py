@@ -322,7 +322,24 @@ async def notifications(request: Request, obligations: ObligationService) -> Res
         starting_after=_after(request),
         limit=PAGE,
     )
-    return render(request, "notifications.html", page=page, **pager(request, page))
+    return render(
+        request,
+        "notifications.html",
+        page=page,
+        unread=await obligations.unread_notifications(sub),
+        **pager(request, page),
+    )
+
+
+@post("/app/notifications/read")
+async def mark_notifications_read(request: Request, obligations: ObligationService) -> Response:
+    """ "Mark all as read": up to the newest notification the customer was shown (one that came
+    after the page was opened stays new)."""
+    sub = await _open(request)
+    up_to = str((await request.form()).get("up_to") or "")[:64]
+    if up_to:
+        await obligations.mark_notifications_read(sub, up_to)
+    return redirect("/app/notifications")
 
 
 @get("/app/insights")
@@ -433,6 +450,7 @@ ROUTES = [
     change,
     access_log,
     notifications,
+    mark_notifications_read,
     insights_page,
     earnings,
     exports,

@@ -3,7 +3,13 @@ received (an obligation with a deadline), confirms it with a signed receipt, and
 for new reads when it is late; the customer is told each step, in their language."""
 
 from .afterlife import NOTIFICATION_CREATED, Afterlife
-from .errors import InvalidConfirmation, InvalidLift, ObligationNotFound, ObligationNotOpen
+from .errors import (
+    InvalidConfirmation,
+    InvalidLift,
+    NotificationNotFound,
+    ObligationNotFound,
+    ObligationNotOpen,
+)
 from .messages import KINDS as NOTIFICATION_KINDS
 from .messages import LANGUAGES, pick_language
 from .models import (
@@ -14,6 +20,7 @@ from .models import (
     DeletionPolicy,
     NewNotification,
     Notification,
+    NotificationsRead,
     PartnerDeletionMetrics,
     PartnerSuspension,
     system_clock,
@@ -35,6 +42,8 @@ __all__ = [
     "InvalidConfirmation",
     "InvalidLift",
     "Notification",
+    "NotificationNotFound",
+    "NotificationsRead",
     "ObligationNotFound",
     "ObligationNotOpen",
     "ObligationService",

@@ -12,6 +12,13 @@ class ObligationNotFound(NotFound):
     status = 404
 
 
+class NotificationNotFound(NotFound):
+    """No such notification of this customer."""
+
+    code = "notification_not_found"
+    status = 404
+
+
 class ObligationNotOpen(OffersError):
     """The obligation was confirmed already, or never owed anything."""
 

@@ -127,6 +127,7 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True):
     body: str
     params: dict[str, Any]
     created_at: datetime
+    read_at: datetime | None = None  # when the customer marked it (or a later one) read
 
 
 class StoredNotification(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,6 +136,14 @@ class StoredNotification(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     params: dict[str, Any]
     created_at: datetime
+    read_at: datetime | None = None
+
+
+class NotificationsRead(msgspec.Struct, frozen=True, kw_only=True):
+    """What marking the feed read did: how many it marked, and how many are still unread."""
+
+    marked: int
+    unread: int
 
 
 class NewNotification(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,7 @@ from .models import (
     DeletionObligation,
     GrantReminder,
     NewNotification,
+    NotificationsRead,
     PartnerDeletionMetrics,
     PartnerSuspension,
     Released,
@@ -59,6 +60,7 @@ def _stored(r: asyncpg.Record) -> StoredNotification:
         kind=r["kind"],
         params=json.loads(r["params"]),
         created_at=r["created_at"],
+        read_at=r.get("read_at"),
     )
 
 
@@ -238,10 +240,22 @@ class ObligationsRepository:
         return [_stored(r) for r in stored]
 
     async def list_notifications(
-        self, customer_id: str, starting_after: str | None, limit: int
+        self, customer_id: str, starting_after: str | None, limit: int, *, state: str | None
     ) -> list[StoredNotification]:
-        rows = await self.conn.fetch(Q["list_notifications"], customer_id, starting_after, limit)
+        rows = await self.conn.fetch(
+            Q["list_notifications"], customer_id, starting_after, limit, state
+        )
         return [_stored(r) for r in rows]
+
+    async def unread_notifications(self, customer_id: str) -> int:
+        return await self.conn.fetchval(Q["unread_notifications"], customer_id)
+
+    async def mark_notifications_read(
+        self, customer_id: str, up_to: str, at: datetime
+    ) -> NotificationsRead | None:
+        """None when `up_to` is not one of the customer's notifications."""
+        row = await self.conn.fetchrow(Q["mark_notifications_read"], customer_id, up_to, at)
+        return NotificationsRead(marked=row["marked"], unread=row["unread"]) if row else None
 
     async def forget_notifications(self, customer_id: str) -> None:
         await self.conn.execute(Q["forget_customer_notifications"], customer_id)

@@ -15,7 +15,13 @@ from ..receipts import ReceiptSigner
 from ..repository import OffersRepository
 from ..webhook_repository import WebhookRepository
 from .afterlife import Afterlife, obligation_data, obligation_entry
-from .errors import InvalidConfirmation, InvalidLift, ObligationNotFound, ObligationNotOpen
+from .errors import (
+    InvalidConfirmation,
+    InvalidLift,
+    NotificationNotFound,
+    ObligationNotFound,
+    ObligationNotOpen,
+)
 from .messages import pick_language, render
 from .models import (
     CustomerGrant,
@@ -23,6 +29,7 @@ from .models import (
     DeletionObligation,
     NewNotification,
     Notification,
+    NotificationsRead,
     PartnerDeletionMetrics,
     PartnerSuspension,
 )
@@ -215,11 +222,15 @@ class ObligationService:
         accept_language: str | None,
         starting_after: str | None,
         limit: int,
+        state: str | None = None,
     ) -> Page[Notification]:
+        """Newest first; `state` "read" or "unread" keeps only those."""
         async with self.uow(transaction=False) as uow:
             repo = uow.repository(ObligationsRepository)
             jurisdiction = await repo.customer_jurisdiction(customer_id) or ""
-            rows = await repo.list_notifications(customer_id, starting_after, limit + 1)
+            rows = await repo.list_notifications(
+                customer_id, starting_after, limit + 1, state=state
+            )
         language = pick_language(accept_language, jurisdiction)
         data = []
         for n in rows[:limit]:
@@ -233,9 +244,25 @@ class ObligationService:
                     body=body,
                     params=n.params,
                     created_at=n.created_at,
+                    read_at=n.read_at,
                 )
             )
         return Page(data=data, has_more=len(rows) > limit)
+
+    async def unread_notifications(self, customer_id: str) -> int:
+        async with self.uow(transaction=False) as uow:
+            return await uow.repository(ObligationsRepository).unread_notifications(customer_id)
+
+    async def mark_notifications_read(self, customer_id: str, up_to: str) -> NotificationsRead:
+        """Marks `up_to` and every earlier notification of the customer read (the feed's
+        "mark all read" names its newest); marking again changes nothing."""
+        async with self.uow(transaction=False) as uow:
+            done = await uow.repository(ObligationsRepository).mark_notifications_read(
+                customer_id, up_to, self.now()
+            )
+        if done is None:
+            raise NotificationNotFound(f"no notification {up_to}", field="up_to")
+        return done
 
     # -- the sweep (a job) ----------------------------------------------------------------------
 

@@ -131,10 +131,31 @@ ON CONFLICT (customer_id, dedupe_key) DO NOTHING
 RETURNING id, customer_id, kind, params::text, created_at;
 
 -- name: list_notifications
-SELECT id, customer_id, kind, params::text, created_at FROM notifications
+-- Newest first; $4 'read' or 'unread' keeps only those.
+SELECT id, customer_id, kind, params::text, created_at, read_at FROM notifications
 WHERE customer_id = $1 AND ($2::text IS NULL OR id < $2)
+  AND ($4::text IS NULL OR (read_at IS NULL) = ($4 = 'unread'))
 ORDER BY id DESC
 LIMIT $3;
+
+-- name: unread_notifications
+SELECT count(*) FROM notifications WHERE customer_id = $1 AND read_at IS NULL;
+
+-- name: mark_notifications_read
+-- The customer's notification $2 and every earlier one still unread are read at $3; NULL
+-- when $2 is not one of the customer's. `unread` is what is left (the count sees the rows as
+-- before this statement, so the ones it marked are taken off).
+WITH upto AS (
+  SELECT id FROM notifications WHERE customer_id = $1 AND id = $2
+), marked AS (
+  UPDATE notifications n SET read_at = $3
+  FROM upto WHERE n.customer_id = $1 AND n.id <= upto.id AND n.read_at IS NULL
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM marked) AS marked,
+       (SELECT count(*) FROM notifications WHERE customer_id = $1 AND read_at IS NULL)
+         - (SELECT count(*) FROM marked) AS unread
+FROM upto;
 
 -- name: customer_language
 SELECT jurisdiction FROM customers WHERE id = $1;

@@ -108,6 +108,17 @@ async def test_what_the_customer_is_told_and_the_signed_proof_of_deletion(
     await page.goto(f"{web}/app/notifications?lang=de")
     assert await titles.first.inner_text() == "Ihre Daten wurden gelöscht"
     await page.goto(f"{web}/app/notifications?lang=en")
+    # All new until marked; "Mark all as read" marks everything up to what the page showed.
+    assert await page.locator("main .when .new").count() == 20
+    assert "New since you last looked: 22" in await page.locator("main").inner_text()
+    await page.get_by_role("button", name="Mark all as read").click()
+    await page.wait_for_url(f"{web}/app/notifications")
+    assert await page.locator("main .new").count() == 0
+    assert await page.get_by_role("button", name="Mark all as read").count() == 0
+    feed = await page.request.get(
+        f"{web}/v1/me/notifications?state=unread", headers=customer["auth"]
+    )
+    assert feed.ok and (await feed.json())["data"] == []
 
     # The signed confirmation, downloaded from the notification: the API's bytes and type.
     api = httpx.get(

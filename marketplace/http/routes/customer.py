@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, Router, delete, get, post
 from litestar.connection import ASGIConnection
@@ -24,11 +24,16 @@ from offers.dataspace import (
     Record,
 )
 from offers.insights import CustomerInsights, InsightService
-from offers.obligations import CustomerGrant, Notification, ObligationService
+from offers.obligations import (
+    CustomerGrant,
+    Notification,
+    NotificationsRead,
+    ObligationService,
+)
 from policies import CATEGORIES
 
 from ..auth import requires
-from ..schemas import AcceptOffer
+from ..schemas import AcceptOffer, MarkNotificationsRead
 from .params import GrantStatusFilter, Limit, StartingAfter, created
 
 # Published as the vocabulary's enum; another code is a 400 `unknown_category`.
@@ -242,16 +247,32 @@ class MeAfterlifeController(Controller):
         obligations: ObligationService,
         limit: Limit = 20,
         starting_after: StartingAfter = None,
+        read_state: Annotated[
+            Literal["read", "unread"] | None,
+            Parameter(
+                query="state", description="Only those marked read, or only those not read yet."
+            ),
+        ] = None,
     ) -> Page[Notification]:
         """What I should be told (consent ending, reminders, deletions confirmed or late,
         changed offers), newest first, in my language: the first of `es`, `de`, `en` that
-        Accept-Language names, else my country's."""
+        Accept-Language names, else my country's. `read_at` says when I marked one read."""
         return await obligations.notifications(
             request.user.sub,
             accept_language=request.headers.get("accept-language"),
             starting_after=starting_after,
             limit=limit,
+            state=read_state,
         )
+
+    @post("/notifications/read", operation_id="markMyNotificationsRead", status_code=200)
+    async def mark_notifications_read(
+        self, request: Request, data: MarkNotificationsRead, obligations: ObligationService
+    ) -> NotificationsRead:
+        """Marks my notification `up_to` and every earlier one read (name the newest to mark
+        them all); repeating it changes nothing. One that is not mine is a 404
+        `notification_not_found`."""
+        return await obligations.mark_notifications_read(request.user.sub, data.up_to)
 
     @get(
         "/deletion-confirmations/{obligation_id:str}",

@@ -381,10 +381,13 @@ EXAMPLES.update(
                     "body": "Acme Retail Analytics may no longer read your data usage.",
                     "params": {"partner": "Acme Retail Analytics"},
                     "created_at": _AT,
+                    "read_at": _LATER,
                 }
             ],
             "has_more": False,
         },
+        "MarkNotificationsRead": {"up_to": "ntf_01jq7m9b1c2d3e4f5g6h7j8k9m"},
+        "NotificationsRead": {"marked": 3, "unread": 0},
         # (an example cannot hold a null: the document drops it)
         "PartnerSuspension": {
             "partner_id": _PARTNER,

@@ -23,11 +23,12 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import funded_cash_offer
+
 from ledger import Account, Books, Posting
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
 from marketplace.db import create_pool, migrate
-from offers import Compensation, OfferTerms
 
 CLIENTS = 8
 SECONDS = 10
@@ -104,25 +105,21 @@ async def bench_app(url: str) -> tuple[float, float]:
     await migrate(url)
     pool = await create_pool(url, min_size=CLIENTS, max_size=CLIENTS)
     services = bootstrap(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), pool)
-    consent, money = services.consent, services.ledger
+    consent = services.consent
     # One partner and offer per client, so clients contend on the ledger, not one offer row.
-    offers = []
-    for _ in range(CLIENTS):
-        partner = await consent.create_partner("Bench", "DE")
-        await money.adjust_escrow(partner.id, 10**12, "EUR", idempotency_key=uuid.uuid4().hex)
-        terms = OfferTerms(
+    offers = [
+        await funded_cash_offer(
+            services,
             title="b",
             description="b",
             categories=("device",),
-            purposes=("research",),
+            jurisdictions=("FR",),
             duration_days=30,
             lookback_days=7,
-            compensation=Compensation(kind="cash", amount=250, currency="EUR"),
-            jurisdictions=("FR",),
+            max_grants=10_000_000,
         )
-        offer = await consent.create_offer(partner.id, terms, 10_000_000)
-        await consent.change_offer_status(partner.id, offer.id, "publish")
-        offers.append(offer)
+        for _ in range(CLIENTS)
+    ]
     customers = [
         (await consent.create_customer(f"bench-{uuid.uuid4().hex}", "FR", None))[0].id
         for _ in range(8000)

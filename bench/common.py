@@ -1,6 +1,7 @@
-"""Helpers shared by bench_access.py (its scale part) and scale.py (`make bench-scale`): the
-bench's embedded server, partners and customers and grants loaded with COPY, the settle and
-pre-warm before a measurement, and the decision-latency sample.
+"""Helpers shared by bench_access.py (its scale part), bench_money.py and scale.py (`make
+bench-scale`): the bench's embedded server, partners and customers and grants loaded with
+COPY, a funded partner's published offer, the settle and pre-warm before a measurement, and
+the decision-latency sample.
 
 Not a benchmark itself: run.py runs only bench/bench_*.py.
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
 from marketplace.db import create_pool
+from offers import Compensation, OfferTerms
 
 SAMPLES = 3000  # decision latency: sequential samples after a warm-up of 200
 # 1M grants with their indexes are ~820 MB: a server holding that many is given the memory to
@@ -203,3 +205,34 @@ async def prewarm(conn) -> None:
             "SELECT count(k.secret) FROM customer_audit_keys k WHERE k.customer_id >= ''",
         ):
             await conn.fetchval(sql)
+
+
+async def funded_cash_offer(
+    services,
+    *,
+    title: str,
+    description: str,
+    categories: tuple[str, ...],
+    jurisdictions: tuple[str, ...],
+    duration_days: int,
+    lookback_days: int,
+    max_grants: int,
+):
+    """A new partner with ample escrow and its published offer paying 2.50 EUR cash for
+    research on `categories`, through the services as onboarding makes them."""
+    consent = services.consent
+    partner = await consent.create_partner("Bench", "DE")
+    await services.ledger.adjust_escrow(partner.id, 10**12, "EUR", idempotency_key=uuid.uuid4().hex)
+    terms = OfferTerms(
+        title=title,
+        description=description,
+        categories=categories,
+        purposes=("research",),
+        duration_days=duration_days,
+        lookback_days=lookback_days,
+        compensation=Compensation(kind="cash", amount=250, currency="EUR"),
+        jurisdictions=jurisdictions,
+    )
+    offer = await consent.create_offer(partner.id, terms, max_grants)
+    await consent.change_offer_status(partner.id, offer.id, "publish")
+    return offer

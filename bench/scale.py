@@ -83,6 +83,7 @@ from common import (
     copy_customers,
     copy_grants,
     decision_latency,
+    funded_cash_offer,
     seed_partners,
     server_dir,
     server_url,
@@ -93,7 +94,6 @@ from common import (
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
 from marketplace.db import create_pool, migrate
-from offers import Compensation, OfferTerms
 
 
 def env_int(name: str, default: int) -> int:
@@ -233,21 +233,16 @@ def summary(times: list[float]) -> tuple[float, float]:
 
 async def acceptance_offer(services) -> str:
     """A partner with funded escrow and a published cash offer open to both jurisdictions."""
-    consent = services.consent
-    partner = await consent.create_partner("Acceptance bench", "DE")
-    await services.ledger.adjust_escrow(partner.id, 10**12, "EUR", idempotency_key=uuid.uuid4().hex)
-    terms = OfferTerms(
+    offer = await funded_cash_offer(
+        services,
         title="Usage research",
         description="Daily data usage for network research.",
         categories=("data_usage",),
-        purposes=("research",),
+        jurisdictions=("DE", "FR"),
         duration_days=365,
         lookback_days=30,
-        compensation=Compensation(kind="cash", amount=250, currency="EUR"),
-        jurisdictions=("DE", "FR"),
+        max_grants=10**8,
     )
-    offer = await consent.create_offer(partner.id, terms, 10**8)
-    await consent.change_offer_status(partner.id, offer.id, "publish")
     return offer.id
 
 

@@ -215,10 +215,13 @@ class FakeStripe:
             return response
 
     def _take_hold(self, path: str) -> bool:
+        """Whether this call's answer waits: the first payout call after hold_next_payout."""
+        payout = path == "/v1/transfers" or path.endswith("/balance_transactions")
         with self._lock:
-            payout = path == "/v1/transfers" or path.endswith("/balance_transactions")
-            taken, self._hold_armed = self._hold_armed and payout, self._hold_armed and not payout
-            return taken
+            if not (payout and self._hold_armed):
+                return False
+            self._hold_armed = False
+            return True
 
     async def _execute(self, path: str, params: dict, key: str | None) -> web.Response:
         lo, hi = self.delay

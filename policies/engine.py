@@ -9,13 +9,16 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from policies.models import (
+    NO_RULES,
     AccessRequest,
     Decision,
     Eligibility,
     Exclusion,
     GrantView,
     Rule,
+    RuleBucket,
     RuleBundle,
+    RulesInPlay,
     Subject,
 )
 
@@ -34,7 +37,7 @@ PAIR_EXCLUDED = "pair_excluded"
 
 _GRANTED = (GRANTED,)
 _NO_GRANT = (NO_GRANT,)
-_EMPTY_BUCKET: tuple[tuple[Rule, ...], tuple[Rule, ...], int] = ((), (), 0)
+_EMPTY_BUCKET: RuleBucket = (NO_RULES, (), 0)
 # Lookback windows are whole days up to a year or so; reuse their timedeltas on the hot path.
 _DAYS = tuple(timedelta(days=n) for n in range(400))
 
@@ -42,28 +45,27 @@ _DAYS = tuple(timedelta(days=n) for n in range(400))
 def matching_rules(
     bundle: RuleBundle, subject: Subject, category: str, purpose: str, at: datetime
 ) -> tuple[Rule, ...]:
-    """The rules of `bundle` that apply to `subject` reading `category` for `purpose` at `at`.
+    """The rules of `bundle` that apply to `subject` reading `category` for `purpose` at `at`,
+    in bundle order. `decide` and `offer_eligibility` both match through `rules_in_play`."""
+    return rules_in_play(bundle, subject, category, purpose, at).rules
 
-    The one matching function: `decide` and `offer_eligibility` both use it.
-    """
+
+def rules_in_play(
+    bundle: RuleBundle, subject: Subject, category: str, purpose: str, at: datetime
+) -> RulesInPlay:
+    """The one matching function: the rules that apply, as the bundle's index holds them."""
     always, by_age, oldest = bundle.index.get(
         (subject.jurisdiction, category, purpose), _EMPTY_BUCKET
     )
     birth = subject.birth_date
     # Unknown birth date matches no age rule (see Rule.min_age); and whoever is older than the
     # highest age in play by calendar years alone needs no exact count.
-    if not by_age or birth is None or at.year - birth.year > oldest:
+    if not oldest or birth is None or at.year - birth.year > oldest:
         return always
     # Age in whole years on the calendar date of `at` as given; born 29 February, one ages on
-    # 1 March in common years.
+    # 1 March in common years. Born after `at` counts as age 0 (every min_age is at least 1).
     age = at.year - birth.year - ((at.month, at.day) < (birth.month, birth.day))
-    young = tuple(rule for rule in by_age if age < rule.min_age)  # type: ignore[operator]
-    if not young:
-        return always
-    if not always:
-        return young
-    order = bundle.rules.index
-    return tuple(sorted((*always, *young), key=order))
+    return by_age[age if age > 0 else 0] if age < oldest else always
 
 
 Pair = tuple[str, str]
@@ -178,7 +180,8 @@ def decide(
                 )
             ):
                 covering = grant
-    rules = matching_rules(bundle, subject, category, purpose, at)
+    in_play = rules_in_play(bundle, subject, category, purpose, at)
+    rules = in_play.rules
 
     window_start = None
     lookback_ok = True
@@ -208,12 +211,7 @@ def decide(
     reasons: list[str] = []
     if request.partner_suspended:
         reasons.append(PARTNER_SUSPENDED)
-    obligations: list[str] = []
-    for rule in rules:
-        if rule.effect == "forbid":
-            reasons.append("rule:" + rule.id)
-        elif rule.effect not in obligations:
-            obligations.append(rule.effect)
+    reasons.extend(in_play.forbids)
     if covering is None:
         reasons.extend(_uncovered(request, mine, held))
     elif not lookback_ok:
@@ -223,9 +221,9 @@ def decide(
         allowed=allowed,
         reasons=_GRANTED if allowed else tuple(reasons),
         grant_id=covering.grant_id if covering is not None else None,
-        rule_ids=tuple([rule.id for rule in rules]),
+        rule_ids=in_play.rule_ids,
         rules_version=bundle.version,
-        obligations=tuple(obligations),
+        obligations=in_play.obligations,
         window_start=window_start,
     )
 
@@ -337,7 +335,7 @@ def offer_eligibility(
             pairs += 1
             forbids = [
                 r
-                for r in matching_rules(bundle, subject, category, purpose, at)
+                for r in rules_in_play(bundle, subject, category, purpose, at).rules
                 if r.effect == "forbid"
             ]
             if forbids:

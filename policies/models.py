@@ -128,9 +128,31 @@ class RuleBundle(msgspec.Struct, frozen=True, kw_only=True):
         msgspec.structs.force_setattr(self, "index", _build_index(self.rules))
 
 
-# For one (jurisdiction, category, purpose): rules without min_age, rules with min_age, and the
-# highest min_age among the latter (0 if none) so that most adults skip the age arithmetic.
-RuleBucket = tuple[tuple[Rule, ...], tuple[Rule, ...], int]
+class RulesInPlay(msgspec.Struct, frozen=True):
+    """The rules that apply to one subject reading one (category, purpose), with what `decide`
+    reads of them worked out once, when the bundle is indexed."""
+
+    rules: tuple[Rule, ...]  # in bundle order
+    forbids: tuple[str, ...]  # "rule:<id>" of each forbid rule
+    obligations: tuple[str, ...]  # each obligation once, in order of first appearance
+    rule_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...]) -> RulesInPlay:
+        return cls(
+            rules,
+            tuple("rule:" + r.id for r in rules if r.effect == "forbid"),
+            tuple(dict.fromkeys(r.effect for r in rules if r.effect != "forbid")),
+            tuple(r.id for r in rules),
+        )
+
+
+NO_RULES = RulesInPlay.of(())
+
+# For one (jurisdiction, category, purpose): the rules in play without min_age; those in play at
+# each whole age below the highest min_age (index = age, in bundle order, those without min_age
+# included); and that highest min_age (0 if none), so that most adults skip the age arithmetic.
+RuleBucket = tuple[RulesInPlay, tuple[RulesInPlay, ...], int]
 
 
 def _build_index(rules: tuple[Rule, ...]) -> dict[tuple[str, str, str], RuleBucket]:
@@ -142,11 +164,13 @@ def _build_index(rules: tuple[Rule, ...]) -> dict[tuple[str, str, str], RuleBuck
             for category in categories:
                 for purpose in purposes:
                     buckets.setdefault((jurisdiction, category, purpose), []).append(rule)
-    return {
-        key: (
-            tuple(r for r in found if r.min_age is None),
-            tuple(r for r in found if r.min_age is not None),
-            max((r.min_age for r in found if r.min_age is not None), default=0),
+    index: dict[tuple[str, str, str], RuleBucket] = {}
+    for key, found in buckets.items():
+        oldest = max((r.min_age for r in found if r.min_age is not None), default=0)
+        by_age = tuple(
+            RulesInPlay.of(tuple(r for r in found if r.min_age is None or age < r.min_age))
+            for age in range(oldest)
         )
-        for key, found in buckets.items()
-    }
+        always = RulesInPlay.of(tuple(r for r in found if r.min_age is None))
+        index[key] = (always, by_age, oldest)
+    return index

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +48,6 @@ def fetch_and_verify(
             missing.extend(body["missing_entries"])
             if body["end"] <= body["start"]:
                 break
-        entries: list[tuple[int, bytes]] = []
-        by_index: dict[int, dict] = {}
-        with http.stream("GET", "/v1/audit/export", params={"tree_size": size}) as r:
-            _ok(r)
-            for line in r.iter_lines():
-                if line:
-                    e = json.loads(line)
-                    entries.append((e["leaf_index"], e["entry"].encode()))
-                    by_index[e["leaf_index"]] = e
         proof = None
         if since_checkpoint is not None:
             try:
@@ -70,19 +62,30 @@ def fetch_and_verify(
                     )
                 ).json()
                 proof = [bytes.fromhex(h) for h in p["proof"]]
-    report = verify_view(
-        note,
-        verifier_key,
-        hashes,
-        entries,
-        missing_entries=missing,
-        earlier_checkpoint=since_checkpoint,
-        consistency_proof=proof,
-    )
-    details: dict[str, Any] = {"visible_entries": len(entries)}
-    if report.first_bad_index is not None and report.first_bad_index in by_index:
-        bad = by_index[report.first_bad_index]
-        details["first_bad_entry"] = {k: bad[k] for k in ("leaf_index", "id", "kind", "at")}
+        # The entries are hashed as their lines arrive; only what names a bad entry is kept.
+        seen: dict[int, dict] = {}
+
+        def served(lines) -> Iterator[tuple[int, bytes]]:
+            for line in lines:
+                if line:
+                    e = json.loads(line)
+                    seen[e["leaf_index"]] = {k: e[k] for k in ("leaf_index", "id", "kind", "at")}
+                    yield e["leaf_index"], e["entry"].encode()
+
+        with http.stream("GET", "/v1/audit/export", params={"tree_size": size}) as r:
+            _ok(r)
+            report = verify_view(
+                note,
+                verifier_key,
+                hashes,
+                served(r.iter_lines()),
+                missing_entries=missing,
+                earlier_checkpoint=since_checkpoint,
+                consistency_proof=proof,
+            )
+    details: dict[str, Any] = {"visible_entries": len(seen)}
+    if report.first_bad_index is not None and report.first_bad_index in seen:
+        details["first_bad_entry"] = seen[report.first_bad_index]
     return report, note, details
 
 

@@ -1,5 +1,6 @@
 """The pure core of the regulator's independent audit-log verifier: entries + checkpoint → report."""
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from hashlib import sha256
 from typing import Any
@@ -9,7 +10,7 @@ import msgspec
 from .canonical import entry_bytes
 from .checkpoint import Checkpoint, verify_checkpoint
 from .errors import CheckpointInvalid
-from .merkle import MerkleTree, leaf_hash, node_hash, verify_consistency
+from .merkle import MerkleTree, node_hash, verify_consistency
 
 # Stable `problem` codes of a failed report.
 CHECKPOINT_INVALID = "checkpoint_invalid"
@@ -219,7 +220,7 @@ def verify_view(
     checkpoint_text: str,
     verifier_key: str | Sequence[str],
     leaf_hashes: Sequence[bytes | None],
-    entries: Sequence[tuple[int, bytes]],
+    entries: Iterable[tuple[int, bytes]],
     *,
     missing_entries: Sequence[int] = (),
     earlier_checkpoint: str | None = None,
@@ -230,8 +231,8 @@ def verify_view(
 
     `leaf_hashes[i]` is the stored hash of leaf i (None where the server had none), for every
     leaf of the checkpoint; `entries` are (leaf index, exact entry bytes) of the entries the
-    regulator may read, ascending; `missing_entries` are leaves whose entry row the server
-    reported gone. Checks, reporting the first (lowest-index) fault found:
+    regulator may read, ascending, read once as they come (a stream will do);
+    `missing_entries` are leaves whose entry row the server reported gone. Checks, reporting the first (lowest-index) fault found:
 
     1. the checkpoint (and a kept earlier one) is signed by `verifier_key`; the earlier one is no
        larger and `consistency_proof`, if given, verifies (else `inconsistent_with_earlier`);
@@ -258,15 +259,21 @@ def verify_view(
         if failure is not None:
             return failure
 
+    served = list(leaf_hashes[:n])
+    claimed = [h if h is not None else _ABSENT for h in served] + [_ABSENT] * (n - len(served))
+    # One pass over the entries as they come: order checked, each visible one hashed in place.
+    ours = list(claimed)
+    visible: list[int] = []  # the leaf indices of the visible entries, ascending
     previous = -1
-    for index, _ in entries:
+    for index, data in entries:
         if index <= previous:
             return _fail(0, n, index, INDEX_OUT_OF_ORDER, f"entry {index} follows {previous}")
         previous = index
-    visible = [(i, data) for i, data in entries if i < n]
+        if index < n:
+            ours[index] = sha256(b"\x00" + data).digest()  # leaf_hash, inlined
+            visible.append(index)
 
     faults: list[tuple[int, str, str]] = []
-    served = list(leaf_hashes[:n])
     faults.extend(
         (i, LEAF_MISSING, f"leaf {i} is missing from the stored tree")
         for i, h in enumerate(served)
@@ -281,10 +288,6 @@ def verify_view(
         for i in missing_entries
         if i < n
     )
-    claimed = [h if h is not None else _ABSENT for h in served] + [_ABSENT] * (n - len(served))
-    ours = list(claimed)
-    for i, data in visible:
-        ours[i] = leaf_hash(data)
     ours_tree = MerkleTree(ours)
 
     def altered_hash(i: int) -> tuple[int, str, str]:
@@ -292,13 +295,12 @@ def verify_view(
 
     if ours_tree.root() == current.root:
         # Every hash we used is authentic: any stored hash that differs was altered.
-        faults.extend(altered_hash(i) for i, _ in visible if claimed[i] != ours[i])
+        faults.extend(altered_hash(i) for i in visible if claimed[i] != ours[i])
     else:
         claimed_tree = MerkleTree(claimed)
         lo, hi = _locate(ours_tree, claimed_tree, current.root, n)
-        seen = {i for i, _ in visible}
-        faults.extend(altered_hash(i) for i, _ in visible if i < lo and claimed[i] != ours[i])
-        if hi - lo == 1 and lo in seen:
+        faults.extend(altered_hash(i) for i in visible if i < lo and claimed[i] != ours[i])
+        if hi - lo == 1 and lo in set(visible):
             faults.append((lo, LEAF_MISMATCH, f"entry {lo} does not hash to its sealed leaf"))
         elif hi - lo == 1:
             faults.append(altered_hash(lo))
@@ -316,7 +318,7 @@ def verify_view(
             )
     if faults:
         index, problem, detail = min(faults)
-        proven = sum(1 for i, _ in visible if i < index)
+        proven = bisect_left(visible, index)  # visible entries before the first fault
         return _fail(proven, n, index, problem, detail)
     if earlier is not None and ours_tree.root(earlier.size) != earlier.root:
         return _fail(

@@ -290,6 +290,39 @@ def test_age_counts_whole_years_on_the_decision_date():
     assert not decide(ask("billing"), turns_16_tomorrow, [grant()], BUNDLE).allowed
 
 
+def test_the_rules_in_play_at_every_age_are_those_whose_age_limit_is_above_it(tmp_path):
+    """The bundle's index works rules out per whole age; each age, and a birth date after the
+    decision instant (held to every age rule), gets exactly the rules a plain filter gives."""
+    rules = [
+        ("fr-billing-totals", None, "aggregate_only"),
+        ("fr-billing-under-13", 13, "forbid"),
+        ("fr-billing-under-16", 16, "aggregate_only"),
+        ("fr-billing-under-18", 18, "forbid"),
+    ]
+    (tmp_path / "fr.toml").write_text(
+        "".join(
+            f'[[rules]]\nid = "{rid}"\njurisdictions = ["FR"]\ncategories = ["billing"]\n'
+            f'effect = "{effect}"\nlegal_reference = "test"\ndescription = "d"\n'
+            + (f"min_age = {age}\n" if age else "")
+            for rid, age, effect in rules
+        )
+    )
+    bundle = load_bundle(tmp_path)
+    unborn = Subject(
+        customer_id="c", jurisdiction="FR", birth_date=(NOW + timedelta(days=3)).date()
+    )
+    for who, age in [(subject("FR", age=a), a) for a in range(0, 21)] + [(unborn, -1)]:
+        expected = [(rid, effect) for rid, limit, effect in rules if limit is None or age < limit]
+        decision = decide(ask("billing"), who, [grant()], bundle)
+        assert decision.rule_ids == tuple(rid for rid, _ in expected), age
+        assert decision.obligations == tuple(
+            dict.fromkeys(effect for _, effect in expected if effect != "forbid")
+        ), age
+        forbids = tuple("rule:" + rid for rid, effect in expected if effect == "forbid")
+        assert decision.allowed == (age >= 18), age
+        assert decision.reasons == (forbids or ("granted",)), age
+
+
 def test_obligation_rule_allows_and_reports_obligation(tmp_path):
     (tmp_path / "fr.toml").write_text(
         '[[rules]]\nid = "fr-call-records-aggregate"\njurisdictions = ["FR"]\n'

@@ -232,7 +232,8 @@ def verify_view(
     `leaf_hashes[i]` is the stored hash of leaf i (None where the server had none), for every
     leaf of the checkpoint; `entries` are (leaf index, exact entry bytes) of the entries the
     regulator may read, ascending, read once as they come (a stream will do);
-    `missing_entries` are leaves whose entry row the server reported gone. Checks, reporting the first (lowest-index) fault found:
+    `missing_entries` are leaves whose entry row the server reported gone. Checks, reporting
+    the first (lowest-index) fault found:
 
     1. the checkpoint (and a kept earlier one) is signed by `verifier_key`; the earlier one is no
        larger and `consistency_proof`, if given, verifies (else `inconsistent_with_earlier`);

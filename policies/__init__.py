@@ -4,9 +4,9 @@ from policies.engine import (
     CustomerGrants,
     compile_grants,
     decide,
-    matching_rules,
     offer_eligibility,
     rule_descriptions,
+    rules_in_play,
 )
 from policies.errors import PolicyError, RuleBundleInvalid
 from policies.models import (
@@ -50,7 +50,7 @@ __all__ = [
     "is_category",
     "is_purpose",
     "load_bundle",
-    "matching_rules",
+    "rules_in_play",
     "offer_eligibility",
     "rule_descriptions",
 ]

@@ -42,18 +42,12 @@ _EMPTY_BUCKET: RuleBucket = (NO_RULES, (), 0)
 _DAYS = tuple(timedelta(days=n) for n in range(400))
 
 
-def matching_rules(
-    bundle: RuleBundle, subject: Subject, category: str, purpose: str, at: datetime
-) -> tuple[Rule, ...]:
-    """The rules of `bundle` that apply to `subject` reading `category` for `purpose` at `at`,
-    in bundle order. `decide` and `offer_eligibility` both match through `rules_in_play`."""
-    return rules_in_play(bundle, subject, category, purpose, at).rules
-
-
 def rules_in_play(
     bundle: RuleBundle, subject: Subject, category: str, purpose: str, at: datetime
 ) -> RulesInPlay:
-    """The one matching function: the rules that apply, as the bundle's index holds them."""
+    """The rules of `bundle` that apply to `subject` reading `category` for `purpose` at `at`,
+    in bundle order, as the bundle's index holds them. The one matching function: `decide` and
+    `offer_eligibility` both use it."""
     always, by_age, oldest = bundle.index.get(
         (subject.jurisdiction, category, purpose), _EMPTY_BUCKET
     )

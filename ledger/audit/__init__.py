@@ -12,7 +12,7 @@ from .checkpoint import (
     verifier_key_string,
     verify_checkpoint,
 )
-from .entries import PSEUDONYM_PREFIX, AuditLog, entry_row, pseudonym
+from .entries import PSEUDONYM_PREFIX, AuditLog, entry_row, entry_time, pseudonym
 from .errors import (
     CONSTRAINT_ERRORS,
     AuditError,
@@ -96,6 +96,7 @@ __all__ = [
     "consistency_proof",
     "entry_bytes",
     "entry_row",
+    "entry_time",
     "extension_consistency_proof",
     "inclusion_proof",
     "key_id",

@@ -75,6 +75,11 @@ class AuditLog:
         )
 
 
+def entry_time(t: datetime) -> str:
+    """An instant as entries write it: ISO 8601, UTC as `Z`."""
+    return t.isoformat().replace("+00:00", "Z")
+
+
 def entry_row(
     kind: str,
     *,
@@ -92,7 +97,7 @@ def entry_row(
     at = at or datetime.now(UTC)
     entry = {
         "kind": kind,
-        "at": at.isoformat().replace("+00:00", "Z"),
+        "at": entry_time(at),
         "jurisdictions": sorted(jurisdictions) or None,
         "partner_id": partner_id,
         "subject": subject,

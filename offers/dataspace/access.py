@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from ledger.audit import AuditLog, entry_row, pseudonym
+from ledger.audit import AuditLog, entry_row, entry_time, pseudonym
 from policies import AccessRequest, RuleBundle, Subject, decide, is_category, is_purpose
 from sql import UnitOfWorkFactory
 
@@ -262,11 +262,17 @@ class DataAccessService:
     def _rows(
         self, ctx: AccessContext, d: AccessDecision, returned: int
     ) -> tuple[tuple, tuple | None]:
-        """The decision row and its audit entry, as DecisionWriter writes them.
+        """The decision row and its audit entry, as DecisionWriter writes them: the entry
+        when there is one, else the row (never both).
+
+        A decision about a customer is recorded once, as its audit entry: the customer's
+        access log, the regulator's log and the deletion obligations' count of what was
+        released all read it there (through the customer's pseudonym), so a decisions row
+        beside it would be a second copy written on every read.
 
         A decision about a customer id that does not exist gets no audit entry: it names no
         one, has no jurisdiction, so no regulator could ever read it, and the log is permanent
-        (a partner guessing ids would fill it). The decision row is still kept: it is the
+        (a partner guessing ids would fill it). Its decision row is kept instead: the
         operator's record of what each partner asked, the trace of such guessing. The
         partner's answer is the same either way (`no_grant`).
         """
@@ -305,6 +311,8 @@ class DataAccessService:
             rules_version=d.rules_version,
             decision_id=d.id,
             returned=returned,
+            # Where the released records begin: what a deletion obligation names.
+            window_start=entry_time(d.window_start) if d.window_start is not None else None,
             # What the decision saw: a revoke whose txid this snapshot does not include had
             # not committed when the grants were read (a race, not a breach).
             snapshot=ctx.snapshot,

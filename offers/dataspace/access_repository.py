@@ -13,7 +13,13 @@ from sql import load_queries
 from .access_models import AccessContext, IngestingCustomer, Record
 
 Q = load_queries("access.sql")
-ENTRY_COLUMNS = 8  # record_decisions' audit entry arrays, $14..$21
+DECISION_COLUMNS = 13  # record_decisions' decision arrays, $1..$13
+ENTRY_COLUMNS = 8  # and its audit entry arrays, $14..$21
+
+
+def _columns(rows: Sequence[tuple], width: int) -> list[list]:
+    """Rows as the statement's per-column arrays (empty arrays for no rows)."""
+    return [list(c) for c in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 class _Pair(msgspec.Struct, frozen=True):
@@ -109,17 +115,19 @@ class AccessRepository:
         return _context(context, partner_id), records
 
     async def record_decisions(
-        self, decisions: Sequence[tuple], entries: Sequence[tuple], *, audit: bool = True
+        self, rows: Sequence[tuple[tuple, tuple | None]], *, audit: bool = True
     ) -> None:
-        """Decisions (the decisions columns; reasons and rule_ids as JSON text) and their
-        audit entries (ledger.audit.entry_row, jurisdictions as JSON text), in one statement.
-        `audit=False` exists for the benchmark's audit-off baseline only."""
-        # No entries: the statement's audit half inserts nothing (its decisions CTE still runs).
-        entry_columns = (
-            [list(c) for c in zip(*entries)] if audit and entries else [[]] * ENTRY_COLUMNS
-        )
+        """Decisions, each as (its decisions row, its audit entry or None), in one statement:
+        a decision with an entry is recorded as that entry alone, one without as its row
+        (rows: the decisions columns, reasons and rule_ids as JSON text; entries:
+        ledger.audit.entry_row, jurisdictions as JSON text). `audit=False` exists for the
+        benchmark's audit-off baseline only: every decision as a row, no entry."""
+        decisions = [d for d, e in rows if e is None or not audit]
+        entries = [e for _, e in rows if e is not None and audit]
         await self.conn.execute(
-            Q["record_decisions"], *(list(c) for c in zip(*decisions)), *entry_columns
+            Q["record_decisions"],
+            *_columns(decisions, DECISION_COLUMNS),
+            *_columns(entries, ENTRY_COLUMNS),
         )
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, IngestingCustomer]:

@@ -1,10 +1,11 @@
 """Group commit of access decisions: many requests' decisions, one transaction, one WAL flush.
 
-A request hands its decision row and audit entry to `DecisionWriter.write`, which returns once
-both are committed (durable before the response, as before). One flush runs at a time; rows
-that arrive while it runs go together in the next one, as ONE statement inserting the decisions
-and their audit entries (so each decision and its entry share a transaction). Under light load
-a batch is one request; under load the batch grows instead of the queue of commits.
+A request hands its decision (its row, and its audit entry when it names a customer) to
+`DecisionWriter.write`, which returns once it is committed (durable before the response). One
+flush runs at a time; decisions that arrive while it runs go together in the next one, as ONE
+statement (AccessRepository.record_decisions: a decision with an entry is stored as that entry,
+one without as its row). Under light load a batch is one request; under load the batch grows
+instead of the queue of commits.
 
 A batch that fails is retried row by row, each on its own, so only a row at fault fails its
 request. Nothing is cached: the decision itself was made from a fresh read before this point.
@@ -85,8 +86,4 @@ class DecisionWriter:
     async def _insert_rows(self, rows: list[tuple[tuple, tuple | None]]) -> None:
         # One statement, so no transaction block: its own implicit one is the group commit.
         async with self.uow(transaction=False) as uow:
-            await uow.repository(AccessRepository).record_decisions(
-                [d for d, _ in rows],
-                [e for _, e in rows if e is not None],
-                audit=self.audit,
-            )
+            await uow.repository(AccessRepository).record_decisions(rows, audit=self.audit)

@@ -92,7 +92,9 @@ class Afterlife:
         grant event saying what to do, the deletion event, the customer's notification."""
         cats = list(categories or grant.categories)
         repo = uow.repository(ObligationsRepository)
-        released = await repo.released(grant.customer_id, grant.id, cats)
+        # The reads are found through the pseudonym: close_account ends the grants first.
+        subject = await uow.repository(AuditLog).subject(grant.customer_id)
+        released = await repo.released(grant.customer_id, subject, grant.id, cats)
         now = self.clock()
         o = await repo.insert(
             grant=grant,

@@ -83,8 +83,12 @@ class ObligationsRepository:
     def __init__(self, conn: asyncpg.Connection):
         self.conn = conn
 
-    async def released(self, customer_id: str, grant_id: str, categories: list[str]) -> Released:
-        r = await self.conn.fetchrow(Q["released"], customer_id, grant_id, categories)
+    async def released(
+        self, customer_id: str, subject: str | None, grant_id: str, categories: list[str]
+    ) -> Released:
+        """What the grant released, from its reads' audit entries (`subject`: the customer's
+        pseudonym; None, once the key is destroyed, finds none)."""
+        r = await self.conn.fetchrow(Q["released"], customer_id, grant_id, categories, subject)
         assert r is not None  # an aggregate always returns its row
         return Released(records=r["records"], data_from=r["data_from"], data_to=r["data_to"])
 

@@ -62,9 +62,11 @@ ORDER BY recorded_at DESC, id
 LIMIT 20;
 
 -- name: record_decisions
--- A batch of decisions with their audit entries, in ONE statement (so one transaction): element
--- i of every array belongs to decision i. Per-row arrays (reasons, rule_ids, jurisdictions)
--- travel as JSON array text, since SQL arrays cannot be ragged. Entries keep the batch order.
+-- A batch of decisions in ONE statement (so one transaction, one flush): those that name a
+-- customer as their audit entries ($14..$21), the others (an id that names no one) as decisions
+-- rows ($1..$13); element i of each group's arrays belongs to its decision i. Per-row arrays
+-- (reasons, rule_ids, jurisdictions) travel as JSON array text, since SQL arrays cannot be
+-- ragged. Entries keep the batch order.
 WITH d AS (
   INSERT INTO decisions (id, at, partner_id, customer_id, category, purpose, allowed, reasons,
     rule_ids, grant_id, rules_version, window_start, returned)

@@ -2,13 +2,24 @@
 -- notifications a customer is told. Times come from the caller's clock ($n::timestamptz).
 
 -- name: released
--- What the partner received under one grant, for these categories: the records released by
--- its allowed reads, the earliest record released and the last read.
+-- What the partner received under customer $1's grant $2, for the categories $3: the records
+-- released by its allowed reads, the earliest record released and the last read. A read's
+-- decision is its audit entry (0084), found through the customer's pseudonym $4 (index
+-- audit_entries_by_subject). An entry written before 0084 has no window_start; its decisions
+-- row, written beside it then, still has it.
 SELECT coalesce(sum(returned), 0)::bigint AS records,
        min(window_start) FILTER (WHERE returned > 0) AS data_from,
        max(at) FILTER (WHERE returned > 0) AS data_to
-FROM decisions
-WHERE customer_id = $1 AND grant_id = $2 AND allowed AND category = ANY ($3::text[]);
+FROM (
+  SELECT e.at, (x.entry ->> 'returned')::integer AS returned,
+         coalesce((x.entry ->> 'window_start')::timestamptz,
+                  (SELECT d.window_start FROM decisions d
+                   WHERE d.customer_id = $1 AND d.id = x.entry ->> 'decision_id'))
+           AS window_start
+  FROM audit_entries e CROSS JOIN LATERAL (SELECT e.entry::jsonb AS entry) x
+  WHERE e.subject = $4 AND e.kind = 'access.decision' AND e.outcome = 'allowed'
+    AND e.category = ANY ($3::text[]) AND x.entry ->> 'grant_id' = $2
+) reads;
 
 -- name: insert_obligation
 INSERT INTO deletion_obligations (grant_id, partner_id, customer_id, jurisdiction, cause,

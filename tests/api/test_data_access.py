@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import bearer
+from tests.decisions import decision_rows, recorded_decisions
 
 
 def _at(days_ago: float) -> str:
@@ -36,12 +37,9 @@ async def read(client, partner, customer_id, category, purpose, **params):
 
 
 async def decisions_count(pool, customer_id: str, **where) -> int:
-    sql = "SELECT count(*) FROM decisions WHERE customer_id = $1"
-    args = [customer_id]
-    for k, v in where.items():
-        args.append(v)
-        sql += f" AND {k} = ${len(args)}"
-    return await pool.fetchval(sql, *args)
+    """The customer's recorded decisions whose entry has these values (outcome, category...)."""
+    entries = await recorded_decisions(pool, customer_id)
+    return sum(all(e.get(k) == v for k, v in where.items()) for e in entries)
 
 
 async def setup(actors, client, jurisdiction="FR", **offer):
@@ -97,10 +95,18 @@ async def test_granted_partner_reads_granted_category_inside_the_lookback_window
     assert r.json()["decision"]["reasons"] == ["purpose_not_granted"]
 
     assert await decisions_count(pool, customer["id"]) == 3
-    assert await decisions_count(pool, customer["id"], allowed=False) == 2
-    row = await pool.fetchrow("SELECT * FROM decisions WHERE id = $1", d["id"])
-    assert row["partner_id"] == partner["id"] and row["grant_id"] == grant["id"]
-    assert row["returned"] == 2 and list(row["reasons"]) == ["granted"]
+    assert await decisions_count(pool, customer["id"], outcome="denied") == 2
+    entries = await recorded_decisions(pool, customer["id"])
+    [entry] = [e for e in entries if e["decision_id"] == d["id"]]
+    assert entry["partner_id"] == partner["id"] and entry["grant_id"] == grant["id"]
+    assert entry["returned"] == 2 and entry["reasons"] == ["granted"]
+    # where the 14-day window began (what a deletion obligation names as data_from): after
+    # the 20-day-old record it left out, before the 3-day-old one it released
+    window_start = datetime.fromisoformat(entry["window_start"])
+    oldest_released = datetime.fromisoformat(body["data"][-1]["recorded_at"])
+    assert datetime.now(UTC) - timedelta(days=20) < window_start < oldest_released
+    # recorded once: the entry is the decision record, no decisions row beside it
+    assert await decision_rows(pool, customer["id"]) == 0
 
 
 async def test_pagination_newest_first(client, actors):
@@ -159,7 +165,7 @@ async def test_de_location_is_never_released_whatever_the_grants(client, actors,
         assert d["rule_ids"] == ["de-location-trading"] and d["allowed"] is False
     r = await read(client, partner, customer["id"], "data_usage", "research")
     assert r.status_code == 200 and len(r.json()["data"]) == 1
-    assert await decisions_count(pool, customer["id"], allowed=False, category="location") == 2
+    assert await decisions_count(pool, customer["id"], outcome="denied", category="location") == 2
 
 
 async def test_other_partners_grant_gives_no_grant(client, actors):
@@ -176,7 +182,7 @@ async def test_unknown_customer_looks_like_no_grant_and_is_recorded(client, acto
     assert r.status_code == 403
     assert r.json()["code"] == "access_denied"
     assert r.json()["decision"]["reasons"] == ["no_grant"]
-    assert await decisions_count(pool, "cus_doesnotexist") == 1
+    assert await decision_rows(pool, "cus_doesnotexist") == 1
 
 
 async def test_paused_revoked_and_expired_grants_deny(client, actors, pool):
@@ -355,7 +361,8 @@ async def test_a_guessed_customer_id_leaves_no_audit_entry_and_the_same_answer(
         assert d.status_code == 200
         answers[customer_id] = (r, d)
         # The decisions are kept (the operator's trace of what the partner asked) ...
-        assert await decisions_count(pool, customer_id) == 2
+        kept = await decisions_count(pool, customer_id) + await decision_rows(pool, customer_id)
+        assert kept == 2
         entries = await pool.fetchval(
             "SELECT count(*) FROM audit_entries WHERE kind = 'access.decision'"
             " AND entry LIKE $1 AND entry LIKE $2",

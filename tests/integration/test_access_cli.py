@@ -14,6 +14,7 @@ from marketplace.db import create_pool
 from marketplace.demo import demo_records
 from marketplace.ingest import explain, ingest_file
 from policies import load_bundle
+from tests.decisions import decision_rows, recorded_decisions
 
 
 @pytest.fixture
@@ -126,12 +127,8 @@ async def test_rules_explain_prints_the_decision_and_its_reasons(
     # explain is a what-if: nothing recorded
     conn = await asyncpg.connect(database_url)
     try:
-        assert (
-            await conn.fetchval(
-                "SELECT count(*) FROM decisions WHERE customer_id = $1", customer.id
-            )
-            == 0
-        )
+        assert await recorded_decisions(conn, customer.id) == []
+        assert await decision_rows(conn, customer.id) == 0
     finally:
         await conn.close()
 

@@ -7,6 +7,7 @@ The module has a database of its own: travelling expires every grant in the data
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,12 +15,14 @@ import jwt
 import pytest
 from litestar.testing import AsyncTestClient
 
+from ledger.audit import entry_row, pseudonym
 from marketplace.app import create_app
 from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
 from offers import verify_webhook
 from tests.conftest import Actors, bearer, scratch_database
 from tests.dataspace_helpers import Receiver, drain_jobs, insert_records
+from tests.decisions import recorded_decisions
 
 pytestmark = pytest.mark.usefixtures("own_queue")
 
@@ -128,14 +131,20 @@ async def test_revoke_opens_the_obligation_the_partner_confirms_and_the_customer
     w = world
     partner, _, customer, grant = await _granted(w)
     await insert_records(w.pool, customer["id"], "data_usage", 3)
-    assert (await w.read(partner, customer)).status_code == 200
+    read = await w.read(partner, customer)
+    assert read.status_code == 200
     r = await w.client.post(f"/v1/me/grants/{grant['id']}/revoke", headers=customer["auth"])
     assert r.status_code == 200, r.text
 
     [o] = await w.obligations(partner, "open")
     assert o["grant_id"] == grant["id"] and o["cause"] == "revoked"
     assert o["categories"] == ["data_usage", "device"]
-    assert o["records_released"] == 3 and o["data_from"] and o["data_to"]
+    assert o["records_released"] == 3
+    # the span is the read's own, as its recorded decision holds it: its window and instant
+    [entry] = await recorded_decisions(w.pool, customer["id"])
+    assert entry["decision_id"] == read.json()["decision"]["id"]
+    assert _instant(o["data_from"]) == _instant(entry["window_start"])
+    assert _instant(o["data_to"]) == _instant(read.json()["decision"]["at"])
     opened = datetime.fromisoformat(o["opened_at"])
     assert datetime.fromisoformat(o["due_at"]) - opened == timedelta(days=30)
     assert await w.obligations(partner, "confirmed") == []
@@ -192,6 +201,62 @@ async def test_revoke_opens_the_obligation_the_partner_confirms_and_the_customer
     # The audit log of the customer's jurisdiction holds the obligation and its confirmation.
     kinds = await w.audit_kinds(partner)
     assert ("deletion.required", ["ES"]) in kinds and ("deletion.confirmed", ["ES"]) in kinds
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+async def test_reads_recorded_before_0084_still_count_with_their_window(world):
+    # Before migration 0084 a read wrote a decisions row beside its audit entry, and the entry
+    # had no window_start: the obligation still counts the read, and takes the window from
+    # the row (once, not once per copy).
+    w = world
+    partner, _, customer, grant = await _granted(w)
+    secret = await w.pool.fetchval(
+        "SELECT secret FROM customer_audit_keys WHERE customer_id = $1", customer["id"]
+    )
+    at = CLOCK() - timedelta(hours=1)
+    window_start = at - timedelta(days=7)
+    kind, *columns = entry_row(
+        "access.decision",
+        jurisdictions=["ES"],
+        partner_id=partner["id"],
+        subject=pseudonym(bytes(secret), customer["id"]),
+        category="data_usage",
+        outcome="allowed",
+        at=at,
+        purpose="research",
+        reasons=["granted"],
+        rule_ids=[],
+        grant_id=grant["id"],
+        rules_version="sha256:before",
+        decision_id="dec_before_0084",
+        returned=5,
+    )
+    columns[1] = json.dumps(columns[1])  # jurisdictions travel as JSON text
+    await w.pool.execute(
+        "SELECT append_audit_entries(ARRAY[$1], ARRAY[$2::timestamptz], ARRAY[$3], ARRAY[$4],"
+        " ARRAY[$5], ARRAY[$6], ARRAY[$7], ARRAY[$8])",
+        kind,
+        *columns,
+    )
+    await w.pool.execute(
+        "INSERT INTO decisions (id, at, partner_id, customer_id, category, purpose, allowed,"
+        " reasons, grant_id, rules_version, window_start, returned)"
+        " VALUES ('dec_before_0084', $1, $2, $3, 'data_usage', 'research', true,"
+        " '{granted}', $4, 'sha256:before', $5, 5)",
+        at,
+        partner["id"],
+        customer["id"],
+        grant["id"],
+        window_start,
+    )
+    r = await w.client.post(f"/v1/me/grants/{grant['id']}/revoke", headers=customer["auth"])
+    assert r.status_code == 200, r.text
+    [o] = [x for x in await w.obligations(partner, "open") if x["grant_id"] == grant["id"]]
+    assert o["records_released"] == 5
+    assert _instant(o["data_from"]) == window_start and _instant(o["data_to"]) == at
 
 
 async def test_a_grant_never_read_closes_its_obligation_at_once(world):

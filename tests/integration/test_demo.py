@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marketplace.bootstrap import bootstrap
 from marketplace.demo import DEMO_CUSTOMERS, load_demo
+from tests.decisions import recorded_decisions
 
 
 async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
@@ -31,13 +32,10 @@ async def test_loading_the_demo_twice_changes_nothing(pool, app, settings):
 async def test_the_demo_shows_a_barred_location_request(pool, app, settings):
     services = bootstrap(settings, pool)
     ids = await load_demo(services.consent, services.access, services.ledger)
-    rows = await pool.fetch(
-        "SELECT category, allowed, reasons FROM decisions WHERE customer_id = $1",
-        ids["customers"]["demo-anna-de"],
-    )
-    by_category = {r["category"]: r for r in rows}
-    assert by_category["data_usage"]["allowed"] is True
-    assert by_category["location"]["allowed"] is False
+    entries = await recorded_decisions(pool, ids["customers"]["demo-anna-de"])
+    by_category = {e["category"]: e for e in entries}
+    assert by_category["data_usage"]["outcome"] == "allowed"
+    assert by_category["location"]["outcome"] == "denied"
     assert "rule:de-location-trading" in by_category["location"]["reasons"]
 
 

@@ -29,8 +29,9 @@ async def bench_select(customer_id: str, access: DataAccessService, category: st
 async def bench_read_without_audit(
     request: Request, customer_id: str, state: State, category: str, purpose: str
 ) -> RecordsPage:
-    """The partner read exactly, but its decisions skip the audit entry: the audit-off
-    baseline that shows what the audit log costs (`make bench`)."""
+    """The partner read exactly, but its decision is stored as a plain decisions row instead
+    of its audit entry: the audit-off baseline that shows what the audit log costs (`make
+    bench`)."""
     return await state.bench_unaudited.read_records(
         request.user.sub, customer_id, category, purpose
     )

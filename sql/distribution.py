@@ -77,7 +77,9 @@ LAYOUT: dict[str, Placement] = {
     "deletion_obligations": Distributed("what a partner owes for one customer's ended grant"),
     "notifications": Distributed("what one customer is told"),
     "records": Distributed("a customer's Personal Data Space (partitioned by month)"),
-    "decisions": Distributed("every decision on a customer's data (partitioned by month)"),
+    "decisions": Distributed(
+        "decisions naming no customer, and those before 0084 (partitioned by month)"
+    ),
     "exports": Distributed("a customer's export packages"),
     "imports": Distributed("packages imported into a customer's account"),
     "imported_consents": Distributed("a customer's former consents, to re-confirm"),

@@ -110,6 +110,47 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     }
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU these processes have used (processes gone meanwhile count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def postgres_pids() -> list[int]:
+    """Every PostgreSQL process on the machine (the bench's server and its backends)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().strip() == "postgres":
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def measured(server_pid: int, run) -> dict:
+    """wrk's figures for `run()`, with the CPU each request cost the app's process and
+    PostgreSQL (µs per request): where a request's time goes on two shared cores."""
+    pg = postgres_pids()
+    app0, pg0 = cpu_seconds([server_pid]), cpu_seconds(pg)
+    result = run()
+    pg = sorted(set(pg) | set(postgres_pids()))  # backends started during the run count too
+    n = max(result["requests"], 1)
+    result["app_us"] = (cpu_seconds([server_pid]) - app0) / n * 1e6
+    result["pg_us"] = (cpu_seconds(pg) - pg0) / n * 1e6
+    return result
+
+
 def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
@@ -121,6 +162,8 @@ def _median_round(runs: list[dict]) -> dict:
         "rps": statistics.median(r["rps"] for r in runs),
         "p50": statistics.median(r["p50"] for r in runs),
         "p99": statistics.median(r["p99"] for r in runs),
+        "app_us": statistics.median(r["app_us"] for r in runs),
+        "pg_us": statistics.median(r["pg_us"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "non2xx": sum(r["non2xx"] for r in runs),
         "socket_errors": "; ".join(r["socket_errors"] for r in runs if r["socket_errors"]),
@@ -213,7 +256,9 @@ def serve_and_measure(
         rounds: dict[str, list[dict]] = {name: [] for name in cases}
         for _ in range(ROUNDS):
             for name, paths in cases.items():
-                rounds[name].append(wrk(base, token, paths, DURATION_S // ROUNDS))
+                rounds[name].append(
+                    measured(server.pid, lambda p=paths: wrk(base, token, p, DURATION_S // ROUNDS))
+                )
         results = {name: _median_round(runs) for name, runs in rounds.items()}
     finally:
         server.terminate()  # graceful: requests still in flight when wrk stopped complete first
@@ -301,11 +346,15 @@ def print_run(server: str, results: dict, decisions: int, audits: int) -> None:
         f" taking turns, {server} 1 worker"
         f" ({describe(server)}):"
     )
-    print(f"  {'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}")
+    print(
+        f"  {'endpoint':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'requests':>10}{'non-2xx':>9}"
+        f"{'app CPU µs/req':>16}{'PG CPU µs/req':>15}"
+    )
     for name, r in results.items():
         print(
             f"  {name:<22}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
-            f"{r['requests']:>10}{r['non2xx']:>9}  {r['socket_errors']}"
+            f"{r['requests']:>10}{r['non2xx']:>9}{r['app_us']:>16.0f}{r['pg_us']:>15.0f}"
+            f"  {r['socket_errors']}"
         )
     read, select = results["partner record read"], results["one indexed SELECT"]
     print(

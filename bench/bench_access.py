@@ -3,7 +3,7 @@
 HTTP: the app is served as `make run` serves it (`marketplace.app:app_from_env`, 1 worker)
 on a bench database, with BENCH_ENDPOINTS=1 mounting two baselines in the same app: a bare JSON
 endpoint and one indexed SELECT through the same pool (all three behind the same middleware and
-bearer authentication). `wrk` (64 connections, 10 s each) drives it from a separate process.
+bearer authentication). `wrk` (64 connections, 4 s turns) drives it from a separate process.
 Every partner read records its decision (as its audit entry) before responding; the audit-off
 read records it as a plain decisions row instead. The same cases run under two servers, one
 after the other, on the same database and data: uvicorn (httptools and uvloop when installed,
@@ -60,8 +60,8 @@ from marketplace.http.auth import issue_token
 from marketplace.keys import KeyRing
 
 CONNECTIONS = 64
-DURATION_S = int(os.environ.get("BENCH_SECONDS", "12"))  # per case, over its rounds
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+DURATION_S = int(os.environ.get("BENCH_SECONDS", "24"))  # per case, over its rounds
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "6"))  # short turns: a host that slows slows all
 HTTP_CUSTOMERS = 1000
 RECORDS_EACH = 20
 PARTNERS = 10  # scale test: every customer holds one grant from each partner

@@ -3,8 +3,8 @@
 A bench database is filled through the services as the product fills it: partners with
 published offers, customers onboarded who accept every offer (grant, receipt, ledger postings,
 audit entry), records ingested (location points and daily data usage, as the demo's), partner
-reads recorded as decisions with their audit entries (concurrent, through the decision
-writer's group commit), then sealed. It reports, per table that grows with customers, the
+reads, each decision recorded as its audit entry (concurrent, through the decision writer's
+group commit), then sealed. It reports, per table that grows with customers, the
 rows and the bytes each row takes on disk with its indexes and TOAST (pg_total_relation_size,
 summed over partitions, after VACUUM ANALYZE), and the rates of the service calls that add
 them: docs/scale.md derives its growth table from these figures.
@@ -205,8 +205,8 @@ async def fill(url: str) -> None:
     print(f"  accept     {grants / accept_s:>9,.0f} grants/s (each with postings, audit entry)")
     print(f"  ingest     {records / ingest_s:>9,.0f} records/s ({CUSTOMERS} batches of "
           f"{LOCATION_POINTS + USAGE_DAYS})")  # fmt: skip
-    print(f"  read       {len(reads) / read_s:>9,.0f} partner reads/s (decision + audit entry,"
-          " durable before each returns)")  # fmt: skip
+    print(f"  read       {len(reads) / read_s:>9,.0f} partner reads/s (each decision its audit"
+          " entry, durable before each returns)")  # fmt: skip
     print(f"  seal       {sealed / seal_s:>9,.0f} entries/s ({sealed:,} entries)")
     print("\n  table                     rows     bytes/row (heap + TOAST + indexes)")
     for table, (rows, size) in measured.items():

@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,43 +111,33 @@ def wrk(base: str, token: str, paths: list[str], seconds: int) -> dict:
     }
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(processes: list[psutil.Process]) -> float:
     """User + system CPU these processes have used (processes gone meanwhile count 0)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
+    total = 0.0
+    for process in processes:
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+        total += times.user + times.system
+    return total
 
 
-def postgres_pids() -> list[int]:
+def postgres_processes() -> list[psutil.Process]:
     """Every PostgreSQL process on the machine (the bench's server and its backends)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as f:
-                    if f.read().strip() == "postgres":
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
 
 
 def measured(server_pid: int, run) -> dict:
     """wrk's figures for `run()`, with the CPU each request cost the app's process and
     PostgreSQL (µs per request): where a request's time goes on two shared cores."""
-    pg = postgres_pids()
-    app0, pg0 = cpu_seconds([server_pid]), cpu_seconds(pg)
+    app, pg = [psutil.Process(server_pid)], postgres_processes()
+    app0, pg0 = cpu_seconds(app), cpu_seconds(pg)
     result = run()
-    pg = sorted(set(pg) | set(postgres_pids()))  # backends started during the run count too
+    known = {p.pid for p in pg}  # backends started during the run count too
+    pg += [p for p in postgres_processes() if p.pid not in known]
     n = max(result["requests"], 1)
-    result["app_us"] = (cpu_seconds([server_pid]) - app0) / n * 1e6
+    result["app_us"] = (cpu_seconds(app) - app0) / n * 1e6
     result["pg_us"] = (cpu_seconds(pg) - pg0) / n * 1e6
     return result
 

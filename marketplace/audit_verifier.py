@@ -62,7 +62,8 @@ def fetch_and_verify(
                     )
                 ).json()
                 proof = [bytes.fromhex(h) for h in p["proof"]]
-        # The entries are hashed as their lines arrive; only what names a bad entry is kept.
+        # The entries are hashed as their lines arrive; of each, only what would name it as
+        # the bad one is kept (leaf index, id, kind, at), not its bytes.
         seen: dict[int, dict] = {}
 
         def served(lines) -> Iterator[tuple[int, bytes]]:

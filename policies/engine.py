@@ -327,11 +327,7 @@ def offer_eligibility(
     for category in categories:
         for purpose in purposes:
             pairs += 1
-            forbids = [
-                r
-                for r in rules_in_play(bundle, subject, category, purpose, at).rules
-                if r.effect == "forbid"
-            ]
+            forbids = rules_in_play(bundle, subject, category, purpose, at).forbidding
             if forbids:
                 exclusions.append(
                     Exclusion(

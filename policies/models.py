@@ -133,15 +133,18 @@ class RulesInPlay(msgspec.Struct, frozen=True):
     reads of them worked out once, when the bundle is indexed."""
 
     rules: tuple[Rule, ...]  # in bundle order
-    forbids: tuple[str, ...]  # "rule:<id>" of each forbid rule
+    forbidding: tuple[Rule, ...]  # the forbid rules among them
+    forbids: tuple[str, ...]  # "rule:<id>" of each forbid rule: decide's reasons
     obligations: tuple[str, ...]  # each obligation once, in order of first appearance
     rule_ids: tuple[str, ...]
 
     @classmethod
     def of(cls, rules: tuple[Rule, ...]) -> RulesInPlay:
+        forbidding = tuple(r for r in rules if r.effect == "forbid")
         return cls(
             rules,
-            tuple("rule:" + r.id for r in rules if r.effect == "forbid"),
+            forbidding,
+            tuple("rule:" + r.id for r in forbidding),
             tuple(dict.fromkeys(r.effect for r in rules if r.effect != "forbid")),
             tuple(r.id for r in rules),
         )

@@ -14,8 +14,13 @@ WITH wanted AS (
 )
 SELECT id, kind, owner_id, currency FROM opened
 UNION ALL
+-- One probe of the unique key per account, never a join that may scan them all (0085).
 SELECT a.id, a.kind, a.owner_id, a.currency
-FROM ledger_accounts a JOIN wanted w USING (kind, owner_id, currency);
+FROM wanted w CROSS JOIN LATERAL (
+  SELECT a.id, a.kind, a.owner_id, a.currency FROM ledger_accounts a
+  WHERE a.kind = w.kind AND a.owner_id = w.owner_id AND a.currency = w.currency
+  LIMIT 1
+) a;
 
 -- name: lock_accounts
 -- Row locks in one fixed order (by id), so concurrent postings cannot deadlock.

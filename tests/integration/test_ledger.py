@@ -187,6 +187,61 @@ async def test_the_same_idempotency_key_posts_once(pool):
         assert bal == 70
 
 
+async def test_a_posting_probes_its_accounts_however_many_are_on_the_books(server_url):
+    """Every posting finds its accounts by their unique key (0085). With a few thousand
+    accounts analyzed, as autovacuum leaves them, 0081's join scanned them all on every
+    posting, and its cost grew with the books."""
+    from tests.conftest import scratch_database
+
+    async with scratch_database(server_url, "mkt_probe") as url:
+        conn = await asyncpg.connect(url)
+        await _init_connection(conn)
+        try:
+            await conn.execute(
+                "INSERT INTO ledger_accounts (kind, owner_id, currency) "
+                "SELECT 'customer_earnings_cash', 'cus_' || g, 'EUR' "
+                "FROM generate_series(1, 1000) g"
+            )
+            await conn.execute("ANALYZE ledger_accounts")
+            owner = f"ptn_{uuid.uuid4().hex[:8]}"
+            await fund(conn, owner, 1_000)
+            scans = await _sequential_scans_of_accounts(conn)
+            # Past the 5 calls after which PostgreSQL may switch a statement to its generic plan.
+            for n in range(1, 9):
+                async with conn.transaction():
+                    await Books(conn).post(
+                        "acceptance",
+                        uuid.uuid4().hex,
+                        [
+                            Posting(account=escrow(owner), amount=-10),
+                            Posting(
+                                account=Account(
+                                    kind="customer_earnings_cash",
+                                    owner_id=f"cus_{n}",
+                                    currency="EUR",
+                                ),
+                                amount=10,
+                            ),
+                        ],
+                    )
+            assert await _sequential_scans_of_accounts(conn) == scans
+            paid = await conn.fetchval(
+                "SELECT sum(balance) FROM ledger_accounts WHERE kind = 'customer_earnings_cash'"
+            )
+            assert paid == 80
+        finally:
+            await conn.close()
+
+
+async def _sequential_scans_of_accounts(conn) -> int:
+    # Statistics reach the shared counters when a backend goes idle; force it, then read afresh.
+    await conn.execute("SELECT pg_stat_force_next_flush()")
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return await conn.fetchval(
+        "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'ledger_accounts'"
+    )
+
+
 async def test_a_currency_mismatch_between_posting_and_account_is_refused(pool):
     owner = f"ptn_{uuid.uuid4().hex[:8]}"
     async with pool.acquire() as conn:

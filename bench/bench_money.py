@@ -123,7 +123,7 @@ async def bench_app(url: str) -> tuple[float, float]:
     ]
     customers = [
         (await consent.create_customer(f"bench-{uuid.uuid4().hex}", "FR", None))[0].id
-        for _ in range(12_000)
+        for _ in range(8000)
     ]
     # Each client has its own offer and walks all customers from its own starting point:
     # every pair accepts once, and concurrent clients serve distinct customers (as 8

@@ -188,9 +188,9 @@ async def test_the_same_idempotency_key_posts_once(pool):
 
 
 async def test_a_posting_probes_its_accounts_however_many_are_on_the_books(server_url):
-    """Every posting finds its accounts by their unique key (0085). With a few thousand
-    accounts analyzed, as autovacuum leaves them, 0081's join scanned them all on every
-    posting, and its cost grew with the books."""
+    """Every posting finds its accounts by their unique key (0085). With a thousand accounts
+    analyzed, as autovacuum leaves them, 0081's lookup scanned them all on every posting, so
+    its cost grew with the books."""
     from tests.conftest import scratch_database
 
     async with scratch_database(server_url, "mkt_probe") as url:

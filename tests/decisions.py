@@ -7,21 +7,19 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ledger.audit import pseudonym
+from ledger.audit import AuditLog
 
 
 async def recorded_decisions(db: Any, customer_id: str) -> list[dict]:
     """The customer's decisions, oldest first, each its parsed entry (found, like the access
     log finds it, through the customer's pseudonym; none once the key is destroyed)."""
-    secret = await db.fetchval(
-        "SELECT secret FROM customer_audit_keys WHERE customer_id = $1", customer_id
-    )
-    if secret is None:
+    subject = await AuditLog(db).subject(customer_id)
+    if subject is None:
         return []
     rows = await db.fetch(
         "SELECT entry FROM audit_entries WHERE kind = 'access.decision' AND subject = $1"
         " ORDER BY id",
-        pseudonym(bytes(secret), customer_id),
+        subject,
     )
     return [json.loads(r["entry"]) for r in rows]
 

@@ -261,9 +261,10 @@ class DataAccessService:
 
     def _rows(
         self, ctx: AccessContext, d: AccessDecision, returned: int
-    ) -> tuple[tuple, tuple | None]:
-        """The decision row and its audit entry, as DecisionWriter writes them: the entry
-        when there is one, else the row (never both).
+    ) -> tuple[tuple | None, tuple | None]:
+        """The decision as DecisionWriter stores it: its audit entry when it names a
+        customer, else its decisions row (never both; the audit-off baseline gets both and
+        stores the row).
 
         A decision about a customer is recorded once, as its audit entry: the customer's
         access log, the regulator's log and the deletion obligations' count of what was
@@ -276,23 +277,10 @@ class DataAccessService:
         operator's record of what each partner asked, the trace of such guessing. The
         partner's answer is the same either way (`no_grant`).
         """
-        decision = (
-            d.id,
-            d.at,
-            d.partner_id,
-            d.customer_id,
-            d.category,
-            d.purpose,
-            d.allowed,
-            _json_text(d.reasons),
-            _json_text(d.rule_ids),
-            d.grant_id,
-            d.rules_version,
-            d.window_start,
-            returned,
-        )
         if ctx.customer_id is None:
-            return decision, None
+            return self._decision_row(d, returned), None
+        # The row only for the audit-off baseline, which stores it instead of the entry.
+        row = None if self.writer.audit else self._decision_row(d, returned)
         subject = (
             pseudonym(ctx.audit_secret, d.customer_id) if ctx.audit_secret is not None else None
         )
@@ -318,7 +306,26 @@ class DataAccessService:
             snapshot=ctx.snapshot,
         )
         entry = (*entry[:2], _json_text(entry[2]), *entry[3:])
-        return decision, entry
+        return row, entry
+
+    @staticmethod
+    def _decision_row(d: AccessDecision, returned: int) -> tuple:
+        """The decision's decisions row (reasons and rule_ids as JSON text)."""
+        return (
+            d.id,
+            d.at,
+            d.partner_id,
+            d.customer_id,
+            d.category,
+            d.purpose,
+            d.allowed,
+            _json_text(d.reasons),
+            _json_text(d.rule_ids),
+            d.grant_id,
+            d.rules_version,
+            d.window_start,
+            returned,
+        )
 
     async def read_records(
         self,

@@ -115,14 +115,15 @@ class AccessRepository:
         return _context(context, partner_id), records
 
     async def record_decisions(
-        self, rows: Sequence[tuple[tuple, tuple | None]], *, audit: bool = True
+        self, rows: Sequence[tuple[tuple | None, tuple | None]], *, audit: bool = True
     ) -> None:
-        """Decisions, each as (its decisions row, its audit entry or None), in one statement:
-        a decision with an entry is recorded as that entry alone, one without as its row
+        """Decisions, each as (its decisions row, its audit entry), in one statement: a
+        decision with an entry is recorded as that entry alone (its row may be None), one
+        without as its row
         (rows: the decisions columns, reasons and rule_ids as JSON text; entries:
         ledger.audit.entry_row, jurisdictions as JSON text). `audit=False` exists for the
         benchmark's audit-off baseline only: every decision as a row, no entry."""
-        decisions = [d for d, e in rows if e is None or not audit]
+        decisions = [d for d, e in rows if d is not None and (e is None or not audit)]
         entries = [e for _, e in rows if e is not None and audit]
         await self.conn.execute(
             Q["record_decisions"],

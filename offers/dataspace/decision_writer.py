@@ -22,7 +22,7 @@ from .access_repository import AccessRepository
 MAX_BATCH = 256
 # A decision row, its audit entry (None: the decision has none), and the future its request
 # waits on.
-_Pending = tuple[tuple, tuple | None, asyncio.Future[None]]
+_Pending = tuple[tuple | None, tuple | None, asyncio.Future[None]]
 
 
 class DecisionWriter:
@@ -34,8 +34,8 @@ class DecisionWriter:
         self._flusher: asyncio.Task[None] | None = None
         self.batches = 0  # flushes committed (batch sizes are visible in tests and benches)
 
-    async def write(self, decision: tuple, entry: tuple | None) -> None:
-        """Returns once the decision and its entry (if any) are committed; raises if they could
+    async def write(self, decision: tuple | None, entry: tuple | None) -> None:
+        """Returns once the decision (its entry, else its row) is committed; raises if it could
         not be. Inside a request's own transaction (an Idempotency-Key's: its answer commits
         with its effect) the rows go into that transaction instead of a batch."""
         if in_request_transaction():
@@ -83,7 +83,7 @@ class DecisionWriter:
     async def _insert(self, batch: list[_Pending]) -> None:
         await self._insert_rows([(d, e) for d, e, _ in batch])
 
-    async def _insert_rows(self, rows: list[tuple[tuple, tuple | None]]) -> None:
+    async def _insert_rows(self, rows: list[tuple[tuple | None, tuple | None]]) -> None:
         # One statement, so no transaction block: its own implicit one is the group commit.
         async with self.uow(transaction=False) as uow:
             await uow.repository(AccessRepository).record_decisions(rows, audit=self.audit)

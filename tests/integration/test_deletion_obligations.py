@@ -15,7 +15,7 @@ import jwt
 import pytest
 from litestar.testing import AsyncTestClient
 
-from ledger.audit import entry_row, pseudonym
+from ledger.audit import AuditLog, entry_row
 from marketplace.app import create_app
 from marketplace.bootstrap import bootstrap
 from marketplace.db import create_pool
@@ -213,16 +213,14 @@ async def test_reads_recorded_before_0084_still_count_with_their_window(world):
     # the row (once, not once per copy).
     w = world
     partner, _, customer, grant = await _granted(w)
-    secret = await w.pool.fetchval(
-        "SELECT secret FROM customer_audit_keys WHERE customer_id = $1", customer["id"]
-    )
+    subject = await AuditLog(w.pool).subject(customer["id"])
     at = CLOCK() - timedelta(hours=1)
     window_start = at - timedelta(days=7)
     kind, *columns = entry_row(
         "access.decision",
         jurisdictions=["ES"],
         partner_id=partner["id"],
-        subject=pseudonym(bytes(secret), customer["id"]),
+        subject=subject,
         category="data_usage",
         outcome="allowed",
         at=at,

@@ -36,12 +36,16 @@ random customer (and partner) each time, after a warm-up that is not counted:
 
 Then the database is grown to SCALE_CUSTOMERS customers (1,000,000: 10,000,000 grants and
 100,000,000 records at the defaults), settled the same way, and the four are measured again.
-It prints each measure's p50 and p99 (the slowest for the exports, a few samples) at both
-sizes and the ratios large ÷ small, the load time and rows/s per table, the settle time, and
-the tables' sizes on disk at the large size. Figures are printed, never asserted: the script
-never passes or fails on a time. It stops after the small load, before any measure, when the
-disk is too small for the large size (estimated from the small size's bytes per row). The
-database is dropped at the end.
+Last, the four are measured once more at the small size, on a copy of the small database
+made before its first measures (CREATE DATABASE … TEMPLATE): the large size is measured
+between two small turns, because the host's speed drifts over the hour between them. It
+prints each measure's p50 and p99 (the slowest for the exports, a few samples) at the small
+size, the large and the small again, the ratios large ÷ small (against the two small turns'
+mean) and small again ÷ small (the drift), the load time and rows/s per table, the settle
+time, and the tables' sizes on disk at the large size. Figures are printed, never asserted:
+the script never passes or fails on a time. It stops after the small load, before any
+measure, when the disk is too small for the large size (estimated from the small size's bytes
+per row). The databases are dropped at the end.
 
 Records are not pre-warmed at either size (100M of them, ~45 GB with their indexes, fit no
 cache here): a partner read or an export at the large size finds what the operating system's
@@ -319,18 +323,23 @@ LABELS = {
 }
 
 
-def report(small: dict, large: dict, sizes: tuple[str, str]) -> None:
+def report(small: dict, large: dict, again: dict, sizes: tuple[str, str]) -> None:
+    """Each measure at the small size, the large, the small again; the large against the mean
+    of the two small turns, and the second small turn against the first (the host's drift)."""
+    ms = "p50 / p99 ms"
     print(
         f"\n{'measure, sequential samples':<50}{'samples':>8}{sizes[0]:>20}{sizes[1]:>20}"
-        f"{'large ÷ small':>16}"
+        f"{'small again':>20}{'large ÷ small':>16}{'drift':>8}"
     )
-    print(f"{'':<50}{'':>8}{'p50 / p99 ms':>20}{'p50 / p99 ms':>20}{'p50 (p99)':>16}")
+    print(f"{'':<50}{'':>8}{ms:>20}{ms:>20}{ms:>20}{'p50 (p99)':>16}{'p50':>8}")
     for key, label in LABELS.items():
-        (s50, s99, n), (l50, l99, _) = small[key], large[key]
+        (s50, s99, n), (l50, l99, _), (a50, a99, _) = small[key], large[key], again[key]
+        b50, b99 = (s50 + a50) / 2, (s99 + a99) / 2
         tail = " (p99: the slowest)" if n < 100 else ""
         print(
             f"{label:<50}{n:>8}{s50:>10.2f} /{s99:>8.2f}{l50:>10.2f} /{l99:>8.2f}"
-            f"{l50 / s50:>9.2f}× ({l99 / s99:.2f}×)  {TARGET.get(key, '')}{tail}"
+            f"{a50:>10.2f} /{a99:>8.2f}{l50 / b50:>9.2f}× ({l99 / b99:.2f}×)"
+            f"{a50 / s50:>7.2f}×  {TARGET.get(key, '')}{tail}"
         )
 
 
@@ -409,6 +418,10 @@ async def main() -> None:
             await disk_check(conn, small_load.rows)
         finally:
             await conn.close()
+        # The small size kept for its second turn, after the large (no connection to it now).
+        twin = f"{name}_small"
+        await admin.execute(f'CREATE DATABASE "{twin}" TEMPLATE "{name}"')
+        twin_url = with_database(admin_url, twin)
         accepted: set[str] = set()
         print(f"\nsmall: {small_load.rows}", flush=True)
         small_results = await measure(url, data_dir, small, partners, offer_id, accepted, rng)
@@ -430,6 +443,14 @@ async def main() -> None:
         print(f"\nlarge: {rows}; records' partitions with rows: {partitions}", flush=True)
         large_results = await measure(url, data_dir, customers, partners, offer_id, accepted, rng)
 
+        conn = await asyncpg.connect(twin_url)
+        try:
+            await settle(conn, None)
+        finally:
+            await conn.close()
+        print("\nsmall again (the copy made before the first small measures)", flush=True)
+        again = await measure(twin_url, data_dir, small, partners, offer_id, set(), rng)
+
         conn = await asyncpg.connect(url)
         try:
             sizes = {t: await table_bytes(conn, t) for t in SIZED}
@@ -446,7 +467,7 @@ async def main() -> None:
 
         small_label = f"{small_load.rows['grants']:,} grants"
         large_label = f"{rows['grants']:,} grants"
-        report(small_results, large_results, (small_label, large_label))
+        report(small_results, large_results, again, (small_label, large_label))
         print()
         print_load("small load (COPY, rows generated in Python)", small_load, small_settle)
         print_load("growth load (COPY, rows generated in Python)", large_load, large_settle)
@@ -460,7 +481,8 @@ async def main() -> None:
         print(f"  {'the database':<20}{database / 2**30:>9.2f} GB")
         print(f"\nwhole run: {time.perf_counter() - run_t0:,.0f} s")
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for db in (name, f"{name}_small"):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         await admin.close()
         shutil.rmtree(data_dir, ignore_errors=True)
 

@@ -1,6 +1,13 @@
 """Grant acceptances with money (grant + postings + audit, through the service) and ledger
 postings per second, side by side with pgbench's tpcb-like rate on the same PostgreSQL.
 
+Also the acceptance's write statement alone, driven by pgbench: the statement the service
+sends (`claim_slot_and_grant`: grant, receipt, compensation, audit entries, `ledger_post`),
+its arguments captured from one real acceptance, with fresh ids per transaction. The service
+runs in this process, on the same cores as PostgreSQL, while pgbench's client is a little C
+program; the statement's rate is what the database alone does with an acceptance, and the gap
+to the service's is the service's Python (its read, the decision, signing the receipt).
+
 Target (DESIGN §8, issue 17): acceptances ≥ 50% of pgbench's rate. Prints figures; never
 asserts.
 """
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,10 +37,13 @@ from ledger import Account, Books, Posting
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
 from marketplace.db import create_pool, migrate
+from offers.repository import OffersRepository
+from offers.repository import Q as OFFER_QUERIES
 
 CLIENTS = 8
 SECONDS = 10
 WARM_UP_SECONDS = 2
+STATEMENT_CUSTOMERS = 100_000  # more than the statement's pgbench runs accept
 
 
 def server_url() -> str:
@@ -55,36 +66,37 @@ def pgbench_binary() -> str:
     return str(embedded) if embedded.exists() else shutil.which("pgbench")
 
 
-def run_pgbench(url: str) -> float:
+def pgbench(url: str, *args: str) -> str:
+    """pgbench against the database of `url`; its standard output."""
     parts = urlsplit(url)
     q = parse_qs(parts.query)
     env = {**os.environ}
-    args = []
+    conn = []
     host = q.get("host", [parts.hostname or ""])[0]
     if host:
-        args += ["-h", host]
+        conn += ["-h", host]
     if parts.port:
-        args += ["-p", str(parts.port)]
+        conn += ["-p", str(parts.port)]
     if parts.username:
-        args += ["-U", parts.username]
+        conn += ["-U", parts.username]
     if parts.password:
         env["PGPASSWORD"] = parts.password
     db = parts.path.lstrip("/")
-    exe = pgbench_binary()
-    subprocess.run(
-        [exe, *args, "-i", "-s", "1", "-q", db], env=env, check=True, capture_output=True
-    )
-    out = subprocess.run(
-        [exe, *args, "-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS), db],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    return subprocess.run(
+        [pgbench_binary(), *conn, *args, db], env=env, check=True, capture_output=True, text=True
     ).stdout
+
+
+def tps_of(out: str) -> float:
     for line in out.splitlines():
         if line.startswith("tps"):
             return float(line.split("=")[1].split()[0])
     raise RuntimeError(out)
+
+
+def run_pgbench(url: str) -> float:
+    pgbench(url, "-i", "-s", "1", "-q")
+    return tps_of(pgbench(url, "-c", str(CLIENTS), "-j", "2", "-T", str(SECONDS)))
 
 
 async def timed(n_workers: int, seconds: float, work) -> float:
@@ -102,7 +114,154 @@ async def timed(n_workers: int, seconds: float, work) -> float:
     return done / (time.perf_counter() - start)
 
 
-async def bench_app(url: str) -> tuple[float, float]:
+# -- the acceptance's write statement alone, through pgbench --------------------------------
+
+
+async def captured_write(services, customer_id: str, offer_id: str) -> tuple:
+    """One acceptance through the service, and the arguments its write statement was sent."""
+    sent: list[tuple] = []
+    real = OffersRepository.claim_slot_and_grant
+
+    async def recording(repo, **kw):
+        conn = repo.conn
+
+        class Recorder:  # the one call the method makes on its connection
+            async def fetchrow(self, query, *args):
+                sent.append(args)
+                return await conn.fetchrow(query, *args)
+
+        repo.conn = Recorder()
+        try:
+            return await real(repo, **kw)
+        finally:
+            repo.conn = conn
+
+    OffersRepository.claim_slot_and_grant = recording
+    try:
+        await services.consent.accept_offer(customer_id, offer_id)
+    finally:
+        OffersRepository.claim_slot_and_grant = real
+    return sent[0]
+
+
+def sql_literal(value) -> str:
+    """A constant as SQL that pgbench leaves alone: it reads `:name` anywhere in a command as
+    a variable, so a colon is spelled chr(58) (folded once into the prepared plan)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool | int):
+        return str(value).lower()
+    if isinstance(value, list | tuple):  # an array, each element double-quoted
+        items = (str(x).replace("\\", "\\\\").replace('"', '\\"') for x in value)
+        text = "{" + ",".join(f'"{x}"' for x in items) + "}"
+    elif hasattr(value, "isoformat"):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    return "'" + text.replace("'", "''").replace(":", "' || chr(58) || '") + "'"
+
+
+class WriteStatement:
+    """The captured write, as a pgbench script: per transaction a number from a sequence
+    names a new grant, customer (made beforehand) and ledger transaction; each pgbench
+    client keeps to one offer, as the service's clients do."""
+
+    def __init__(self, args: tuple, types: list[str], offer_ids: list[str]) -> None:
+        self.args, self.types, self.offer_ids = args, types, offer_ids
+
+    def script(self) -> str:
+        a = self.args
+        fresh = {  # argument value -> what it is in each pgbench transaction
+            a[0]: "(SELECT 'gnt_pgb_' || n FROM k)",  # the grant ($1, and the reference $28)
+            a[1]: "(SELECT 'cus_pgb_' || n FROM k)",  # the customer ($2, an earnings owner)
+            a[2]: "(SELECT partner_id FROM k)",
+            a[3]: "(SELECT offer_id FROM k)",
+            a[24]: "(SELECT 'txn_pgb_' || n FROM k)",  # the ledger transaction
+            a[26]: "(SELECT 'grant' || chr(58) || 'gnt_pgb_' || n FROM k)",  # its key
+        }
+
+        def argument(i: int) -> str:
+            v = a[i]
+            if i == 4:
+                e = "(SELECT offer_version FROM k)"
+            elif isinstance(v, list) and any(x in fresh for x in v):
+                e = "ARRAY[" + ",".join(fresh.get(x, sql_literal(x)) for x in v) + "]"
+            elif isinstance(v, str) and v in fresh:
+                e = fresh[v]
+            else:
+                e = sql_literal(v)
+            return f"({e})::{self.types[i]}"
+
+        body = re.sub(r"--[^\n]*", "", OFFER_QUERIES["claim_slot_and_grant"]).strip()
+        body = re.sub(r"\$(\d+)", lambda m: argument(int(m.group(1)) - 1), body)
+        assert body.startswith("WITH ")
+        client = (
+            "k AS MATERIALIZED (SELECT nextval('pgb_seq')::text AS n, offer_id, partner_id,"
+            " offer_version FROM pgb_clients WHERE c = :client_id), "
+        )
+        return "WITH " + client + " ".join(body[len("WITH ") :].split()) + ";\n"
+
+    async def prepare(self, url: str) -> None:
+        """The customers and clients the script names; half the customers have earned before
+        (their earnings account is open), about as in the service's run."""
+        a = self.args
+        owners, kinds, currencies = a[30], a[29], a[31]
+        earnings = owners.index(a[1])
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE SEQUENCE pgb_seq")
+            await conn.execute(
+                "CREATE TABLE pgb_clients (c integer PRIMARY KEY, offer_id text, partner_id text,"
+                " offer_version integer)"
+            )
+            await conn.execute(
+                "INSERT INTO pgb_clients SELECT n - 1, o.id, o.partner_id, o.current_version"
+                " FROM unnest($1::text[]) WITH ORDINALITY AS w (id, n) JOIN offers o USING (id)",
+                self.offer_ids,
+            )
+            await conn.execute(
+                "INSERT INTO customers (id, external_ref, jurisdiction, birth_date)"
+                " SELECT 'cus_pgb_' || g, 'pgb-' || g, $1, $2 FROM generate_series(1, $3) g",
+                a[22],
+                a[23],
+                STATEMENT_CUSTOMERS,
+            )
+            await conn.execute(
+                "INSERT INTO ledger_accounts (kind, owner_id, currency)"
+                " SELECT $1, 'cus_pgb_' || g, $2 FROM generate_series(2, $3, 2) g",
+                kinds[earnings],
+                currencies[earnings],
+                STATEMENT_CUSTOMERS,
+            )
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    async def rate(self, url: str) -> float:
+        """Transactions/s of the script, 8 clients, prepared, after an uncounted warm-up;
+        refused unless every transaction made its grant and posted its compensation (the
+        statement answers a row either way)."""
+        with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
+            f.write(self.script())
+            f.flush()
+            common = ["-n", "-M", "prepared", "-f", f.name, "-c", str(CLIENTS), "-j", "2"]
+            pgbench(url, *common, "-T", str(WARM_UP_SECONDS))
+            tps = tps_of(pgbench(url, *common, "-T", str(SECONDS)))
+        conn = await asyncpg.connect(url)
+        try:
+            ran = await conn.fetchval("SELECT last_value FROM pgb_seq")
+            grants = await conn.fetchval("SELECT count(*) FROM grants WHERE id LIKE 'gnt_pgb_%'")
+            paid = await conn.fetchval(
+                "SELECT count(*) FROM ledger_transactions WHERE id LIKE 'txn_pgb_%'"
+            )
+        finally:
+            await conn.close()
+        if not ran == grants == paid:
+            raise RuntimeError(f"{ran} statements, {grants} grants, {paid} paid")
+        return tps
+
+
+async def bench_app(url: str) -> tuple[float, float, WriteStatement]:
     await migrate(url)
     pool = await create_pool(url, min_size=CLIENTS, max_size=CLIENTS)
     services = bootstrap(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), pool)
@@ -157,8 +316,17 @@ async def bench_app(url: str) -> tuple[float, float]:
             )
 
     postings = await timed(CLIENTS, SECONDS, post)
+    fresh = (await consent.create_customer(f"bench-{uuid.uuid4().hex}", "FR", None))[0].id
+    args = await captured_write(services, fresh, offers[0].id)
+    async with pool.acquire() as conn:
+        stmt = await conn.prepare(OFFER_QUERIES["claim_slot_and_grant"])
+        types = await conn.fetchval(
+            "SELECT array_agg(format_type(t, NULL) ORDER BY n) FROM unnest($1::oid[])"
+            " WITH ORDINALITY AS p (t, n)",
+            [t.oid for t in stmt.get_parameters()],
+        )
     await pool.close()
-    return accepts, postings
+    return accepts, postings, WriteStatement(args, types, [o.id for o in offers])
 
 
 async def main() -> None:
@@ -168,7 +336,9 @@ async def main() -> None:
     for n in names:
         await admin.execute(f'CREATE DATABASE "{n}"')
     try:
-        accepts, postings = await bench_app(with_db(base, names[0]))
+        accepts, postings, write = await bench_app(with_db(base, names[0]))
+        await write.prepare(with_db(base, names[0]))
+        statement = await write.rate(with_db(base, names[0]))
         tps = run_pgbench(with_db(base, names[1]))
     finally:
         for n in names:
@@ -178,6 +348,11 @@ async def main() -> None:
     print(f"pgbench tpcb-like:              {tps:10.0f} tps")
     print(f"grant acceptances with money:   {accepts:10.0f} /s")
     print(f"ledger postings (2-leg txns):   {postings:10.0f} /s  ({postings / tps:.0%} of pgbench)")
+    print(
+        f"the acceptance's write statement alone (pgbench, no Python): {statement:10.0f} /s"
+        f"  ({statement / tps:.0%} of pgbench; the service's acceptance is"
+        f" {accepts / statement:.0%} of it)"
+    )
     print(
         f"grant acceptance with money and audit ÷ pgbench tpcb-like, same PostgreSQL, {CLIENTS} "
         f"clients: {accepts / tps:.0%} (target >= 50%)"

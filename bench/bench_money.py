@@ -31,7 +31,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import funded_cash_offer
+from common import funded_cash_offer, with_database
 
 from ledger import Account, Books, Posting
 from marketplace.bootstrap import bootstrap
@@ -53,10 +53,6 @@ def server_url() -> str:
 
     (ROOT / ".data").mkdir(exist_ok=True)
     return pgserver.get_server(ROOT / ".data" / "bench-pg", cleanup_mode=None).get_uri()
-
-
-def with_db(url: str, name: str) -> str:
-    return urlsplit(url)._replace(path="/" + name).geturl()
 
 
 def pgbench_binary() -> str:
@@ -336,10 +332,11 @@ async def main() -> None:
     for n in names:
         await admin.execute(f'CREATE DATABASE "{n}"')
     try:
-        accepts, postings, write = await bench_app(with_db(base, names[0]))
-        await write.prepare(with_db(base, names[0]))
-        statement = await write.rate(with_db(base, names[0]))
-        tps = run_pgbench(with_db(base, names[1]))
+        app, tpcb = (with_database(base, n) for n in names)
+        accepts, postings, write = await bench_app(app)
+        await write.prepare(app)
+        statement = await write.rate(app)
+        tps = run_pgbench(tpcb)
     finally:
         for n in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')

@@ -391,6 +391,7 @@ async def main() -> None:
     admin_url = server_url(SERVER, SERVER_SETTINGS)
     admin = await asyncpg.connect(admin_url)
     name = f"mkt_scale_{uuid.uuid4().hex[:8]}"
+    twin = f"{name}_small"  # the small size kept for its second turn, after the large
     data_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     rng = random.Random(17)
     try:
@@ -418,8 +419,7 @@ async def main() -> None:
             await disk_check(conn, small_load.rows)
         finally:
             await conn.close()
-        # The small size kept for its second turn, after the large (no connection to it now).
-        twin = f"{name}_small"
+        # Copied while no connection holds it.
         await admin.execute(f'CREATE DATABASE "{twin}" TEMPLATE "{name}"')
         twin_url = with_database(admin_url, twin)
         accepted: set[str] = set()
@@ -481,7 +481,7 @@ async def main() -> None:
         print(f"  {'the database':<20}{database / 2**30:>9.2f} GB")
         print(f"\nwhole run: {time.perf_counter() - run_t0:,.0f} s")
     finally:
-        for db in (name, f"{name}_small"):
+        for db in (name, twin):
             await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         await admin.close()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -7,6 +7,8 @@ its arguments captured from one real acceptance, with fresh ids per transaction.
 runs in this process, on the same cores as PostgreSQL, while pgbench's client is a little C
 program; the statement's rate is what the database alone does with an acceptance, and the gap
 to the service's is the service's Python (its read, the decision, signing the receipt).
+The same statement pipelined eight to a pgbench transaction (one round trip and one commit
+for eight) shows what the database does when neither is paid per acceptance.
 
 The service's acceptances, the statement alone and tpcb-like take three turns each, one after
 another, so a change in the shared host's speed lands on all three; the ratios are the
@@ -48,7 +50,8 @@ SECONDS = 10
 WARM_UP_SECONDS = 2
 TURNS = 3  # the service, the statement alone and tpcb-like take turns, so host drift hits all
 CUSTOMERS = 12_000  # per offer: more than the service's turns accept
-STATEMENT_CUSTOMERS = 100_000  # more than the statement's pgbench runs accept
+STATEMENT_CUSTOMERS = 400_000  # more than the statement's pgbench runs accept
+PIPELINED = 8  # statements to a pgbench transaction, in the pipelined measure
 
 
 def server_url() -> str:
@@ -238,16 +241,21 @@ class WriteStatement:
         finally:
             await conn.close()
 
-    async def rate(self, url: str) -> float:
-        """Transactions/s of the script, 8 clients, prepared, after an uncounted warm-up;
-        refused unless every transaction made its grant and posted its compensation (the
-        statement answers a row either way)."""
+    async def rate(self, url: str, per_transaction: int = 1) -> float:
+        """Statements/s of the script, 8 clients, prepared, after an uncounted warm-up;
+        refused unless every statement made its grant and posted its compensation (the
+        statement answers a row either way). With `per_transaction` > 1, each pgbench
+        transaction pipelines that many statements between BEGIN and COMMIT: one round trip
+        and one commit for them all, what the database does when neither is per acceptance."""
+        script = self.script()
+        if per_transaction > 1:
+            script = f"\\startpipeline\nBEGIN;\n{script * per_transaction}COMMIT;\n\\endpipeline\n"
         with tempfile.NamedTemporaryFile("w", suffix=".sql") as f:
-            f.write(self.script())
+            f.write(script)
             f.flush()
             common = ["-n", "-M", "prepared", "-f", f.name, "-c", str(CLIENTS), "-j", "2"]
             pgbench(url, *common, "-T", str(WARM_UP_SECONDS))
-            tps = tps_of(pgbench(url, *common, "-T", str(SECONDS)))
+            tps = per_transaction * tps_of(pgbench(url, *common, "-T", str(SECONDS)))
         conn = await asyncpg.connect(url)
         try:
             ran = await conn.fetchval("SELECT last_value FROM pgb_seq")
@@ -263,8 +271,9 @@ class WriteStatement:
 
 
 async def bench_app(url: str, tpcb_url: str) -> tuple[float, list[tuple[float, float, float]]]:
-    """Ledger postings/s, then per turn: acceptances/s, the write statement alone/s, pgbench
-    tpcb-like tps (its own database, `tpcb_url`)."""
+    """Ledger postings/s, then per turn: acceptances/s, the write statement alone/s (each its
+    own transaction, then PIPELINED to a transaction), pgbench tpcb-like tps (its own
+    database, `tpcb_url`)."""
     await migrate(url)
     pool = await create_pool(url, min_size=CLIENTS, max_size=CLIENTS)
     services = bootstrap(Settings(database_url=url, data_dir=Path(tempfile.mkdtemp())), pool)
@@ -333,7 +342,12 @@ async def bench_app(url: str, tpcb_url: str) -> tuple[float, list[tuple[float, f
     turns = []
     for _ in range(TURNS):
         turns.append(
-            (await timed(CLIENTS, SECONDS, accept), await write.rate(url), tpcb_rate(tpcb_url))
+            (
+                await timed(CLIENTS, SECONDS, accept),
+                await write.rate(url),
+                await write.rate(url, PIPELINED),
+                tpcb_rate(tpcb_url),
+            )
         )
     await pool.close()
     return postings, turns
@@ -353,14 +367,16 @@ async def main() -> None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
         await admin.close()
     print(f"clients: {CLIENTS}, {SECONDS} s each; {TURNS} turns of the three below")
-    for i, (accepts, statement, tps) in enumerate(turns, 1):
+    for i, (accepts, statement, pipelined, tps) in enumerate(turns, 1):
         print(
-            f"turn {i}: acceptances {accepts:6.0f}/s, the write statement alone {statement:6.0f}/s,"
-            f" pgbench tpcb-like {tps:6.0f} tps: {accepts / tps:.0%}, {statement / tps:.0%}"
+            f"turn {i}: acceptances {accepts:6.0f}/s, the write statement alone {statement:6.0f}/s"
+            f" ({pipelined:6.0f}/s {PIPELINED} to a transaction), pgbench tpcb-like {tps:6.0f}"
+            f" tps: {accepts / tps:.0%}, {statement / tps:.0%} ({pipelined / tps:.0%})"
         )
-    accepts, statement, tps = (statistics.median(t[k] for t in turns) for k in range(3))
-    service = statistics.median(t[0] / t[2] for t in turns)
-    alone = statistics.median(t[1] / t[2] for t in turns)
+    accepts, statement, pipelined, tps = (statistics.median(t[k] for t in turns) for k in range(4))
+    service = statistics.median(t[0] / t[3] for t in turns)
+    alone = statistics.median(t[1] / t[3] for t in turns)
+    batched = statistics.median(t[2] / t[3] for t in turns)
     share = statistics.median(t[0] / t[1] for t in turns)
     print(f"pgbench tpcb-like (median):     {tps:10.0f} tps")
     print(f"grant acceptances with money:   {accepts:10.0f} /s")
@@ -368,6 +384,10 @@ async def main() -> None:
     print(
         f"the acceptance's write statement alone (pgbench, no Python): {statement:10.0f} /s"
         f"  ({alone:.0%} of pgbench; the service's acceptance is {share:.0%} of it)"
+    )
+    print(
+        f"the same, {PIPELINED} statements pipelined to a transaction (one round trip, one commit):"
+        f" {pipelined:10.0f} /s  ({batched:.0%} of pgbench)"
     )
     print(
         f"grant acceptance with money and audit ÷ pgbench tpcb-like, same PostgreSQL, {CLIENTS} "

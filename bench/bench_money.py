@@ -4,9 +4,10 @@ postings per second, side by side with pgbench's tpcb-like rate on the same Post
 Also the acceptance's write statement alone, driven by pgbench: the statement the service
 sends (`claim_slot_and_grant`: grant, receipt, compensation, audit entries, `ledger_post`),
 its arguments captured from one real acceptance, with fresh ids per transaction. The service
-runs in this process, on the same cores as PostgreSQL, while pgbench's client is a little C
-program; the statement's rate is what the database alone does with an acceptance, and the gap
-to the service's is the service's Python (its read, the decision, signing the receipt).
+runs in this process (on uvloop when installed, as the API server runs it), on the same cores
+as PostgreSQL, while pgbench's client is a little C program; the statement's rate is what the
+database alone does with an acceptance, and the gap to the service's is the service's Python
+(its read, the decision, signing the receipt).
 The same statement pipelined eight to a pgbench transaction (one round trip and one commit
 for eight) shows what the database does when neither is paid per acceptance.
 
@@ -396,4 +397,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The service on the event loop it serves on: uvicorn's (uvloop when installed).
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

@@ -19,6 +19,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import server_url
+
 from ledger.audit import verify_view
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
@@ -27,17 +29,8 @@ from marketplace.db import migrate
 ENTRIES = int(os.environ.get("BENCH_AUDIT_ENTRIES", "1000000"))
 
 
-async def _server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    import pgserver
-
-    (ROOT / ".data").mkdir(exist_ok=True)
-    return pgserver.get_server(ROOT / ".data" / "bench-pg", cleanup_mode=None).get_uri()
-
-
 async def main() -> None:
-    server = await _server_url()
+    server = server_url()
     name = f"bench_audit_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(server)
     await admin.execute(f'CREATE DATABASE "{name}"')

@@ -25,7 +25,8 @@ import h3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_money import server_url, with_db
+from common import server_url, with_database
+
 from marketplace.bootstrap import bootstrap
 from marketplace.config import Settings
 from marketplace.db import create_pool, migrate
@@ -108,7 +109,7 @@ async def main() -> None:
     name = f"bench_insights_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        url = with_db(base, name)
+        url = with_database(base, name)
         await migrate(url)
         pool = await create_pool(url, min_size=2, max_size=4, statement_timeout_ms=600_000)
         settings = Settings(

@@ -37,7 +37,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import funded_cash_offer, with_database
+from common import funded_cash_offer, server_url, with_database
 
 from ledger import Account, Books, Posting
 from marketplace.bootstrap import bootstrap
@@ -53,15 +53,6 @@ TURNS = 3  # the service, the statement alone and tpcb-like take turns, so host 
 CUSTOMERS = 12_000  # per offer: more than the service's turns accept
 STATEMENT_CUSTOMERS = 400_000  # more than the statement's pgbench runs accept
 PIPELINED = 8  # statements to a pgbench transaction, in the pipelined measure
-
-
-def server_url() -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    import pgserver
-
-    (ROOT / ".data").mkdir(exist_ok=True)
-    return pgserver.get_server(ROOT / ".data" / "bench-pg", cleanup_mode=None).get_uri()
 
 
 def pgbench_binary() -> str:

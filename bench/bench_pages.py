@@ -22,7 +22,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_money import server_url, with_db
+from common import server_url, with_database
+
 from marketplace.bootstrap import open_services
 from marketplace.config import Settings
 from marketplace.demo import load_demo
@@ -54,7 +55,7 @@ async def main() -> None:
     name = f"bench_pages_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(base)
     await admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_db(base, name)
+    url = with_database(base, name)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     settings = Settings(database_url=url, data_dir=data_dir)
     proc = None

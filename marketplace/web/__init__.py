@@ -39,6 +39,7 @@ UNAUTHENTICATED_PATHS = ["^/app", "^/static/", "^/$"]
 def template_config() -> TemplateConfig:
     def setup(engine: JinjaTemplateEngine) -> None:
         env: Environment = engine.engine
+        env.auto_reload = False  # the templates ship with the package: no stat per render
         env.add_extension("jinja2.ext.i18n")
         env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
         env.filters.update(FILTERS)

@@ -1,7 +1,13 @@
 """Server-side sessions whose id changes at sign-in, so an id planted before it (session
-fixation) never becomes a signed-in session."""
+fixation) never becomes a signed-in session. A session is stored again (and its cookie sent
+again) only when its data changed or half its lifetime has passed since it was last stored:
+it still lasts its lifetime from the last activity, give or take half, and a page view
+that changes nothing writes no file."""
 
 from __future__ import annotations
+
+import time
+from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -9,10 +15,14 @@ from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
+from litestar.types import Empty, Message, ScopeSession
 
 SESSION_STORE = "web_sessions"
 SESSION_COOKIE = "mkt_session"
 _ROTATE = "mkt.session_rotate"  # in the request's scope: "pending", then the new id
+_LOADED = "mkt.session_loaded"  # in the request's scope: the session's bytes as stored
+_STORED_AT = "_stored_at"  # in the session: when it was last stored (Unix seconds)
+_now = time.time
 
 
 class RotatingSessionBackend(ServerSideSessionBackend):
@@ -22,6 +32,32 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         if rotated == "pending":
             rotated = scope[_ROTATE] = self.generate_session_id()
         return str(rotated) if rotated else super().get_session_id(connection)
+
+    async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
+        if session_id := connection.cookies.get(self.config.key):
+            store = self.config.get_store_from_app(connection.scope["app"])
+            data = await self.get(session_id, store=store)
+            if data is not None:
+                connection.scope[_LOADED] = data  # type: ignore[literal-required]
+                return self.deserialize_data(data)
+        return {}
+
+    async def store_in_message(
+        self, scope_session: ScopeSession, message: Message, connection: ASGIConnection
+    ) -> None:
+        scope: dict = connection.scope  # type: ignore[assignment]
+        if scope_session is not Empty:
+            session: dict[str, Any] = scope_session  # type: ignore[assignment]
+            loaded = scope.get(_LOADED)
+            if (
+                loaded is not None
+                and scope.get(_ROTATE) is None
+                and _now() - session.get(_STORED_AT, 0) < self.config.max_age / 2
+                and self.serialize_data(session, connection.scope) == loaded
+            ):
+                return  # unchanged and fresh: the stored session and its cookie stand
+            session[_STORED_AT] = int(_now())
+        await super().store_in_message(scope_session, message, connection)
 
 
 class WebSessionConfig(ServerSideSessionConfig):

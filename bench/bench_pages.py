@@ -1,5 +1,6 @@
 """The "My data" and "Who read what" pages against the JSON endpoints that serve the same
-data, in requests per second over HTTP, one server process, the same run, the same customer.
+data, in requests per second over HTTP, one server process, the same run, the same customer;
+each page and its endpoint take turns, and the ratio is the median of the turns'.
 
 Target (issue: pages in the browser): each page at least 50% of its JSON endpoint's rate.
 Prints figures and ratios; never asserts.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +33,8 @@ from marketplace.http import issue_token
 from tests.conftest import free_port, start_server
 
 CLIENTS = 8
-SECONDS = 8
+SECONDS = 4
+TURNS = 3  # page and JSON alternate, so a change in the shared host's speed lands on both
 
 
 async def rate(client: httpx.AsyncClient, path: str, headers: dict) -> float:
@@ -81,16 +84,23 @@ async def main() -> None:
                 sub=anna,
             )
             bearer = {"Authorization": f"Bearer {token}"}
-            print(f"{CLIENTS} clients, {SECONDS} s each, one server process")
+            print(
+                f"{CLIENTS} clients, {SECONDS} s each, one server process;"
+                f" page and JSON take {TURNS} turns, the medians kept"
+            )
             for label, page_path, api_path in (
                 ("My data", "/app/data", "/v1/me/data"),
                 ("Who read what", "/app/access-log", "/v1/me/access-log?limit=100"),
             ):
-                api_rate = await rate(client, api_path, bearer)
-                page_rate = await rate(client, page_path, cookie)
+                turns = [
+                    (await rate(client, page_path, cookie), await rate(client, api_path, bearer))
+                    for _ in range(TURNS)
+                ]
+                page_rate, api_rate = (statistics.median(t[k] for t in turns) for k in (0, 1))
+                ratio = statistics.median(page / api for page, api in turns)
                 print(
                     f"{label:<14} page {page_rate:8.0f} req/s   JSON {api_rate:8.0f} req/s"
-                    f"   page/JSON {page_rate / api_rate:5.2f}  (target >= 0.50)"
+                    f"   page/JSON {ratio:5.2f}  (target >= 0.50)"
                 )
     finally:
         if proc is not None:

@@ -11,9 +11,9 @@ database alone does with an acceptance, and the gap to the service's is the serv
 The same statement pipelined eight to a pgbench transaction (one round trip and one commit
 for eight) shows what the database does when neither is paid per acceptance.
 
-The service's acceptances, the statement alone and tpcb-like take three turns each, one after
-another, so a change in the shared host's speed lands on all three; the ratios are the
-medians of the turns'. Target (DESIGN §8, issue 17): acceptances ≥ 50% of pgbench's rate.
+The service's acceptances, the statement alone, the statement pipelined and tpcb-like take
+three turns each, one after another, so a change in the shared host's speed lands on all;
+the ratios are the medians of the turns'. Target (DESIGN §8, issue 17): acceptances ≥ 50% of pgbench's rate.
 Prints figures; never asserts.
 """
 
@@ -49,7 +49,7 @@ from offers.repository import Q as OFFER_QUERIES
 CLIENTS = 8
 SECONDS = 10
 WARM_UP_SECONDS = 2
-TURNS = 3  # the service, the statement alone and tpcb-like take turns, so host drift hits all
+TURNS = 3  # the four measures take turns, so host drift hits all of them
 CUSTOMERS = 12_000  # per offer: more than the service's turns accept
 STATEMENT_CUSTOMERS = 400_000  # more than the statement's pgbench runs accept
 PIPELINED = 8  # statements to a pgbench transaction, in the pipelined measure
@@ -361,7 +361,7 @@ async def main() -> None:
         for n in names:
             await admin.execute(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
         await admin.close()
-    print(f"clients: {CLIENTS}, {SECONDS} s each; {TURNS} turns of the three below")
+    print(f"clients: {CLIENTS}, {SECONDS} s each; {TURNS} turns of the four below")
     for i, (accepts, statement, pipelined, tps) in enumerate(turns, 1):
         print(
             f"turn {i}: acceptances {accepts:6.0f}/s, the write statement alone {statement:6.0f}/s"

@@ -1,8 +1,8 @@
 """Server-side sessions whose id changes at sign-in, so an id planted before it (session
 fixation) never becomes a signed-in session. A session is stored again (and its cookie sent
 again) only when its data changed or half its lifetime has passed since it was last stored:
-it still lasts its lifetime from the last activity, give or take half, and a page view
-that changes nothing writes no file."""
+it lasts at least half its lifetime after its last use, and a page view that changes nothing
+writes no file."""
 
 from __future__ import annotations
 

@@ -4,17 +4,17 @@ postings per second, side by side with pgbench's tpcb-like rate on the same Post
 Also the acceptance's write statement alone, driven by pgbench: the statement the service
 sends (`claim_slot_and_grant`: grant, receipt, compensation, audit entries, `ledger_post`),
 its arguments captured from one real acceptance, with fresh ids per transaction. The service
-runs in this process (on uvloop when installed, as the API server runs it), on the same cores
-as PostgreSQL, while pgbench's client is a little C program; the statement's rate is what the
-database alone does with an acceptance, and the gap to the service's is the service's Python
-(its read, the decision, signing the receipt).
+runs in this process (on uvloop, as the API server runs it), on the same cores as PostgreSQL,
+while pgbench's client is a little C program; the statement's rate is what the database alone
+does with an acceptance, and the gap to the service's is the service's Python (its read, the
+decision, signing the receipt).
 The same statement pipelined eight to a pgbench transaction (one round trip and one commit
 for eight) shows what the database does when neither is paid per acceptance.
 
 The service's acceptances, the statement alone, the statement pipelined and tpcb-like take
 three turns each, one after another, so a change in the shared host's speed lands on all;
-the ratios are the medians of the turns'. Target (DESIGN §8, issue 17): acceptances ≥ 50% of pgbench's rate.
-Prints figures; never asserts.
+the ratios are the medians of the turns'. Target (DESIGN §8, issue 17): acceptances ≥ 50% of
+pgbench's rate. Prints figures; never asserts.
 """
 
 from __future__ import annotations
@@ -262,7 +262,9 @@ class WriteStatement:
         return tps
 
 
-async def bench_app(url: str, tpcb_url: str) -> tuple[float, list[tuple[float, float, float]]]:
+async def bench_app(
+    url: str, tpcb_url: str
+) -> tuple[float, list[tuple[float, float, float, float]]]:
     """Ledger postings/s, then per turn: acceptances/s, the write statement alone/s (each its
     own transaction, then PIPELINED to a transaction), pgbench tpcb-like tps (its own
     database, `tpcb_url`)."""
@@ -391,10 +393,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # The service on the event loop it serves on: uvicorn's (uvloop when installed).
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    import uvloop  # the loop uvicorn serves the service on (uvicorn[standard])
+
+    uvloop.run(main())

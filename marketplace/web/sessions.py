@@ -20,7 +20,7 @@ from litestar.types import Empty, Message, ScopeSession
 SESSION_STORE = "web_sessions"
 SESSION_COOKIE = "mkt_session"
 _ROTATE = "mkt.session_rotate"  # in the request's scope: "pending", then the new id
-_LOADED = "mkt.session_loaded"  # in the request's scope: the session's bytes as stored
+_LOADED = "mkt.session_loaded"  # in the request's scope: the session as loaded, serialised
 _STORED_AT = "_stored_at"  # in the session: when it was last stored (Unix seconds)
 _now = time.time
 
@@ -34,13 +34,11 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         return str(rotated) if rotated else super().get_session_id(connection)
 
     async def load_from_connection(self, connection: ASGIConnection) -> dict[str, Any]:
-        if session_id := connection.cookies.get(self.config.key):
-            store = self.config.get_store_from_app(connection.scope["app"])
-            data = await self.get(session_id, store=store)
-            if data is not None:
-                connection.scope[_LOADED] = data  # type: ignore[literal-required]
-                return self.deserialize_data(data)
-        return {}
+        session = await super().load_from_connection(connection)
+        if session:  # kept to tell, at the response, whether anything changed
+            loaded = self.serialize_data(session, connection.scope)
+            connection.scope[_LOADED] = loaded  # type: ignore[literal-required]
+        return session
 
     async def store_in_message(
         self, scope_session: ScopeSession, message: Message, connection: ASGIConnection

@@ -13,9 +13,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
-@pytest.mark.parametrize(
-    "script", sorted(p.name for p in BENCH.glob("*.py") if p.name != "__init__.py")
-)
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")))
 def test_bench_script_loads(script: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     # Only its module body runs: `__main__` (the measurement) is not this run's name.

@@ -37,7 +37,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import funded_cash_offer, server_url, with_database
+from common import analyze, funded_cash_offer, server_url, with_database
 
 from ledger import Account, Books, Posting
 from marketplace.bootstrap import bootstrap
@@ -302,7 +302,7 @@ async def bench_app(
     # Measured in a steady state, as pgbench's tables are after its VACUUM: the books already
     # hold accounts, and ANALYZE has seen them (autovacuum would within a minute).
     await timed(CLIENTS, WARM_UP_SECONDS, accept)
-    await pool.execute("ANALYZE")
+    await analyze(url)
 
     async def post(i):
         async with pool.acquire() as conn, conn.transaction():

@@ -148,3 +148,75 @@ async def test_contribution_bounds_hold_in_sql_before_anything_is_counted(settin
                 per_bucket[r.bucket] = per_bucket.get(r.bucket, 0) + r.people
             assert len(per_bucket) == 4 and set(per_bucket.values()) == {1}
             assert sum(r.people for r in rows) == 4
+
+
+async def test_the_count_is_planned_for_each_release_however_many_a_connection_made(
+    settings, database_url
+):
+    """A pooled connection keeps its prepared statements, and after five calls PostgreSQL may
+    switch one to a generic plan, costed for 10 rows of each parameter array. For the count
+    of a release that guess is wrong by orders of magnitude (thousands of counted customers):
+    it made a million-record release 3-4x slower from the sixth on. Every release's count is
+    planned for its own values."""
+    from marketplace.db import create_pool
+
+    pool = await create_pool(database_url, min_size=1, max_size=1)  # every release, one session
+    try:
+        services = bootstrap(
+            replace(
+                settings,
+                insights=InsightSettings(partner_budget=1000, customer_budget=1000),
+            ),
+            pool,
+        )
+        consent = services.consent
+        partner = await consent.create_partner("Planned Counts", "FR")
+        offer = await consent.create_offer(
+            partner.id,
+            OfferTerms(
+                title="Footfall",
+                description="Counts per area.",
+                categories=("location",),
+                purposes=("aggregated_analytics",),
+                duration_days=30,
+                lookback_days=30,
+                compensation=Compensation(kind="discount", amount=0, currency="EUR"),
+                jurisdictions=("FR",),
+            ),
+            1000,
+        )
+        offer = await consent.change_offer_status(partner.id, offer.id, "publish")
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+        cells = sorted(h3.grid_disk(h3.latlng_to_cell(*PARIS, 8), 2))
+        for i in range(40):
+            customer, _ = await consent.create_customer(f"plan-{uuid.uuid4().hex}", "FR", None)
+            await consent.accept_offer(customer.id, offer.id)
+            lat, lon = h3.cell_to_latlng(cells[i % len(cells)])
+            await services.access.ingest(
+                customer.id,
+                [
+                    {
+                        "category": "location",
+                        "recorded_at": (start + timedelta(minutes=10 + hour * 60)).isoformat(),
+                        "source": "network-cells",
+                        "payload": {"lat": lat, "lon": lon},
+                    }
+                    for hour in range(2)
+                ],
+            )
+        request = InsightRequest(
+            metric="footfall",
+            area=Area(cells=tuple(cells)),
+            start=start,
+            end=start + timedelta(hours=2),
+            bucket="hour",
+        )
+        for _ in range(8):
+            await services.insights.release(partner.id, request)
+        plans = await pool.fetchrow(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE '%hashtextextended%'"
+        )
+        assert (plans["generic_plans"], plans["custom_plans"]) == (0, 8)
+    finally:
+        await pool.close()

@@ -147,7 +147,8 @@ class RequestTransaction:
             if isinstance(fault, DatabaseUnavailable):
                 if self._conn is not None:
                     _discard(self._conn)  # broken: never handed out again
-                self._health.failed(e, self._began)
+                if self._health.failed(e, self._began):
+                    await self._pool.expire_connections()  # see sql.health
             if fault is not None:
                 raise fault from e
             raise
@@ -255,7 +256,7 @@ class PostgresUnitOfWork:
                 await self._pool.release(self._conn)
                 self._observer.released()
                 self._conn = self._tx = None
-            self._raise_fault(e)
+            await self._raise_fault(e)
             raise
         return self
 
@@ -265,7 +266,7 @@ class PostgresUnitOfWork:
         try:
             conn = await replica.acquire(max_lag)
         except BaseException as e:
-            self._raise_fault(e)
+            await self._raise_fault(e)
             raise
         if conn is None:
             return None
@@ -287,7 +288,7 @@ class PostgresUnitOfWork:
             self._conn = await shared.connection(self._isolation if self._transactional else None)
         except BaseException as e:
             shared.failed = True
-            self._raise_fault(e)
+            await self._raise_fault(e)
             raise
         self._shared = shared
         return self
@@ -311,7 +312,7 @@ class PostgresUnitOfWork:
             broken = isinstance(database_fault(e), DatabaseUnavailable)
             if isinstance(e, asyncpg.IntegrityConstraintViolationError):
                 self._translate(e)
-            self._raise_fault(e)
+            await self._raise_fault(e)
             raise
         finally:
             if self._shared is None:
@@ -324,7 +325,7 @@ class PostgresUnitOfWork:
         if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
             self._translate(exc)
         if exc is not None:
-            self._raise_fault(exc)
+            await self._raise_fault(exc)
         # The database answered (a domain error is not its fault).
         self._health.succeeded(self._began)
 
@@ -354,12 +355,14 @@ class PostgresUnitOfWork:
             if fault is not None and fault is not exc:
                 raise fault from exc
 
-    def _raise_fault(self, e: BaseException) -> None:
+    async def _raise_fault(self, e: BaseException) -> None:
         """Raises the domain error for a failure of the database itself, if `e` is one."""
         fault = database_fault(e)
         if fault is not None:
-            if isinstance(fault, DatabaseUnavailable):  # a slow statement is not an outage
-                self._health.failed(e, self._began)
+            # A slow statement is not an outage. When one begins, no connection from before
+            # it is handed out again (see sql.health).
+            if isinstance(fault, DatabaseUnavailable) and self._health.failed(e, self._began):
+                await self._pool.expire_connections()
             if fault is not e:
                 raise fault from e
             raise fault

@@ -4,6 +4,7 @@ answers within the acquire timeout; a database that is gone answers at once."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import asyncpg
@@ -190,5 +191,33 @@ async def test_a_connection_the_server_broke_before_it_closed_is_unavailable_and
                 await work.connection.fetchval("SELECT 1")
         async with uow(transaction=False) as work:
             assert await work.connection.fetchval("SELECT pg_backend_pid()") != pid
+    finally:
+        await pool.close()
+
+
+async def test_after_an_outage_begins_no_connection_from_before_it_is_handed_out(
+    database_url, caplog
+):
+    """When every backend is terminated, an idle pooled connection may not know yet (the
+    server's FATAL arrived, the socket's close did not). Found one per request, such
+    connections would fail after the database is back, each read as a new outage. The first
+    failure ends all the pool's connections: the next work gets fresh ones."""
+    caplog.set_level(logging.WARNING, logger="sql.health")
+    pool = await create_pool(database_url, min_size=3, max_size=3)
+    uow = unit_of_work_factory(pool, {})
+    try:
+        held = [await pool.acquire() for _ in range(3)]
+        pids = [await c.fetchval("SELECT pg_backend_pid()") for c in held]
+        for c in held:
+            c._con._protocol.data_received(_fatal_from_the_server())
+            await pool.release(c)
+        with pytest.raises(DatabaseUnavailable):
+            async with uow() as work:
+                await work.connection.fetchval("SELECT 1")
+        for _ in range(3):
+            async with uow() as work:
+                assert await work.connection.fetchval("SELECT pg_backend_pid()") not in pids
+        said = [r.getMessage() for r in caplog.records if r.name == "sql.health"]
+        assert said == ["database_unavailable", "database_back"]
     finally:
         await pool.close()

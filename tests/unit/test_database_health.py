@@ -39,3 +39,19 @@ def test_work_that_spans_a_change_of_state_is_not_news(caplog):
     assert not health.available
     said = [r.getMessage() for r in caplog.records if r.name == "sql.health"]
     assert said == ["database_unavailable", "database_back", "database_unavailable"]
+
+
+def test_only_the_failure_that_begins_an_outage_says_so():
+    """The unit of work ends its pool's connections when `failed` says an outage began: once
+    per outage, not once per failed request."""
+    clock = Clock()
+    health = DatabaseHealth(clock)
+    clock.now = 1.0
+    began = [health.failed(ConnectionResetError(), began=1.0)]
+    began.append(health.failed(ConnectionResetError(), began=1.0))  # the same outage
+    clock.now = 2.0
+    health.succeeded(began=1.5)
+    began.append(health.failed(ConnectionResetError(), began=1.5))  # began before it was back
+    clock.now = 3.0
+    began.append(health.failed(ConnectionResetError(), began=2.5))  # a new outage
+    assert began == [True, False, False, True]

@@ -132,21 +132,22 @@ async def main() -> None:
         end = start + timedelta(days=DAYS)
         cells = [h3.str_to_int(c) for c in area]
         grains = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+        requests = {
+            bucket: InsightRequest(
+                metric="footfall", area=Area(cells=tuple(area)), start=start, end=end, bucket=bucket
+            )
+            for bucket in grains
+        }
         times = {g: ([], []) for g in grains}
         out = {}
         for _ in range(RUNS):  # interleaved, so all see the same machine
             for bucket, width in grains.items():
-                request = InsightRequest(
-                    metric="footfall",
-                    area=Area(cells=tuple(area)),
-                    start=start,
-                    end=end,
-                    bucket=bucket,
-                )
-                async with pool.acquire() as conn:
+                request = requests[bucket]
+                async with pool.acquire() as conn, conn.transaction():
                     # Planned for its values each time, as the release's count is: a generic
-                    # plan after five calls would not be the raw query's best.
-                    await conn.execute("SET plan_cache_mode = force_custom_plan")
+                    # plan after five calls would not be the raw query's best. LOCAL: the
+                    # pool keeps no session state (marketplace.db), and the release shares it.
+                    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                     t = time.perf_counter()
                     raw = await conn.fetch(RAW, start, end, cells, width)
                     times[bucket][0].append(time.perf_counter() - t)

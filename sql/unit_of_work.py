@@ -147,8 +147,7 @@ class RequestTransaction:
             if isinstance(fault, DatabaseUnavailable):
                 if self._conn is not None:
                     _discard(self._conn)  # broken: never handed out again
-                if self._health.failed(e, self._began):
-                    await self._pool.expire_connections()  # see sql.health
+                await _note_unavailable(self._health, self._pool, e, self._began)
             if fault is not None:
                 raise fault from e
             raise
@@ -173,6 +172,15 @@ class RequestTransaction:
         finally:
             await self._pool.release(conn)
             self._observer.released()
+
+
+async def _note_unavailable(
+    health: DatabaseHealth, pool: asyncpg.Pool, fault: BaseException, began: float
+) -> None:
+    """Work that began at `began` lost the database. If that begins an outage, no connection
+    from before it is handed out again (see sql.health): asyncpg replaces each on acquire."""
+    if health.failed(fault, began):
+        await pool.expire_connections()
 
 
 _REQUEST: ContextVar[RequestTransaction | None] = ContextVar("request_transaction", default=None)
@@ -359,10 +367,8 @@ class PostgresUnitOfWork:
         """Raises the domain error for a failure of the database itself, if `e` is one."""
         fault = database_fault(e)
         if fault is not None:
-            # A slow statement is not an outage. When one begins, no connection from before
-            # it is handed out again (see sql.health).
-            if isinstance(fault, DatabaseUnavailable) and self._health.failed(e, self._began):
-                await self._pool.expire_connections()
+            if isinstance(fault, DatabaseUnavailable):  # a slow statement is not an outage
+                await _note_unavailable(self._health, self._pool, e, self._began)
             if fault is not e:
                 raise fault from e
             raise fault
